@@ -1,0 +1,2 @@
+//! The etcdkit command line (in progress).
+fn main() {}

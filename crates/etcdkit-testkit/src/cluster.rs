@@ -1,0 +1,971 @@
+//! Clusters of real etcd processes on loopback.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+use crate::{Error, binary, http, ports};
+
+/// Default for [`ClusterBuilder::startup_timeout`].
+const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times a start is tried with fresh ports when a port was taken meanwhile.
+const START_ATTEMPTS: u32 = 4;
+/// Longest single `/health` probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait for a SIGSTOPped process to be stopped.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between health probes.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// How long `GET /metrics` may take.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many lines of each log file go into an error.
+const LOG_TAIL_LINES: usize = 20;
+/// Room wanted on /dev/shm per member before data goes there: etcd preallocates a 64 MiB
+/// WAL segment, and the bbolt file grows after it.
+const TMPFS_BYTES_PER_MEMBER: u64 = 256 * 1024 * 1024;
+/// Written to a member's stdout/stderr file before each start.
+const START_MARKER: &str = "--- etcdkit-testkit: starting";
+/// Where tmpfs data directories go.
+const TMPFS_DIR: &str = "/dev/shm";
+
+/// Counter that makes each cluster token unique within the process.
+static CLUSTER_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Builds and starts an [`EtcdCluster`] (or, through [`ClusterBuilder::start_server`], an
+/// [`EtcdServer`]). By value: each setter takes and returns the builder.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+/// use std::time::Duration;
+/// use etcdkit_testkit::EtcdCluster;
+///
+/// let cluster = EtcdCluster::builder()
+///     .members(3)
+///     .arg("--auth-token=simple")
+///     .startup_timeout(Duration::from_secs(20))
+///     .start()
+///     .await?;
+/// println!("{:?}", cluster.endpoints());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until start() is awaited"]
+pub struct ClusterBuilder {
+    members: usize,
+    etcd_bin: Option<PathBuf>,
+    args: Vec<String>,
+    startup_timeout: Duration,
+    data_in_tmpfs: bool,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClusterBuilder {
+    /// A builder for a three-member cluster with the defaults: binary found as described on
+    /// [`ClusterBuilder::etcd_bin`], no extra flags, a 30 s startup timeout, data in tmpfs.
+    pub fn new() -> Self {
+        ClusterBuilder {
+            members: 3,
+            etcd_bin: None,
+            args: Vec::new(),
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            data_in_tmpfs: true,
+        }
+    }
+
+    /// Number of members (at least 1; default 3, or 1 from [`EtcdServer::builder`]).
+    pub fn members(mut self, n: usize) -> Self {
+        self.members = n;
+        self
+    }
+
+    /// The etcd binary to run: a path, or a bare name looked up in `PATH`.
+    ///
+    /// Without it, the binary is `$ETCD_BIN` if set, else `etcd` on `PATH`, else
+    /// `<workspace>/.etcd/bin/etcd` (where `scripts/install-etcd` puts it). A binary named
+    /// here or in `ETCD_BIN` that does not exist gives [`Error::BinaryNotFound`]; there is
+    /// no fallback to the other places.
+    pub fn etcd_bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.etcd_bin = Some(path.into());
+        self
+    }
+
+    /// One extra flag passed to every member, such as `"--auth-token=simple"` or
+    /// `"--metrics=extensive"`. Extra flags come after the test kit's own, so for most
+    /// flags they override them (`--log-level=info`, for example).
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Several extra flags passed to every member; see [`ClusterBuilder::arg`].
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// How long `start()` (and [`EtcdCluster::restart`]) wait for members to be healthy
+    /// (default 30 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Whether data directories go under `/dev/shm` (default `true`). They do only when
+    /// `/dev/shm` exists, is writable and has room (256 MiB per member); otherwise they go
+    /// to the system temp directory.
+    pub fn data_in_tmpfs(mut self, yes: bool) -> Self {
+        self.data_in_tmpfs = yes;
+        self
+    }
+
+    /// Starts the members and waits until every one answers `/health` with
+    /// `"health":"true"`, at most the startup timeout.
+    ///
+    /// When a member fails because one of its ports was taken by another process in the
+    /// meantime, the whole start is retried with new ports (a few times). On failure, all
+    /// processes started are killed and the data directories removed; errors about a
+    /// member include the last lines of its log.
+    pub async fn start(self) -> Result<EtcdCluster, Error> {
+        if self.members == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "a cluster needs at least one member".to_owned(),
+            });
+        }
+        let bin = binary::resolve(self.etcd_bin.as_deref())?;
+        let version = binary::version(&bin).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let cluster = EtcdCluster::prepare(&self, bin.clone(), version.clone())?;
+            let spawned = (0..cluster.len()).try_for_each(|i| cluster.spawn(i));
+            let result = match spawned {
+                Ok(()) => cluster.wait_all_healthy(self.startup_timeout).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => return Ok(cluster),
+                // Retried with new ports; dropping `cluster` kills what it started.
+                Err(Error::Exited { .. } | Error::Unhealthy { .. })
+                    if attempt < START_ATTEMPTS && cluster.port_conflict() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts a one-member cluster as an [`EtcdServer`]; see [`ClusterBuilder::start`].
+    ///
+    /// Fails with [`Error::InvalidConfig`] if the builder asks for more than one member.
+    pub async fn start_server(self) -> Result<EtcdServer, Error> {
+        if self.members != 1 {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "a server is a one-member cluster, but {} members were asked for",
+                    self.members
+                ),
+            });
+        }
+        Ok(EtcdServer {
+            cluster: self.start().await?,
+        })
+    }
+}
+
+/// Fixed facts about one member.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Member {
+    fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+}
+
+/// A cluster of real etcd processes on 127.0.0.1, each member with its own client and peer
+/// port and its own data directory, for tests.
+///
+/// All methods take `&self`, so a cluster can be shared (in an `Arc`) between a task that
+/// injects faults and tasks that use it. Members are named `m0`, `m1`, ... and indexed from 0.
+///
+/// Each member runs with `--heartbeat-interval 10 --election-timeout 100 --log-level error
+/// --logger zap`, logs to `etcd.log` beside its data directory, and inherits no `ETCD_*`
+/// environment variable (only `ETCD_UNSUPPORTED_ARCH` is set where etcd needs it).
+///
+/// # Drop
+///
+/// Dropping the cluster kills every member process still running (frozen ones too) with
+/// SIGKILL, waits for each to end, and removes the data directories. It never panics. If
+/// the test process dies without running destructors (an abort), the members are left running.
+#[derive(Debug)]
+pub struct EtcdCluster {
+    bin: PathBuf,
+    version: Option<String>,
+    token: String,
+    args: Vec<String>,
+    startup_timeout: Duration,
+    members: Vec<Member>,
+    procs: Vec<Mutex<Option<Child>>>,
+    // Last field: removed after Drop::drop has reaped the processes.
+    root: TempDir,
+}
+
+impl EtcdCluster {
+    /// Starts a cluster of `members` members with the default settings and waits until all
+    /// are healthy; see [`ClusterBuilder::start`].
+    pub async fn start(members: usize) -> Result<EtcdCluster, Error> {
+        ClusterBuilder::new().members(members).start().await
+    }
+
+    /// A builder for a cluster (three members unless told otherwise).
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::new()
+    }
+
+    /// Creates the directories and picks ports; spawns nothing.
+    fn prepare(
+        builder: &ClusterBuilder,
+        bin: PathBuf,
+        version: Option<String>,
+    ) -> Result<EtcdCluster, Error> {
+        let n = builder.members;
+        let root = make_root_dir(builder.data_in_tmpfs, n)?;
+        let ports = ports::free_ports(n.saturating_mul(2))?;
+        let mut members = Vec::with_capacity(n);
+        for (i, pair) in ports.chunks(2).enumerate() {
+            let (client_port, peer_port) = match pair {
+                [c, p] => (*c, *p),
+                _ => {
+                    return Err(Error::io(
+                        "cannot pick ports",
+                        std::io::Error::other("too few free ports"),
+                    ));
+                }
+            };
+            let name = format!("m{i}");
+            let dir = root.path().join(&name);
+            std::fs::create_dir(&dir)
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+            members.push(Member {
+                data_dir: dir.join("data"),
+                log_path: dir.join("etcd.log"),
+                stderr_path: dir.join("stderr.log"),
+                name,
+                client_port,
+                peer_port,
+            });
+        }
+        let seq = CLUSTER_SEQ.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        Ok(EtcdCluster {
+            bin,
+            version,
+            token: format!("etcdkit-testkit-{}-{seq}-{nanos}", std::process::id()),
+            args: builder.args.clone(),
+            startup_timeout: builder.startup_timeout,
+            procs: members.iter().map(|_| Mutex::new(None)).collect(),
+            members,
+            root,
+        })
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Always `false`: a cluster has at least one member. (Here for clippy's `len` rule.)
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Client URLs of all members, such as `http://127.0.0.1:43121`, in member order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(Member::client_url).collect()
+    }
+
+    /// Client URL of member `i`, such as `http://127.0.0.1:43121`.
+    pub fn endpoint(&self, i: usize) -> Result<String, Error> {
+        Ok(self.member(i)?.client_url())
+    }
+
+    /// Peer URL of member `i`, such as `http://127.0.0.1:43122`.
+    pub fn peer_url(&self, i: usize) -> Result<String, Error> {
+        Ok(self.member(i)?.peer_url())
+    }
+
+    /// Name of member `i` (`m0`, `m1`, ...), as etcd knows it.
+    pub fn name(&self, i: usize) -> Result<String, Error> {
+        Ok(self.member(i)?.name.clone())
+    }
+
+    /// Data directory of member `i` (`--data-dir`). It survives kills and restarts, and is
+    /// removed when the cluster is dropped.
+    pub fn data_dir(&self, i: usize) -> Result<PathBuf, Error> {
+        Ok(self.member(i)?.data_dir.clone())
+    }
+
+    /// etcd's log file of member `i` (`--log-outputs`); restarts append to it.
+    pub fn log_path(&self, i: usize) -> Result<PathBuf, Error> {
+        Ok(self.member(i)?.log_path.clone())
+    }
+
+    /// The directory that holds every member's directory; removed on drop.
+    pub fn root_dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The `--initial-cluster-token`, unique to this cluster.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The etcd binary the members run.
+    pub fn etcd_bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The etcd version, such as `"3.5.1"`, as `etcd --version` printed it (if it did).
+    pub fn etcd_version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// Process id of member `i`, if its process is running (a frozen process counts as
+    /// running).
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        let mut slot = self.slot(i).ok()?;
+        let child = slot.as_mut()?;
+        matches!(child.try_wait(), Ok(None)).then(|| child.id())
+    }
+
+    /// Whether member `i`'s process is running (a frozen process counts as running).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.pid(i).is_some()
+    }
+
+    /// Kills member `i` with SIGKILL and waits for the process to end. Its data directory
+    /// and ports are kept for [`EtcdCluster::start_member`] or [`EtcdCluster::restart`].
+    /// Does nothing if the member is not running.
+    pub fn kill(&self, i: usize) -> Result<(), Error> {
+        let mut slot = self.slot(i)?;
+        let Some(mut child) = slot.take() else {
+            return Ok(());
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return Ok(());
+        }
+        if let Err(source) = child.kill() {
+            *slot = Some(child);
+            return Err(Error::Signal {
+                member: i,
+                signal: "SIGKILL",
+                source,
+            });
+        }
+        child
+            .wait()
+            .map_err(|e| Error::io(format!("cannot reap etcd member m{i}"), e))?;
+        Ok(())
+    }
+
+    /// Freezes member `i` with SIGSTOP: the process keeps its sockets but answers nothing,
+    /// like a hung or partitioned machine. [`EtcdCluster::resume`] thaws it.
+    ///
+    /// Returns once every thread of the process has stopped (the kernel stops threads
+    /// asynchronously), so a request sent afterwards is certainly not answered.
+    pub fn stop(&self, i: usize) -> Result<(), Error> {
+        let mut slot = self.slot(i)?;
+        let pid = Self::signal_locked(&mut slot, i, Signal::SIGSTOP, "SIGSTOP")?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        // WNOWAIT: look, but leave the state to be collected by `Child::wait` later.
+        let flags = WaitPidFlag::WSTOPPED
+            | WaitPidFlag::WEXITED
+            | WaitPidFlag::WNOHANG
+            | WaitPidFlag::WNOWAIT;
+        loop {
+            match waitid(Id::Pid(pid), flags) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                    return Err(Error::NotRunning { member: i });
+                }
+                // Stopped, or nothing to learn (best effort): the signal was sent.
+                Ok(_) | Err(_) => return Ok(()),
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Signal {
+                    member: i,
+                    signal: "SIGSTOP",
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the process did not stop within {STOP_TIMEOUT:?}"),
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Thaws a member frozen by [`EtcdCluster::stop`] (SIGCONT). Harmless on a member that
+    /// is not frozen.
+    pub fn resume(&self, i: usize) -> Result<(), Error> {
+        self.signal(i, Signal::SIGCONT, "SIGCONT")
+    }
+
+    /// Starts member `i` again after a kill (or an exit), with the same name, data
+    /// directory and ports, without waiting for it to be healthy. Fails with
+    /// [`Error::AlreadyRunning`] if its process is still running.
+    pub async fn start_member(&self, i: usize) -> Result<(), Error> {
+        self.spawn(i)
+    }
+
+    /// Kills member `i` if it is running (frozen or not), starts it again with the same
+    /// name, data directory and ports, and waits until it is healthy (at most the
+    /// builder's startup timeout).
+    pub async fn restart(&self, i: usize) -> Result<(), Error> {
+        self.kill(i)?;
+        self.spawn(i)?;
+        self.wait_healthy(i, self.startup_timeout).await
+    }
+
+    /// Probes member `i`'s `/health` once, waiting at most `timeout` for an answer.
+    /// `Ok(false)` means not healthy (no answer in time, refused, or `"health":"false"`).
+    pub async fn is_healthy(&self, i: usize, timeout: Duration) -> Result<bool, Error> {
+        let port = self.member(i)?.client_port;
+        Ok(probe(port, timeout).await.is_ok())
+    }
+
+    /// Waits until member `i` answers `/health` with `"health":"true"`, at most `timeout`.
+    ///
+    /// Fails early with [`Error::Exited`] if the process ends, or [`Error::NotRunning`] if
+    /// it was not running to begin with; with [`Error::Unhealthy`] on timeout.
+    pub async fn wait_healthy(&self, i: usize, timeout: Duration) -> Result<(), Error> {
+        self.wait_members_healthy(vec![i], timeout).await
+    }
+
+    /// Waits until every member answers `/health` with `"health":"true"`, at most
+    /// `timeout` in all; see [`EtcdCluster::wait_healthy`].
+    pub async fn wait_all_healthy(&self, timeout: Duration) -> Result<(), Error> {
+        self.wait_members_healthy((0..self.len()).collect(), timeout)
+            .await
+    }
+
+    /// The Prometheus text of member `i`'s `GET /metrics`.
+    pub async fn metrics(&self, i: usize) -> Result<String, Error> {
+        let port = self.member(i)?.client_port;
+        let path = "/metrics";
+        let request_error = |source| Error::Request {
+            member: i,
+            path: path.to_owned(),
+            source,
+        };
+        let response = http::get(port, path, METRICS_TIMEOUT)
+            .await
+            .map_err(request_error)?;
+        if response.status != 200 {
+            return Err(request_error(std::io::Error::other(format!(
+                "HTTP status {}",
+                response.status
+            ))));
+        }
+        Ok(String::from_utf8_lossy(&response.body).into_owned())
+    }
+
+    fn member(&self, i: usize) -> Result<&Member, Error> {
+        self.members.get(i).ok_or(Error::NoSuchMember {
+            member: i,
+            len: self.members.len(),
+        })
+    }
+
+    fn slot(&self, i: usize) -> Result<MutexGuard<'_, Option<Child>>, Error> {
+        let slot = self.procs.get(i).ok_or(Error::NoSuchMember {
+            member: i,
+            len: self.procs.len(),
+        })?;
+        Ok(slot.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn signal(&self, i: usize, signal: Signal, name: &'static str) -> Result<(), Error> {
+        let mut slot = self.slot(i)?;
+        Self::signal_locked(&mut slot, i, signal, name).map(drop)
+    }
+
+    /// Sends `signal` to member `i`'s process, whose slot is locked (so the process cannot
+    /// be reaped and its pid reused meanwhile). Returns the pid.
+    fn signal_locked(
+        slot: &mut Option<Child>,
+        i: usize,
+        signal: Signal,
+        name: &'static str,
+    ) -> Result<Pid, Error> {
+        let Some(child) = slot.as_mut() else {
+            return Err(Error::NotRunning { member: i });
+        };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return Err(Error::NotRunning { member: i });
+        }
+        let raw = i32::try_from(child.id()).map_err(|_| Error::Signal {
+            member: i,
+            signal: name,
+            source: std::io::Error::other("process id out of range"),
+        })?;
+        let pid = Pid::from_raw(raw);
+        kill(pid, signal).map_err(|errno| Error::Signal {
+            member: i,
+            signal: name,
+            source: errno.into(),
+        })?;
+        Ok(pid)
+    }
+
+    /// Errors unless member `i`'s process is running; an exited process gives
+    /// [`Error::Exited`] with its log.
+    fn check_running(&self, i: usize) -> Result<(), Error> {
+        let mut slot = self.slot(i)?;
+        let Some(child) = slot.as_mut() else {
+            return Err(Error::NotRunning { member: i });
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                drop(slot);
+                Err(Error::Exited {
+                    member: i,
+                    status,
+                    log_tail: self.log_tail(i),
+                })
+            }
+            Err(e) => Err(Error::io(format!("cannot check etcd member m{i}"), e)),
+        }
+    }
+
+    async fn wait_members_healthy(
+        &self,
+        mut pending: Vec<usize>,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        for &i in &pending {
+            self.member(i)?;
+        }
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let mut last_probe = String::from("not probed yet");
+        loop {
+            let mut still_pending = Vec::with_capacity(pending.len());
+            for &i in &pending {
+                self.check_running(i)?;
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let port = self.member(i)?.client_port;
+                match probe(port, remaining.min(PROBE_TIMEOUT)).await {
+                    // Checked again: a healthy answer from a process that has died since
+                    // (a port taken by someone else) must not count.
+                    Ok(()) => self.check_running(i)?,
+                    Err(seen) => {
+                        if still_pending.is_empty() {
+                            last_probe = seen;
+                        }
+                        still_pending.push(i);
+                    }
+                }
+            }
+            pending = still_pending;
+            let Some(&first) = pending.first() else {
+                return Ok(());
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Unhealthy {
+                    member: first,
+                    waited: now.duration_since(started),
+                    last_probe,
+                    log_tail: self.log_tail(first),
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        }
+    }
+
+    /// Spawns member `i` unless it is running.
+    fn spawn(&self, i: usize) -> Result<(), Error> {
+        let member = self.member(i)?;
+        let mut slot = self.slot(i)?;
+        if let Some(child) = slot.as_mut()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            return Err(Error::AlreadyRunning { member: i });
+        }
+        let initial_cluster = self
+            .members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&member.stderr_path)
+            .map_err(|e| Error::io(format!("cannot open {}", member.stderr_path.display()), e))?;
+        // A marker, so the tail of a restarted member's output is easy to read. Best effort.
+        let _ = writeln!(stderr, "{START_MARKER} {} ---", member.name);
+        let stdout = stderr
+            .try_clone()
+            .map_err(|e| Error::io(format!("cannot open {}", member.stderr_path.display()), e))?;
+
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--name")
+            .arg(&member.name)
+            .arg("--data-dir")
+            .arg(&member.data_dir)
+            .arg("--listen-client-urls")
+            .arg(member.client_url())
+            .arg("--advertise-client-urls")
+            .arg(member.client_url())
+            .arg("--listen-peer-urls")
+            .arg(member.peer_url())
+            .arg("--initial-advertise-peer-urls")
+            .arg(member.peer_url())
+            .arg("--initial-cluster")
+            .arg(initial_cluster)
+            .arg("--initial-cluster-state")
+            .arg("new")
+            .arg("--initial-cluster-token")
+            .arg(&self.token)
+            .arg("--heartbeat-interval")
+            .arg("10")
+            .arg("--election-timeout")
+            .arg("100")
+            .arg("--logger")
+            .arg("zap")
+            .arg("--log-level")
+            .arg("error")
+            .arg("--log-outputs")
+            .arg(&member.log_path)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        // etcd reads ETCD_* variables as flags; a test environment's (ETCD_BIN, say)
+        // must not leak into the member.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ETCD_") {
+                cmd.env_remove(key);
+            }
+        }
+        if let Some(arch) = unsupported_arch() {
+            cmd.env("ETCD_UNSUPPORTED_ARCH", arch);
+        }
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            bin: self.bin.clone(),
+            source,
+        })?;
+        *slot = Some(child);
+        Ok(())
+    }
+
+    /// The last lines of member `i`'s etcd log, and what its latest start printed.
+    fn log_tail(&self, i: usize) -> String {
+        let Some(member) = self.members.get(i) else {
+            return String::new();
+        };
+        let mut out = String::new();
+        let sections = [
+            (
+                "etcd.log",
+                &member.log_path,
+                last_lines(&read_end(&member.log_path), LOG_TAIL_LINES),
+            ),
+            (
+                "stdout/stderr",
+                &member.stderr_path,
+                output_excerpt(&read_end(&member.stderr_path)),
+            ),
+        ];
+        for (label, path, text) in sections {
+            if !text.trim().is_empty() {
+                out.push_str(&format!("[{label}: {}]\n{text}", path.display()));
+            }
+        }
+        out
+    }
+
+    /// Whether any member's log says a port was already in use.
+    fn port_conflict(&self) -> bool {
+        self.members.iter().any(|m| {
+            [&m.log_path, &m.stderr_path]
+                .iter()
+                .any(|p| read_end(p).contains("address already in use"))
+        })
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for slot in &mut self.procs {
+            let child = slot
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(mut child) = child {
+                // SIGKILL ends a frozen (SIGSTOPped) process too.
+                if matches!(child.try_wait(), Ok(None)) {
+                    let _ = child.kill();
+                }
+                let _ = child.wait();
+            }
+        }
+        // `root` (a TempDir) is dropped after this and removes every data directory.
+    }
+}
+
+/// A single etcd server (a one-member [`EtcdCluster`]) for tests.
+///
+/// Everything an [`EtcdCluster`] does is reachable through `Deref`, with member index 0:
+/// `server.kill(0)`, `server.restart(0).await`, `server.metrics(0).await`, ... The one
+/// exception is [`EtcdServer::endpoint`], which takes no index and shadows
+/// [`EtcdCluster::endpoint`] (reach that one as `EtcdCluster::endpoint(&server, 0)`).
+///
+/// # Drop
+///
+/// As for [`EtcdCluster`]: the process is killed and reaped, the data directory removed.
+#[derive(Debug)]
+pub struct EtcdServer {
+    cluster: EtcdCluster,
+}
+
+impl EtcdServer {
+    /// Starts one etcd member with the default settings and waits until it is healthy.
+    pub async fn start() -> Result<EtcdServer, Error> {
+        Self::builder().start_server().await
+    }
+
+    /// A builder set to one member; finish it with [`ClusterBuilder::start_server`] (or
+    /// [`ClusterBuilder::start`] for an [`EtcdCluster`]).
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::new().members(1)
+    }
+
+    /// The client URL, such as `http://127.0.0.1:43121`.
+    pub fn endpoint(&self) -> String {
+        self.cluster
+            .members
+            .first()
+            .map(Member::client_url)
+            .unwrap_or_default()
+    }
+
+    /// The underlying one-member cluster.
+    pub fn into_cluster(self) -> EtcdCluster {
+        self.cluster
+    }
+}
+
+impl Deref for EtcdServer {
+    type Target = EtcdCluster;
+
+    fn deref(&self) -> &EtcdCluster {
+        &self.cluster
+    }
+}
+
+/// Probes `/health` once; `Err` describes what was seen instead of a healthy answer.
+async fn probe(port: u16, timeout: Duration) -> Result<(), String> {
+    let response = http::get(port, "/health", timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = String::from_utf8_lossy(&response.body);
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    if response.status == 200 && compact.contains(r#""health":"true""#) {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}: {}", response.status, body.trim()))
+    }
+}
+
+/// A fresh directory for a cluster's members: under /dev/shm when asked, possible and
+/// roomy enough, else in the system temp directory.
+fn make_root_dir(tmpfs: bool, members: usize) -> Result<TempDir, Error> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("etcdkit-testkit-");
+    if tmpfs
+        && tmpfs_has_room(members)
+        && let Ok(dir) = builder.tempdir_in(TMPFS_DIR)
+    {
+        return Ok(dir);
+    }
+    builder
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a temporary directory", e))
+}
+
+fn tmpfs_has_room(members: usize) -> bool {
+    let wanted = TMPFS_BYTES_PER_MEMBER.saturating_mul(u64::try_from(members).unwrap_or(u64::MAX));
+    match nix::sys::statvfs::statvfs(TMPFS_DIR) {
+        Ok(st) => {
+            // The field types are u64 on 64-bit Linux but narrower elsewhere.
+            #[allow(clippy::useless_conversion)]
+            let available =
+                u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
+            available >= wanted
+        }
+        Err(_) => false,
+    }
+}
+
+/// The value etcd wants in `ETCD_UNSUPPORTED_ARCH` on architectures it does not officially
+/// support (its `GOARCH` name); `None` on x86_64, where it is never needed.
+fn unsupported_arch() -> Option<&'static str> {
+    match std::env::consts::ARCH {
+        "x86_64" => None,
+        "aarch64" => Some("arm64"),
+        "x86" => Some("386"),
+        "powerpc64" if cfg!(target_endian = "little") => Some("ppc64le"),
+        "powerpc64" => Some("ppc64"),
+        "loongarch64" => Some("loong64"),
+        other => Some(other), // arm, s390x, riscv64, mips64, ... share Go's names
+    }
+}
+
+/// The end of a text file (at most its last 64 KiB); empty if unreadable.
+fn read_end(path: &Path) -> String {
+    const MAX: u64 = 64 * 1024;
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX && file.seek(SeekFrom::Start(len - MAX)).is_err() {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    if file.take(MAX).read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The last `n` lines of `text`, each ending in a newline.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// What the latest start of a member printed on stdout/stderr: all of it when short, else
+/// its first and last lines (etcd prints the actual complaint about a bad flag first, then
+/// a long usage text).
+fn output_excerpt(text: &str) -> String {
+    const HEAD: usize = 5;
+    let latest = text
+        .rfind(START_MARKER)
+        .and_then(|at| text[at..].split_once('\n'))
+        .map_or(text, |(_, rest)| rest);
+    let lines: Vec<&str> = latest.trim_end().lines().collect();
+    if lines.len() <= HEAD + LOG_TAIL_LINES + 1 {
+        return last_lines(latest, LOG_TAIL_LINES + HEAD + 1);
+    }
+    let mut out: String = lines.iter().take(HEAD).map(|l| format!("{l}\n")).collect();
+    let skipped = lines.len() - HEAD - LOG_TAIL_LINES;
+    out.push_str(&format!("[... {skipped} lines ...]\n"));
+    out.push_str(&last_lines(latest, LOG_TAIL_LINES));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let text: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        let tail = last_lines(&read_end(&path), 3);
+        assert_eq!(tail, "line 47\nline 48\nline 49\n");
+        assert_eq!(read_end(&dir.path().join("missing")), "");
+        assert_eq!(last_lines("", 3), "");
+    }
+
+    #[test]
+    fn output_excerpt_shows_the_latest_start_head_and_tail() {
+        let mut text = format!("{START_MARKER} m0 ---\nold run\n{START_MARKER} m0 ---\n");
+        text.push_str("flag provided but not defined: -x\n");
+        for i in 0..100 {
+            text.push_str(&format!("usage {i}\n"));
+        }
+        let excerpt = output_excerpt(&text);
+        assert!(excerpt.starts_with("flag provided but not defined: -x\n"));
+        assert!(excerpt.contains("[... 76 lines ...]"));
+        assert!(excerpt.ends_with("usage 99\n"));
+        assert!(!excerpt.contains("old run"));
+        assert_eq!(output_excerpt("short\n"), "short\n");
+    }
+
+    /// What `start()` relies on to retry: a member that loses its port to another process
+    /// exits, and its log says so.
+    #[tokio::test]
+    async fn lost_port_is_detected() {
+        let builder = ClusterBuilder::new().members(1);
+        let bin = binary::resolve(None).unwrap();
+        let cluster = EtcdCluster::prepare(&builder, bin, None).unwrap();
+        let port = cluster.members[0].client_port;
+        let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        cluster.spawn(0).unwrap();
+        let err = tokio::time::timeout(
+            Duration::from_secs(30),
+            cluster.wait_all_healthy(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert!(matches!(err, Error::Exited { member: 0, .. }), "{err}");
+        assert!(cluster.port_conflict(), "{err}");
+        assert!(err.to_string().contains("address already in use"), "{err}");
+    }
+
+    #[test]
+    fn builder_defaults() {
+        let b = ClusterBuilder::new();
+        assert_eq!(b.members, 3);
+        assert_eq!(b.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
+        assert!(b.data_in_tmpfs);
+        assert_eq!(EtcdServer::builder().members, 1);
+        let b = b.arg("--a").args(["--b", "--c"]);
+        assert_eq!(b.args, ["--a", "--b", "--c"]);
+    }
+}

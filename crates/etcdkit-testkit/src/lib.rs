@@ -1,0 +1,45 @@
+//! Starts real etcd processes for tests: a single server or a cluster of several members on
+//! loopback, each in a throwaway data directory, with fault injection (kill, freeze,
+//! resume, restart).
+//!
+//! The test kit knows nothing of any etcd client: it checks health with a plain HTTP
+//! `GET /health` on the client URL, and hands out client URLs for the client under test.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+//! use std::time::Duration;
+//! use etcdkit_testkit::{EtcdCluster, EtcdServer};
+//!
+//! let server = EtcdServer::start().await?;
+//! let url = server.endpoint(); // "http://127.0.0.1:PORT"
+//!
+//! let cluster = EtcdCluster::start(3).await?;
+//! cluster.kill(1)?;
+//! cluster.restart(1).await?;
+//! cluster.stop(2)?; // frozen: answers nothing
+//! cluster.resume(2)?;
+//! cluster.wait_all_healthy(Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Finding etcd
+//!
+//! The binary is the builder's [`ClusterBuilder::etcd_bin`], else the `ETCD_BIN`
+//! environment variable, else `<workspace>/.etcd/bin/etcd`, where `scripts/install-etcd`
+//! installs etcd 3.5, else `etcd` on `PATH` (`scripts/install-etcd --debian` installs
+//! Debian's 3.4 as `/usr/bin/etcd`). Both 3.4 and 3.5 work.
+//!
+//! # Ports and data
+//!
+//! Ports are free loopback ports picked at start; a start that loses a port to another
+//! process is retried with new ones. Data directories live under `/dev/shm` when it has
+//! room (see [`ClusterBuilder::data_in_tmpfs`]), and are removed when the cluster is dropped.
+
+mod binary;
+mod cluster;
+mod error;
+mod http;
+mod ports;
+
+pub use cluster::{ClusterBuilder, EtcdCluster, EtcdServer};
+pub use error::Error;

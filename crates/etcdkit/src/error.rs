@@ -1,0 +1,474 @@
+//! One opaque error type for everything the client does.
+//!
+//! [`Error::kind`] says what went wrong in terms a caller can act on; [`Error::code`] is the
+//! gRPC status code when the failure came over gRPC; [`Error::message`] is the server's own
+//! message (etcd's `etcdserver: ...` text) or ours. Whether a request may have been applied
+//! is a separate question from what failed: see [`Error::is_outcome_unknown`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::types::Revision;
+
+/// What went wrong, in terms a caller can act on.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A request was malformed (bad option combination, bad argument).
+    InvalidArgument,
+    /// An endpoint could not be parsed (`host:port`, `http://host:port`, `https://host:port`).
+    InvalidEndpoint,
+    /// A key was empty where etcd requires one.
+    EmptyKey,
+    /// A key that had to exist does not.
+    KeyNotFound,
+    /// The requested revision has been compacted; see [`Error::compact_revision`].
+    Compacted,
+    /// The requested revision is newer than the store's current revision.
+    FutureRevision,
+    /// A transaction has more operations than the server allows (`--max-txn-ops`).
+    TooManyOps,
+    /// A transaction writes the same key twice.
+    DuplicateKey,
+    /// The lease does not exist (never granted, revoked, or expired).
+    LeaseNotFound,
+    /// A lease with the requested id already exists.
+    LeaseExists,
+    /// The requested lease TTL is too large.
+    LeaseTtlTooLarge,
+    /// The member has no leader (election in progress or partitioned).
+    NoLeader,
+    /// The member is not the leader and the operation needs it.
+    NotLeader,
+    /// The leader changed while the request was being processed.
+    LeaderChanged,
+    /// The user is not allowed to do this.
+    PermissionDenied,
+    /// Wrong user name or password.
+    AuthFailed,
+    /// The auth token is invalid or has expired.
+    InvalidToken,
+    /// The token was issued at an older auth revision (roles or users changed since).
+    OldAuthRevision,
+    /// Auth is not enabled on the server, or another auth-management precondition failed.
+    AuthNotEnabled,
+    /// A user, role or member named in the request does not exist.
+    NotFound,
+    /// A user, role or member named in the request already exists.
+    AlreadyExists,
+    /// The server is overloaded and refused the request before processing it.
+    TooManyRequests,
+    /// The request is larger than the client's or the server's limit.
+    RequestTooLarge,
+    /// The server's backend quota is exhausted (NOSPACE alarm).
+    NoSpace,
+    /// The cluster is corrupt (CORRUPT alarm).
+    Corrupt,
+    /// The request did not finish within its deadline.
+    Timeout,
+    /// No endpoint could serve the request.
+    Unavailable,
+    /// The connection failed after the request may have been sent: it may or may not have
+    /// been applied. Retrying a write after this error may apply it twice.
+    OutcomeUnknown,
+    /// The request was cancelled.
+    Cancelled,
+    /// The server sent something the client cannot make sense of.
+    Protocol,
+    /// The server does not support this operation.
+    Unsupported,
+    /// Any other failure reported by the server.
+    Server,
+}
+
+impl ErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid argument",
+            ErrorKind::InvalidEndpoint => "invalid endpoint",
+            ErrorKind::EmptyKey => "empty key",
+            ErrorKind::KeyNotFound => "key not found",
+            ErrorKind::Compacted => "revision compacted",
+            ErrorKind::FutureRevision => "future revision",
+            ErrorKind::TooManyOps => "too many operations in transaction",
+            ErrorKind::DuplicateKey => "duplicate key in transaction",
+            ErrorKind::LeaseNotFound => "lease not found",
+            ErrorKind::LeaseExists => "lease already exists",
+            ErrorKind::LeaseTtlTooLarge => "lease TTL too large",
+            ErrorKind::NoLeader => "no leader",
+            ErrorKind::NotLeader => "not leader",
+            ErrorKind::LeaderChanged => "leader changed",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::AuthFailed => "authentication failed",
+            ErrorKind::InvalidToken => "invalid auth token",
+            ErrorKind::OldAuthRevision => "old auth revision",
+            ErrorKind::AuthNotEnabled => "auth not enabled",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AlreadyExists => "already exists",
+            ErrorKind::TooManyRequests => "too many requests",
+            ErrorKind::RequestTooLarge => "request too large",
+            ErrorKind::NoSpace => "no space",
+            ErrorKind::Corrupt => "corrupt cluster",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::OutcomeUnknown => "outcome unknown",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Protocol => "protocol error",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Server => "server error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// gRPC status codes, as the server or the transport reported them.
+#[non_exhaustive]
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    Ok,
+    Cancelled,
+    Unknown,
+    InvalidArgument,
+    DeadlineExceeded,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    ResourceExhausted,
+    FailedPrecondition,
+    Aborted,
+    OutOfRange,
+    Unimplemented,
+    Internal,
+    Unavailable,
+    DataLoss,
+    Unauthenticated,
+}
+
+/// The error type of every etcdkit operation.
+///
+/// It is opaque: ask it what you need with [`kind`](Error::kind), [`code`](Error::code),
+/// [`message`](Error::message), [`operation`](Error::operation),
+/// [`is_retryable`](Error::is_retryable) and [`is_outcome_unknown`](Error::is_outcome_unknown).
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    code: Option<Code>,
+    message: String,
+    operation: Option<&'static str>,
+    endpoint: Option<String>,
+    compact_revision: Option<Revision>,
+    outcome_unknown: bool,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                code: None,
+                message: message.into(),
+                operation: None,
+                endpoint: None,
+                compact_revision: None,
+                outcome_unknown: kind == ErrorKind::OutcomeUnknown,
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn empty_key() -> Self {
+        Error::new(ErrorKind::EmptyKey, "key must not be empty")
+    }
+
+    pub(crate) fn timeout(after: Duration) -> Self {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("no response within {}", crate::util::fmt_duration(after)),
+        )
+        .with_code(Code::DeadlineExceeded)
+    }
+
+    pub(crate) fn with_code(mut self, code: Code) -> Self {
+        self.inner.code = Some(code);
+        self
+    }
+
+    pub(crate) fn with_operation(mut self, operation: &'static str) -> Self {
+        self.inner.operation = Some(operation);
+        self
+    }
+
+    pub(crate) fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.inner.endpoint = Some(endpoint.into());
+        self
+    }
+
+    pub(crate) fn with_outcome_unknown(mut self) -> Self {
+        self.inner.outcome_unknown = true;
+        self
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The gRPC status code, when the failure came over gRPC.
+    pub fn code(&self) -> Option<Code> {
+        self.inner.code
+    }
+
+    /// The server's message (etcd's `etcdserver: ...` text), or the client's own.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The operation that failed, such as `"kv.put"`.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.inner.operation
+    }
+
+    /// The endpoint that reported the failure, when there was one.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.inner.endpoint.as_deref()
+    }
+
+    /// For [`ErrorKind::Compacted`]: the revision the store has been compacted to, when the
+    /// server said (a watch's cancellation does; a read's error does not).
+    pub fn compact_revision(&self) -> Option<Revision> {
+        self.inner.compact_revision
+    }
+
+    /// True when trying the same request again later may succeed: the cluster was
+    /// unavailable, leaderless, overloaded or slow. For a write whose outcome is unknown
+    /// ([`is_outcome_unknown`](Error::is_outcome_unknown)) a retry may apply it twice.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::Unavailable
+                | ErrorKind::NoLeader
+                | ErrorKind::NotLeader
+                | ErrorKind::LeaderChanged
+                | ErrorKind::Timeout
+                | ErrorKind::TooManyRequests
+                | ErrorKind::OutcomeUnknown
+        )
+    }
+
+    /// True when the request may have been applied even though it failed: the connection
+    /// broke or the deadline passed after it was sent.
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.inner.outcome_unknown
+    }
+
+    /// The kind of an error that certainly did not apply the request.
+    pub fn is_definite_failure(&self) -> bool {
+        !self.inner.outcome_unknown
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        if let Some(op) = inner.operation {
+            write!(f, "{op}: ")?;
+        }
+        if inner.message.is_empty() {
+            write!(f, "{}", inner.kind)?;
+        } else {
+            f.write_str(&inner.message)?;
+        }
+        if let Some(endpoint) = &inner.endpoint {
+            write!(f, " (endpoint {endpoint})")?;
+        }
+        if let Some(source) = &inner.source {
+            // Show the cause too: transport errors carry the useful part there.
+            let text = source.to_string();
+            if !text.is_empty() && !inner.message.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &inner.kind);
+        if let Some(code) = inner.code {
+            d.field("code", &code);
+        }
+        d.field("message", &inner.message);
+        if let Some(op) = inner.operation {
+            d.field("operation", &op);
+        }
+        if let Some(endpoint) = &inner.endpoint {
+            d.field("endpoint", endpoint);
+        }
+        if let Some(rev) = inner.compact_revision {
+            d.field("compact_revision", &rev);
+        }
+        if inner.outcome_unknown {
+            d.field("outcome_unknown", &true);
+        }
+        if let Some(source) = &inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Maps etcd's own error messages (the `etcdserver: ...` texts of its rpctypes) to kinds.
+/// The gRPC code alone is too coarse: etcd reports empty keys, duplicate txn keys and
+/// request-too-large all as InvalidArgument.
+pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
+    let m = message.strip_prefix("etcdserver: ").unwrap_or(message);
+    match m {
+        "key is not provided" => return ErrorKind::EmptyKey,
+        "key not found" => return ErrorKind::KeyNotFound,
+        "mvcc: required revision has been compacted" => return ErrorKind::Compacted,
+        "mvcc: required revision is a future revision" => return ErrorKind::FutureRevision,
+        "too many operations in txn request" => return ErrorKind::TooManyOps,
+        "duplicate key given in txn request" => return ErrorKind::DuplicateKey,
+        "requested lease not found" => return ErrorKind::LeaseNotFound,
+        "lease already exists" => return ErrorKind::LeaseExists,
+        "too large lease TTL" => return ErrorKind::LeaseTtlTooLarge,
+        "no leader" => return ErrorKind::NoLeader,
+        "not leader" => return ErrorKind::NotLeader,
+        "leader changed" => return ErrorKind::LeaderChanged,
+        "permission denied" => return ErrorKind::PermissionDenied,
+        "authentication failed, invalid user ID or password" => return ErrorKind::AuthFailed,
+        "invalid auth token" => return ErrorKind::InvalidToken,
+        "revision of auth store is old" => return ErrorKind::OldAuthRevision,
+        "authentication is not enabled" | "invalid auth management" => {
+            return ErrorKind::AuthNotEnabled;
+        }
+        "too many requests" => return ErrorKind::TooManyRequests,
+        "request is too large" => return ErrorKind::RequestTooLarge,
+        "mvcc: database space exceeded" | "no space" => return ErrorKind::NoSpace,
+        "corrupt cluster" => return ErrorKind::Corrupt,
+        "user name already exists"
+        | "role name already exists"
+        | "member ID already exist"
+        | "Peer URLs already exists" => return ErrorKind::AlreadyExists,
+        "user name not found"
+        | "role name not found"
+        | "member not found"
+        | "role is not granted to the user"
+        | "permission is not granted to the role" => {
+            return ErrorKind::NotFound;
+        }
+        _ => {}
+    }
+    if m.starts_with("request timed out") {
+        return ErrorKind::Timeout;
+    }
+    match code {
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+            ErrorKind::InvalidArgument
+        }
+        Code::DeadlineExceeded => ErrorKind::Timeout,
+        Code::Unavailable => ErrorKind::Unavailable,
+        Code::PermissionDenied => ErrorKind::PermissionDenied,
+        Code::Unauthenticated => ErrorKind::InvalidToken,
+        Code::ResourceExhausted => ErrorKind::TooManyRequests,
+        Code::Cancelled => ErrorKind::Cancelled,
+        Code::Unimplemented => ErrorKind::Unsupported,
+        Code::NotFound => ErrorKind::NotFound,
+        Code::AlreadyExists => ErrorKind::AlreadyExists,
+        Code::DataLoss => ErrorKind::Corrupt,
+        _ => ErrorKind::Server,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_messages_map_to_kinds() {
+        let cases = [
+            (
+                Code::InvalidArgument,
+                "etcdserver: key is not provided",
+                ErrorKind::EmptyKey,
+            ),
+            (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+                ErrorKind::Compacted,
+            ),
+            (
+                Code::Unavailable,
+                "etcdserver: no leader",
+                ErrorKind::NoLeader,
+            ),
+            (
+                Code::Unavailable,
+                "etcdserver: request timed out",
+                ErrorKind::Timeout,
+            ),
+            (
+                Code::Unauthenticated,
+                "etcdserver: invalid auth token",
+                ErrorKind::InvalidToken,
+            ),
+            (
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+                ErrorKind::NoSpace,
+            ),
+            (Code::Unavailable, "something new", ErrorKind::Unavailable),
+            (Code::Internal, "boom", ErrorKind::Server),
+        ];
+        for (code, message, kind) in cases {
+            assert_eq!(kind_from_server(code, message), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn display_names_operation_and_endpoint() {
+        let e = Error::new(ErrorKind::Unavailable, "connection refused")
+            .with_operation("kv.get")
+            .with_endpoint("http://127.0.0.1:1");
+        assert_eq!(
+            e.to_string(),
+            "kv.get: connection refused (endpoint http://127.0.0.1:1)"
+        );
+        assert!(e.is_retryable());
+        assert!(!e.is_outcome_unknown());
+    }
+}

@@ -1,0 +1,151 @@
+//! Deletes of a key or a range.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::Kv;
+use crate::error::{Error, Result};
+use crate::generated::etcdserverpb as pb;
+use crate::namespace::{Namespace, prefix_end};
+use crate::transport::Call;
+use crate::types::{KeyValue, ResponseHeader, wrap_kvs};
+
+/// A delete. Await it (from [`Kv::delete`]) or use it as a transaction operation
+/// ([`Delete::new`] and [`TxnOp`](super::TxnOp)).
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Delete<S = ()> {
+    sender: S,
+    pub(crate) request: pb::DeleteRangeRequest,
+    timeout: Option<Duration>,
+}
+
+impl Delete<()> {
+    /// A delete of `key`, to be used inside a transaction.
+    pub fn new(key: impl Into<Bytes>) -> Self {
+        Delete {
+            sender: (),
+            request: pb::DeleteRangeRequest {
+                key: key.into(),
+                ..Default::default()
+            },
+            timeout: None,
+        }
+    }
+
+    pub(crate) fn bind(self, kv: Kv) -> Delete<Kv> {
+        Delete {
+            sender: kv,
+            request: self.request,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<S> Delete<S> {
+    /// Deletes the keys in `[key, end)`.
+    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
+        self.request.range_end = end.into();
+        self
+    }
+
+    /// Deletes every key that starts with the key (every key, when the key is empty).
+    pub fn prefix(mut self) -> Self {
+        if self.request.key.is_empty() {
+            // The prefix "" is the whole keyspace: etcd spells that ["\0", "\0").
+            self.request.key = Bytes::from_static(b"\0");
+            self.request.range_end = Bytes::from_static(b"\0");
+        } else {
+            self.request.range_end = prefix_end(&self.request.key);
+        }
+        self
+    }
+
+    /// Deletes every key from the key onwards.
+    pub fn from_key(mut self) -> Self {
+        if self.request.key.is_empty() {
+            self.request.key = Bytes::from_static(b"\0");
+        }
+        self.request.range_end = Bytes::from_static(b"\0");
+        self
+    }
+
+    /// Returns the deleted key-values.
+    pub fn prev_kv(mut self) -> Self {
+        self.request.prev_kv = true;
+        self
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.request.key.is_empty() {
+            return Err(Error::empty_key());
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn namespace_delete(ns: &Namespace, request: &mut pb::DeleteRangeRequest) {
+    ns.range(&mut request.key, &mut request.range_end);
+}
+
+impl IntoFuture for Delete<Kv> {
+    type Output = Result<DeleteResponse>;
+    type IntoFuture = BoxFuture<'static, Result<DeleteResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.validate().map_err(|e| e.with_operation("kv.delete"))?;
+            let client = &self.sender.client;
+            let mut request = self.request;
+            namespace_delete(client.namespace(), &mut request);
+            let call = Call::unsafe_("kv.delete", self.timeout);
+            let response = client.transport().delete_range(call, request).await?;
+            Ok(DeleteResponse::from_pb(response, client.namespace()))
+        })
+    }
+}
+
+/// The result of a delete.
+#[derive(Debug, Clone)]
+pub struct DeleteResponse {
+    header: ResponseHeader,
+    deleted: i64,
+    prev_kvs: Vec<KeyValue>,
+}
+
+impl DeleteResponse {
+    pub(crate) fn from_pb(mut r: pb::DeleteRangeResponse, ns: &Namespace) -> Self {
+        for kv in &mut r.prev_kvs {
+            ns.strip_kv(kv);
+        }
+        DeleteResponse {
+            header: r.header.into(),
+            deleted: r.deleted,
+            prev_kvs: wrap_kvs(r.prev_kvs),
+        }
+    }
+
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// How many keys were deleted.
+    pub fn deleted(&self) -> i64 {
+        self.deleted
+    }
+
+    /// The deleted key-values, when asked for with `prev_kv()`.
+    pub fn prev_kvs(&self) -> &[KeyValue] {
+        &self.prev_kvs
+    }
+}

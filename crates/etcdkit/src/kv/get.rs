@@ -1,0 +1,264 @@
+//! Range reads.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::Kv;
+use crate::error::{Error, Result};
+use crate::generated::etcdserverpb as pb;
+use crate::namespace::{Namespace, prefix_end};
+use crate::transport::Call;
+use crate::types::{KeyValue, ResponseHeader, Revision, wrap_kvs};
+
+/// What to sort a range by.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortTarget {
+    /// By key (the server's natural order).
+    #[default]
+    Key,
+    /// By version.
+    Version,
+    /// By creation revision.
+    Create,
+    /// By modification revision.
+    Mod,
+    /// By value.
+    Value,
+}
+
+/// The direction of a sort.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    /// Unsorted (by key).
+    #[default]
+    None,
+    /// Ascending.
+    Ascend,
+    /// Descending.
+    Descend,
+}
+
+/// A range read. Await it (from [`Kv::get`]) or use it as a transaction operation
+/// ([`Get::new`] and [`TxnOp`](super::TxnOp)).
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Get<S = ()> {
+    sender: S,
+    pub(crate) request: pb::RangeRequest,
+    timeout: Option<Duration>,
+}
+
+impl Get<()> {
+    /// A read of `key`, to be used inside a transaction.
+    pub fn new(key: impl Into<Bytes>) -> Self {
+        Get {
+            sender: (),
+            request: pb::RangeRequest {
+                key: key.into(),
+                ..Default::default()
+            },
+            timeout: None,
+        }
+    }
+
+    pub(crate) fn bind(self, kv: Kv) -> Get<Kv> {
+        Get {
+            sender: kv,
+            request: self.request,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<S> Get<S> {
+    /// Reads the keys in `[key, end)`.
+    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
+        self.request.range_end = end.into();
+        self
+    }
+
+    /// Reads every key that starts with the key (every key, when the key is empty).
+    pub fn prefix(mut self) -> Self {
+        if self.request.key.is_empty() {
+            // The prefix "" is the whole keyspace: etcd spells that ["\0", "\0").
+            self.request.key = Bytes::from_static(b"\0");
+            self.request.range_end = Bytes::from_static(b"\0");
+        } else {
+            self.request.range_end = prefix_end(&self.request.key);
+        }
+        self
+    }
+
+    /// Reads every key from the key onwards (every key, when the key is empty).
+    pub fn from_key(mut self) -> Self {
+        if self.request.key.is_empty() {
+            self.request.key = Bytes::from_static(b"\0");
+        }
+        self.request.range_end = Bytes::from_static(b"\0");
+        self
+    }
+
+    /// Returns at most `n` keys (0: no limit); `more()` says whether there were more.
+    pub fn limit(mut self, n: i64) -> Self {
+        self.request.limit = n;
+        self
+    }
+
+    /// Reads the store as it was at `revision`.
+    pub fn revision(mut self, revision: Revision) -> Self {
+        self.request.revision = revision.0;
+        self
+    }
+
+    /// Returns keys without values.
+    pub fn keys_only(mut self) -> Self {
+        self.request.keys_only = true;
+        self
+    }
+
+    /// Returns only the number of keys.
+    pub fn count_only(mut self) -> Self {
+        self.request.count_only = true;
+        self
+    }
+
+    /// Sorts the result.
+    pub fn sort(mut self, target: SortTarget, order: SortOrder) -> Self {
+        self.request.sort_target = match target {
+            SortTarget::Key => pb::range_request::SortTarget::Key,
+            SortTarget::Version => pb::range_request::SortTarget::Version,
+            SortTarget::Create => pb::range_request::SortTarget::Create,
+            SortTarget::Mod => pb::range_request::SortTarget::Mod,
+            SortTarget::Value => pb::range_request::SortTarget::Value,
+        } as i32;
+        self.request.sort_order = match order {
+            SortOrder::None => pb::range_request::SortOrder::None,
+            SortOrder::Ascend => pb::range_request::SortOrder::Ascend,
+            SortOrder::Descend => pb::range_request::SortOrder::Descend,
+        } as i32;
+        self
+    }
+
+    /// Serves the read from the member's local state without consulting the leader:
+    /// faster, possibly stale.
+    pub fn serializable(mut self) -> Self {
+        self.request.serializable = true;
+        self
+    }
+
+    /// Only keys last modified at or after `revision`.
+    pub fn min_mod_revision(mut self, revision: Revision) -> Self {
+        self.request.min_mod_revision = revision.0;
+        self
+    }
+
+    /// Only keys last modified at or before `revision`.
+    pub fn max_mod_revision(mut self, revision: Revision) -> Self {
+        self.request.max_mod_revision = revision.0;
+        self
+    }
+
+    /// Only keys created at or after `revision`.
+    pub fn min_create_revision(mut self, revision: Revision) -> Self {
+        self.request.min_create_revision = revision.0;
+        self
+    }
+
+    /// Only keys created at or before `revision`.
+    pub fn max_create_revision(mut self, revision: Revision) -> Self {
+        self.request.max_create_revision = revision.0;
+        self
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.request.key.is_empty() {
+            return Err(Error::empty_key());
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn namespace_range(ns: &Namespace, request: &mut pb::RangeRequest) {
+    ns.range(&mut request.key, &mut request.range_end);
+}
+
+impl IntoFuture for Get<Kv> {
+    type Output = Result<GetResponse>;
+    type IntoFuture = BoxFuture<'static, Result<GetResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.validate().map_err(|e| e.with_operation("kv.get"))?;
+            let client = &self.sender.client;
+            let mut request = self.request;
+            namespace_range(client.namespace(), &mut request);
+            let call = Call::safe("kv.get", self.timeout);
+            let response = client.transport().range(call, request).await?;
+            Ok(GetResponse::from_pb(response, client.namespace()))
+        })
+    }
+}
+
+/// The result of a range read.
+#[derive(Debug, Clone)]
+pub struct GetResponse {
+    header: ResponseHeader,
+    kvs: Vec<KeyValue>,
+    more: bool,
+    count: i64,
+}
+
+impl GetResponse {
+    pub(crate) fn from_pb(mut r: pb::RangeResponse, ns: &Namespace) -> Self {
+        for kv in &mut r.kvs {
+            ns.strip_kv(kv);
+        }
+        GetResponse {
+            header: r.header.into(),
+            kvs: wrap_kvs(r.kvs),
+            more: r.more,
+            count: r.count,
+        }
+    }
+
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The keys found, in the requested order.
+    pub fn kvs(&self) -> &[KeyValue] {
+        &self.kvs
+    }
+
+    /// Takes the keys found.
+    pub fn into_kvs(self) -> Vec<KeyValue> {
+        self.kvs
+    }
+
+    /// The first key found, if any.
+    pub fn first(&self) -> Option<&KeyValue> {
+        self.kvs.first()
+    }
+
+    /// Whether a limit cut the result short.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
+    /// How many keys are in the range (regardless of the limit).
+    pub fn count(&self) -> i64 {
+        self.count
+    }
+}

@@ -1,0 +1,509 @@
+//! Transactions: compares, then one of two lists of operations, atomically.
+
+use std::collections::HashSet;
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::Kv;
+use super::delete::namespace_delete;
+use super::get::namespace_range;
+use super::put::namespace_put;
+use super::{Delete, DeleteResponse, Get, GetResponse, Put, PutResponse};
+use crate::error::{Error, ErrorKind, Result};
+use crate::generated::etcdserverpb as pb;
+use crate::generated::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use crate::namespace::{Namespace, prefix_end};
+use crate::transport::Call;
+use crate::types::{LeaseId, ResponseHeader, Revision};
+
+/// How a compare relates the key's attribute to the given operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `=`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `<`
+    Less,
+    /// `>`
+    Greater,
+}
+
+impl CompareOp {
+    fn to_pb(self) -> CompareResult {
+        match self {
+            CompareOp::Equal => CompareResult::Equal,
+            CompareOp::NotEqual => CompareResult::NotEqual,
+            CompareOp::Less => CompareResult::Less,
+            CompareOp::Greater => CompareResult::Greater,
+        }
+    }
+}
+
+/// One condition of a transaction, on a key or (with [`range_end`](Compare::range_end) /
+/// [`prefix`](Compare::prefix)) on every key of a range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare(pub(crate) pb::Compare);
+
+impl Compare {
+    fn new(key: Bytes, op: CompareOp, target: CompareTarget, operand: TargetUnion) -> Self {
+        Compare(pb::Compare {
+            result: op.to_pb() as i32,
+            target: target as i32,
+            key,
+            target_union: Some(operand),
+            range_end: Bytes::new(),
+        })
+    }
+
+    /// Compares the key's value. A missing key compares as failing.
+    pub fn value(key: impl Into<Bytes>, op: CompareOp, value: impl Into<Bytes>) -> Self {
+        Compare::new(
+            key.into(),
+            op,
+            CompareTarget::Value,
+            TargetUnion::Value(value.into()),
+        )
+    }
+
+    /// Compares the key's version (0 for a key that does not exist).
+    pub fn version(key: impl Into<Bytes>, op: CompareOp, version: i64) -> Self {
+        Compare::new(
+            key.into(),
+            op,
+            CompareTarget::Version,
+            TargetUnion::Version(version),
+        )
+    }
+
+    /// Compares the key's creation revision (0 for a key that does not exist).
+    pub fn create_revision(key: impl Into<Bytes>, op: CompareOp, revision: Revision) -> Self {
+        Compare::new(
+            key.into(),
+            op,
+            CompareTarget::Create,
+            TargetUnion::CreateRevision(revision.0),
+        )
+    }
+
+    /// Compares the key's last modification revision (0 for a key that does not exist).
+    pub fn mod_revision(key: impl Into<Bytes>, op: CompareOp, revision: Revision) -> Self {
+        Compare::new(
+            key.into(),
+            op,
+            CompareTarget::Mod,
+            TargetUnion::ModRevision(revision.0),
+        )
+    }
+
+    /// Compares the key's lease (`None`: no lease).
+    pub fn lease(key: impl Into<Bytes>, op: CompareOp, lease: Option<LeaseId>) -> Self {
+        let id = lease.map_or(0, |l| l.0);
+        Compare::new(key.into(), op, CompareTarget::Lease, TargetUnion::Lease(id))
+    }
+
+    /// Applies the compare to every key in `[key, end)`.
+    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
+        self.0.range_end = end.into();
+        self
+    }
+
+    /// Applies the compare to every key that starts with the key.
+    pub fn prefix(mut self) -> Self {
+        self.0.range_end = prefix_end(&self.0.key);
+        self
+    }
+}
+
+/// One operation of a transaction.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TxnOp {
+    /// A range read.
+    Get(Get),
+    /// A write.
+    Put(Put),
+    /// A delete.
+    Delete(Delete),
+    /// A nested transaction.
+    Txn(Txn),
+}
+
+impl From<Get> for TxnOp {
+    fn from(op: Get) -> Self {
+        TxnOp::Get(op)
+    }
+}
+
+impl From<Put> for TxnOp {
+    fn from(op: Put) -> Self {
+        TxnOp::Put(op)
+    }
+}
+
+impl From<Delete> for TxnOp {
+    fn from(op: Delete) -> Self {
+        TxnOp::Delete(op)
+    }
+}
+
+impl From<Txn> for TxnOp {
+    fn from(op: Txn) -> Self {
+        TxnOp::Txn(op)
+    }
+}
+
+impl TxnOp {
+    fn validate(&self) -> Result<()> {
+        match self {
+            TxnOp::Get(op) => op.validate(),
+            TxnOp::Put(op) => op.validate(),
+            TxnOp::Delete(op) => op.validate(),
+            TxnOp::Txn(op) => op.validate(),
+        }
+    }
+
+    fn is_read_only(&self) -> bool {
+        match self {
+            TxnOp::Get(_) => true,
+            TxnOp::Put(_) | TxnOp::Delete(_) => false,
+            TxnOp::Txn(t) => t.is_read_only(),
+        }
+    }
+
+    fn into_pb(self, ns: &Namespace) -> pb::RequestOp {
+        use pb::request_op::Request;
+        let request = match self {
+            TxnOp::Get(op) => {
+                let mut r = op.request;
+                namespace_range(ns, &mut r);
+                Request::RequestRange(r)
+            }
+            TxnOp::Put(op) => {
+                let mut r = op.request;
+                namespace_put(ns, &mut r);
+                Request::RequestPut(r)
+            }
+            TxnOp::Delete(op) => {
+                let mut r = op.request;
+                namespace_delete(ns, &mut r);
+                Request::RequestDeleteRange(r)
+            }
+            TxnOp::Txn(op) => Request::RequestTxn(op.into_pb(ns)),
+        };
+        pb::RequestOp {
+            request: Some(request),
+        }
+    }
+}
+
+/// A transaction: if every compare in `when` holds, the `and_then` operations run,
+/// otherwise the `or_else` ones; all at one revision, atomically.
+///
+/// ```no_run
+/// # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+/// use etcdkit::kv::{Compare, CompareOp, Put, Get};
+/// let response = client
+///     .kv()
+///     .txn()
+///     .when([Compare::version("lock", CompareOp::Equal, 0)])
+///     .and_then([Put::new("lock", "me")])
+///     .or_else([Get::new("lock")])
+///     .await?;
+/// println!("acquired: {}", response.succeeded());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Txn<S = ()> {
+    sender: S,
+    compares: Vec<Compare>,
+    success: Vec<TxnOp>,
+    failure: Vec<TxnOp>,
+    timeout: Option<Duration>,
+}
+
+impl Txn<()> {
+    /// A transaction, to be nested inside another one.
+    pub fn new() -> Self {
+        Txn {
+            sender: (),
+            compares: Vec::new(),
+            success: Vec::new(),
+            failure: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    pub(crate) fn bind(self, kv: Kv) -> Txn<Kv> {
+        Txn {
+            sender: kv,
+            compares: self.compares,
+            success: self.success,
+            failure: self.failure,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl Default for Txn<()> {
+    fn default() -> Self {
+        Txn::new()
+    }
+}
+
+impl<S> Txn<S> {
+    /// Adds compares; all must hold for the `and_then` branch to run.
+    pub fn when(mut self, compares: impl IntoIterator<Item = Compare>) -> Self {
+        self.compares.extend(compares);
+        self
+    }
+
+    /// Adds operations run when every compare holds.
+    pub fn and_then<O: Into<TxnOp>>(mut self, ops: impl IntoIterator<Item = O>) -> Self {
+        self.success.extend(ops.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds operations run when some compare fails.
+    pub fn or_else<O: Into<TxnOp>>(mut self, ops: impl IntoIterator<Item = O>) -> Self {
+        self.failure.extend(ops.into_iter().map(Into::into));
+        self
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.success.iter().all(TxnOp::is_read_only) && self.failure.iter().all(TxnOp::is_read_only)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for compare in &self.compares {
+            if compare.0.key.is_empty() {
+                return Err(Error::empty_key());
+            }
+        }
+        for op in self.success.iter().chain(&self.failure) {
+            op.validate()?;
+        }
+        check_writes(&self.success)?;
+        check_writes(&self.failure)?;
+        Ok(())
+    }
+
+    fn into_pb(self, ns: &Namespace) -> pb::TxnRequest {
+        let compares = self
+            .compares
+            .into_iter()
+            .map(|Compare(mut c)| {
+                ns.range(&mut c.key, &mut c.range_end);
+                c
+            })
+            .collect();
+        pb::TxnRequest {
+            compare: compares,
+            success: self.success.into_iter().map(|op| op.into_pb(ns)).collect(),
+            failure: self.failure.into_iter().map(|op| op.into_pb(ns)).collect(),
+        }
+    }
+}
+
+/// The keys one branch writes: put keys, and delete ranges (`end` empty for one key).
+#[derive(Default)]
+struct Writes {
+    puts: HashSet<Bytes>,
+    deletes: Vec<(Bytes, Bytes)>,
+}
+
+/// Refuses, before sending, what etcd would refuse: a branch that writes a key twice, or
+/// puts a key that it also deletes (nested transactions included).
+fn check_writes(ops: &[TxnOp]) -> Result<Writes> {
+    let duplicate = |key: &Bytes| {
+        Error::new(
+            ErrorKind::DuplicateKey,
+            format!(
+                "transaction writes key {:?} more than once in one branch",
+                crate::util::BytesDebug(key)
+            ),
+        )
+    };
+    let mut writes = Writes::default();
+    for op in ops {
+        match op {
+            TxnOp::Delete(d) => writes
+                .deletes
+                .push((d.request.key.clone(), d.request.range_end.clone())),
+            TxnOp::Txn(t) => {
+                // Either nested branch may run, so each must agree with this branch.
+                let success = check_writes(&t.success)?;
+                let failure = check_writes(&t.failure)?;
+                for key in success.puts.iter().chain(failure.puts.iter()) {
+                    if writes.puts.contains(key) {
+                        return Err(duplicate(key));
+                    }
+                }
+                writes.puts.extend(success.puts);
+                writes.puts.extend(failure.puts);
+                writes.deletes.extend(success.deletes);
+                writes.deletes.extend(failure.deletes);
+            }
+            TxnOp::Get(_) | TxnOp::Put(_) => {}
+        }
+    }
+    for op in ops {
+        if let TxnOp::Put(p) = op
+            && !writes.puts.insert(p.request.key.clone())
+        {
+            return Err(duplicate(&p.request.key));
+        }
+    }
+    for key in &writes.puts {
+        if writes
+            .deletes
+            .iter()
+            .any(|(start, end)| in_range(key, start, end))
+        {
+            return Err(duplicate(key));
+        }
+    }
+    Ok(writes)
+}
+
+fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
+    match end {
+        b"" => key == start,
+        b"\0" => key >= start,
+        end => key >= start && key < end,
+    }
+}
+
+impl IntoFuture for Txn<Kv> {
+    type Output = Result<TxnResponse>;
+    type IntoFuture = BoxFuture<'static, Result<TxnResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.validate().map_err(|e| e.with_operation("kv.txn"))?;
+            let client = self.sender.client.clone();
+            // A transaction that only reads is as safe to repeat as a read.
+            let call = if self.is_read_only() {
+                Call::safe("kv.txn", self.timeout)
+            } else {
+                Call::unsafe_("kv.txn", self.timeout)
+            };
+            let request = self.into_pb(client.namespace());
+            let response = client.transport().txn(call, request).await?;
+            TxnResponse::from_pb(response, client.namespace())
+        })
+    }
+}
+
+/// The result of one transaction operation.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TxnOpResponse {
+    /// Of a [`TxnOp::Get`].
+    Get(GetResponse),
+    /// Of a [`TxnOp::Put`].
+    Put(PutResponse),
+    /// Of a [`TxnOp::Delete`].
+    Delete(DeleteResponse),
+    /// Of a [`TxnOp::Txn`].
+    Txn(TxnResponse),
+}
+
+/// The result of a transaction.
+#[derive(Debug, Clone)]
+pub struct TxnResponse {
+    header: ResponseHeader,
+    succeeded: bool,
+    responses: Vec<TxnOpResponse>,
+}
+
+impl TxnResponse {
+    fn from_pb(r: pb::TxnResponse, ns: &Namespace) -> Result<Self> {
+        use pb::response_op::Response;
+        let mut responses = Vec::with_capacity(r.responses.len());
+        for op in r.responses {
+            let response = match op.response {
+                Some(Response::ResponseRange(r)) => TxnOpResponse::Get(GetResponse::from_pb(r, ns)),
+                Some(Response::ResponsePut(r)) => TxnOpResponse::Put(PutResponse::from_pb(r, ns)),
+                Some(Response::ResponseDeleteRange(r)) => {
+                    TxnOpResponse::Delete(DeleteResponse::from_pb(r, ns))
+                }
+                Some(Response::ResponseTxn(r)) => TxnOpResponse::Txn(TxnResponse::from_pb(r, ns)?),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        "transaction response has an operation result of no known kind",
+                    )
+                    .with_operation("kv.txn"));
+                }
+            };
+            responses.push(response);
+        }
+        Ok(TxnResponse {
+            header: r.header.into(),
+            succeeded: r.succeeded,
+            responses,
+        })
+    }
+
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// Whether every compare held (and so the `and_then` branch ran).
+    pub fn succeeded(&self) -> bool {
+        self.succeeded
+    }
+
+    /// The results of the branch that ran, in order.
+    pub fn responses(&self) -> &[TxnOpResponse] {
+        &self.responses
+    }
+
+    /// Takes the results of the branch that ran.
+    pub fn into_responses(self) -> Vec<TxnOpResponse> {
+        self.responses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_writes_in_a_branch_are_refused() {
+        let twice = [TxnOp::from(Put::new("a", "1")), Put::new("a", "2").into()];
+        assert_eq!(
+            check_writes(&twice).err().map(|e| e.kind()),
+            Some(ErrorKind::DuplicateKey)
+        );
+        let put_in_deleted_range = [
+            TxnOp::from(Delete::new("a").prefix()),
+            Put::new("ab", "1").into(),
+        ];
+        assert!(check_writes(&put_in_deleted_range).is_err());
+        let nested = [
+            TxnOp::from(Put::new("a", "1")),
+            Txn::new().and_then([Put::new("a", "2")]).into(),
+        ];
+        assert!(check_writes(&nested).is_err());
+        let fine = [
+            TxnOp::from(Put::new("a", "1")),
+            Put::new("b", "2").into(),
+            Get::new("a").into(),
+            Delete::new("c").into(),
+        ];
+        assert!(check_writes(&fine).is_ok());
+    }
+}

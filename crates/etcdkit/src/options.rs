@@ -1,0 +1,138 @@
+//! Client options: endpoints, timeouts, keepalive, limits, member auto-sync.
+
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::error::Result;
+
+/// How a [`Client`] connects and behaves. Built by value, then [`connect`](ClientOptions::connect)ed.
+///
+/// ```no_run
+/// # async fn f() -> etcdkit::Result<()> {
+/// use std::time::Duration;
+/// let client = etcdkit::ClientOptions::new(["10.0.0.1:2379", "10.0.0.2:2379"])
+///     .dial_timeout(Duration::from_secs(2))
+///     .request_timeout(Duration::from_secs(5))
+///     .auto_sync_interval(Duration::from_secs(60))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) dial_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) max_send_size: usize,
+    pub(crate) max_recv_size: usize,
+    pub(crate) auto_sync_interval: Option<Duration>,
+    pub(crate) require_leader: bool,
+    pub(crate) retry_backoff: Duration,
+    pub(crate) retry_backoff_max: Duration,
+    pub(crate) probe_backoff_max: Duration,
+}
+
+impl ClientOptions {
+    /// Options for these endpoints (`host:port`, `http://host:port`; port 2379 when omitted).
+    pub fn new<I, S>(endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ClientOptions {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            dial_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            // etcd's server refuses pings more often than every 5 s by default
+            // (--grpc-keepalive-min-time), so stay above that.
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(5),
+            max_send_size: 2 * 1024 * 1024,
+            max_recv_size: i32::MAX as usize,
+            auto_sync_interval: None,
+            require_leader: false,
+            retry_backoff: Duration::from_millis(20),
+            retry_backoff_max: Duration::from_secs(1),
+            probe_backoff_max: Duration::from_secs(5),
+        }
+    }
+
+    /// How long to wait for a TCP connection to an endpoint. Default 5 s.
+    pub fn dial_timeout(mut self, timeout: Duration) -> Self {
+        self.dial_timeout = timeout;
+        self
+    }
+
+    /// The default deadline of each request, retries included. Default 30 s. Requests can
+    /// override it with their own `.timeout(...)`.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How often to ping a connection that has requests or streams open, so a silent,
+    /// dead member is noticed. Default 10 s. etcd refuses pings more frequent than its
+    /// `--grpc-keepalive-min-time` (5 s by default).
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// How long to wait for a ping's answer before the connection is declared dead.
+    /// Default 5 s.
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// The largest request the client will send; larger ones fail with
+    /// [`ErrorKind::RequestTooLarge`](crate::ErrorKind::RequestTooLarge) before anything is
+    /// sent. Default 2 MiB (etcd's own default limit is 1.5 MiB).
+    pub fn max_send_size(mut self, bytes: usize) -> Self {
+        self.max_send_size = bytes;
+        self
+    }
+
+    /// The largest response the client will accept. Default 2 GiB.
+    pub fn max_recv_size(mut self, bytes: usize) -> Self {
+        self.max_recv_size = bytes;
+        self
+    }
+
+    /// Re-reads the cluster's member list at connect and then at this interval, replacing
+    /// the endpoints with the members' client URLs: new members are found, removed ones
+    /// dropped. Off by default.
+    pub fn auto_sync_interval(mut self, interval: Duration) -> Self {
+        self.auto_sync_interval = Some(interval);
+        self
+    }
+
+    /// Asks the server to refuse requests when it has no leader, instead of waiting. A
+    /// refused request moves on to another member.
+    pub fn require_leader(mut self, yes: bool) -> Self {
+        self.require_leader = yes;
+        self
+    }
+
+    /// The first and the largest wait between two attempts of a retried request
+    /// (exponential with jitter). Defaults 20 ms and 1 s.
+    pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.retry_backoff = first;
+        self.retry_backoff_max = max.max(first);
+        self
+    }
+
+    /// The longest wait between two probes of a failed endpoint. Default 5 s.
+    pub fn probe_backoff_max(mut self, max: Duration) -> Self {
+        self.probe_backoff_max = max;
+        self
+    }
+
+    /// Connects: parses the endpoints, then waits (up to the dial timeout) until at least
+    /// one answers.
+    pub async fn connect(self) -> Result<Client> {
+        Client::connect_with(self).await
+    }
+}

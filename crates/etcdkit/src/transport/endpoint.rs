@@ -1,0 +1,246 @@
+//! Endpoint addresses and the per-endpoint connection state.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+
+use super::connector::Connector;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::ClientOptions;
+
+const DEFAULT_PORT: u16 = 2379;
+
+/// A parsed endpoint: `http://host:port` or `https://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EndpointAddr {
+    /// Normalised form, `scheme://host:port`: how endpoints are named everywhere.
+    pub url: String,
+    pub tls: bool,
+}
+
+/// Parses `host:port`, `host`, `http://host:port` or `https://host:port`.
+pub(crate) fn parse_endpoint(raw: &str) -> Result<EndpointAddr> {
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidEndpoint,
+            format!("invalid endpoint {raw:?}: {why}"),
+        )
+    };
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Err(bad("it contains white space"));
+    }
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => ("http".to_string(), text),
+    };
+    let tls = match scheme.as_str() {
+        "http" => false,
+        "https" => true,
+        other => {
+            return Err(bad(&format!(
+                "unsupported scheme {other:?} (use http:// or https://)"
+            )));
+        }
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() {
+        return Err(bad("no host"));
+    }
+    if authority.contains(['/', '?', '#', '@']) {
+        return Err(bad(
+            "expected scheme://host:port with no path, query or user",
+        ));
+    }
+    let (host, port) = split_host_port(authority).map_err(|why| bad(&why))?;
+    let port = port.unwrap_or(DEFAULT_PORT);
+    let url = format!("{scheme}://{host}:{port}");
+    // Let the http crate have the last word on what a valid authority is.
+    url.parse::<http::Uri>().map_err(|e| bad(&e.to_string()))?;
+    Ok(EndpointAddr { url, tls })
+}
+
+fn split_host_port(authority: &str) -> std::result::Result<(&str, Option<u16>), String> {
+    let parse_port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("bad port {p:?}"))
+    };
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or_else(|| "unclosed '[' in IPv6 address".to_string())?;
+        if addr.is_empty() {
+            return Err("empty IPv6 address".into());
+        }
+        let host = &authority[..addr.len() + 2];
+        return match after {
+            "" => Ok((host, None)),
+            p => match p.strip_prefix(':') {
+                Some(p) => Ok((host, Some(parse_port(p)?))),
+                None => Err(format!("unexpected {p:?} after IPv6 address")),
+            },
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, _)) if host.contains(':') => {
+            Err("IPv6 addresses must be written in brackets, like [::1]:2379".into())
+        }
+        Some(("", _)) => Err("no host".into()),
+        Some((host, port)) => Ok((host, Some(parse_port(port)?))),
+        None => Ok((authority, None)),
+    }
+}
+
+/// One endpoint: its lazily connected channel and what we know of its health.
+pub(crate) struct Node {
+    pub addr: EndpointAddr,
+    pub channel: Channel,
+    healthy: AtomicBool,
+    probe: Mutex<ProbeState>,
+}
+
+struct ProbeState {
+    failures: u32,
+    next_probe: Instant,
+    last_error: Option<String>,
+}
+
+impl Node {
+    pub fn new(addr: EndpointAddr, opts: &ClientOptions) -> Result<Node> {
+        if addr.tls {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!(
+                    "endpoint {} needs TLS, which these client options do not configure",
+                    addr.url
+                ),
+            ));
+        }
+        let endpoint = tonic::transport::Endpoint::from_shared(addr.url.clone())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidEndpoint,
+                    format!("invalid endpoint {}", addr.url),
+                )
+                .with_source(e)
+            })?
+            .http2_keep_alive_interval(opts.keepalive_interval)
+            .keep_alive_timeout(opts.keepalive_timeout)
+            // etcd polices pings on idle connections; ping only while requests are open.
+            .keep_alive_while_idle(false)
+            .connect_timeout(opts.dial_timeout);
+        let channel = endpoint.connect_with_connector_lazy(Connector::new(opts.dial_timeout));
+        Ok(Node {
+            addr,
+            channel,
+            healthy: AtomicBool::new(true),
+            probe: Mutex::new(ProbeState {
+                failures: 0,
+                next_probe: Instant::now(),
+                last_error: None,
+            }),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.addr.url
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Marks the node healthy; true when that is news.
+    pub fn mark_healthy(&self) -> bool {
+        if self.healthy.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if let Ok(mut p) = self.probe.lock() {
+            p.failures = 0;
+            p.last_error = None;
+        }
+        true
+    }
+
+    /// Marks the node failed and schedules its next probe; true when that is news.
+    pub fn mark_failed(&self, reason: &str, backoff_max: Duration) -> bool {
+        let was_healthy = self.healthy.swap(false, Ordering::AcqRel);
+        if let Ok(mut p) = self.probe.lock() {
+            p.failures = p.failures.saturating_add(1);
+            p.next_probe = Instant::now() + probe_delay(p.failures, backoff_max);
+            p.last_error = Some(reason.to_string());
+        }
+        was_healthy
+    }
+
+    /// When the node may be probed again (now, for a healthy node).
+    pub fn next_probe(&self) -> Instant {
+        self.probe
+            .lock()
+            .map(|p| p.next_probe)
+            .unwrap_or_else(|_| Instant::now())
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.probe.lock().ok().and_then(|p| p.last_error.clone())
+    }
+}
+
+/// Capped exponential delay between probes of a failed endpoint, with jitter so that
+/// many clients do not probe a recovering member in lock step.
+fn probe_delay(failures: u32, max: Duration) -> Duration {
+    let base = Duration::from_millis(100);
+    let exp = base.saturating_mul(1u32 << failures.min(16)).min(max);
+    super::jitter(exp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_and_normalise() {
+        let ok = [
+            ("127.0.0.1:2379", "http://127.0.0.1:2379"),
+            ("localhost", "http://localhost:2379"),
+            ("http://etcd-0:4001", "http://etcd-0:4001"),
+            ("HTTP://etcd-0:4001/", "http://etcd-0:4001"),
+            ("https://10.0.0.1:2379", "https://10.0.0.1:2379"),
+            ("[::1]:2379", "http://[::1]:2379"),
+            ("http://[::1]", "http://[::1]:2379"),
+        ];
+        for (raw, want) in ok {
+            assert_eq!(parse_endpoint(raw).unwrap().url, want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn malformed_endpoints_are_rejected_with_the_reason() {
+        let bad = [
+            ("", "empty"),
+            ("  ", "empty"),
+            ("unix:///tmp/sock", "scheme"),
+            ("ftp://h:1", "scheme"),
+            ("h:notaport", "bad port"),
+            ("h:0", "bad port"),
+            ("h:70000", "bad port"),
+            ("http://h:1/path", "path"),
+            ("::1:2379", "brackets"),
+            ("[::1", "unclosed"),
+            (":2379", "no host"),
+            ("a b:1", "white space"),
+        ];
+        for (raw, why) in bad {
+            let err = parse_endpoint(raw).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{raw}");
+            assert!(err.message().contains(why), "{raw}: {}", err.message());
+        }
+    }
+}

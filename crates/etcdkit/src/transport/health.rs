@@ -1,0 +1,120 @@
+//! Endpoint health: the events a client reports, and the prober that brings failed
+//! endpoints back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Transport;
+use super::endpoint::Node;
+use crate::generated::etcdserverpb::StatusRequest;
+use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
+
+/// A change in an endpoint's health.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// The endpoint answered again after failing.
+    Healthy {
+        /// The endpoint, as `scheme://host:port`.
+        endpoint: String,
+    },
+    /// A request or probe to the endpoint failed; it is avoided until a probe succeeds.
+    Unhealthy {
+        /// The endpoint, as `scheme://host:port`.
+        endpoint: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The subscriber fell behind and missed this many events.
+    Lagged {
+        /// How many events were missed.
+        missed: u64,
+    },
+}
+
+/// What the client knows of one endpoint's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointHealth {
+    /// The endpoint, as `scheme://host:port`.
+    pub endpoint: String,
+    /// Whether requests are being sent to it.
+    pub healthy: bool,
+    /// Why it was last marked unhealthy, if it is.
+    pub last_error: Option<String>,
+}
+
+/// How often the prober looks for endpoints due a probe.
+const PROBE_TICK: Duration = Duration::from_millis(100);
+
+impl Transport {
+    /// Starts the background prober. It holds only a weak reference, so it ends with the
+    /// last clone of the client.
+    pub(crate) fn start_prober(&self) {
+        let weak = self.weak();
+        self.spawn_task(async move {
+            let mut tick = tokio::time::interval(PROBE_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(transport) = Transport::upgrade(&weak) else {
+                    return;
+                };
+                let now = Instant::now().into_std();
+                let due: Vec<Arc<Node>> = transport
+                    .nodes()
+                    .iter()
+                    .filter(|n| !n.is_healthy() && n.next_probe() <= now)
+                    .cloned()
+                    .collect();
+                if due.is_empty() {
+                    continue;
+                }
+                let probes = due.iter().map(|node| transport.probe(node));
+                futures_util::future::join_all(probes).await;
+            }
+        });
+    }
+
+    /// Asks one endpoint for its status, bounded by the dial timeout, and records the result.
+    pub(crate) async fn probe(&self, node: &Arc<Node>) -> bool {
+        let timeout = self.options().dial_timeout;
+        let mut request = tonic::Request::new(StatusRequest {});
+        request.set_timeout(timeout);
+        let mut client = MaintenanceClient::new(node.channel.clone());
+        match tokio::time::timeout(timeout, client.status(request)).await {
+            Ok(Ok(_)) => {
+                self.mark_healthy(node);
+                true
+            }
+            Ok(Err(status)) => {
+                self.mark_failed(node, status.message());
+                false
+            }
+            Err(_) => {
+                self.mark_failed(node, "no answer to a status probe within the dial timeout");
+                false
+            }
+        }
+    }
+
+    /// Probes every endpoint at once; returns the endpoints that failed with why.
+    pub(crate) async fn probe_all(&self) -> (usize, Vec<(String, String)>) {
+        let nodes = self.nodes();
+        let results = futures_util::future::join_all(nodes.iter().map(|n| self.probe(n))).await;
+        let mut ok = 0;
+        let mut failed = Vec::new();
+        for (node, healthy) in nodes.iter().zip(results) {
+            if healthy {
+                ok += 1;
+            } else {
+                failed.push((
+                    node.url().to_string(),
+                    node.last_error().unwrap_or_else(|| "unknown error".into()),
+                ));
+            }
+        }
+        (ok, failed)
+    }
+}

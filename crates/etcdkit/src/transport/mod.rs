@@ -1,0 +1,448 @@
+//! The connection layer: the only place that knows tonic.
+//!
+//! A [`Transport`] holds one lazily connected HTTP/2 channel per endpoint and spreads
+//! requests over the healthy ones. A request that fails on an endpoint marks it failed;
+//! a background prober re-tries failed endpoints with backoff and marks them healthy again.
+//! Whether a failed request is retried follows DESIGN.md: anything safe to repeat is
+//! retried on another endpoint with capped exponential backoff and jitter until its
+//! deadline; a write is retried only when it certainly never reached a server, and
+//! otherwise fails with an error that says its outcome is unknown.
+
+mod connector;
+mod endpoint;
+mod health;
+mod rpc;
+mod status;
+mod sync;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use tracing::Instrument;
+
+use endpoint::Node;
+pub(crate) use endpoint::parse_endpoint;
+pub use health::EndpointHealth;
+pub use health::HealthEvent;
+use status::Failure;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::ClientOptions;
+
+/// Whether a request may be sent twice without harm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Reads and other requests that are safe to repeat.
+    Safe,
+    /// Writes: retried only when certainly never sent.
+    Unsafe,
+}
+
+/// How to run one call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call {
+    pub op: &'static str,
+    pub retry: Retry,
+    pub timeout: Option<Duration>,
+}
+
+impl Call {
+    pub fn safe(op: &'static str, timeout: Option<Duration>) -> Call {
+        Call {
+            op,
+            retry: Retry::Safe,
+            timeout,
+        }
+    }
+
+    pub fn unsafe_(op: &'static str, timeout: Option<Duration>) -> Call {
+        Call {
+            op,
+            retry: Retry::Unsafe,
+            timeout,
+        }
+    }
+}
+
+/// The shared connection state of a client and all its clones.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    opts: ClientOptions,
+    nodes: RwLock<Arc<[Arc<Node>]>>,
+    cursor: AtomicUsize,
+    events: broadcast::Sender<HealthEvent>,
+    /// Background tasks (prober, auto-sync); aborted when the last clone goes.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.get_mut() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Transport {
+    /// Builds the transport and checks the endpoints parse; connects nothing yet.
+    pub fn new(opts: ClientOptions) -> Result<Transport> {
+        if opts.endpoints.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                "no endpoints given: name at least one, like 127.0.0.1:2379",
+            ));
+        }
+        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(opts.endpoints.len());
+        for raw in &opts.endpoints {
+            let addr = parse_endpoint(raw)?;
+            if nodes.iter().any(|n| n.addr == addr) {
+                continue;
+            }
+            nodes.push(Arc::new(Node::new(addr, &opts)?));
+        }
+        let (events, _) = broadcast::channel(256);
+        Ok(Transport {
+            shared: Arc::new(Shared {
+                opts,
+                nodes: RwLock::new(nodes.into()),
+                cursor: AtomicUsize::new(0),
+                events,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.shared.opts
+    }
+
+    fn nodes(&self) -> Arc<[Arc<Node>]> {
+        match self.shared.nodes.read() {
+            Ok(nodes) => nodes.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The current endpoints, normalised.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes().iter().map(|n| n.url().to_string()).collect()
+    }
+
+    /// Picks the endpoint for the next attempt: the next healthy one in turn, avoiding the
+    /// one that just failed; when none is healthy, the one that has waited longest for a
+    /// probe (it may have recovered).
+    fn pick(&self, avoid: Option<&Arc<Node>>) -> Arc<Node> {
+        let nodes = self.nodes();
+        let n = nodes.len();
+        let start = self.shared.cursor.fetch_add(1, Ordering::Relaxed);
+        let avoided = |node: &Arc<Node>| avoid.is_some_and(|a| Arc::ptr_eq(a, node));
+        for i in 0..n {
+            let node = &nodes[(start + i) % n];
+            if node.is_healthy() && !avoided(node) {
+                return node.clone();
+            }
+        }
+        let mut best = &nodes[start % n];
+        for node in nodes.iter() {
+            if (avoided(best) && !avoided(node))
+                || (!avoided(node) && node.next_probe() < best.next_probe())
+            {
+                best = node;
+            }
+        }
+        best.clone()
+    }
+
+    fn mark_failed(&self, node: &Node, reason: &str) {
+        if node.mark_failed(reason, self.shared.opts.probe_backoff_max) {
+            tracing::warn!(endpoint = node.url(), reason, "endpoint marked unhealthy");
+            let _ = self.shared.events.send(HealthEvent::Unhealthy {
+                endpoint: node.url().to_string(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    fn mark_healthy(&self, node: &Node) {
+        if node.mark_healthy() {
+            tracing::info!(endpoint = node.url(), "endpoint healthy again");
+            let _ = self.shared.events.send(HealthEvent::Healthy {
+                endpoint: node.url().to_string(),
+            });
+        }
+    }
+
+    fn request<T>(&self, message: T, remaining: Duration) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        // Tell the server our deadline too, so it can give up when we do.
+        request.set_timeout(remaining);
+        if self.shared.opts.require_leader {
+            request.metadata_mut().insert(
+                "hasleader",
+                tonic::metadata::MetadataValue::from_static("true"),
+            );
+        }
+        request
+    }
+
+    /// Runs a unary call with the retry policy of `call`.
+    pub async fn unary<Req, Resp, F, Fut>(&self, call: Call, message: Req, send: F) -> Result<Resp>
+    where
+        Req: prost::Message + Clone,
+        F: Fn(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let opts = &self.shared.opts;
+        let size = message.encoded_len();
+        if size > opts.max_send_size {
+            return Err(Error::new(
+                ErrorKind::RequestTooLarge,
+                format!(
+                    "request is {size} bytes, over the client's limit of {} bytes (max_send_size)",
+                    opts.max_send_size
+                ),
+            )
+            .with_operation(call.op));
+        }
+        let timeout = call.timeout.unwrap_or(opts.request_timeout);
+        let deadline = Instant::now() + timeout;
+        let mut attempt: u32 = 0;
+        let mut maybe_sent = false;
+        let mut last_node: Option<Arc<Node>> = None;
+        let mut last_error: Option<Error> = None;
+        loop {
+            let node = self.pick(last_node.as_ref());
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let request = self.request(message.clone(), remaining);
+            let span = tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt);
+            let attempt_future = send(node.channel.clone(), request).instrument(span);
+            let outcome = tokio::time::timeout_at(deadline, attempt_future).await;
+            let status = match outcome {
+                Ok(Ok(response)) => {
+                    self.mark_healthy(&node);
+                    return Ok(response.into_inner());
+                }
+                Ok(Err(status)) => status,
+                Err(_elapsed) => {
+                    // A member that takes the whole deadline is suspect: send the next
+                    // requests elsewhere until a probe shows it answers again.
+                    self.mark_failed(&node, "request timed out");
+                    return Err(self.deadline_error(call, timeout, maybe_sent, last_error, &node));
+                }
+            };
+            let failure = status::classify(&status);
+            let retry = match failure {
+                Failure::NotSent => {
+                    self.mark_failed(&node, status.message());
+                    true
+                }
+                Failure::MaybeSent => {
+                    self.mark_failed(&node, status.message());
+                    maybe_sent = true;
+                    call.retry == Retry::Safe
+                }
+                Failure::Server(kind) => {
+                    if matches!(kind, ErrorKind::NoLeader | ErrorKind::Unavailable) {
+                        // This member cannot serve now (partitioned, stopping, no leader).
+                        self.mark_failed(&node, status.message());
+                    }
+                    server_error_is_retryable(kind, call.retry)
+                }
+            };
+            let mut error = status::to_error(status, failure, node.url()).with_operation(call.op);
+            if !retry {
+                if failure == Failure::MaybeSent {
+                    error = Error::new(
+                        ErrorKind::OutcomeUnknown,
+                        "the connection failed after the request was sent: it may or may not have been applied",
+                    )
+                    .with_operation(call.op)
+                    .with_endpoint(node.url())
+                    .with_source(error);
+                } else if let Failure::Server(kind) = failure
+                    && call.retry == Retry::Unsafe
+                    && ambiguous_server_error(kind)
+                {
+                    error = error.with_outcome_unknown();
+                }
+                return Err(error);
+            }
+            tracing::debug!(op = call.op, endpoint = node.url(), attempt, error = %error, "retrying");
+            last_error = Some(error);
+            attempt = attempt.saturating_add(1);
+            let delay = jitter(backoff(attempt, opts.retry_backoff, opts.retry_backoff_max));
+            if Instant::now() + delay >= deadline {
+                return Err(self.deadline_error(call, timeout, maybe_sent, last_error, &node));
+            }
+            tokio::time::sleep(delay).await;
+            last_node = Some(node);
+        }
+    }
+
+    fn deadline_error(
+        &self,
+        call: Call,
+        timeout: Duration,
+        maybe_sent: bool,
+        last_error: Option<Error>,
+        node: &Node,
+    ) -> Error {
+        // The last attempt may have been sent when it timed out, unless it never
+        // connected: a request whose attempts all failed to dial is a definite failure.
+        let in_flight_timeout = last_error.is_none() || maybe_sent;
+        let base = match last_error {
+            Some(e) => Error::new(
+                e.kind(),
+                format!(
+                    "gave up after {}: {}",
+                    crate::util::fmt_duration(timeout),
+                    e.message()
+                ),
+            )
+            .with_endpoint(e.endpoint().unwrap_or(node.url()).to_string())
+            .with_source(e),
+            None => Error::timeout(timeout).with_endpoint(node.url()),
+        };
+        let base = base.with_operation(call.op);
+        if call.retry == Retry::Unsafe && in_flight_timeout {
+            Error::new(
+                ErrorKind::OutcomeUnknown,
+                format!(
+                    "no answer within {}: the request may or may not have been applied",
+                    crate::util::fmt_duration(timeout)
+                ),
+            )
+            .with_operation(call.op)
+            .with_endpoint(node.url())
+            .with_source(base)
+        } else if in_flight_timeout {
+            Error::timeout(timeout)
+                .with_operation(call.op)
+                .with_endpoint(node.url())
+        } else {
+            base
+        }
+    }
+
+    /// Subscribes to endpoint health changes.
+    pub fn health_events(&self) -> broadcast::Receiver<HealthEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// What is known of each endpoint's health now.
+    pub fn endpoint_health(&self) -> Vec<EndpointHealth> {
+        self.nodes()
+            .iter()
+            .map(|n| EndpointHealth {
+                endpoint: n.url().to_string(),
+                healthy: n.is_healthy(),
+                last_error: n.last_error(),
+            })
+            .collect()
+    }
+
+    fn spawn_task<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = tokio::spawn(task).abort_handle();
+        if let Ok(mut tasks) = self.shared.tasks.lock() {
+            tasks.push(handle);
+        }
+    }
+
+    fn weak(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
+    }
+
+    fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Transport> {
+        weak.upgrade().map(|shared| Transport { shared })
+    }
+}
+
+/// Server errors after which a retry can succeed, given whether the request may be
+/// repeated. A write is retried only when etcd refused it before proposing it.
+fn server_error_is_retryable(kind: ErrorKind, retry: Retry) -> bool {
+    match retry {
+        Retry::Safe => matches!(
+            kind,
+            ErrorKind::NoLeader
+                | ErrorKind::NotLeader
+                | ErrorKind::LeaderChanged
+                | ErrorKind::Timeout
+                | ErrorKind::Unavailable
+                | ErrorKind::TooManyRequests
+        ),
+        Retry::Unsafe => matches!(kind, ErrorKind::NoLeader | ErrorKind::TooManyRequests),
+    }
+}
+
+/// Server errors that leave a write's fate open: the proposal may still commit.
+fn ambiguous_server_error(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Timeout | ErrorKind::LeaderChanged | ErrorKind::Unavailable
+    )
+}
+
+/// Capped exponential backoff for attempt `n` (1-based).
+fn backoff(n: u32, first: Duration, max: Duration) -> Duration {
+    first
+        .saturating_mul(1u32 << n.saturating_sub(1).min(16))
+        .min(max)
+}
+
+/// Equal jitter: somewhere between half and all of `d`.
+pub(crate) fn jitter(d: Duration) -> Duration {
+    let half = d / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        let first = Duration::from_millis(20);
+        let max = Duration::from_secs(1);
+        assert_eq!(backoff(1, first, max), Duration::from_millis(20));
+        assert_eq!(backoff(2, first, max), Duration::from_millis(40));
+        assert_eq!(backoff(6, first, max), Duration::from_millis(640));
+        assert_eq!(backoff(7, first, max), max);
+        assert_eq!(backoff(u32::MAX, first, max), max);
+        for _ in 0..100 {
+            let j = jitter(Duration::from_millis(100));
+            assert!(j >= Duration::from_millis(50) && j <= Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn writes_retry_only_on_refusals_before_proposal() {
+        assert!(server_error_is_retryable(
+            ErrorKind::NoLeader,
+            Retry::Unsafe
+        ));
+        assert!(!server_error_is_retryable(
+            ErrorKind::Timeout,
+            Retry::Unsafe
+        ));
+        assert!(!server_error_is_retryable(
+            ErrorKind::LeaderChanged,
+            Retry::Unsafe
+        ));
+        assert!(server_error_is_retryable(ErrorKind::Timeout, Retry::Safe));
+        assert!(!server_error_is_retryable(ErrorKind::EmptyKey, Retry::Safe));
+    }
+}

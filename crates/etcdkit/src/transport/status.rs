@@ -1,0 +1,75 @@
+//! Turns a `tonic::Status` into our [`Error`] and says what it means for a retry.
+
+use crate::error::{Code, Error, ErrorKind, kind_from_server};
+
+/// Where a failed attempt failed, which decides whether it may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The connection could not be made: the request certainly never left.
+    NotSent,
+    /// The connection broke while the request was in flight: it may have been applied.
+    MaybeSent,
+    /// The server answered with an error.
+    Server(ErrorKind),
+}
+
+pub(crate) fn code_of(code: tonic::Code) -> Code {
+    match code {
+        tonic::Code::Ok => Code::Ok,
+        tonic::Code::Cancelled => Code::Cancelled,
+        tonic::Code::Unknown => Code::Unknown,
+        tonic::Code::InvalidArgument => Code::InvalidArgument,
+        tonic::Code::DeadlineExceeded => Code::DeadlineExceeded,
+        tonic::Code::NotFound => Code::NotFound,
+        tonic::Code::AlreadyExists => Code::AlreadyExists,
+        tonic::Code::PermissionDenied => Code::PermissionDenied,
+        tonic::Code::ResourceExhausted => Code::ResourceExhausted,
+        tonic::Code::FailedPrecondition => Code::FailedPrecondition,
+        tonic::Code::Aborted => Code::Aborted,
+        tonic::Code::OutOfRange => Code::OutOfRange,
+        tonic::Code::Unimplemented => Code::Unimplemented,
+        tonic::Code::Internal => Code::Internal,
+        tonic::Code::Unavailable => Code::Unavailable,
+        tonic::Code::DataLoss => Code::DataLoss,
+        tonic::Code::Unauthenticated => Code::Unauthenticated,
+    }
+}
+
+/// Classifies a failed attempt. A status the server sent arrives from its trailers and
+/// carries no source; one tonic made from a local I/O or HTTP/2 failure carries the cause.
+pub(crate) fn classify(status: &tonic::Status) -> Failure {
+    use std::error::Error as _;
+    match status.source() {
+        Some(cause) if super::connector::is_dial_error(cause) => Failure::NotSent,
+        Some(_) => Failure::MaybeSent,
+        None if is_decode_failure(status) => Failure::Server(ErrorKind::Protocol),
+        None => Failure::Server(kind_from_server(code_of(status.code()), status.message())),
+    }
+}
+
+fn is_decode_failure(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Internal && status.message().contains("decode")
+}
+
+/// The error to report for a failed attempt.
+pub(crate) fn to_error(status: tonic::Status, failure: Failure, endpoint: &str) -> Error {
+    let code = code_of(status.code());
+    let message = status.message().to_string();
+    let err = match failure {
+        Failure::Server(kind) => Error::new(kind, message),
+        Failure::NotSent => Error::new(ErrorKind::Unavailable, message),
+        Failure::MaybeSent => Error::new(ErrorKind::Unavailable, message),
+    };
+    let err = err.with_code(code).with_endpoint(endpoint);
+    // Keep tonic's own error as the cause: its chain has the I/O detail.
+    if status_has_source(&status) {
+        err.with_source(status)
+    } else {
+        err
+    }
+}
+
+fn status_has_source(status: &tonic::Status) -> bool {
+    use std::error::Error as _;
+    status.source().is_some()
+}

@@ -1,0 +1,93 @@
+//! Member auto-sync: replaces the endpoints with the cluster members' client URLs, so a
+//! client given one endpoint finds the others, and removed members are dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::endpoint::{Node, parse_endpoint};
+use super::{Call, Transport};
+use crate::error::Result;
+use crate::generated::etcdserverpb::MemberListRequest;
+use crate::generated::etcdserverpb::cluster_client::ClusterClient;
+
+impl Transport {
+    /// Reads the member list once and adopts its client URLs. Members that have not
+    /// started yet (no name) and learners (they serve no client traffic) are left out;
+    /// an empty result changes nothing.
+    pub(crate) async fn sync_members(&self) -> Result<()> {
+        let call = Call::safe("cluster.member_list", Some(self.options().dial_timeout));
+        let response = self
+            .unary(
+                call,
+                MemberListRequest {
+                    linearizable: false,
+                },
+                |ch, req| async move { ClusterClient::new(ch).member_list(req).await },
+            )
+            .await?;
+        let mut urls = Vec::new();
+        for member in response.members {
+            if member.name.is_empty() || member.is_learner {
+                continue;
+            }
+            for url in member.client_ur_ls {
+                match parse_endpoint(&url) {
+                    Ok(addr) if !urls.contains(&addr) => urls.push(addr),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(url, error = %e, "member advertises a bad client URL"),
+                }
+            }
+        }
+        if urls.is_empty() {
+            return Ok(());
+        }
+        let current = self.nodes();
+        let mut next: Vec<Arc<Node>> = Vec::with_capacity(urls.len());
+        for addr in urls {
+            // Keep the existing connection and health of endpoints we already know.
+            if let Some(node) = current.iter().find(|n| n.addr == addr) {
+                next.push(node.clone());
+            } else {
+                match Node::new(addr, self.options()) {
+                    Ok(node) => next.push(Arc::new(node)),
+                    Err(e) => tracing::warn!(error = %e, "cannot use member endpoint"),
+                }
+            }
+        }
+        if next.is_empty() {
+            return Ok(());
+        }
+        let changed = next.len() != current.len()
+            || next
+                .iter()
+                .zip(current.iter())
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
+        if changed {
+            tracing::info!(endpoints = ?next.iter().map(|n| n.url()).collect::<Vec<_>>(), "member list synced");
+            match self.shared.nodes.write() {
+                Ok(mut nodes) => *nodes = next.into(),
+                Err(poisoned) => *poisoned.into_inner() = next.into(),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the periodic sync task.
+    pub(crate) fn start_auto_sync(&self, interval: Duration) {
+        let weak = self.weak();
+        self.spawn_task(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(transport) = Transport::upgrade(&weak) else {
+                    return;
+                };
+                if let Err(e) = transport.sync_members().await {
+                    tracing::warn!(error = %e, "member auto-sync failed; keeping the endpoints");
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,47 @@
+//! Shared test helpers: real etcd from the test kit, clients, bounded waits.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use etcdkit::{Client, ClientOptions};
+use etcdkit_testkit::{EtcdCluster, EtcdServer};
+
+/// Every await in a test is bounded by this unless it says otherwise.
+pub const BOUND: Duration = Duration::from_secs(30);
+
+/// Awaits `f`, failing the test if it takes longer than [`BOUND`].
+pub async fn bounded<F: IntoFuture>(f: F) -> F::Output {
+    tokio::time::timeout(BOUND, f.into_future())
+        .await
+        .expect("test step did not finish in time")
+}
+
+pub async fn server() -> EtcdServer {
+    bounded(EtcdServer::start()).await.expect("start etcd")
+}
+
+/// A three-member cluster whose members accept frequent keepalive pings, so clients can
+/// notice a frozen member within a couple of seconds.
+pub async fn cluster(members: usize) -> EtcdCluster {
+    bounded(
+        EtcdCluster::builder()
+            .members(members)
+            .arg("--grpc-keepalive-min-time=200ms")
+            .start(),
+    )
+    .await
+    .expect("start etcd cluster")
+}
+
+pub fn options(endpoints: Vec<String>) -> ClientOptions {
+    ClientOptions::new(endpoints)
+        .dial_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(10))
+}
+
+pub async fn client(server: &EtcdServer) -> Client {
+    bounded(options(vec![server.endpoint()]).connect())
+        .await
+        .expect("connect")
+}
