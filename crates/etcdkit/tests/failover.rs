@@ -1,0 +1,326 @@
+//! The connection layer under faults, against real etcd clusters: killed and frozen
+//! members, member auto-sync, unreachable and malformed endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{bounded, cluster, options};
+use etcdkit::{Client, ErrorKind, HealthEvent};
+use tokio_stream::StreamExt;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+fn fault_tolerant_options(endpoints: Vec<String>) -> etcdkit::ClientOptions {
+    options(endpoints)
+        .request_timeout(REQUEST_TIMEOUT)
+        .keepalive_interval(Duration::from_millis(500))
+        .keepalive_timeout(Duration::from_secs(1))
+}
+
+/// What the workload saw.
+#[derive(Default)]
+struct Tally {
+    ops: AtomicU64,
+    reads_failed: AtomicU64,
+    writes_ok: AtomicU64,
+    writes_unknown_or_retryable: AtomicU64,
+    writes_other: AtomicU64,
+    hung: AtomicU64,
+}
+
+async fn workload(client: Client, worker: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
+    let slack = REQUEST_TIMEOUT + Duration::from_secs(3);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("fo/{worker}/{}", i % 16);
+        match tokio::time::timeout(
+            slack,
+            client.kv().put(key.clone(), i.to_string()).into_future(),
+        )
+        .await
+        {
+            Err(_) => {
+                tally.hung.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Ok(_)) => {
+                tally.writes_ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(e)) if e.is_retryable() || e.is_outcome_unknown() => {
+                tally
+                    .writes_unknown_or_retryable
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                eprintln!("write failed for good: {e:?}");
+                tally.writes_other.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        match tokio::time::timeout(slack, client.kv().get(key).into_future()).await {
+            Err(_) => {
+                tally.hung.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                eprintln!("read failed: {e:?}");
+                tally.reads_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        tally.ops.fetch_add(1, Ordering::Relaxed);
+        i += 1;
+    }
+}
+
+/// Waits until the workload has done `n` more rounds.
+async fn progress(tally: &Tally, n: u64) {
+    let target = tally.ops.load(Ordering::Relaxed) + n;
+    bounded(async {
+        while tally.ops.load(Ordering::Relaxed) < target {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+async fn wait_all_healthy(client: &Client) {
+    bounded(async {
+        while !client.endpoint_health().iter().all(|h| h.healthy) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_writes_survive_a_killed_then_a_frozen_member() {
+    let etcd = cluster(3).await;
+    let client = bounded(fault_tolerant_options(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let workers: Vec<_> = (0..3)
+        .map(|w| tokio::spawn(workload(client.clone(), w, stop.clone(), tally.clone())))
+        .collect();
+    progress(&tally, 20).await;
+
+    etcd.kill(0).unwrap();
+    progress(&tally, 40).await;
+    bounded(etcd.restart(0)).await.unwrap();
+    progress(&tally, 20).await;
+
+    etcd.stop(1).unwrap();
+    progress(&tally, 40).await;
+    etcd.resume(1).unwrap();
+    progress(&tally, 20).await;
+
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        bounded(w).await.unwrap();
+    }
+    let t = &tally;
+    eprintln!(
+        "ops {} writes ok {} unknown/retryable {} other {} reads failed {} hung {}",
+        t.ops.load(Ordering::Relaxed),
+        t.writes_ok.load(Ordering::Relaxed),
+        t.writes_unknown_or_retryable.load(Ordering::Relaxed),
+        t.writes_other.load(Ordering::Relaxed),
+        t.reads_failed.load(Ordering::Relaxed),
+        t.hung.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        t.reads_failed.load(Ordering::Relaxed),
+        0,
+        "every read succeeds"
+    );
+    assert_eq!(
+        t.writes_other.load(Ordering::Relaxed),
+        0,
+        "writes fail only retryably"
+    );
+    assert_eq!(
+        t.hung.load(Ordering::Relaxed),
+        0,
+        "nothing hangs past the request timeout"
+    );
+    assert!(t.writes_ok.load(Ordering::Relaxed) > 0);
+
+    // The restarted and the resumed member serve again: serializable reads are answered
+    // by the member they are sent to, and requests go round all healthy members.
+    wait_all_healthy(&client).await;
+    let mut answered_by = HashSet::new();
+    for _ in 0..30 {
+        let r = bounded(client.kv().get("fo/0/0").serializable())
+            .await
+            .unwrap();
+        answered_by.insert(r.header().member_id());
+    }
+    assert_eq!(answered_by.len(), 3, "all three members serve again");
+}
+
+#[tokio::test]
+async fn client_given_one_endpoint_finds_the_others_and_survives_its_loss() {
+    let etcd = cluster(3).await;
+    let client = bounded(
+        fault_tolerant_options(vec![etcd.endpoint(0).unwrap()])
+            .auto_sync_interval(Duration::from_secs(1))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut found = client.endpoints();
+    found.sort();
+    let mut all = etcd.endpoints();
+    all.sort();
+    assert_eq!(found, all, "member sync found every member");
+
+    etcd.kill(0).unwrap();
+    for i in 0..10 {
+        bounded(client.kv().get("sync/a")).await.unwrap();
+        // A write on a connection the kill just broke may end outcome-unknown; it must
+        // never fail for good, and one must go through.
+        match bounded(client.kv().put("sync/a", i.to_string())).await {
+            Ok(_) => {}
+            Err(e) => assert!(e.is_retryable() || e.is_outcome_unknown(), "{e:?}"),
+        }
+    }
+    bounded(client.kv().put("sync/b", "after")).await.unwrap();
+    let got = bounded(client.kv().get("sync/b")).await.unwrap();
+    assert_eq!(got.first().unwrap().value().as_ref(), b"after");
+}
+
+#[tokio::test]
+async fn health_events_report_a_member_going_down_and_coming_back() {
+    let etcd = cluster(3).await;
+    let client = bounded(fault_tolerant_options(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let mut events = Box::pin(client.health_events());
+    let victim = etcd.endpoint(2).unwrap();
+    etcd.kill(2).unwrap();
+    // Requests find the dead member; its failure is reported.
+    bounded(async {
+        loop {
+            client.kv().get("health/a").await.unwrap();
+            if client
+                .endpoint_health()
+                .iter()
+                .any(|h| h.endpoint == victim && !h.healthy)
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    let down = bounded(events.next()).await.unwrap();
+    assert!(
+        matches!(&down, HealthEvent::Unhealthy { endpoint, .. } if *endpoint == victim),
+        "{down:?}"
+    );
+    bounded(etcd.restart(2)).await.unwrap();
+    let up = bounded(async {
+        loop {
+            match events.next().await {
+                Some(HealthEvent::Healthy { endpoint }) => break endpoint,
+                Some(_) => continue,
+                None => panic!("event stream ended"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(up, victim);
+}
+
+#[tokio::test]
+async fn refused_endpoints_fail_at_connect_with_the_reason() {
+    let dial = Duration::from_secs(1);
+    let started = Instant::now();
+    let err = bounded(
+        options(vec!["127.0.0.1:1".into()])
+            .dial_timeout(dial)
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    // Bounded by the dial timeout, with room for a slow machine.
+    assert!(
+        started.elapsed() < dial + Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn silent_endpoints_fail_at_connect_within_the_dial_timeout() {
+    // A socket that accepts connections (the kernel does) but never answers, like a
+    // frozen member.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = silent.local_addr().unwrap().to_string();
+    let dial = Duration::from_millis(500);
+    let started = Instant::now();
+    let err = bounded(options(vec![endpoint.clone()]).dial_timeout(dial).connect())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains(&endpoint), "{err}");
+    assert!(err.to_string().contains("dial timeout"), "{err}");
+    assert!(
+        started.elapsed() < dial + Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn malformed_endpoints_fail_at_connect() {
+    for bad in ["", "http://", "h:port", "ftp://h:1", "h:1/path"] {
+        let err = bounded(options(vec![bad.into()]).connect())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{bad:?}: {err}");
+    }
+    let err = bounded(options(Vec::new()).connect()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidEndpoint);
+}
+
+#[tokio::test]
+async fn per_request_timeout_overrides_the_default() {
+    let etcd = cluster(1).await;
+    let client = bounded(fault_tolerant_options(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    bounded(client.kv().put("to/a", "1")).await.unwrap();
+    etcd.stop(0).unwrap();
+    let started = Instant::now();
+    let err = bounded(client.kv().get("to/a").timeout(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Unavailable),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < REQUEST_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    let err = bounded(
+        client
+            .kv()
+            .put("to/a", "2")
+            .timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.is_outcome_unknown() || err.kind() == ErrorKind::Unavailable,
+        "{err:?}"
+    );
+    etcd.resume(0).unwrap();
+}
