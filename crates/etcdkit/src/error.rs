@@ -304,8 +304,13 @@ impl fmt::Display for Error {
             write!(f, " (endpoint {endpoint})")?;
         }
         if let Some(source) = &inner.source {
-            // Show the cause too: transport errors carry the useful part there.
-            let text = source.to_string();
+            // Show the root cause too (transport errors carry the useful part there, such
+            // as "Connection refused"), but only once and only when it adds something.
+            let mut root: &(dyn std::error::Error + 'static) = source.as_ref();
+            while let Some(next) = root.source() {
+                root = next;
+            }
+            let text = root.to_string();
             if !text.is_empty() && !inner.message.contains(&text) {
                 write!(f, ": {text}")?;
             }

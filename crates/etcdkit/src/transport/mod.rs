@@ -235,9 +235,9 @@ impl Transport {
                 }
                 Ok(Err(status)) => status,
                 Err(_elapsed) => {
-                    // A member that takes the whole deadline is suspect: send the next
-                    // requests elsewhere until a probe shows it answers again.
-                    self.mark_failed(&node, "request timed out");
+                    // The member is not marked failed: a slow answer is often the
+                    // cluster's doing (a write waiting out a leader change), and a member
+                    // that is really silent is caught by the keepalive pings.
                     return Err(self.deadline_error(call, timeout, maybe_sent, last_error, &node));
                 }
             };
