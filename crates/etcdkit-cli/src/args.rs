@@ -1,0 +1,198 @@
+//! The command line's grammar (clap derive). Flag names, defaults and environment
+//! variables follow etcdctl's, so `etcdkit` can stand in for it in scripts.
+//!
+//! Positional arguments are collected as raw `OsString`s and checked by each command: etcdctl
+//! words its argument-count errors itself (and exits 128), and keys are bytes, not
+//! necessarily UTF-8.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::go_compat;
+
+/// Where etcd listens by default.
+pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
+
+/// etcdkit: etcdctl's everyday commands, with the same output.
+#[derive(Parser, Debug)]
+#[command(name = "etcdkit", version, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that apply to every command (and may come before or after it).
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// gRPC endpoints, comma separated
+    #[arg(
+        long,
+        global = true,
+        env = "ETCDCTL_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = DEFAULT_ENDPOINT
+    )]
+    pub endpoints: Vec<String>,
+
+    /// Dial timeout for client connections
+    #[arg(long, global = true, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = go_compat::parse_duration)]
+    pub dial_timeout: Duration,
+
+    /// Timeout for short running commands (excluding dial timeout)
+    #[arg(long, global = true, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = go_compat::parse_duration)]
+    pub command_timeout: Duration,
+
+    /// Output format: simple or json
+    #[arg(
+        short = 'w',
+        long,
+        global = true,
+        env = "ETCDCTL_WRITE_OUT",
+        default_value = "simple"
+    )]
+    pub write_out: String,
+
+    /// Print keys and values of simple output as \xNN escapes
+    #[arg(long, global = true, env = "ETCDCTL_HEX")]
+    pub hex: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Gets the key or a range of keys
+    Get(GetArgs),
+    /// Puts the given key into the store
+    Put(PutArgs),
+    /// Removes the specified key or range of keys [key, range_end)
+    Del(DelArgs),
+    /// Txn processes all the requests in one transaction (read from stdin)
+    Txn(TxnArgs),
+    /// Compacts the event history in etcd
+    Compaction(CompactionArgs),
+    /// Endpoint related commands
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+}
+
+/// `get [options] <key> [range_end]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct GetArgs {
+    /// Get keys with matching prefix
+    #[arg(long)]
+    pub prefix: bool,
+    /// Get keys that are greater than or equal to the given key using byte compare
+    #[arg(long)]
+    pub from_key: bool,
+    /// Maximum number of results
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub limit: i64,
+    /// Specify the kv revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub rev: i64,
+    /// Get only the keys
+    #[arg(long)]
+    pub keys_only: bool,
+    /// Get only the count (etcdctl allows it only inside txn and with -w fields)
+    #[arg(long)]
+    pub count_only: bool,
+    /// Only write values when using the "simple" output format
+    #[arg(long)]
+    pub print_value_only: bool,
+    /// Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION
+    #[arg(long, default_value = "")]
+    pub sort_by: String,
+    /// Order of results; ASCEND or DESCEND (ASCEND by default)
+    #[arg(long, default_value = "")]
+    pub order: String,
+    /// Linearizable(l) or Serializable(s)
+    #[arg(long, default_value = "l")]
+    pub consistency: String,
+    /// <key> [range_end]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<OsString>,
+}
+
+/// `put [options] <key> <value>` (the value from stdin when it is left out)
+#[derive(Args, Debug, Clone, Default)]
+pub struct PutArgs {
+    /// Lease ID (in hexadecimal) to attach to the key
+    #[arg(long, default_value = "0")]
+    pub lease: String,
+    /// Return the previous key-value pair before modification
+    #[arg(long)]
+    pub prev_kv: bool,
+    /// Updates the key using its current value
+    #[arg(long)]
+    pub ignore_value: bool,
+    /// Updates the key using its current lease
+    #[arg(long)]
+    pub ignore_lease: bool,
+    /// <key> <value>
+    #[arg(value_name = "KEY")]
+    pub args: Vec<OsString>,
+}
+
+/// `del [options] <key> [range_end]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct DelArgs {
+    /// Delete keys with matching prefix
+    #[arg(long)]
+    pub prefix: bool,
+    /// Return deleted key-value pairs
+    #[arg(long)]
+    pub prev_kv: bool,
+    /// Delete keys that are greater than or equal to the given key using byte compare
+    #[arg(long)]
+    pub from_key: bool,
+    /// <key> [range_end]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<OsString>,
+}
+
+/// `txn [options]`, compares and operations read from stdin
+#[derive(Args, Debug, Clone, Default)]
+pub struct TxnArgs {
+    /// Print a prompt before each section of the input
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Refused: txn reads everything from stdin
+    #[arg(hide = true)]
+    pub args: Vec<OsString>,
+}
+
+/// `compaction [options] <revision>`
+#[derive(Args, Debug, Clone, Default)]
+pub struct CompactionArgs {
+    /// Wait for the compaction to be physically applied
+    #[arg(long)]
+    pub physical: bool,
+    /// <revision>
+    #[arg(value_name = "REVISION")]
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EndpointCommand {
+    /// Checks the healthiness of the endpoints given by --endpoints
+    Health,
+    /// Prints the status of the endpoints given by --endpoints
+    Status,
+}
+
+/// One operation line of a `txn`: the same sub-commands and flags as at the top level.
+#[derive(Parser, Debug)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_help_subcommand = true
+)]
+pub enum TxnOpCommand {
+    Get(GetArgs),
+    Put(PutArgs),
+    Del(DelArgs),
+}

@@ -1,0 +1,81 @@
+//! `del KEY [RANGE_END]`.
+
+use bytes::Bytes;
+use etcdkit::kv::Delete;
+
+use super::{arg_bytes, connect, printer, write_stdout};
+use crate::args::{DelArgs, GlobalArgs};
+use crate::error::CliError;
+
+/// A checked `del`, ready to be applied to a request (top-level or inside a txn).
+#[derive(Debug, Clone)]
+pub struct DelPlan {
+    pub key: Bytes,
+    range_end: Option<Bytes>,
+    prefix: bool,
+    from_key: bool,
+    prev_kv: bool,
+}
+
+/// Checks the arguments as etcdctl's `getDelOp` does, in the same order.
+pub fn plan(args: &DelArgs) -> Result<DelPlan, CliError> {
+    let (Some(key), 1..=2) = (args.args.first(), args.args.len()) else {
+        return Err(CliError::bad_args(
+            "del command needs one argument as key and an optional argument as range_end",
+        ));
+    };
+    if args.prefix && args.from_key {
+        return Err(CliError::bad_args(
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
+    }
+    let range_end = match args.args.get(1) {
+        Some(_) if args.prefix || args.from_key => {
+            return Err(CliError::bad_args(
+                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
+            ));
+        }
+        Some(end) => Some(arg_bytes(end)),
+        None => None,
+    };
+    Ok(DelPlan {
+        key: arg_bytes(key),
+        range_end,
+        prefix: args.prefix,
+        from_key: args.from_key,
+        prev_kv: args.prev_kv,
+    })
+}
+
+impl DelPlan {
+    /// Sets the plan's options on a request.
+    pub fn apply<S>(&self, mut del: Delete<S>) -> Delete<S> {
+        if let Some(end) = &self.range_end {
+            del = del.range_end(end.clone());
+        }
+        // `del --prefix ""` deletes everything, as in etcdctl (the library's prefix of an
+        // empty key would only cover keys starting with a zero byte).
+        if self.from_key || (self.prefix && self.key.is_empty()) {
+            del = del.from_key();
+        } else if self.prefix {
+            del = del.prefix();
+        }
+        if self.prev_kv {
+            del = del.prev_kv();
+        }
+        del
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &DelArgs) -> Result<(), CliError> {
+    let plan = plan(args)?;
+    let printer = printer(global)?;
+    let client = connect(global).await?;
+    let response = plan
+        .apply(client.kv().delete(plan.key.clone()))
+        .await
+        .map_err(|e| CliError::from_etcd(&e))?;
+    let mut out = Vec::new();
+    printer.del(&mut out, &response)?;
+    write_stdout(&out)
+}

@@ -1,0 +1,190 @@
+//! `endpoint health` and `endpoint status`: each endpoint is asked on its own, through a
+//! client of that endpoint only, and the results are printed in the order the endpoints
+//! were given (etcdctl prints health results as they complete).
+
+use std::time::Instant;
+
+use etcdkit::ErrorKind;
+use etcdkit::maintenance::StatusResponse;
+use tokio::task::JoinSet;
+
+use super::{connect_to, endpoints, printer, write_stdout};
+use crate::args::GlobalArgs;
+use crate::error::{CliError, ExitCode, etcd_message};
+use crate::go_compat;
+use crate::output::{EndpointHealth, EndpointStatus, Format};
+
+/// Checks every endpoint at once: a linearizable read of the key `health` must succeed (a
+/// permission-denied answer counts, since the request went through consensus to get it),
+/// and the cluster must have no active alarm.
+pub async fn health(global: &GlobalArgs) -> Result<(), CliError> {
+    let endpoints = endpoints(global)?;
+    let printer = printer(global)?;
+    let mut checks = JoinSet::new();
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let (global, endpoint) = (global.clone(), endpoint.clone());
+        checks.spawn(async move { (i, check_health(&global, endpoint).await) });
+    }
+    let mut results: Vec<Option<EndpointHealth>> = vec![None; endpoints.len()];
+    while let Some(joined) = checks.join_next().await {
+        let (i, result) = joined.map_err(|e| CliError::error(e.to_string()))?;
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    let results: Vec<EndpointHealth> = results.into_iter().flatten().collect();
+
+    let mut out = Vec::new();
+    match printer.format {
+        Format::Json => printer.endpoint_health(&mut out, &results)?,
+        Format::Simple => {
+            for h in &results {
+                if h.error.is_empty() {
+                    out.extend_from_slice(
+                        format!(
+                            "{} is healthy: successfully committed proposal: took = {}\n",
+                            h.endpoint, h.took
+                        )
+                        .as_bytes(),
+                    );
+                } else {
+                    // etcdctl 3.5.1 sends unhealthy lines to stderr.
+                    eprintln!(
+                        "{} is unhealthy: failed to commit proposal: {}",
+                        h.endpoint, h.error
+                    );
+                }
+            }
+        }
+    }
+    write_stdout(&out)?;
+    if results.iter().any(|h| !h.error.is_empty()) {
+        return Err(CliError::error("unhealthy cluster"));
+    }
+    Ok(())
+}
+
+async fn check_health(global: &GlobalArgs, endpoint: String) -> EndpointHealth {
+    let started = Instant::now();
+    let client = connect_to(global, vec![endpoint.clone()]).await;
+    let read = match &client {
+        Ok(client) => client.kv().get("health").await.map(|_| ()).map_err(|e| {
+            if e.kind() == ErrorKind::PermissionDenied {
+                None
+            } else {
+                Some(etcd_message(&e))
+            }
+        }),
+        Err(e) => Err(Some(e.message.clone())),
+    };
+    let took = go_compat::format_duration(started.elapsed());
+    let mut health = EndpointHealth {
+        endpoint,
+        health: true,
+        took,
+        error: String::new(),
+    };
+    match (read, client) {
+        (Err(Some(error)), _) | (_, Err(CliError { message: error, .. })) => {
+            health.health = false;
+            health.error = error;
+        }
+        (Ok(()) | Err(None), Ok(client)) => {
+            // etcdkit has no alarm list call; a member's status lists the active alarms.
+            match client.maintenance().status().await {
+                Ok(status) => {
+                    let alarms = active_alarms(&status);
+                    if !alarms.is_empty() {
+                        health.health = false;
+                        health.error = format!("Active Alarm(s): {alarms}");
+                    }
+                }
+                Err(_) => {
+                    health.health = false;
+                    health.error = "Unable to fetch the alarm list".to_owned();
+                }
+            }
+        }
+    }
+    health
+}
+
+/// The alarms a status reports, as etcdctl lists them: `NOSPACE CORRUPT ` (each followed
+/// by a space). A status error reads `memberID:<id> alarm:<TYPE> `.
+fn active_alarms(status: &StatusResponse) -> String {
+    let mut alarms = String::new();
+    for error in status.errors() {
+        let Some((_, rest)) = error.split_once("alarm:") else {
+            continue;
+        };
+        let name = rest.split_whitespace().next().unwrap_or_default();
+        alarms.push_str(match name {
+            "NOSPACE" | "CORRUPT" => name,
+            _ => "UNKNOWN",
+        });
+        alarms.push(' ');
+    }
+    alarms
+}
+
+/// Asks each endpoint for its status, one after the other. A failure is reported on
+/// stderr and the others are still printed; the exit code is then 1, with no `Error:`
+/// line, as in etcdctl.
+pub async fn status(global: &GlobalArgs) -> Result<(), CliError> {
+    let endpoints = endpoints(global)?;
+    let printer = printer(global)?;
+    let mut statuses: Vec<(String, StatusResponse)> = Vec::new();
+    let mut failed = false;
+    for endpoint in endpoints {
+        let status = match connect_to(global, vec![endpoint.clone()]).await {
+            Ok(client) => client
+                .maintenance()
+                .status()
+                .await
+                .map_err(|e| etcd_message(&e)),
+            Err(e) => Err(e.message),
+        };
+        match status {
+            Ok(status) => statuses.push((endpoint, status)),
+            Err(error) => {
+                failed = true;
+                eprintln!("Failed to get the status of endpoint {endpoint} ({error})");
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    match printer.format {
+        Format::Json => {
+            let list: Vec<EndpointStatus<'_>> = statuses
+                .iter()
+                .map(|(endpoint, status)| EndpointStatus::new(endpoint, status))
+                .collect();
+            printer.endpoint_status(&mut out, &list)?;
+        }
+        Format::Simple => {
+            for (endpoint, s) in &statuses {
+                let member = s.header().member_id();
+                let row = [
+                    endpoint.clone(),
+                    format!("{member:x}"),
+                    s.version().to_owned(),
+                    go_compat::humanize_bytes(u64::try_from(s.db_size()).unwrap_or(0)),
+                    (s.leader() == member).to_string(),
+                    s.is_learner().to_string(),
+                    s.raft_term().to_string(),
+                    s.raft_index().to_string(),
+                    s.raft_applied_index().to_string(),
+                    s.errors().join(", "),
+                ];
+                out.extend_from_slice(row.join(", ").as_bytes());
+                out.push(b'\n');
+            }
+        }
+    }
+    write_stdout(&out)?;
+    if failed {
+        return Err(CliError::new(ExitCode::Error, String::new()));
+    }
+    Ok(())
+}

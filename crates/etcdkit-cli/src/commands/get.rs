@@ -1,0 +1,159 @@
+//! `get KEY [RANGE_END]`.
+
+use bytes::Bytes;
+use etcdkit::Revision;
+use etcdkit::kv::{Get, SortOrder, SortTarget};
+
+use super::{arg_bytes, connect, printer, write_stdout};
+use crate::args::{GetArgs, GlobalArgs};
+use crate::error::CliError;
+use crate::output::Format;
+
+/// A checked `get`, ready to be applied to a request (top-level or inside a txn).
+#[derive(Debug, Clone)]
+pub struct GetPlan {
+    pub key: Bytes,
+    range_end: Option<Bytes>,
+    prefix: bool,
+    from_key: bool,
+    limit: i64,
+    rev: i64,
+    sort: Option<(SortTarget, SortOrder)>,
+    serializable: bool,
+    keys_only: bool,
+    count_only: bool,
+}
+
+/// Checks the arguments as etcdctl's `getGetOp` does, in the same order. Extra
+/// arguments after the range end are ignored, as there.
+pub fn plan(args: &GetArgs) -> Result<GetPlan, CliError> {
+    let Some(key) = args.args.first() else {
+        return Err(CliError::bad_args(
+            "get command needs one argument as key and an optional argument as range_end",
+        ));
+    };
+    if args.prefix && args.from_key {
+        return Err(CliError::bad_args(
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
+    }
+    if args.keys_only && args.count_only {
+        return Err(CliError::bad_args(
+            "`--keys-only` and `--count-only` cannot be set at the same time, choose one",
+        ));
+    }
+    let serializable = match args.consistency.as_str() {
+        "l" => false,
+        "s" => true,
+        other => {
+            return Err(CliError::bad_feature(format!(
+                "unknown consistency flag {}",
+                crate::go_compat::quote(other.as_bytes())
+            )));
+        }
+    };
+    let range_end = match args.args.get(1) {
+        Some(_) if args.prefix || args.from_key => {
+            return Err(CliError::bad_args(
+                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
+            ));
+        }
+        Some(end) => Some(arg_bytes(end)),
+        None => None,
+    };
+    Ok(GetPlan {
+        key: arg_bytes(key),
+        range_end,
+        prefix: args.prefix,
+        from_key: args.from_key,
+        limit: args.limit,
+        rev: args.rev,
+        sort: sort(&args.sort_by, &args.order)?,
+        serializable,
+        keys_only: args.keys_only,
+        count_only: args.count_only,
+    })
+}
+
+/// `--sort-by` and `--order`, case-insensitive; `None` when the server's natural order
+/// (by key, ascending) is asked for, which etcdctl does not send either.
+fn sort(target: &str, order: &str) -> Result<Option<(SortTarget, SortOrder)>, CliError> {
+    let order = match order.to_uppercase().as_str() {
+        "ASCEND" => SortOrder::Ascend,
+        "DESCEND" => SortOrder::Descend,
+        "" => SortOrder::None,
+        _ => return Err(CliError::bad_feature(format!("bad sort order {order}"))),
+    };
+    let target = match target.to_uppercase().as_str() {
+        "CREATE" => SortTarget::Create,
+        "KEY" | "" => SortTarget::Key,
+        "MODIFY" => SortTarget::Mod,
+        "VALUE" => SortTarget::Value,
+        "VERSION" => SortTarget::Version,
+        _ => return Err(CliError::bad_feature(format!("bad sort target {target}"))),
+    };
+    Ok(match (target, order) {
+        (SortTarget::Key, SortOrder::None | SortOrder::Ascend) => None,
+        sort => Some(sort),
+    })
+}
+
+impl GetPlan {
+    /// Sets the plan's options on a request.
+    pub fn apply<S>(&self, mut get: Get<S>) -> Get<S> {
+        if let Some(end) = &self.range_end {
+            get = get.range_end(end.clone());
+        }
+        // etcdctl reads everything for `--prefix ""` (the library's prefix of an empty key
+        // would read only the keys starting with a zero byte).
+        if self.from_key || (self.prefix && self.key.is_empty()) {
+            get = get.from_key();
+        } else if self.prefix {
+            get = get.prefix();
+        }
+        // A negative limit means no limit, as 0 does.
+        if self.limit > 0 {
+            get = get.limit(self.limit);
+        }
+        if self.rev > 0 {
+            get = get.revision(Revision(self.rev));
+        }
+        if let Some((target, order)) = self.sort {
+            get = get.sort(target, order);
+        }
+        if self.serializable {
+            get = get.serializable();
+        }
+        if self.keys_only {
+            get = get.keys_only();
+        }
+        if self.count_only {
+            get = get.count_only();
+        }
+        get
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &GetArgs) -> Result<(), CliError> {
+    let plan = plan(args)?;
+    let printer = printer(global)?;
+    let client = connect(global).await?;
+    let response = plan
+        .apply(client.kv().get(plan.key.clone()))
+        .await
+        .map_err(|e| CliError::from_etcd(&e))?;
+    // etcdctl checks these only once the read has succeeded.
+    if args.count_only {
+        return Err(CliError::bad_args(
+            "--count-only is only for `--write-out=fields`",
+        ));
+    }
+    if args.print_value_only && printer.format != Format::Simple {
+        return Err(CliError::bad_args(
+            "print-value-only is only for `--write-out=simple`",
+        ));
+    }
+    let mut out = Vec::new();
+    printer.get(&mut out, &response, args.print_value_only)?;
+    write_stdout(&out)
+}

@@ -1,0 +1,115 @@
+//! The commands. Each checks its arguments the way etcdctl does (same messages, same exit
+//! codes, same order: arguments first, then the output format, then the connection), runs
+//! its request and prints the response.
+
+pub mod compaction;
+pub mod del;
+pub mod endpoint;
+pub mod get;
+pub mod put;
+pub mod txn;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use bytes::Bytes;
+use etcdkit::{Client, ClientOptions, ErrorKind};
+
+use crate::args::{Cli, Command, EndpointCommand, GlobalArgs};
+use crate::error::{CliError, ExitCode};
+use crate::output::{Format, Printer};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Get(args) => get::run(global, &args).await,
+        Command::Put(args) => put::run(global, &args).await,
+        Command::Del(args) => del::run(global, &args).await,
+        Command::Txn(args) => txn::run(global, &args).await,
+        Command::Compaction(args) => compaction::run(global, &args).await,
+        Command::Endpoint(EndpointCommand::Health) => endpoint::health(global).await,
+        Command::Endpoint(EndpointCommand::Status) => endpoint::status(global).await,
+    }
+}
+
+/// The printer that `-w` and `--hex` ask for.
+pub fn printer(global: &GlobalArgs) -> Result<Printer, CliError> {
+    Ok(Printer {
+        format: Format::parse(&global.write_out)?,
+        hex: global.hex,
+    })
+}
+
+/// The endpoints, taken as given (no trimming, as etcdctl); empty items are dropped.
+pub fn endpoints(global: &GlobalArgs) -> Result<Vec<String>, CliError> {
+    let endpoints: Vec<String> = global
+        .endpoints
+        .iter()
+        .filter(|e| !e.is_empty())
+        .cloned()
+        .collect();
+    if endpoints.is_empty() {
+        return Err(CliError::new(
+            ExitCode::BadConnection,
+            "etcdclient: no available endpoints",
+        ));
+    }
+    Ok(endpoints)
+}
+
+/// A client of all the endpoints.
+pub async fn connect(global: &GlobalArgs) -> Result<Client, CliError> {
+    connect_to(global, endpoints(global)?).await
+}
+
+/// A client of these endpoints, with the command's dial and request timeouts.
+pub async fn connect_to(global: &GlobalArgs, endpoints: Vec<String>) -> Result<Client, CliError> {
+    ClientOptions::new(endpoints)
+        .dial_timeout(global.dial_timeout)
+        .request_timeout(global.command_timeout)
+        .connect()
+        .await
+        .map_err(|e| {
+            if e.kind() == ErrorKind::InvalidEndpoint {
+                CliError::new(ExitCode::BadConnection, e.to_string())
+            } else {
+                CliError::from_etcd(&e)
+            }
+        })
+}
+
+/// Writes a command's output to stdout. A reader that went away (`| head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// An argument as bytes: keys and values need not be UTF-8.
+pub fn arg_bytes(arg: &OsString) -> Bytes {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Bytes::copy_from_slice(arg.as_os_str().as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        Bytes::from(arg.to_string_lossy().into_owned())
+    }
+}
+
+/// Bytes as an argument (for txn lines, which are bytes).
+pub fn bytes_arg(bytes: Vec<u8>) -> OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        OsString::from_vec(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        OsString::from(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}

@@ -1,0 +1,121 @@
+//! The command line's error: a message for `Error: <message>` on stderr and the exit code
+//! etcdctl uses for the same failure.
+
+use std::error::Error as _;
+use std::fmt;
+
+use etcdkit::ErrorKind;
+
+/// etcdctl's exit codes (its `command/error.go`), so scripts written for it keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// RPC and server failures, timeouts, flag errors.
+    Error = 1,
+    /// The client could not be built (no or invalid endpoints).
+    BadConnection = 2,
+    /// `txn` input that does not parse.
+    InvalidInput = 3,
+    /// A feature value that is not supported (sort order, output format, ...).
+    BadFeature = 4,
+    /// Wrong arguments: their number, conflicting flags, a bad lease id.
+    BadArgs = 128,
+}
+
+/// A failure of a command.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: ExitCode,
+    /// The text after `Error: `.
+    pub message: String,
+    /// A fuller account printed on stderr before the `Error:` line, when the message had
+    /// to be shortened to etcdctl's wording (the way etcdctl prints its client's log).
+    pub detail: Option<String>,
+}
+
+impl CliError {
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn bad_args(message: impl Into<String>) -> Self {
+        CliError::new(ExitCode::BadArgs, message)
+    }
+
+    pub fn bad_feature(message: impl Into<String>) -> Self {
+        CliError::new(ExitCode::BadFeature, message)
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        CliError::new(ExitCode::InvalidInput, message)
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        CliError::new(ExitCode::Error, message)
+    }
+
+    /// A failed request, worded as etcdctl words it (see [`etcd_message`]).
+    pub fn from_etcd(e: &etcdkit::Error) -> Self {
+        let message = etcd_message(e);
+        let full = e.to_string();
+        let detail = (message != full).then_some(full);
+        CliError {
+            code: ExitCode::Error,
+            message,
+            detail,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::error(e.to_string())
+    }
+}
+
+/// How etcdctl would word this failure:
+///
+/// - the server's own `etcdserver: ...` text, unchanged;
+/// - for what etcdkit refuses before sending but etcd would refuse anyway (empty key,
+///   duplicate txn key, too many txn ops), the server's text for it;
+/// - for a request that ran out of time or found no endpoint to serve it, Go's
+///   `context deadline exceeded` (etcdctl's dial never fails on its own: its requests wait
+///   for a connection until the command timeout);
+/// - anything else in etcdkit's own words.
+pub fn etcd_message(e: &etcdkit::Error) -> String {
+    if e.message().starts_with("etcdserver: ") {
+        return e.message().to_owned();
+    }
+    match e.kind() {
+        ErrorKind::EmptyKey => return "etcdserver: key is not provided".to_owned(),
+        ErrorKind::DuplicateKey => {
+            return "etcdserver: duplicate key given in txn request".to_owned();
+        }
+        ErrorKind::TooManyOps => {
+            return "etcdserver: too many operations in txn request".to_owned();
+        }
+        ErrorKind::Timeout | ErrorKind::Unavailable => return DEADLINE_EXCEEDED.to_owned(),
+        ErrorKind::OutcomeUnknown => {
+            // A write that timed out is reported as outcome-unknown with the timeout as
+            // its cause; etcdctl only knows the deadline passed.
+            let cause = e.source().and_then(|s| s.downcast_ref::<etcdkit::Error>());
+            if cause.is_some_and(|c| c.kind() == ErrorKind::Timeout) {
+                return DEADLINE_EXCEEDED.to_owned();
+            }
+        }
+        _ => {}
+    }
+    e.to_string()
+}
+
+/// Go's `context.DeadlineExceeded` text.
+pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
