@@ -401,6 +401,10 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
     if m.starts_with("request timed out") {
         return ErrorKind::Timeout;
     }
+    if m.contains("message larger than max") {
+        // gRPC's own size limit, on either side.
+        return ErrorKind::RequestTooLarge;
+    }
     match code {
         Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
             ErrorKind::InvalidArgument
@@ -409,7 +413,7 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
         Code::Unavailable => ErrorKind::Unavailable,
         Code::PermissionDenied => ErrorKind::PermissionDenied,
         Code::Unauthenticated => ErrorKind::InvalidToken,
-        Code::ResourceExhausted => ErrorKind::TooManyRequests,
+        Code::ResourceExhausted => ErrorKind::Server,
         Code::Cancelled => ErrorKind::Cancelled,
         Code::Unimplemented => ErrorKind::Unsupported,
         Code::NotFound => ErrorKind::NotFound,

@@ -148,9 +148,11 @@ impl Lease {
             )
             .await?;
         let ns = self.client.namespace();
+        // In a namespaced view, keys outside the namespace are not ours to show.
         let keys = r
             .keys
             .into_iter()
+            .filter(|k| k.starts_with(ns.prefix()))
             .map(|mut k| {
                 ns.strip(&mut k);
                 k

@@ -103,9 +103,9 @@ impl ClientOptions {
 
     /// Re-reads the cluster's member list at connect and then at this interval, replacing
     /// the endpoints with the members' client URLs: new members are found, removed ones
-    /// dropped. Off by default.
+    /// dropped. Off by default. Intervals under 100 ms are raised to 100 ms.
     pub fn auto_sync_interval(mut self, interval: Duration) -> Self {
-        self.auto_sync_interval = Some(interval);
+        self.auto_sync_interval = Some(interval.max(Duration::from_millis(100)));
         self
     }
 

@@ -31,33 +31,39 @@ struct Tally {
     writes_unknown_or_retryable: AtomicU64,
     writes_other: AtomicU64,
     hung: AtomicU64,
+    /// Keys whose write failed definitely: none of them may exist afterwards.
+    definitely_failed: std::sync::Mutex<Vec<String>>,
 }
 
 async fn workload(client: Client, worker: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
     let slack = REQUEST_TIMEOUT + Duration::from_secs(3);
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let key = format!("fo/{worker}/{}", i % 16);
-        match tokio::time::timeout(
-            slack,
-            client.kv().put(key.clone(), i.to_string()).into_future(),
-        )
-        .await
-        {
+        // Every write is to a key of its own, so its effect can be checked afterwards.
+        let key = format!("fo/{worker}/{i}");
+        let put = client.kv().put(key.clone(), i.to_string()).into_future();
+        match tokio::time::timeout(slack, put).await {
             Err(_) => {
                 tally.hung.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Ok(_)) => {
                 tally.writes_ok.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Err(e)) if e.is_retryable() || e.is_outcome_unknown() => {
+            Ok(Err(e)) if e.is_outcome_unknown() => {
                 tally
                     .writes_unknown_or_retryable
                     .fetch_add(1, Ordering::Relaxed);
             }
+            Ok(Err(e)) if e.is_retryable() => {
+                tally
+                    .writes_unknown_or_retryable
+                    .fetch_add(1, Ordering::Relaxed);
+                tally.definitely_failed.lock().unwrap().push(key.clone());
+            }
             Ok(Err(e)) => {
                 eprintln!("write failed for good: {e:?}");
                 tally.writes_other.fetch_add(1, Ordering::Relaxed);
+                tally.definitely_failed.lock().unwrap().push(key.clone());
             }
         }
         match tokio::time::timeout(slack, client.kv().get(key).into_future()).await {
@@ -148,6 +154,12 @@ async fn reads_and_writes_survive_a_killed_then_a_frozen_member() {
         "nothing hangs past the request timeout"
     );
     assert!(t.writes_ok.load(Ordering::Relaxed) > 0);
+    // A write reported as a definite failure was not applied.
+    let failed = t.definitely_failed.lock().unwrap().clone();
+    for key in failed {
+        let r = bounded(client.kv().get(key.clone())).await.unwrap();
+        assert_eq!(r.count(), 0, "{key} failed definitely, yet was applied");
+    }
 
     // The restarted and the resumed member serve again: serializable reads are answered
     // by the member they are sent to, and requests go round all healthy members.
@@ -323,4 +335,48 @@ async fn per_request_timeout_overrides_the_default() {
         "{err:?}"
     );
     etcd.resume(0).unwrap();
+}
+
+#[tokio::test]
+async fn reads_move_on_from_a_frozen_member_within_their_deadline() {
+    let etcd = cluster(3).await;
+    // Default keepalive (slower than these reads' deadlines): reads must not rely on it.
+    let client = bounded(options(etcd.endpoints()).connect()).await.unwrap();
+    bounded(client.kv().put("frz/a", "1")).await.unwrap();
+    etcd.stop(1).unwrap();
+    for _ in 0..9 {
+        let r = bounded(client.kv().get("frz/a").timeout(Duration::from_secs(4)))
+            .await
+            .unwrap();
+        assert_eq!(r.count(), 1);
+    }
+    let frozen = etcd.endpoint(1).unwrap();
+    let health = client.endpoint_health();
+    assert!(
+        health.iter().any(|h| h.endpoint == frozen && !h.healthy),
+        "the frozen member is avoided: {health:?}"
+    );
+    etcd.resume(1).unwrap();
+}
+
+#[tokio::test]
+async fn huge_timeouts_and_intervals_do_not_panic() {
+    let etcd = cluster(1).await;
+    let client = bounded(
+        options(etcd.endpoints())
+            .request_timeout(Duration::MAX)
+            .dial_timeout(Duration::MAX)
+            .retry_backoff(Duration::MAX, Duration::MAX)
+            .probe_backoff_max(Duration::MAX)
+            .auto_sync_interval(Duration::ZERO)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    bounded(client.kv().put("huge/a", "1").timeout(Duration::MAX))
+        .await
+        .unwrap();
+    bounded(client.kv().get("huge/a").timeout(Duration::MAX))
+        .await
+        .unwrap();
 }

@@ -570,3 +570,44 @@ async fn namespaced_view_prefixes_and_strips_keys() {
         1
     );
 }
+
+#[tokio::test]
+async fn unreadable_responses_leave_a_write_outcome_unknown() {
+    let etcd = server().await;
+    let c = bounded(
+        common::options(vec![etcd.endpoint()])
+            .max_recv_size(200)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    bounded(c.kv().put("unread/a", vec![b'x'; 1000]))
+        .await
+        .unwrap();
+    // The answer carries the 1000-byte previous value: over our receive limit.
+    let err = bounded(c.kv().put("unread/a", "small").prev_kv())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    // It was applied.
+    let got = bounded(c.kv().get("unread/a").keys_only()).await.unwrap();
+    assert_eq!(got.first().unwrap().version(), 2);
+}
+
+#[tokio::test]
+async fn requests_over_the_servers_grpc_limit_are_typed_too_large() {
+    let etcd = server().await;
+    let c = bounded(
+        common::options(vec![etcd.endpoint()])
+            .max_send_size(16 * 1024 * 1024)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let err = bounded(c.kv().put("grpcmax/a", vec![b'x'; 4 * 1024 * 1024]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RequestTooLarge, "{err:?}");
+    assert!(!err.is_retryable());
+}

@@ -315,16 +315,12 @@ impl<S> Txn<S> {
     }
 }
 
-/// The keys one branch writes: put keys, and delete ranges (`end` empty for one key).
-#[derive(Default)]
-struct Writes {
-    puts: HashSet<Bytes>,
-    deletes: Vec<(Bytes, Bytes)>,
-}
-
-/// Refuses, before sending, what etcd would refuse: a branch that writes a key twice, or
-/// puts a key that it also deletes (nested transactions included).
-fn check_writes(ops: &[TxnOp]) -> Result<Writes> {
+/// Refuses, before sending, what etcd certainly refuses: one branch (at one level) that
+/// puts a key twice, or puts a key that it also deletes by key or by an explicit range.
+/// Anything subtler (nested transactions, open-ended deletes) is left to the server, which
+/// answers [`ErrorKind::DuplicateKey`] itself: the client must never refuse what etcd
+/// would accept.
+fn check_writes(ops: &[TxnOp]) -> Result<()> {
     let duplicate = |key: &Bytes| {
         Error::new(
             ErrorKind::DuplicateKey,
@@ -334,54 +330,36 @@ fn check_writes(ops: &[TxnOp]) -> Result<Writes> {
             ),
         )
     };
-    let mut writes = Writes::default();
-    for op in ops {
-        match op {
-            TxnOp::Delete(d) => writes
-                .deletes
-                .push((d.request.key.clone(), d.request.range_end.clone())),
-            TxnOp::Txn(t) => {
-                // Either nested branch may run, so each must agree with this branch.
-                let success = check_writes(&t.success)?;
-                let failure = check_writes(&t.failure)?;
-                for key in success.puts.iter().chain(failure.puts.iter()) {
-                    if writes.puts.contains(key) {
-                        return Err(duplicate(key));
-                    }
-                }
-                writes.puts.extend(success.puts);
-                writes.puts.extend(failure.puts);
-                writes.deletes.extend(success.deletes);
-                writes.deletes.extend(failure.deletes);
-            }
-            TxnOp::Get(_) | TxnOp::Put(_) => {}
-        }
-    }
+    let mut puts: HashSet<&Bytes> = HashSet::new();
     for op in ops {
         if let TxnOp::Put(p) = op
-            && !writes.puts.insert(p.request.key.clone())
+            && !puts.insert(&p.request.key)
         {
             return Err(duplicate(&p.request.key));
         }
     }
-    for key in &writes.puts {
-        if writes
-            .deletes
-            .iter()
-            .any(|(start, end)| in_range(key, start, end))
-        {
-            return Err(duplicate(key));
+    for op in ops {
+        let TxnOp::Delete(d) = op else { continue };
+        let (start, end) = (&d.request.key, &d.request.range_end);
+        for key in &puts {
+            let hit = match end.as_ref() {
+                b"" => *key == start,
+                // etcd treats an end of "\0" as an empty interval here.
+                b"\0" => false,
+                end => key.as_ref() >= start.as_ref() && key.as_ref() < end,
+            };
+            if hit {
+                return Err(duplicate(key));
+            }
         }
     }
-    Ok(writes)
-}
-
-fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
-    match end {
-        b"" => key == start,
-        b"\0" => key >= start,
-        end => key >= start && key < end,
+    for op in ops {
+        if let TxnOp::Txn(t) = op {
+            check_writes(&t.success)?;
+            check_writes(&t.failure)?;
+        }
     }
+    Ok(())
 }
 
 impl IntoFuture for Txn<Kv> {
@@ -488,22 +466,48 @@ mod tests {
             check_writes(&twice).err().map(|e| e.kind()),
             Some(ErrorKind::DuplicateKey)
         );
+        let put_and_delete = [TxnOp::from(Delete::new("a")), Put::new("a", "1").into()];
+        assert!(check_writes(&put_and_delete).is_err());
         let put_in_deleted_range = [
             TxnOp::from(Delete::new("a").prefix()),
             Put::new("ab", "1").into(),
         ];
         assert!(check_writes(&put_in_deleted_range).is_err());
-        let nested = [
-            TxnOp::from(Put::new("a", "1")),
-            Txn::new().and_then([Put::new("a", "2")]).into(),
+        let nested_twice = [TxnOp::from(
+            Txn::new().and_then([Put::new("n", "1"), Put::new("n", "2")]),
+        )];
+        assert!(check_writes(&nested_twice).is_err());
+    }
+
+    #[test]
+    fn what_etcd_accepts_is_not_refused() {
+        let accepted: Vec<Vec<TxnOp>> = vec![
+            vec![
+                Put::new("a", "1").into(),
+                Put::new("b", "2").into(),
+                Get::new("a").into(),
+            ],
+            // Exclusive nested branches.
+            vec![
+                Txn::new()
+                    .and_then([Put::new("k", "1")])
+                    .or_else([Delete::new("k")])
+                    .into(),
+            ],
+            // Sibling nested transactions: etcd checks each on its own.
+            vec![
+                Txn::new().and_then([Put::new("k", "1")]).into(),
+                Txn::new().and_then([Delete::new("k")]).into(),
+            ],
+            // Open-ended deletes are empty intervals to etcd's check.
+            vec![
+                Delete::new("b").from_key().into(),
+                Put::new("c", "1").into(),
+            ],
+            vec![Delete::new("").prefix().into(), Put::new("c", "1").into()],
         ];
-        assert!(check_writes(&nested).is_err());
-        let fine = [
-            TxnOp::from(Put::new("a", "1")),
-            Put::new("b", "2").into(),
-            Get::new("a").into(),
-            Delete::new("c").into(),
-        ];
-        assert!(check_writes(&fine).is_ok());
+        for ops in accepted {
+            assert!(check_writes(&ops).is_ok(), "{ops:?}");
+        }
     }
 }

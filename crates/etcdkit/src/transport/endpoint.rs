@@ -134,8 +134,9 @@ impl Node {
             .http2_keep_alive_interval(opts.keepalive_interval)
             .keep_alive_timeout(opts.keepalive_timeout)
             // etcd polices pings on idle connections; ping only while requests are open.
-            .keep_alive_while_idle(false)
-            .connect_timeout(opts.dial_timeout);
+            .keep_alive_while_idle(false);
+        // The dial timeout is enforced by our connector alone: a second timer in tonic
+        // would hide the DialError that proves a request was never sent.
         let channel = endpoint.connect_with_connector_lazy(Connector::new(opts.dial_timeout));
         Ok(Node {
             addr,
@@ -174,7 +175,10 @@ impl Node {
         let was_healthy = self.healthy.swap(false, Ordering::AcqRel);
         if let Ok(mut p) = self.probe.lock() {
             p.failures = p.failures.saturating_add(1);
-            p.next_probe = Instant::now() + probe_delay(p.failures, backoff_max);
+            let now = Instant::now();
+            p.next_probe = now
+                .checked_add(probe_delay(p.failures, backoff_max))
+                .unwrap_or(now);
             p.last_error = Some(reason.to_string());
         }
         was_healthy

@@ -77,13 +77,17 @@ impl Transport {
         });
     }
 
-    /// Asks one endpoint for its status, bounded by the dial timeout, and records the result.
+    /// Asks one endpoint for its status, bounded by the dial timeout, and records the
+    /// result: healthy when it answers and has a leader (a member without one cannot
+    /// serve linearizable requests). Returns whether it answered at all.
     pub(crate) async fn probe(&self, node: &Arc<Node>) -> bool {
         let timeout = self.options().dial_timeout;
-        let mut request = tonic::Request::new(StatusRequest {});
-        request.set_timeout(timeout);
         let mut client = MaintenanceClient::new(node.channel.clone());
-        match tokio::time::timeout(timeout, client.status(request)).await {
+        match tokio::time::timeout(timeout, client.status(StatusRequest {})).await {
+            Ok(Ok(status)) if status.get_ref().leader == 0 => {
+                self.mark_failed(node, "the member has no leader");
+                true
+            }
             Ok(Ok(_)) => {
                 self.mark_healthy(node);
                 true
@@ -99,7 +103,7 @@ impl Transport {
         }
     }
 
-    /// Probes every endpoint at once; returns the endpoints that failed with why.
+    /// Probes every endpoint at once; returns how many answered, and why the others did not.
     pub(crate) async fn probe_all(&self) -> (usize, Vec<(String, String)>) {
         let nodes = self.nodes();
         let results = futures_util::future::join_all(nodes.iter().map(|n| self.probe(n))).await;

@@ -148,7 +148,7 @@ impl Transport {
         let start = self.shared.cursor.fetch_add(1, Ordering::Relaxed);
         let avoided = |node: &Arc<Node>| avoid.is_some_and(|a| Arc::ptr_eq(a, node));
         for i in 0..n {
-            let node = &nodes[(start + i) % n];
+            let node = &nodes[start.wrapping_add(i) % n];
             if node.is_healthy() && !avoided(node) {
                 return node.clone();
             }
@@ -183,10 +183,10 @@ impl Transport {
         }
     }
 
-    fn request<T>(&self, message: T, remaining: Duration) -> tonic::Request<T> {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        // No grpc-timeout header: tonic would enforce it with a timer of its own that
+        // races ours, and which timer wins would decide how a deadline is reported.
         let mut request = tonic::Request::new(message);
-        // Tell the server our deadline too, so it can give up when we do.
-        request.set_timeout(remaining);
         if self.shared.opts.require_leader {
             request.metadata_mut().insert(
                 "hasleader",
@@ -216,29 +216,54 @@ impl Transport {
             .with_operation(call.op));
         }
         let timeout = call.timeout.unwrap_or(opts.request_timeout);
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
+        let several_endpoints = self.nodes().len() > 1;
         let mut attempt: u32 = 0;
         let mut maybe_sent = false;
         let mut last_node: Option<Arc<Node>> = None;
         let mut last_error: Option<Error> = None;
         loop {
             let node = self.pick(last_node.as_ref());
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let request = self.request(message.clone(), remaining);
+            last_node = Some(node.clone());
+            let now = Instant::now();
+            // A read gives a member at most half of the time left, so that a member that
+            // has gone silent (frozen, partitioned) leaves time to ask another. A write
+            // waits for its answer: giving up on it would only make its outcome unknown.
+            let remaining = deadline.saturating_duration_since(now);
+            let attempt_deadline = if call.retry == Retry::Safe && several_endpoints {
+                now + (remaining / 2).max(MIN_ATTEMPT.min(remaining))
+            } else {
+                deadline
+            };
+            let request = self.request(message.clone());
             let span = tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt);
             let attempt_future = send(node.channel.clone(), request).instrument(span);
-            let outcome = tokio::time::timeout_at(deadline, attempt_future).await;
-            let status = match outcome {
+            let status = match tokio::time::timeout_at(attempt_deadline, attempt_future).await {
                 Ok(Ok(response)) => {
                     self.mark_healthy(&node);
                     return Ok(response.into_inner());
                 }
                 Ok(Err(status)) => status,
+                Err(_elapsed) if attempt_deadline < deadline => {
+                    let waited = attempt_deadline.saturating_duration_since(now);
+                    let reason = format!("no answer within {}", crate::util::fmt_duration(waited));
+                    self.mark_failed(&node, &reason);
+                    last_error = Some(
+                        Error::new(ErrorKind::Timeout, reason)
+                            .with_code(crate::error::Code::DeadlineExceeded)
+                            .with_endpoint(node.url())
+                            .with_operation(call.op),
+                    );
+                    attempt = attempt.saturating_add(1);
+                    continue;
+                }
                 Err(_elapsed) => {
-                    // The member is not marked failed: a slow answer is often the
-                    // cluster's doing (a write waiting out a leader change), and a member
-                    // that is really silent is caught by the keepalive pings.
-                    return Err(self.deadline_error(call, timeout, maybe_sent, last_error, &node));
+                    // Not marked failed: a slow answer is often the cluster's doing (a
+                    // write waiting out a leader change); a silent member is caught by
+                    // the keepalive pings and by reads.
+                    return Err(
+                        self.deadline_error(call, timeout, true, maybe_sent, last_error, &node)
+                    );
                 }
             };
             let failure = status::classify(&status);
@@ -252,8 +277,11 @@ impl Transport {
                     maybe_sent = true;
                     call.retry == Retry::Safe
                 }
+                Failure::Unreadable => false,
                 Failure::Server(kind) => {
-                    if matches!(kind, ErrorKind::NoLeader | ErrorKind::Unavailable) {
+                    let cannot_serve = matches!(kind, ErrorKind::NoLeader | ErrorKind::Unavailable)
+                        || (kind == ErrorKind::Timeout && call.retry == Retry::Safe);
+                    if cannot_serve {
                         // This member cannot serve now (partitioned, stopping, no leader).
                         self.mark_failed(&node, status.message());
                     }
@@ -270,9 +298,9 @@ impl Transport {
                     .with_operation(call.op)
                     .with_endpoint(node.url())
                     .with_source(error);
-                } else if let Failure::Server(kind) = failure
-                    && call.retry == Retry::Unsafe
-                    && ambiguous_server_error(kind)
+                } else if call.retry == Retry::Unsafe
+                    && (failure == Failure::Unreadable
+                        || matches!(failure, Failure::Server(kind) if ambiguous_server_error(kind)))
                 {
                     error = error.with_outcome_unknown();
                 }
@@ -282,56 +310,55 @@ impl Transport {
             last_error = Some(error);
             attempt = attempt.saturating_add(1);
             let delay = jitter(backoff(attempt, opts.retry_backoff, opts.retry_backoff_max));
-            if Instant::now() + delay >= deadline {
-                return Err(self.deadline_error(call, timeout, maybe_sent, last_error, &node));
+            match Instant::now().checked_add(delay) {
+                Some(wake) if wake < deadline => tokio::time::sleep_until(wake).await,
+                _ => {
+                    return Err(
+                        self.deadline_error(call, timeout, false, maybe_sent, last_error, &node)
+                    );
+                }
             }
-            tokio::time::sleep(delay).await;
-            last_node = Some(node);
         }
     }
 
+    /// The error for a request that ran out of time: with the last attempt still in
+    /// flight (`in_flight`), or before another attempt could be made.
     fn deadline_error(
         &self,
         call: Call,
         timeout: Duration,
+        in_flight: bool,
         maybe_sent: bool,
         last_error: Option<Error>,
         node: &Node,
     ) -> Error {
-        // The last attempt may have been sent when it timed out, unless it never
-        // connected: a request whose attempts all failed to dial is a definite failure.
-        let in_flight_timeout = last_error.is_none() || maybe_sent;
-        let base = match last_error {
-            Some(e) => Error::new(
+        let within = crate::util::fmt_duration(timeout);
+        if call.retry == Retry::Unsafe && (in_flight || maybe_sent) {
+            let outcome = Error::new(
+                ErrorKind::OutcomeUnknown,
+                format!("no answer within {within}: the request may or may not have been applied"),
+            )
+            .with_operation(call.op)
+            .with_endpoint(node.url());
+            return match last_error {
+                Some(e) => outcome.with_source(e),
+                None => outcome,
+            };
+        }
+        match last_error {
+            Some(e) if !in_flight => Error::new(
                 e.kind(),
                 format!(
-                    "gave up after {}: {}",
-                    crate::util::fmt_duration(timeout),
+                    "no endpoint succeeded within {within}; the last said: {}",
                     e.message()
                 ),
             )
+            .with_operation(call.op)
             .with_endpoint(e.endpoint().unwrap_or(node.url()).to_string())
             .with_source(e),
-            None => Error::timeout(timeout).with_endpoint(node.url()),
-        };
-        let base = base.with_operation(call.op);
-        if call.retry == Retry::Unsafe && in_flight_timeout {
-            Error::new(
-                ErrorKind::OutcomeUnknown,
-                format!(
-                    "no answer within {}: the request may or may not have been applied",
-                    crate::util::fmt_duration(timeout)
-                ),
-            )
-            .with_operation(call.op)
-            .with_endpoint(node.url())
-            .with_source(base)
-        } else if in_flight_timeout {
-            Error::timeout(timeout)
+            _ => Error::timeout(timeout)
                 .with_operation(call.op)
-                .with_endpoint(node.url())
-        } else {
-            base
+                .with_endpoint(node.url()),
         }
     }
 
@@ -394,6 +421,17 @@ fn ambiguous_server_error(kind: ErrorKind) -> bool {
         kind,
         ErrorKind::Timeout | ErrorKind::LeaderChanged | ErrorKind::Unavailable
     )
+}
+
+/// The shortest time a read gives one member before it may try another.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// `timeout` from now; a timeout too large to represent means "no deadline" in practice.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// Capped exponential backoff for attempt `n` (1-based).

@@ -9,6 +9,9 @@ pub(crate) enum Failure {
     NotSent,
     /// The connection broke while the request was in flight: it may have been applied.
     MaybeSent,
+    /// The server answered, but the answer could not be read (too large, cut short,
+    /// undecodable): the request was processed.
+    Unreadable,
     /// The server answered with an error.
     Server(ErrorKind),
 }
@@ -42,13 +45,23 @@ pub(crate) fn classify(status: &tonic::Status) -> Failure {
     match status.source() {
         Some(cause) if super::connector::is_dial_error(cause) => Failure::NotSent,
         Some(_) => Failure::MaybeSent,
-        None if is_decode_failure(status) => Failure::Server(ErrorKind::Protocol),
+        None if is_unreadable_response(status) => Failure::Unreadable,
         None => Failure::Server(kind_from_server(code_of(status.code()), status.message())),
     }
 }
 
-fn is_decode_failure(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Internal && status.message().contains("decode")
+/// Failures tonic reports, without a source, when a response arrived but could not be
+/// read. etcd never sends these texts itself (its messages start with "etcdserver:").
+fn is_unreadable_response(status: &tonic::Status) -> bool {
+    let m = status.message();
+    !m.starts_with("etcdserver:")
+        && matches!(
+            status.code(),
+            tonic::Code::Internal | tonic::Code::OutOfRange | tonic::Code::Unknown
+        )
+        && (m.contains("decod")
+            || m.contains("message length too large")
+            || m.contains("Unexpected EOF"))
 }
 
 /// The error to report for a failed attempt.
@@ -57,6 +70,10 @@ pub(crate) fn to_error(status: tonic::Status, failure: Failure, endpoint: &str) 
     let message = status.message().to_string();
     let err = match failure {
         Failure::Server(kind) => Error::new(kind, message),
+        Failure::Unreadable => Error::new(
+            ErrorKind::Protocol,
+            format!("the response could not be read: {message}"),
+        ),
         Failure::NotSent => Error::new(ErrorKind::Unavailable, message),
         Failure::MaybeSent => Error::new(ErrorKind::Unavailable, message),
     };

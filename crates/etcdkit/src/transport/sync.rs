@@ -41,11 +41,16 @@ impl Transport {
         if urls.is_empty() {
             return Ok(());
         }
-        let current = self.nodes();
+        // Merge under the write lock, so two syncs running at once (the periodic one and
+        // `Client::sync_endpoints`) cannot interleave and install a stale list.
+        let mut nodes = match self.shared.nodes.write() {
+            Ok(nodes) => nodes,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let mut next: Vec<Arc<Node>> = Vec::with_capacity(urls.len());
         for addr in urls {
             // Keep the existing connection and health of endpoints we already know.
-            if let Some(node) = current.iter().find(|n| n.addr == addr) {
+            if let Some(node) = nodes.iter().find(|n| n.addr == addr) {
                 next.push(node.clone());
             } else {
                 match Node::new(addr, self.options()) {
@@ -54,20 +59,14 @@ impl Transport {
                 }
             }
         }
-        if next.is_empty() {
-            return Ok(());
-        }
-        let changed = next.len() != current.len()
+        let changed = next.len() != nodes.len()
             || next
                 .iter()
-                .zip(current.iter())
+                .zip(nodes.iter())
                 .any(|(a, b)| !Arc::ptr_eq(a, b));
-        if changed {
+        if !next.is_empty() && changed {
             tracing::info!(endpoints = ?next.iter().map(|n| n.url()).collect::<Vec<_>>(), "member list synced");
-            match self.shared.nodes.write() {
-                Ok(mut nodes) => *nodes = next.into(),
-                Err(poisoned) => *poisoned.into_inner() = next.into(),
-            }
+            *nodes = next.into();
         }
         Ok(())
     }
