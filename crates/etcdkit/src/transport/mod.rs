@@ -13,6 +13,7 @@ mod endpoint;
 mod health;
 mod rpc;
 mod status;
+mod stream;
 mod sync;
 
 use std::future::Future;
@@ -30,6 +31,8 @@ pub(crate) use endpoint::parse_endpoint;
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
 use status::Failure;
+#[allow(unused_imports)]
+pub(crate) use stream::{BidiStream, RpcStream};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;

@@ -1,0 +1,4 @@
+//! Recipes built only on etcdkit's public API: the parts people otherwise write by hand
+//! on top of an etcd client.
+//!
+//! Every recipe module has a "Behavior" section that says what happens on failure.

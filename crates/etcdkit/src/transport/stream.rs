@@ -1,0 +1,298 @@
+//! Streaming calls: watch and lease keepalive (both ways), election observe and snapshot
+//! (server to client).
+//!
+//! Opening a stream is safe to repeat, so it is retried on another endpoint like a read.
+//! Once open, a stream's failure is reported to its owner (the watch or lease machinery),
+//! which re-opens it: only the owner knows what to resume.
+#![allow(dead_code)] // Used by the watch and lease modules as they land.
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use super::endpoint::Node;
+use super::status::{self, Failure};
+use super::{Shared, Transport, backoff, deadline_after, jitter};
+use crate::error::{Error, ErrorKind, Result};
+use crate::generated::etcdserverpb as pb;
+use crate::generated::etcdserverpb::lease_client::LeaseClient;
+use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
+use crate::generated::etcdserverpb::watch_client::WatchClient;
+use crate::generated::v3electionpb as election;
+use crate::generated::v3electionpb::election_client::ElectionClient;
+
+/// How many requests may wait to be sent on a two-way stream.
+const REQUEST_QUEUE: usize = 1024;
+
+/// The receiving half of a streaming call.
+pub(crate) struct RpcStream<T> {
+    inner: tonic::Streaming<T>,
+    node: Arc<Node>,
+    transport: Weak<Shared>,
+    op: &'static str,
+}
+
+impl<T> RpcStream<T> {
+    /// The next message; `Ok(None)` when the server ended the stream.
+    pub async fn message(&mut self) -> Result<Option<T>> {
+        match self.inner.message().await {
+            Ok(message) => Ok(message),
+            Err(status) => {
+                let failure = status::classify(&status);
+                if matches!(failure, Failure::NotSent | Failure::MaybeSent)
+                    && let Some(transport) = Transport::upgrade(&self.transport)
+                {
+                    transport.mark_failed(&self.node, status.message());
+                }
+                Err(status::to_error(status, failure, self.node.url()).with_operation(self.op))
+            }
+        }
+    }
+
+    /// The endpoint the stream runs on.
+    pub fn endpoint(&self) -> &str {
+        self.node.url()
+    }
+}
+
+/// A two-way stream: requests go in through `sender`, answers come out of `stream`.
+/// Dropping the sender ends the request side, and with it the call.
+pub(crate) struct BidiStream<Req, Resp> {
+    pub sender: mpsc::Sender<Req>,
+    pub stream: RpcStream<Resp>,
+}
+
+impl Transport {
+    /// Opens a two-way stream on a healthy endpoint, with `initial` requests already
+    /// queued (etcd sends nothing, not even response headers, until it gets a request).
+    async fn open_bidi<Req, Resp, F, Fut>(
+        &self,
+        op: &'static str,
+        initial: &[Req],
+        require_leader: bool,
+        open: F,
+    ) -> Result<BidiStream<Req, Resp>>
+    where
+        Req: Clone + Send + 'static,
+        F: Fn(Channel, tonic::Request<ReceiverStream<Req>>) -> Fut,
+        Fut: Future<
+            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
+        >,
+    {
+        let mut sender = None;
+        let stream = self
+            .open_with_retry(op, |channel| {
+                let (tx, rx) = mpsc::channel(REQUEST_QUEUE.max(initial.len()));
+                for request in initial {
+                    // Cannot fail: the queue is empty and large enough.
+                    let _ = tx.try_send(request.clone());
+                }
+                sender = Some(tx);
+                let mut request = tonic::Request::new(ReceiverStream::new(rx));
+                self.decorate(&mut request, require_leader);
+                open(channel, request)
+            })
+            .await?;
+        let sender = sender.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                "stream opened without a request queue",
+            )
+            .with_operation(op)
+        })?;
+        Ok(BidiStream { sender, stream })
+    }
+
+    /// Opens a server-streaming call on a healthy endpoint.
+    async fn open_server_stream<Req, Resp, F, Fut>(
+        &self,
+        op: &'static str,
+        message: Req,
+        require_leader: bool,
+        open: F,
+    ) -> Result<RpcStream<Resp>>
+    where
+        Req: Clone,
+        F: Fn(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<
+            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
+        >,
+    {
+        self.open_with_retry(op, |channel| {
+            let mut request = tonic::Request::new(message.clone());
+            self.decorate(&mut request, require_leader);
+            open(channel, request)
+        })
+        .await
+    }
+
+    fn decorate<T>(&self, request: &mut tonic::Request<T>, require_leader: bool) {
+        if require_leader || self.options().require_leader {
+            request.metadata_mut().insert(
+                "hasleader",
+                tonic::metadata::MetadataValue::from_static("true"),
+            );
+        }
+    }
+
+    /// Tries endpoints in turn until one opens the stream, within the request timeout.
+    async fn open_with_retry<Resp, F, Fut>(
+        &self,
+        op: &'static str,
+        mut attempt: F,
+    ) -> Result<RpcStream<Resp>>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<
+            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
+        >,
+    {
+        let opts = self.options();
+        let timeout = opts.request_timeout;
+        let deadline = deadline_after(timeout);
+        // One member may take at most this long to answer the opening, so that a silent
+        // one leaves time to try the others.
+        let per_attempt = opts.dial_timeout.max(Duration::from_millis(250));
+        let mut tries: u32 = 0;
+        let mut last_node: Option<Arc<Node>> = None;
+        let mut last_error: Option<Error>;
+        loop {
+            let node = self.pick(last_node.as_ref());
+            last_node = Some(node.clone());
+            let now = Instant::now();
+            let attempt_deadline = now
+                .checked_add(per_attempt)
+                .map_or(deadline, |d| d.min(deadline));
+            match tokio::time::timeout_at(attempt_deadline, attempt(node.channel.clone())).await {
+                Ok(Ok(response)) => {
+                    self.mark_healthy(&node);
+                    return Ok(RpcStream {
+                        inner: response.into_inner(),
+                        node,
+                        transport: self.weak(),
+                        op,
+                    });
+                }
+                Ok(Err(status)) => {
+                    let failure = status::classify(&status);
+                    let retry = match failure {
+                        Failure::NotSent | Failure::MaybeSent => {
+                            self.mark_failed(&node, status.message());
+                            true
+                        }
+                        Failure::Unreadable => false,
+                        Failure::Server(kind) => {
+                            let retry = matches!(
+                                kind,
+                                ErrorKind::NoLeader
+                                    | ErrorKind::Unavailable
+                                    | ErrorKind::Timeout
+                                    | ErrorKind::TooManyRequests
+                                    | ErrorKind::LeaderChanged
+                            );
+                            if retry {
+                                self.mark_failed(&node, status.message());
+                            }
+                            retry
+                        }
+                    };
+                    let error = status::to_error(status, failure, node.url()).with_operation(op);
+                    if !retry {
+                        return Err(error);
+                    }
+                    last_error = Some(error);
+                }
+                Err(_) => {
+                    let reason = format!(
+                        "no answer to opening a stream within {}",
+                        crate::util::fmt_duration(per_attempt)
+                    );
+                    self.mark_failed(&node, &reason);
+                    last_error = Some(
+                        Error::new(ErrorKind::Timeout, reason)
+                            .with_endpoint(node.url())
+                            .with_operation(op),
+                    );
+                }
+            }
+            tries = tries.saturating_add(1);
+            let delay = jitter(backoff(tries, opts.retry_backoff, opts.retry_backoff_max));
+            match Instant::now().checked_add(delay) {
+                Some(wake) if wake < deadline => tokio::time::sleep_until(wake).await,
+                _ => {
+                    return Err(
+                        last_error.unwrap_or_else(|| Error::timeout(timeout).with_operation(op))
+                    );
+                }
+            }
+        }
+    }
+
+    /// Opens the Watch stream with these requests queued.
+    pub(crate) async fn watch_stream(
+        &self,
+        initial: &[pb::WatchRequest],
+        require_leader: bool,
+    ) -> Result<BidiStream<pb::WatchRequest, pb::WatchResponse>> {
+        let max_recv = self.options().max_recv_size;
+        self.open_bidi(
+            "watch",
+            initial,
+            require_leader,
+            |channel, request| async move {
+                WatchClient::new(channel)
+                    .max_decoding_message_size(max_recv)
+                    .watch(request)
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// Opens the LeaseKeepAlive stream with these requests queued.
+    pub(crate) async fn lease_keep_alive_stream(
+        &self,
+        initial: &[pb::LeaseKeepAliveRequest],
+    ) -> Result<BidiStream<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>> {
+        self.open_bidi("lease.keep_alive", initial, false, |channel, request| async move {
+            LeaseClient::new(channel).lease_keep_alive(request).await
+        })
+        .await
+    }
+
+    /// Opens an election Observe stream.
+    pub(crate) async fn observe_stream(
+        &self,
+        request: election::LeaderRequest,
+    ) -> Result<RpcStream<election::LeaderResponse>> {
+        self.open_server_stream(
+            "election.observe",
+            request,
+            false,
+            |channel, request| async move { ElectionClient::new(channel).observe(request).await },
+        )
+        .await
+    }
+
+    /// Opens a Snapshot stream.
+    pub(crate) async fn snapshot_stream(&self) -> Result<RpcStream<pb::SnapshotResponse>> {
+        let max_recv = self.options().max_recv_size;
+        self.open_server_stream(
+            "maintenance.snapshot",
+            pb::SnapshotRequest {},
+            false,
+            |channel, request| async move {
+                MaintenanceClient::new(channel)
+                    .max_decoding_message_size(max_recv)
+                    .snapshot(request)
+                    .await
+            },
+        )
+        .await
+    }
+}
