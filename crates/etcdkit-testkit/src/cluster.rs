@@ -66,6 +66,23 @@ pub struct ClusterBuilder {
     args: Vec<String>,
     startup_timeout: Duration,
     data_in_tmpfs: bool,
+    client_tls: Option<ClientTls>,
+}
+
+/// TLS for the members' client URLs: they become `https://`, serving this certificate.
+///
+/// Health checks and metrics stay on a plain-HTTP metrics URL, so the test kit needs no
+/// TLS of its own.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// The server certificate (PEM file); it must name 127.0.0.1 (an IP SAN).
+    pub cert_file: PathBuf,
+    /// The server certificate's private key (PEM file).
+    pub key_file: PathBuf,
+    /// The CA that client certificates must chain to, for mutual TLS.
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Whether clients must present a certificate signed by `trusted_ca_file`.
+    pub client_cert_auth: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -84,6 +101,7 @@ impl ClusterBuilder {
             args: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             data_in_tmpfs: true,
+            client_tls: None,
         }
     }
 
@@ -126,6 +144,13 @@ impl ClusterBuilder {
     /// (default 30 s).
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
+        self
+    }
+
+    /// Serves the client URLs over TLS (`https://`), optionally requiring client
+    /// certificates; see [`ClientTls`].
+    pub fn client_tls(mut self, tls: ClientTls) -> Self {
+        self.client_tls = Some(tls);
         self
     }
 
@@ -195,6 +220,9 @@ struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// Plain-HTTP port for `/health` and `/metrics`, whatever the client URLs are.
+    metrics_port: u16,
+    client_scheme: &'static str,
     data_dir: PathBuf,
     log_path: PathBuf,
     stderr_path: PathBuf,
@@ -202,7 +230,11 @@ struct Member {
 
 impl Member {
     fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("{}://127.0.0.1:{}", self.client_scheme, self.client_port)
+    }
+
+    fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.metrics_port)
     }
 
     fn peer_url(&self) -> String {
@@ -231,6 +263,7 @@ pub struct EtcdCluster {
     version: Option<String>,
     token: String,
     args: Vec<String>,
+    client_tls: Option<ClientTls>,
     startup_timeout: Duration,
     members: Vec<Member>,
     procs: Vec<Mutex<Option<Child>>>,
@@ -258,11 +291,16 @@ impl EtcdCluster {
     ) -> Result<EtcdCluster, Error> {
         let n = builder.members;
         let root = make_root_dir(builder.data_in_tmpfs, n)?;
-        let ports = ports::free_ports(n.saturating_mul(2))?;
+        let ports = ports::free_ports(n.saturating_mul(3))?;
         let mut members = Vec::with_capacity(n);
-        for (i, pair) in ports.chunks(2).enumerate() {
-            let (client_port, peer_port) = match pair {
-                [c, p] => (*c, *p),
+        let client_scheme = if builder.client_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        for (i, triple) in ports.chunks(3).enumerate() {
+            let (client_port, peer_port, metrics_port) = match triple {
+                [c, p, m] => (*c, *p, *m),
                 _ => {
                     return Err(Error::io(
                         "cannot pick ports",
@@ -281,6 +319,8 @@ impl EtcdCluster {
                 name,
                 client_port,
                 peer_port,
+                metrics_port,
+                client_scheme,
             });
         }
         let seq = CLUSTER_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -293,6 +333,7 @@ impl EtcdCluster {
             version,
             token: format!("etcdkit-testkit-{}-{seq}-{nanos}", std::process::id()),
             args: builder.args.clone(),
+            client_tls: builder.client_tls.clone(),
             startup_timeout: builder.startup_timeout,
             procs: members.iter().map(|_| Mutex::new(None)).collect(),
             members,
@@ -461,7 +502,7 @@ impl EtcdCluster {
     /// Probes member `i`'s `/health` once, waiting at most `timeout` for an answer.
     /// `Ok(false)` means not healthy (no answer in time, refused, or `"health":"false"`).
     pub async fn is_healthy(&self, i: usize, timeout: Duration) -> Result<bool, Error> {
-        let port = self.member(i)?.client_port;
+        let port = self.member(i)?.metrics_port;
         Ok(probe(port, timeout).await.is_ok())
     }
 
@@ -482,7 +523,7 @@ impl EtcdCluster {
 
     /// The Prometheus text of member `i`'s `GET /metrics`.
     pub async fn metrics(&self, i: usize) -> Result<String, Error> {
-        let port = self.member(i)?.client_port;
+        let port = self.member(i)?.metrics_port;
         let path = "/metrics";
         let request_error = |source| Error::Request {
             member: i,
@@ -586,7 +627,7 @@ impl EtcdCluster {
             for &i in &pending {
                 self.check_running(i)?;
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                let port = self.member(i)?.client_port;
+                let port = self.member(i)?.metrics_port;
                 match probe(port, remaining.min(PROBE_TIMEOUT)).await {
                     // Checked again: a healthy answer from a process that has died since
                     // (a port taken by someone else) must not count.
@@ -671,7 +712,21 @@ impl EtcdCluster {
             .arg("error")
             .arg("--log-outputs")
             .arg(&member.log_path)
-            .args(&self.args)
+            .arg("--listen-metrics-urls")
+            .arg(member.metrics_url());
+        if let Some(tls) = &self.client_tls {
+            cmd.arg("--cert-file")
+                .arg(&tls.cert_file)
+                .arg("--key-file")
+                .arg(&tls.key_file);
+            if let Some(ca) = &tls.trusted_ca_file {
+                cmd.arg("--trusted-ca-file").arg(ca);
+            }
+            if tls.client_cert_auth {
+                cmd.arg("--client-cert-auth");
+            }
+        }
+        cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
