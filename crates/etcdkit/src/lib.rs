@@ -41,5 +41,5 @@ pub use client::Client;
 pub use error::{Code, Error, ErrorKind, Result};
 pub use namespace::prefix_end;
 pub use options::ClientOptions;
-pub use transport::{EndpointHealth, HealthEvent};
+pub use transport::{EndpointHealth, HealthEvent, TlsOptions};
 pub use types::{ClusterId, KeyValue, LeaseId, MemberId, ResponseHeader, Revision};

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::Result;
+use crate::transport::TlsOptions;
 
 /// How a [`Client`] connects and behaves. Built by value, then [`connect`](ClientOptions::connect)ed.
 ///
@@ -32,6 +33,7 @@ pub struct ClientOptions {
     pub(crate) retry_backoff: Duration,
     pub(crate) retry_backoff_max: Duration,
     pub(crate) probe_backoff_max: Duration,
+    pub(crate) tls: Option<TlsOptions>,
 }
 
 impl ClientOptions {
@@ -56,6 +58,7 @@ impl ClientOptions {
             retry_backoff: Duration::from_millis(20),
             retry_backoff_max: Duration::from_secs(1),
             probe_backoff_max: Duration::from_secs(5),
+            tls: None,
         }
     }
 
@@ -127,6 +130,13 @@ impl ClientOptions {
     /// The longest wait between two probes of a failed endpoint. Default 5 s.
     pub fn probe_backoff_max(mut self, max: Duration) -> Self {
         self.probe_backoff_max = max;
+        self
+    }
+
+    /// Uses TLS (and, with a client certificate, mutual TLS). Endpoints written without a
+    /// scheme then use TLS too; `http://` ones stay plain.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
         self
     }
 

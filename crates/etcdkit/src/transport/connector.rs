@@ -12,7 +12,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::tls::TlsConnect;
 
 /// A connection attempt failed: nothing was sent.
 #[derive(Debug)]
@@ -32,16 +35,73 @@ impl std::error::Error for DialError {}
 #[derive(Clone)]
 pub(crate) struct Connector {
     dial_timeout: Duration,
+    tls: Option<TlsConnect>,
 }
 
 impl Connector {
-    pub fn new(dial_timeout: Duration) -> Self {
-        Connector { dial_timeout }
+    pub fn new(dial_timeout: Duration, tls: Option<TlsConnect>) -> Self {
+        Connector { dial_timeout, tls }
+    }
+}
+
+/// A connection: plain TCP, or TLS over TCP.
+pub(crate) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
 impl tower::Service<http::Uri> for Connector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<Conn>;
     type Error = DialError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DialError>> + Send>>;
 
@@ -51,34 +111,43 @@ impl tower::Service<http::Uri> for Connector {
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let dial_timeout = self.dial_timeout;
+        let tls = self.tls.clone();
         Box::pin(async move {
             let host = uri.host().unwrap_or_default();
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
+            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
             let port = uri.port_u16().unwrap_or(2379);
             let target = format!("{host}:{port}");
             let fail = |reason: String| DialError {
                 target: target.clone(),
                 reason,
             };
-            let stream =
-                match tokio::time::timeout(dial_timeout, TcpStream::connect((host.as_str(), port)))
+            // The dial timeout covers the TCP connection and the TLS handshake together.
+            let dial = async {
+                let stream = TcpStream::connect((host.as_str(), port))
                     .await
-                {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => return Err(fail(e.to_string())),
-                    Err(_) => {
-                        return Err(fail(format!(
-                            "no connection within the dial timeout ({})",
-                            crate::util::fmt_duration(dial_timeout)
-                        )));
+                    .map_err(|e| fail(e.to_string()))?;
+                // Small requests must not wait for Nagle's algorithm.
+                let _ = stream.set_nodelay(true);
+                match tls {
+                    None => Ok(Conn::Plain(stream)),
+                    Some(tls) => {
+                        let connector = tokio_rustls::TlsConnector::from(tls.config);
+                        let stream = connector
+                            .connect(tls.server_name, stream)
+                            .await
+                            .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+                        Ok(Conn::Tls(Box::new(stream)))
                     }
-                };
-            // Small requests must not wait for Nagle's algorithm.
-            let _ = stream.set_nodelay(true);
-            Ok(TokioIo::new(stream))
+                }
+            };
+            match tokio::time::timeout(dial_timeout, dial).await {
+                Ok(Ok(conn)) => Ok(TokioIo::new(conn)),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(fail(format!(
+                    "no connection within the dial timeout ({})",
+                    crate::util::fmt_duration(dial_timeout)
+                ))),
+            }
         })
     }
 }

@@ -1,12 +1,15 @@
 //! Endpoint addresses and the per-endpoint connection state.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 
+use rustls::ClientConfig;
+
 use super::connector::Connector;
+use super::tls::TlsConnect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
@@ -18,10 +21,14 @@ pub(crate) struct EndpointAddr {
     /// Normalised form, `scheme://host:port`: how endpoints are named everywhere.
     pub url: String,
     pub tls: bool,
+    /// The host as written (IPv6 in brackets).
+    pub host: String,
+    pub port: u16,
 }
 
-/// Parses `host:port`, `host`, `http://host:port` or `https://host:port`.
-pub(crate) fn parse_endpoint(raw: &str) -> Result<EndpointAddr> {
+/// Parses `host:port`, `host`, `http://host:port` or `https://host:port`; an endpoint
+/// without a scheme uses TLS when `default_tls`.
+pub(crate) fn parse_endpoint(raw: &str, default_tls: bool) -> Result<EndpointAddr> {
     let bad = |why: &str| {
         Error::new(
             ErrorKind::InvalidEndpoint,
@@ -37,6 +44,7 @@ pub(crate) fn parse_endpoint(raw: &str) -> Result<EndpointAddr> {
     }
     let (scheme, rest) = match text.split_once("://") {
         Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None if default_tls => ("https".to_string(), text),
         None => ("http".to_string(), text),
     };
     let tls = match scheme.as_str() {
@@ -62,7 +70,12 @@ pub(crate) fn parse_endpoint(raw: &str) -> Result<EndpointAddr> {
     let url = format!("{scheme}://{host}:{port}");
     // Let the http crate have the last word on what a valid authority is.
     url.parse::<http::Uri>().map_err(|e| bad(&e.to_string()))?;
-    Ok(EndpointAddr { url, tls })
+    Ok(EndpointAddr {
+        url,
+        tls,
+        host: host.to_string(),
+        port,
+    })
 }
 
 fn split_host_port(authority: &str) -> std::result::Result<(&str, Option<u16>), String> {
@@ -113,17 +126,28 @@ struct ProbeState {
 }
 
 impl Node {
-    pub fn new(addr: EndpointAddr, opts: &ClientOptions) -> Result<Node> {
-        if addr.tls {
-            return Err(Error::new(
-                ErrorKind::InvalidEndpoint,
-                format!(
-                    "endpoint {} needs TLS, which these client options do not configure",
-                    addr.url
-                ),
-            ));
-        }
-        let endpoint = tonic::transport::Endpoint::from_shared(addr.url.clone())
+    pub fn new(addr: EndpointAddr, opts: &ClientOptions, tls: Option<&Arc<ClientConfig>>) -> Result<Node> {
+        let tls = match (addr.tls, tls) {
+            (false, _) => None,
+            (true, Some(config)) => {
+                let name = opts
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.server_name_override())
+                    .unwrap_or(&addr.host);
+                Some(TlsConnect::new(config.clone(), name)?)
+            }
+            (true, None) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidEndpoint,
+                    format!("endpoint {} needs TLS, which is not configured", addr.url),
+                ));
+            }
+        };
+        // tonic sees plain HTTP/2: our connector does the TLS, so that a failed handshake
+        // is known never to have sent a request.
+        let plain_uri = format!("http://{}:{}", addr.host, addr.port);
+        let endpoint = tonic::transport::Endpoint::from_shared(plain_uri)
             .map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidEndpoint,
@@ -137,7 +161,7 @@ impl Node {
             .keep_alive_while_idle(false);
         // The dial timeout is enforced by our connector alone: a second timer in tonic
         // would hide the DialError that proves a request was never sent.
-        let channel = endpoint.connect_with_connector_lazy(Connector::new(opts.dial_timeout));
+        let channel = endpoint.connect_with_connector_lazy(Connector::new(opts.dial_timeout, tls));
         Ok(Node {
             addr,
             channel,
@@ -221,8 +245,14 @@ mod tests {
             ("http://[::1]", "http://[::1]:2379"),
         ];
         for (raw, want) in ok {
-            assert_eq!(parse_endpoint(raw).unwrap().url, want, "{raw}");
+            assert_eq!(parse_endpoint(raw, false).unwrap().url, want, "{raw}");
         }
+    }
+
+    #[test]
+    fn endpoints_without_a_scheme_follow_the_tls_options() {
+        assert_eq!(parse_endpoint("h:1", true).unwrap().url, "https://h:1");
+        assert_eq!(parse_endpoint("http://h:1", true).unwrap().url, "http://h:1");
     }
 
     #[test]
@@ -242,7 +272,7 @@ mod tests {
             ("a b:1", "white space"),
         ];
         for (raw, why) in bad {
-            let err = parse_endpoint(raw).unwrap_err();
+            let err = parse_endpoint(raw, false).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{raw}");
             assert!(err.message().contains(why), "{raw}: {}", err.message());
         }

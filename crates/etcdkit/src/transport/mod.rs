@@ -15,6 +15,7 @@ mod rpc;
 mod status;
 mod stream;
 mod sync;
+mod tls;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +31,7 @@ use endpoint::Node;
 pub(crate) use endpoint::parse_endpoint;
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
+pub use tls::TlsOptions;
 use status::Failure;
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
@@ -80,6 +82,8 @@ pub(crate) struct Transport {
 
 struct Shared {
     opts: ClientOptions,
+    /// The rustls configuration, when any endpoint uses TLS.
+    tls: Option<Arc<rustls::ClientConfig>>,
     nodes: RwLock<Arc<[Arc<Node>]>>,
     cursor: AtomicUsize,
     events: broadcast::Sender<HealthEvent>,
@@ -106,18 +110,29 @@ impl Transport {
                 "no endpoints given: name at least one, like 127.0.0.1:2379",
             ));
         }
-        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(opts.endpoints.len());
-        for raw in &opts.endpoints {
-            let addr = parse_endpoint(raw)?;
+        let default_tls = opts.tls.is_some();
+        let addrs = opts
+            .endpoints
+            .iter()
+            .map(|raw| parse_endpoint(raw, default_tls))
+            .collect::<Result<Vec<_>>>()?;
+        let tls = if default_tls || addrs.iter().any(|a| a.tls) {
+            Some(opts.tls.clone().unwrap_or_default().client_config()?)
+        } else {
+            None
+        };
+        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(addrs.len());
+        for addr in addrs {
             if nodes.iter().any(|n| n.addr == addr) {
                 continue;
             }
-            nodes.push(Arc::new(Node::new(addr, &opts)?));
+            nodes.push(Arc::new(Node::new(addr, &opts, tls.as_ref())?));
         }
         let (events, _) = broadcast::channel(256);
         Ok(Transport {
             shared: Arc::new(Shared {
                 opts,
+                tls,
                 nodes: RwLock::new(nodes.into()),
                 cursor: AtomicUsize::new(0),
                 events,

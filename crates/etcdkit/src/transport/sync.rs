@@ -31,7 +31,7 @@ impl Transport {
                 continue;
             }
             for url in member.client_ur_ls {
-                match parse_endpoint(&url) {
+                match parse_endpoint(&url, false) {
                     Ok(addr) if !urls.contains(&addr) => urls.push(addr),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(url, error = %e, "member advertises a bad client URL"),
@@ -53,7 +53,7 @@ impl Transport {
             if let Some(node) = nodes.iter().find(|n| n.addr == addr) {
                 next.push(node.clone());
             } else {
-                match Node::new(addr, self.options()) {
+                match Node::new(addr, self.options(), self.shared.tls.as_ref()) {
                     Ok(node) => next.push(Arc::new(node)),
                     Err(e) => tracing::warn!(error = %e, "cannot use member endpoint"),
                 }
