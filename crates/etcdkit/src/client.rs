@@ -1,6 +1,7 @@
 //! The client: a cheap handle to a shared connection layer.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -16,6 +17,7 @@ use crate::maintenance::Maintenance;
 use crate::namespace::Namespace;
 use crate::options::ClientOptions;
 use crate::transport::{EndpointHealth, HealthEvent, Transport};
+use crate::watch::{Hub, Watch};
 
 /// An etcd v3 client.
 ///
@@ -23,11 +25,14 @@ use crate::transport::{EndpointHealth, HealthEvent, Transport};
 /// tasks. Methods take `&self`.
 ///
 /// **Drop**: dropping the last clone closes the connections and stops the background
-/// tasks (endpoint prober, member auto-sync); it never blocks.
+/// tasks (endpoint prober, member auto-sync); it never blocks. Running
+/// [`Watcher`](crate::watch::Watcher)s keep their shared watch stream (and the
+/// connections it needs) until they are dropped.
 #[derive(Clone)]
 pub struct Client {
     transport: Transport,
     namespace: Namespace,
+    watch_hub: Arc<Hub>,
 }
 
 impl Client {
@@ -77,6 +82,7 @@ impl Client {
         }
         transport.start_prober();
         Ok(Client {
+            watch_hub: Arc::new(Hub::new(transport.clone())),
             transport,
             namespace: Namespace::default(),
         })
@@ -95,6 +101,17 @@ impl Client {
         Kv {
             client: self.clone(),
         }
+    }
+
+    /// The watch API: streams of changes, all sharing one gRPC stream per client.
+    pub fn watch(&self) -> Watch {
+        Watch {
+            client: self.clone(),
+        }
+    }
+
+    pub(crate) fn watch_hub(&self) -> &Arc<Hub> {
+        &self.watch_hub
     }
 
     /// The lease API.
@@ -125,6 +142,7 @@ impl Client {
         Client {
             transport: self.transport.clone(),
             namespace: self.namespace.join(&prefix),
+            watch_hub: self.watch_hub.clone(),
         }
     }
 

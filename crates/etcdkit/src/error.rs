@@ -77,6 +77,9 @@ pub enum ErrorKind {
     Protocol,
     /// The server does not support this operation.
     Unsupported,
+    /// A watcher did not keep up: its buffer filled, so it was cancelled rather than let
+    /// memory grow. [`Error::last_delivered_revision`] says where to resume from.
+    WatchLagged,
     /// Any other failure reported by the server.
     Server,
 }
@@ -115,6 +118,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::WatchLagged => "watcher lagged",
             ErrorKind::Server => "server error",
         }
     }
@@ -166,6 +170,7 @@ struct Inner {
     operation: Option<&'static str>,
     endpoint: Option<String>,
     compact_revision: Option<Revision>,
+    last_delivered_revision: Option<Revision>,
     outcome_unknown: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -184,6 +189,7 @@ impl Error {
                 operation: None,
                 endpoint: None,
                 compact_revision: None,
+                last_delivered_revision: None,
                 outcome_unknown: kind == ErrorKind::OutcomeUnknown,
                 source: None,
             }),
@@ -214,6 +220,16 @@ impl Error {
 
     pub(crate) fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.inner.endpoint = Some(endpoint.into());
+        self
+    }
+
+    pub(crate) fn with_compact_revision(mut self, revision: Revision) -> Self {
+        self.inner.compact_revision = Some(revision);
+        self
+    }
+
+    pub(crate) fn with_last_delivered_revision(mut self, revision: Revision) -> Self {
+        self.inner.last_delivered_revision = Some(revision);
         self
     }
 
@@ -259,6 +275,12 @@ impl Error {
     /// server said (a watch's cancellation does; a read's error does not).
     pub fn compact_revision(&self) -> Option<Revision> {
         self.inner.compact_revision
+    }
+
+    /// For [`ErrorKind::WatchLagged`]: the revision of the last response the watcher
+    /// delivered (everything up to it was delivered; watch again from the next one).
+    pub fn last_delivered_revision(&self) -> Option<Revision> {
+        self.inner.last_delivered_revision
     }
 
     /// True when trying the same request again later may succeed: the cluster was
@@ -336,6 +358,9 @@ impl fmt::Debug for Error {
         }
         if let Some(rev) = inner.compact_revision {
             d.field("compact_revision", &rev);
+        }
+        if let Some(rev) = inner.last_delivered_revision {
+            d.field("last_delivered_revision", &rev);
         }
         if inner.outcome_unknown {
             d.field("outcome_unknown", &true);

@@ -3,6 +3,7 @@
 //! - [`Client`]: many endpoints with failover, member auto-sync, timeouts, keepalive
 //!   pings, safe retries and typed [`Error`]s.
 //! - [`kv`]: get, put, delete, transactions and compaction with every option etcd has.
+//! - [`watch`]: resumable, multiplexed watches of keys, prefixes and ranges.
 //! - [`Client::namespaced`]: a view of the keyspace below a prefix.
 //!
 //! ```no_run
@@ -36,6 +37,7 @@ mod options;
 mod transport;
 mod types;
 mod util;
+pub mod watch;
 
 pub use client::Client;
 pub use error::{Code, Error, ErrorKind, Result};

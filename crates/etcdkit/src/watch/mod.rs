@@ -1,0 +1,369 @@
+//! The watch API: streams of changes to a key, a prefix or a range.
+//!
+//! ```no_run
+//! # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+//! use futures_util::StreamExt;
+//!
+//! let mut watcher = client.watch().key("config/").prefix().prev_kv().await?;
+//! while let Some(response) = watcher.next().await {
+//!     for event in response?.events() {
+//!         println!("{} {:?} at {}", event.event_type(), event.key(), event.revision());
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # What is promised
+//!
+//! - **One stream.** All watches of a client (its clones and namespaced views included)
+//!   share one gRPC stream, opened by the first watch and closed when the last one goes.
+//!   Watches that require a leader share a second one (the requirement is stream
+//!   metadata).
+//! - **Resume.** When the stream fails (member killed, frozen — caught by the keepalive
+//!   pings —, connection reset, no leader for a watch that requires one) it is re-opened
+//!   on a healthy endpoint, with backoff, and every watch is re-created from the revision
+//!   after the last one it delivered (or from its start revision). A response holds the
+//!   events of whole revisions: the events of one revision are never split, repeated or
+//!   lost; fragmented responses are joined before delivery.
+//! - **Compaction.** When the revision a watch needs has been compacted, the watcher
+//!   yields an [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) error whose
+//!   [`compact_revision`](crate::Error::compact_revision) says where history starts, then
+//!   ends.
+//! - **Bounded memory.** Each watcher buffers at most [`WatchBuilder::buffer`] responses.
+//!   One whose consumer does not keep up is cancelled, without slowing the others: after
+//!   its buffered responses it yields an
+//!   [`ErrorKind::WatchLagged`](crate::ErrorKind::WatchLagged) error whose
+//!   [`last_delivered_revision`](crate::Error::last_delivered_revision) says where to
+//!   watch again from.
+
+mod fragment;
+mod hub;
+mod resume;
+mod stream;
+mod types;
+
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use hub::Hub;
+use resume::Spec;
+use stream::{Command, NewWatch, StreamInfo, WatcherShared};
+pub use types::{Event, EventType, WatchResponse};
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::namespace::prefix_end;
+use crate::types::Revision;
+
+/// The default number of responses a watcher may hold before it counts as lagging.
+pub const DEFAULT_BUFFER: usize = 256;
+
+/// Watch ids are ours (etcd lets the client choose them), unique per process.
+static NEXT_ID: AtomicI64 = AtomicI64::new(1);
+
+/// The watch API of a [`Client`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub(crate) client: Client,
+}
+
+impl Watch {
+    /// Watches `key` (or, with `.prefix()` / `.range_end(..)` / `.from_key()`, a range).
+    pub fn key(&self, key: impl Into<Bytes>) -> WatchBuilder {
+        WatchBuilder {
+            client: self.client.clone(),
+            key: key.into(),
+            range_end: Bytes::new(),
+            spec: Spec::default(),
+            require_leader: self.client.transport().options().require_leader,
+            buffer: DEFAULT_BUFFER,
+        }
+    }
+
+    /// Watches every key that starts with `prefix`.
+    pub fn prefix(&self, prefix: impl Into<Bytes>) -> WatchBuilder {
+        self.key(prefix).prefix()
+    }
+
+    /// The endpoint carrying this client's shared watch stream now (the one of watches
+    /// that do not require a leader), or `None` while it is not open.
+    pub fn endpoint(&self) -> Option<String> {
+        self.client.watch_hub().endpoint(false)
+    }
+}
+
+/// A watch being set up. Await it to get the [`Watcher`]; that returns once the server
+/// has created the watch, so every change after that is seen.
+#[derive(Debug)]
+#[must_use = "a watch does nothing until awaited"]
+pub struct WatchBuilder {
+    client: Client,
+    key: Bytes,
+    range_end: Bytes,
+    spec: Spec,
+    require_leader: bool,
+    buffer: usize,
+}
+
+impl WatchBuilder {
+    /// Watches the keys in `[key, end)`.
+    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
+        self.range_end = end.into();
+        self
+    }
+
+    /// Watches every key that starts with the key (every key, when it is empty).
+    pub fn prefix(mut self) -> Self {
+        if self.key.is_empty() {
+            self.key = Bytes::from_static(b"\0");
+            self.range_end = Bytes::from_static(b"\0");
+        } else {
+            self.range_end = prefix_end(&self.key);
+        }
+        self
+    }
+
+    /// Watches every key from the key onwards (every key, when it is empty).
+    pub fn from_key(mut self) -> Self {
+        if self.key.is_empty() {
+            self.key = Bytes::from_static(b"\0");
+        }
+        self.range_end = Bytes::from_static(b"\0");
+        self
+    }
+
+    /// Starts at `revision` (past changes included); by default, at the next change.
+    pub fn start_revision(mut self, revision: Revision) -> Self {
+        self.spec.start_revision = revision.0.max(0);
+        self
+    }
+
+    /// Includes each key's previous value in its events.
+    pub fn prev_kv(mut self) -> Self {
+        self.spec.prev_kv = true;
+        self
+    }
+
+    /// Asks the server for periodic progress notifications (responses with no events)
+    /// while nothing changes.
+    pub fn progress_notify(mut self) -> Self {
+        self.spec.progress_notify = true;
+        self
+    }
+
+    /// Leaves out put events.
+    pub fn no_put(mut self) -> Self {
+        self.spec.no_put = true;
+        self
+    }
+
+    /// Leaves out delete events.
+    pub fn no_delete(mut self) -> Self {
+        self.spec.no_delete = true;
+        self
+    }
+
+    /// Lets the server split very large responses; they are joined again before
+    /// delivery, so this changes nothing a caller sees except that such responses pass
+    /// the server's size limit.
+    pub fn fragment(mut self) -> Self {
+        self.spec.fragment = true;
+        self
+    }
+
+    /// Delivers the server's "created" notice as the first response
+    /// ([`WatchResponse::is_created`]).
+    pub fn created_notify(mut self) -> Self {
+        self.spec.created_notify = true;
+        self
+    }
+
+    /// Runs the watch on a stream that the server cancels when its member loses the
+    /// leader; the watch then resumes on another member. (Default: the client's
+    /// [`require_leader`](crate::ClientOptions::require_leader) option.)
+    pub fn require_leader(mut self) -> Self {
+        self.require_leader = true;
+        self
+    }
+
+    /// How many responses the watcher may hold unread before it counts as lagging and is
+    /// cancelled (at least 1). Default [`DEFAULT_BUFFER`].
+    pub fn buffer(mut self, responses: usize) -> Self {
+        self.buffer = responses.max(1);
+        self
+    }
+
+    async fn start(self) -> Result<Watcher> {
+        if self.key.is_empty() {
+            return Err(Error::empty_key().with_operation("watch"));
+        }
+        let client = self.client;
+        let mut spec = self.spec;
+        let (mut key, mut range_end) = (self.key, self.range_end);
+        client.namespace().range(&mut key, &mut range_end);
+        spec.key = key;
+        spec.range_end = range_end;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.buffer);
+        let (created_tx, created_rx) = oneshot::channel();
+        let shared = Arc::new(WatcherShared::default());
+        let hub = client.watch_hub().clone();
+        let (commands, info) = hub.submit(
+            self.require_leader,
+            Command::Create(Box::new(NewWatch {
+                id,
+                spec,
+                namespace: client.namespace().clone(),
+                tx,
+                shared: shared.clone(),
+                created: created_tx,
+            })),
+        )?;
+        let mut watcher = Watcher {
+            id,
+            rx,
+            commands,
+            shared,
+            info,
+            _hub: hub,
+            ended: false,
+        };
+        let timeout = client.transport().options().request_timeout;
+        match tokio::time::timeout(timeout, created_rx).await {
+            Ok(Ok(Ok(()))) => Ok(watcher),
+            Ok(Ok(Err(e))) => {
+                watcher.ended = true;
+                Err(e)
+            }
+            Ok(Err(_)) => {
+                watcher.ended = true;
+                Err(Error::new(
+                    ErrorKind::Cancelled,
+                    "the watch stream ended before the watch was created",
+                )
+                .with_operation("watch"))
+            }
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the watch was not created within {}",
+                    crate::util::fmt_duration(timeout)
+                ),
+            )
+            .with_operation("watch")),
+        }
+    }
+}
+
+impl IntoFuture for WatchBuilder {
+    type Output = Result<Watcher>;
+    type IntoFuture = BoxFuture<'static, Result<Watcher>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.start())
+    }
+}
+
+/// A running watch: a [`Stream`] of [`WatchResponse`]s.
+///
+/// It ends after an error (compaction, lag, the server cancelling the watch) or when the
+/// last client handle and the stream task are gone; transport failures are not errors, they
+/// are resumed from. Each item is a response with the events of whole revisions, in
+/// revision order.
+///
+/// **Drop**: cancels the watch (a cancel is queued for the stream task; nothing blocks).
+/// The watcher keeps the shared stream alive, even after the client is dropped.
+pub struct Watcher {
+    id: i64,
+    rx: mpsc::Receiver<Result<WatchResponse>>,
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<WatcherShared>,
+    info: Arc<StreamInfo>,
+    _hub: Arc<Hub>,
+    ended: bool,
+}
+
+impl Watcher {
+    /// Cancels the watch and waits until the stream task has dropped it; no response is
+    /// delivered after this.
+    pub async fn cancel(mut self) {
+        self.ended = true;
+        let (done, wait) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Cancel {
+                id: self.id,
+                done: Some(done),
+            })
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+    }
+
+    /// Asks the server for a progress notification. The stream is shared, so every
+    /// watcher on it gets one (a response with no events whose header revision is the
+    /// store's current revision).
+    pub fn request_progress(&self) -> Result<()> {
+        self.commands.send(Command::Progress).map_err(|_| {
+            Error::new(ErrorKind::Cancelled, "the watch stream has ended")
+                .with_operation("watch.progress")
+        })
+    }
+
+    /// The endpoint carrying this watch's stream now, or `None` while it is being
+    /// re-opened.
+    pub fn endpoint(&self) -> Option<String> {
+        self.info.endpoint()
+    }
+}
+
+impl Stream for Watcher {
+    type Item = Result<WatchResponse>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(item)),
+            Poll::Ready(None) => {
+                self.ended = true;
+                let terminal = self.shared.terminal.lock().ok().and_then(|mut t| t.take());
+                Poll::Ready(Some(Err(terminal.unwrap_or_else(|| {
+                    Error::new(ErrorKind::Cancelled, "the watch stream task has ended")
+                        .with_operation("watch")
+                }))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.commands.send(Command::Cancel {
+                id: self.id,
+                done: None,
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint())
+            .finish()
+    }
+}

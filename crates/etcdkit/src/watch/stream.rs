@@ -1,0 +1,373 @@
+//! The task that runs one shared watch stream: it multiplexes every watch of a client
+//! over one gRPC stream, routes responses to watchers, and re-opens the stream after any
+//! failure, re-creating each watch from where it stands.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::fragment::Reassembly;
+use super::hub::Hub;
+use super::resume::{
+    Progress, Spec, cancel_request, create_request, progress_request, reconnect_delay,
+};
+use super::types::{Event, WatchResponse};
+use crate::error::{Code, Error, ErrorKind, Result, kind_from_server};
+use crate::generated::etcdserverpb as pb;
+use crate::namespace::Namespace;
+use crate::transport::Transport;
+use crate::types::Revision;
+
+/// What a stream task is asked to do.
+pub(crate) enum Command {
+    Create(Box<NewWatch>),
+    Cancel {
+        id: i64,
+        done: Option<oneshot::Sender<()>>,
+    },
+    Progress,
+}
+
+/// A watch to add to the stream.
+pub(crate) struct NewWatch {
+    pub id: i64,
+    pub spec: Spec,
+    pub namespace: Namespace,
+    pub tx: mpsc::Sender<Result<WatchResponse>>,
+    pub shared: Arc<WatcherShared>,
+    pub created: oneshot::Sender<Result<()>>,
+}
+
+/// What a watcher and the task share.
+#[derive(Default)]
+pub(crate) struct WatcherShared {
+    /// Why the watch ended, handed over after the buffered responses.
+    pub terminal: Mutex<Option<Error>>,
+}
+
+/// What is known of a stream, for callers who want to see where it runs.
+#[derive(Default)]
+pub(crate) struct StreamInfo {
+    endpoint: Mutex<Option<String>>,
+}
+
+impl StreamInfo {
+    pub fn endpoint(&self) -> Option<String> {
+        self.endpoint.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set(&self, endpoint: Option<String>) {
+        if let Ok(mut e) = self.endpoint.lock() {
+            *e = endpoint;
+        }
+    }
+}
+
+/// One watch as the task sees it.
+struct Entry {
+    spec: Spec,
+    namespace: Namespace,
+    progress: Progress,
+    tx: mpsc::Sender<Result<WatchResponse>>,
+    shared: Arc<WatcherShared>,
+    /// Until the first creation: who waits for it.
+    created_tx: Option<oneshot::Sender<Result<()>>>,
+    /// Created on the current stream.
+    created: bool,
+    fragments: Reassembly,
+}
+
+/// What the task knows of its watches.
+#[derive(Default)]
+struct State {
+    watches: BTreeMap<i64, Entry>,
+    /// Requests waiting for room on the stream (only while it is open).
+    outbox: VecDeque<pb::WatchRequest>,
+    online: bool,
+}
+
+impl State {
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Create(w) => {
+                let w = *w;
+                let entry = Entry {
+                    progress: Progress::new(w.spec.start_revision),
+                    spec: w.spec,
+                    namespace: w.namespace,
+                    tx: w.tx,
+                    shared: w.shared,
+                    created_tx: Some(w.created),
+                    created: false,
+                    fragments: Reassembly::default(),
+                };
+                if self.online {
+                    self.outbox
+                        .push_back(create_request(w.id, &entry.spec, &entry.progress));
+                }
+                self.watches.insert(w.id, entry);
+            }
+            Command::Cancel { id, done } => {
+                if self.watches.remove(&id).is_some() && self.online {
+                    self.outbox.push_back(cancel_request(id));
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+            Command::Progress => {
+                if self.online {
+                    self.outbox.push_back(progress_request());
+                }
+            }
+        }
+    }
+
+    /// Ends a watch with an error, which its watcher gets after what it has buffered.
+    fn finish(&mut self, id: i64, error: Error, tell_server: bool) {
+        let Some(mut entry) = self.watches.remove(&id) else {
+            return;
+        };
+        if tell_server && self.online {
+            self.outbox.push_back(cancel_request(id));
+        }
+        match entry.created_tx.take() {
+            Some(waiting) => {
+                let _ = waiting.send(Err(error));
+            }
+            None => {
+                if let Ok(mut t) = entry.shared.terminal.lock() {
+                    *t = Some(error);
+                }
+            }
+        }
+        // Dropping the entry drops its sender: the watcher sees the end.
+    }
+
+    /// Hands a response to a watcher without waiting: a full buffer ends the watch.
+    fn deliver(&mut self, id: i64, response: WatchResponse, last_revision: Option<i64>) {
+        let Some(entry) = self.watches.get_mut(&id) else {
+            return;
+        };
+        match entry.tx.try_send(Ok(response)) {
+            Ok(()) => {
+                if let Some(rev) = last_revision {
+                    entry.progress.delivered(rev);
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let last = entry.progress.last_delivered();
+                let capacity = entry.tx.max_capacity();
+                let error = Error::new(
+                    ErrorKind::WatchLagged,
+                    format!(
+                        "the watcher fell behind: its buffer of {capacity} responses was full, \
+                         so it was cancelled; everything up to revision {last} was delivered"
+                    ),
+                )
+                .with_operation("watch")
+                .with_last_delivered_revision(Revision(last));
+                self.finish(id, error, true);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The watcher was dropped; its cancel is on its way, but do not wait.
+                self.watches.remove(&id);
+                if self.online {
+                    self.outbox.push_back(cancel_request(id));
+                }
+            }
+        }
+    }
+
+    fn on_response(&mut self, response: pb::WatchResponse, endpoint: &str) {
+        let id = response.watch_id;
+        if id == -1 && !response.created && !response.canceled {
+            // A progress answer for the whole stream. Not used for resume bookkeeping:
+            // it does not promise that every watch has caught up to it.
+            let ids: Vec<i64> = self
+                .watches
+                .iter()
+                .filter(|(_, e)| e.created && e.created_tx.is_none())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                self.deliver(id, WatchResponse::new(response.header, Vec::new()), None);
+            }
+            return;
+        }
+        let Some(entry) = self.watches.get_mut(&id) else {
+            return;
+        };
+        if response.created {
+            entry.created = true;
+            let header_revision = response.header.as_ref().map_or(0, |h| h.revision);
+            entry.progress.on_created(header_revision);
+            if response.canceled {
+                let error = cancel_error(&response, endpoint);
+                self.finish(id, error, false);
+                return;
+            }
+            if let Some(waiting) = entry.created_tx.take() {
+                let _ = waiting.send(Ok(()));
+                if entry.spec.created_notify {
+                    self.deliver(id, WatchResponse::created(response.header), None);
+                }
+            }
+            return;
+        }
+        if response.canceled {
+            let error = cancel_error(&response, endpoint);
+            self.finish(id, error, false);
+            return;
+        }
+        let Some(whole) = entry.fragments.push(response) else {
+            return;
+        };
+        let had_events = !whole.events.is_empty();
+        let events = entry.progress.fresh(whole.events);
+        if had_events && events.is_empty() {
+            return; // all of it was delivered before a resume
+        }
+        let last = events
+            .last()
+            .and_then(|e| e.kv.as_ref())
+            .map(|kv| kv.mod_revision);
+        let ns = entry.namespace.clone();
+        let events = events.into_iter().map(|e| Event::from_pb(e, &ns)).collect();
+        self.deliver(id, WatchResponse::new(whole.header, events), last);
+    }
+
+    /// The stream failed: every watch must be created again.
+    fn offline(&mut self) {
+        self.online = false;
+        self.outbox.clear();
+        for entry in self.watches.values_mut() {
+            entry.created = false;
+            entry.fragments.reset();
+        }
+    }
+
+    fn create_requests(&self) -> Vec<pb::WatchRequest> {
+        self.watches
+            .iter()
+            .map(|(id, e)| create_request(*id, &e.spec, &e.progress))
+            .collect()
+    }
+}
+
+/// The error for a watch the server cancelled.
+fn cancel_error(response: &pb::WatchResponse, endpoint: &str) -> Error {
+    if response.compact_revision > 0 {
+        return Error::new(
+            ErrorKind::Compacted,
+            format!(
+                "the watch's next revision has been compacted (the store keeps history from revision {} on)",
+                response.compact_revision
+            ),
+        )
+        .with_compact_revision(Revision(response.compact_revision))
+        .with_operation("watch")
+        .with_endpoint(endpoint);
+    }
+    let reason = response.cancel_reason.as_str();
+    let (kind, message) = if reason.is_empty() {
+        (ErrorKind::Cancelled, "the server cancelled the watch")
+    } else {
+        (kind_from_server(Code::Unknown, reason), reason)
+    };
+    Error::new(kind, message)
+        .with_operation("watch")
+        .with_endpoint(endpoint)
+}
+
+/// Runs one shared stream until no watch is left.
+pub(crate) async fn run(
+    transport: Transport,
+    require_leader: bool,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    hub: Weak<Hub>,
+    info: Arc<StreamInfo>,
+) {
+    let mut state = State::default();
+    let mut failures: u32 = 0;
+    loop {
+        while let Ok(command) = commands.try_recv() {
+            state.command(command);
+        }
+        if state.watches.is_empty() {
+            if Hub::release(&hub, require_leader, &info, &commands) {
+                return;
+            }
+            continue;
+        }
+        tokio::time::sleep(reconnect_delay(failures)).await;
+        let initial = state.create_requests();
+        let bidi = match transport.watch_stream(&initial, require_leader).await {
+            Ok(bidi) => bidi,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the watch stream; will retry");
+                failures = failures.saturating_add(1);
+                continue;
+            }
+        };
+        let endpoint = bidi.stream.endpoint().to_string();
+        tracing::debug!(endpoint, watches = state.watches.len(), "watch stream open");
+        info.set(Some(endpoint.clone()));
+        let (sender, mut stream) = (bidi.sender, bidi.stream);
+        state.online = true;
+        // Watches added while the stream was being opened went out with `initial`.
+        let mut heard = false;
+        let ended: Option<Error> = loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => state.command(command),
+                    // Every watcher and the client are gone: nothing is left to serve.
+                    None => {
+                        info.set(None);
+                        return;
+                    }
+                },
+                message = stream.message() => match message {
+                    Ok(Some(response)) => {
+                        heard = true;
+                        state.on_response(response, &endpoint);
+                    }
+                    Ok(None) => break Some(Error::new(
+                        ErrorKind::Unavailable,
+                        "the server ended the watch stream",
+                    ).with_endpoint(endpoint.as_str())),
+                    Err(e) => break Some(e),
+                },
+                permit = sender.reserve(), if !state.outbox.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(request) = state.outbox.pop_front() {
+                            permit.send(request);
+                        }
+                    }
+                    Err(_) => break Some(Error::new(
+                        ErrorKind::Unavailable,
+                        "the watch stream's request side closed",
+                    ).with_endpoint(endpoint.as_str())),
+                },
+            }
+            if state.watches.is_empty() {
+                while let Ok(command) = commands.try_recv() {
+                    state.command(command);
+                }
+                if state.watches.is_empty() && Hub::release(&hub, require_leader, &info, &commands)
+                {
+                    // Dropping the stream cancels every watch on the server.
+                    info.set(None);
+                    return;
+                }
+            }
+        };
+        info.set(None);
+        state.offline();
+        if let Some(e) = ended {
+            tracing::info!(error = %e, "watch stream failed; resuming its watches");
+        }
+        failures = if heard { 0 } else { failures.saturating_add(1) };
+    }
+}
