@@ -2,3 +2,5 @@
 //! on top of an etcd client.
 //!
 //! Every recipe module has a "Behavior" section that says what happens on failure.
+
+pub mod prefix_cache;
