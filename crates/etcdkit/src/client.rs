@@ -12,7 +12,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::cluster::Cluster;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::Kv;
-use crate::lease::Lease;
+use crate::lease::{Lease, Renewer};
 use crate::maintenance::Maintenance;
 use crate::namespace::Namespace;
 use crate::options::ClientOptions;
@@ -25,14 +25,16 @@ use crate::watch::{Hub, Watch};
 /// tasks. Methods take `&self`.
 ///
 /// **Drop**: dropping the last clone closes the connections and stops the background
-/// tasks (endpoint prober, member auto-sync); it never blocks. Running
-/// [`Watcher`](crate::watch::Watcher)s keep their shared watch stream (and the
-/// connections it needs) until they are dropped.
+/// tasks (endpoint prober, member auto-sync, lease keepalive); it never blocks. A
+/// [`KeepAlive`](crate::lease::KeepAlive) handle keeps the connections and the keepalive
+/// task running until it is dropped too. Running [`Watcher`](crate::watch::Watcher)s
+/// likewise keep their shared watch stream (and the connections it needs).
 #[derive(Clone)]
 pub struct Client {
     transport: Transport,
     namespace: Namespace,
     watch_hub: Arc<Hub>,
+    renewer: Arc<Renewer>,
 }
 
 impl Client {
@@ -83,6 +85,7 @@ impl Client {
         transport.start_prober();
         Ok(Client {
             watch_hub: Arc::new(Hub::new(transport.clone())),
+            renewer: Renewer::start(transport.clone()),
             transport,
             namespace: Namespace::default(),
         })
@@ -94,6 +97,11 @@ impl Client {
 
     pub(crate) fn namespace(&self) -> &Namespace {
         &self.namespace
+    }
+
+    /// The keepalive task shared by every lease this client keeps alive.
+    pub(crate) fn renewer(&self) -> &Arc<Renewer> {
+        &self.renewer
     }
 
     /// The key-value API.
@@ -143,6 +151,7 @@ impl Client {
             transport: self.transport.clone(),
             namespace: self.namespace.join(&prefix),
             watch_hub: self.watch_hub.clone(),
+            renewer: self.renewer.clone(),
         }
     }
 

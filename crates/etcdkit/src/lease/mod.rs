@@ -1,180 +1,105 @@
-//! Leases: grant, revoke, time-to-live and listing.
+//! Leases: grant, revoke, time-to-live, listing, and keeping leases alive.
 //!
 //! A key put under a lease is deleted when the lease ends: revoked, or expired because
 //! nobody renewed it within its TTL.
+//!
+//! Every request is a by-value builder that runs when awaited, with its own
+//! `.timeout(..)`:
+//!
+//! ```no_run
+//! # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+//! use std::time::Duration;
+//! let lease = client.lease().grant(Duration::from_secs(10)).await?;
+//! client.kv().put("service/a", "up").lease(lease.id()).await?;
+//! let keep_alive = client.lease().keep_alive(lease.id()).await?;
+//! // ... the lease is renewed in the background until `keep_alive` is dropped.
+//! client.lease().revoke(lease.id()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Keeping leases alive
+//!
+//! [`Lease::keep_alive`] hands out a [`KeepAlive`] handle. All the leases kept alive by one
+//! client (and its clones) are renewed over a single LeaseKeepAlive stream, owned by a
+//! background task of the client:
+//!
+//! - each lease is renewed at a third of its TTL (or the handle's
+//!   [`interval`](KeepAliveBuilder::interval)), counted from the expiry the server last
+//!   confirmed, not from when a request was sent;
+//! - the confirmed expiry is taken conservatively: the send time of the renewal the
+//!   server answered, plus the TTL it answered with;
+//! - when the stream fails, or stays silent while renewals are outstanding, it is
+//!   re-opened at once on a healthy endpoint, and the renewals that were outstanding or
+//!   became due meanwhile are sent immediately;
+//! - a lease is reported lost when the server answers with a TTL of zero or less
+//!   ([`LostReason::NotFound`]), or when its confirmed expiry passes without a renewal
+//!   ([`LostReason::Expired`]). A lost lease is no longer renewed.
+
+mod grant;
+mod keep_alive;
+mod keep_alive_once;
+mod leases;
+mod renewer;
+mod revoke;
+mod schedule;
+mod time_to_live;
 
 use std::time::Duration;
 
-use bytes::Bytes;
+pub use grant::{Grant, LeaseGrantResponse};
+pub use keep_alive::{KeepAlive, KeepAliveBuilder, KeepAliveEvent, KeepAliveState, LostReason};
+pub use keep_alive_once::{KeepAliveOnce, LeaseKeepAliveResponse};
+pub use leases::{LeaseLeasesResponse, Leases};
+pub(crate) use renewer::Renewer;
+pub use revoke::{LeaseRevokeResponse, Revoke};
+pub use time_to_live::{LeaseTimeToLiveResponse, TimeToLive};
 
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, Result};
-use crate::generated::etcdserverpb as pb;
-use crate::transport::Call;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
-/// The lease API of a [`Client`].
+/// The lease API of a [`Client`]. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Lease {
     pub(crate) client: Client,
 }
 
-/// A granted lease.
-#[derive(Debug, Clone)]
-pub struct LeaseGrantResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
-}
-
-impl LeaseGrantResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// The TTL the server granted, in seconds (it may differ from the one asked for).
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-}
-
-/// A lease's remaining time.
-#[derive(Debug, Clone)]
-pub struct LeaseTimeToLiveResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
-    granted_ttl: i64,
-    keys: Vec<Bytes>,
-}
-
-impl LeaseTimeToLiveResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// Seconds left; -1 when the lease has expired or does not exist.
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
-    /// The TTL granted at creation or last renewal, in seconds.
-    pub fn granted_ttl(&self) -> i64 {
-        self.granted_ttl
-    }
-
-    /// The keys attached to the lease, when asked for.
-    pub fn keys(&self) -> &[Bytes] {
-        &self.keys
-    }
-}
-
 impl Lease {
-    /// Grants a lease of `ttl` (whole seconds, at least 1), with an id chosen by the server.
-    pub async fn grant(&self, ttl: Duration) -> Result<LeaseGrantResponse> {
-        self.grant_request(ttl, 0).await
+    /// Grants a lease of `ttl`, with an id chosen by the server (or the one given with
+    /// [`Grant::id`]).
+    ///
+    /// etcd counts TTLs in whole seconds: a `ttl` with a fraction of a second is rounded
+    /// **up** (1.2 s asks for 2 s), and anything under a second asks for 1 s. The server
+    /// may grant more than asked (it raises TTLs below its minimum); the response says
+    /// what it granted.
+    pub fn grant(&self, ttl: Duration) -> Grant {
+        Grant::new(self.client.clone(), ttl)
     }
 
-    /// Grants a lease with the given id.
-    pub async fn grant_with_id(&self, ttl: Duration, id: LeaseId) -> Result<LeaseGrantResponse> {
-        if id.0 == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "lease id 0 means \"choose one\": use grant() instead",
-            )
-            .with_operation("lease.grant"));
-        }
-        self.grant_request(ttl, id.0).await
+    /// Revokes a lease: the keys attached to it are deleted at once.
+    pub fn revoke(&self, id: LeaseId) -> Revoke {
+        Revoke::new(self.client.clone(), id)
     }
 
-    async fn grant_request(&self, ttl: Duration, id: i64) -> Result<LeaseGrantResponse> {
-        let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX).max(1);
-        // A grant with a server-chosen id is not idempotent: a repeat grants a second lease.
-        let call = Call::unsafe_("lease.grant", None);
-        let r = self
-            .client
-            .transport()
-            .lease_grant(call, pb::LeaseGrantRequest { ttl: seconds, id })
-            .await?;
-        if !r.error.is_empty() {
-            return Err(Error::new(ErrorKind::Server, r.error).with_operation("lease.grant"));
-        }
-        Ok(LeaseGrantResponse {
-            header: r.header.into(),
-            id: LeaseId(r.id),
-            ttl: r.ttl,
-        })
+    /// A lease's remaining time (and, with [`TimeToLive::keys`], its keys).
+    pub fn time_to_live(&self, id: LeaseId) -> TimeToLive {
+        TimeToLive::new(self.client.clone(), id)
     }
 
-    /// Revokes a lease: its keys are deleted at once.
-    pub async fn revoke(&self, id: LeaseId) -> Result<ResponseHeader> {
-        let call = Call::safe("lease.revoke", None);
-        let r = self
-            .client
-            .transport()
-            .lease_revoke(call, pb::LeaseRevokeRequest { id: id.0 })
-            .await?;
-        Ok(r.header.into())
+    /// Lists every live lease.
+    pub fn leases(&self) -> Leases {
+        Leases::new(self.client.clone())
     }
 
-    /// A lease's remaining time, and its keys when `with_keys`.
-    pub async fn time_to_live(
-        &self,
-        id: LeaseId,
-        with_keys: bool,
-    ) -> Result<LeaseTimeToLiveResponse> {
-        let call = Call::safe("lease.time_to_live", None);
-        let r = self
-            .client
-            .transport()
-            .lease_time_to_live(
-                call,
-                pb::LeaseTimeToLiveRequest {
-                    id: id.0,
-                    keys: with_keys,
-                },
-            )
-            .await?;
-        let ns = self.client.namespace();
-        // In a namespaced view, keys outside the namespace are not ours to show.
-        let keys = r
-            .keys
-            .into_iter()
-            .filter(|k| k.starts_with(ns.prefix()))
-            .map(|mut k| {
-                ns.strip(&mut k);
-                k
-            })
-            .collect();
-        Ok(LeaseTimeToLiveResponse {
-            header: r.header.into(),
-            id: LeaseId(r.id),
-            ttl: r.ttl,
-            granted_ttl: r.granted_ttl,
-            keys,
-        })
+    /// Renews a lease once, over a short stream of its own, and returns the TTL the
+    /// server granted. A lease that does not exist fails with
+    /// [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound).
+    pub fn keep_alive_once(&self, id: LeaseId) -> KeepAliveOnce {
+        KeepAliveOnce::new(self.client.clone(), id)
     }
 
-    /// The ids of every live lease.
-    pub async fn leases(&self) -> Result<Vec<LeaseId>> {
-        let call = Call::safe("lease.leases", None);
-        let r = self
-            .client
-            .transport()
-            .lease_leases(call, pb::LeaseLeasesRequest {})
-            .await?;
-        Ok(r.leases.into_iter().map(|l| LeaseId(l.id)).collect())
+    /// Keeps a lease alive in the background until the returned [`KeepAlive`] handle is
+    /// dropped; see the [module docs](self) for how.
+    pub fn keep_alive(&self, id: LeaseId) -> KeepAliveBuilder {
+        KeepAliveBuilder::new(self.client.clone(), id)
     }
 }

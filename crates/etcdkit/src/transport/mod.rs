@@ -266,6 +266,8 @@ impl Transport {
                     let waited = attempt_deadline.saturating_duration_since(now);
                     let reason = format!("no answer within {}", crate::util::fmt_duration(waited));
                     self.mark_failed(&node, &reason);
+                    // A silent member may still have applied the request.
+                    maybe_sent = true;
                     last_error = Some(
                         Error::new(ErrorKind::Timeout, reason)
                             .with_code(crate::error::Code::DeadlineExceeded)
@@ -320,6 +322,10 @@ impl Transport {
                     && (failure == Failure::Unreadable
                         || matches!(failure, Failure::Server(kind) if ambiguous_server_error(kind)))
                 {
+                    error = error.with_outcome_unknown();
+                } else if maybe_sent {
+                    // An earlier attempt may have been applied: a repeatable request (a
+                    // lease revoke, say) may be failing only because it already worked.
                     error = error.with_outcome_unknown();
                 }
                 return Err(error);
@@ -450,6 +456,12 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     now.checked_add(timeout)
         .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
         .unwrap_or(now)
+}
+
+/// The wait before retry number `n` (1-based): capped exponential backoff with jitter,
+/// as the client's options say.
+pub(crate) fn retry_delay(n: u32, opts: &ClientOptions) -> Duration {
+    jitter(backoff(n, opts.retry_backoff, opts.retry_backoff_max))
 }
 
 /// Capped exponential backoff for attempt `n` (1-based).

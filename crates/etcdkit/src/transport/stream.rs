@@ -58,6 +58,14 @@ impl<T> RpcStream<T> {
     pub fn endpoint(&self) -> &str {
         self.node.url()
     }
+
+    /// Marks the stream's endpoint failed (its owner found the stream stuck), so the
+    /// next stream opens elsewhere and the prober checks on this one.
+    pub fn mark_endpoint_failed(&self, reason: &str) {
+        if let Some(transport) = Transport::upgrade(&self.transport) {
+            transport.mark_failed(&self.node, reason);
+        }
+    }
 }
 
 /// A two-way stream: requests go in through `sender`, answers come out of `stream`.

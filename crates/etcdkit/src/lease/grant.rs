@@ -1,0 +1,138 @@
+//! Granting a lease.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::generated::etcdserverpb as pb;
+use crate::transport::Call;
+use crate::types::{LeaseId, ResponseHeader};
+
+/// A lease grant; await it. From [`Lease::grant`](super::Lease::grant).
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Grant {
+    client: Client,
+    ttl: Duration,
+    id: Option<LeaseId>,
+    timeout: Option<Duration>,
+}
+
+impl Grant {
+    pub(crate) fn new(client: Client, ttl: Duration) -> Self {
+        Grant {
+            client,
+            ttl,
+            id: None,
+            timeout: None,
+        }
+    }
+
+    /// Asks for this lease id instead of letting the server choose. A grant with an id
+    /// that exists fails with [`ErrorKind::LeaseExists`].
+    pub fn id(mut self, id: LeaseId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// The TTL etcd is asked for: whole seconds, rounded up, at least 1.
+pub(crate) fn ttl_seconds(ttl: Duration) -> i64 {
+    let whole = ttl
+        .as_secs()
+        .saturating_add(u64::from(ttl.subsec_nanos() > 0));
+    i64::try_from(whole).unwrap_or(i64::MAX).max(1)
+}
+
+impl IntoFuture for Grant {
+    type Output = Result<LeaseGrantResponse>;
+    type IntoFuture = BoxFuture<'static, Result<LeaseGrantResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let id = match self.id {
+                Some(LeaseId(0)) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        "lease id 0 means \"let the server choose\": leave the id out instead",
+                    )
+                    .with_operation("lease.grant"));
+                }
+                Some(id) => id.0,
+                None => 0,
+            };
+            // With a server-chosen id a repeat would grant a second lease; with our own id
+            // a repeat after an unknown outcome would fail with "lease exists". Either
+            // way, not safe to repeat blindly.
+            let call = Call::unsafe_("lease.grant", self.timeout);
+            let request = pb::LeaseGrantRequest {
+                ttl: ttl_seconds(self.ttl),
+                id,
+            };
+            let r = self.client.transport().lease_grant(call, request).await?;
+            if !r.error.is_empty() {
+                return Err(Error::new(ErrorKind::Server, r.error).with_operation("lease.grant"));
+            }
+            Ok(LeaseGrantResponse {
+                header: r.header.into(),
+                id: LeaseId(r.id),
+                ttl: r.ttl,
+            })
+        })
+    }
+}
+
+/// A granted lease.
+#[derive(Debug, Clone)]
+pub struct LeaseGrantResponse {
+    header: ResponseHeader,
+    id: LeaseId,
+    ttl: i64,
+}
+
+impl LeaseGrantResponse {
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The lease's id.
+    pub fn id(&self) -> LeaseId {
+        self.id
+    }
+
+    /// The TTL the server granted, in seconds (it may be more than asked for).
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// The granted TTL as a duration (zero if the server sent a negative one).
+    pub fn ttl_duration(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.ttl).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_to_whole_seconds() {
+        assert_eq!(ttl_seconds(Duration::ZERO), 1);
+        assert_eq!(ttl_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(ttl_seconds(Duration::from_secs(1)), 1);
+        assert_eq!(ttl_seconds(Duration::from_millis(1200)), 2);
+        assert_eq!(ttl_seconds(Duration::from_millis(2999)), 3);
+        assert_eq!(ttl_seconds(Duration::from_secs(60)), 60);
+        assert_eq!(ttl_seconds(Duration::MAX), i64::MAX);
+    }
+}

@@ -1,0 +1,128 @@
+//! A lease's remaining time and keys.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::generated::etcdserverpb as pb;
+use crate::transport::Call;
+use crate::types::{LeaseId, ResponseHeader};
+
+/// A time-to-live query; await it. From [`Lease::time_to_live`](super::Lease::time_to_live).
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct TimeToLive {
+    client: Client,
+    id: LeaseId,
+    keys: bool,
+    timeout: Option<Duration>,
+}
+
+impl TimeToLive {
+    pub(crate) fn new(client: Client, id: LeaseId) -> Self {
+        TimeToLive {
+            client,
+            id,
+            keys: false,
+            timeout: None,
+        }
+    }
+
+    /// Also lists the keys attached to the lease (in a namespaced client, those inside
+    /// the namespace, without the prefix).
+    pub fn keys(mut self) -> Self {
+        self.keys = true;
+        self
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for TimeToLive {
+    type Output = Result<LeaseTimeToLiveResponse>;
+    type IntoFuture = BoxFuture<'static, Result<LeaseTimeToLiveResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let call = Call::safe("lease.time_to_live", self.timeout);
+            let request = pb::LeaseTimeToLiveRequest {
+                id: self.id.0,
+                keys: self.keys,
+            };
+            let r = self
+                .client
+                .transport()
+                .lease_time_to_live(call, request)
+                .await?;
+            let ns = self.client.namespace();
+            // In a namespaced view, keys outside the namespace are not ours to show.
+            let keys = r
+                .keys
+                .into_iter()
+                .filter(|k| k.starts_with(ns.prefix()))
+                .map(|mut k| {
+                    ns.strip(&mut k);
+                    k
+                })
+                .collect();
+            Ok(LeaseTimeToLiveResponse {
+                header: r.header.into(),
+                id: LeaseId(r.id),
+                ttl: r.ttl,
+                granted_ttl: r.granted_ttl,
+                keys,
+            })
+        })
+    }
+}
+
+/// A lease's remaining time.
+#[derive(Debug, Clone)]
+pub struct LeaseTimeToLiveResponse {
+    header: ResponseHeader,
+    id: LeaseId,
+    ttl: i64,
+    granted_ttl: i64,
+    keys: Vec<Bytes>,
+}
+
+impl LeaseTimeToLiveResponse {
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The lease's id.
+    pub fn id(&self) -> LeaseId {
+        self.id
+    }
+
+    /// Seconds left; -1 when the lease has expired, was revoked, or never existed.
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// Whether the lease exists (its remaining TTL is not -1).
+    pub fn exists(&self) -> bool {
+        self.ttl != -1
+    }
+
+    /// The TTL granted at creation or last renewal, in seconds (0 for a lease that does
+    /// not exist).
+    pub fn granted_ttl(&self) -> i64 {
+        self.granted_ttl
+    }
+
+    /// The keys attached to the lease, when asked for with [`TimeToLive::keys`].
+    pub fn keys(&self) -> &[Bytes] {
+        &self.keys
+    }
+}
