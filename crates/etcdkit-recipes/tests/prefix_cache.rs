@@ -93,18 +93,35 @@ async fn converges_after_compaction_while_frozen_with_one_resync() {
         .map(|i| cluster.endpoint(i).unwrap())
         .collect();
     let w = bounded(options(others.clone()).connect()).await.unwrap();
-    w.kv().delete("pc/00").await.unwrap();
-    w.kv().delete("pc/01").await.unwrap();
-    w.kv().put("pc/02", "changed").await.unwrap();
-    w.kv().put("pc/new", "n").await.unwrap();
-    let before = w
-        .kv()
-        .put("pc/03", "changed")
-        .await
-        .unwrap()
-        .header()
-        .revision();
-    w.kv().compact(before).await.unwrap();
+    // The frozen member may have been the leader: each change is retried (they are all
+    // idempotent in effect) until the others have elected a new one.
+    macro_rules! retried {
+        ($op:expr) => {
+            bounded(async {
+                loop {
+                    match $op.await {
+                        Ok(r) => break r,
+                        Err(e) => eprintln!("retrying: {e}"),
+                    }
+                }
+            })
+            .await
+        };
+    }
+    retried!(w.kv().delete("pc/00"));
+    retried!(w.kv().delete("pc/01"));
+    retried!(w.kv().put("pc/02", "changed"));
+    retried!(w.kv().put("pc/new", "n"));
+    let before = retried!(w.kv().put("pc/03", "changed")).header().revision();
+    // A compaction retried after an unknown outcome may find itself already done.
+    bounded(async {
+        while let Err(e) = w.kv().compact(before).await {
+            if e.kind() == ErrorKind::Compacted {
+                break;
+            }
+        }
+    })
+    .await;
     // Both live members have applied the compaction.
     for e in &others {
         let one = bounded(options(vec![e.clone()]).connect()).await.unwrap();
