@@ -3,4 +3,6 @@
 //!
 //! Every recipe module has a "Behavior" section that says what happens on failure.
 
+pub mod lease_keeper;
 pub mod prefix_cache;
+pub mod session;
