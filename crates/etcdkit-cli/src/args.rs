@@ -77,6 +77,9 @@ pub enum Command {
     /// Endpoint related commands
     #[command(subcommand)]
     Endpoint(EndpointCommand),
+    /// Lease related commands
+    #[command(subcommand)]
+    Lease(LeaseCommand),
 }
 
 /// `get [options] <key> [range_end]`
@@ -174,6 +177,48 @@ pub struct CompactionArgs {
     /// <revision>
     #[arg(value_name = "REVISION")]
     pub args: Vec<String>,
+}
+
+/// `lease grant | revoke | timetolive | list | keep-alive`; lease ids in hexadecimal.
+#[derive(Subcommand, Debug)]
+pub enum LeaseCommand {
+    /// Creates leases
+    Grant {
+        /// <ttl> in seconds
+        #[arg(value_name = "TTL")]
+        args: Vec<String>,
+    },
+    /// Revokes leases
+    Revoke {
+        /// <leaseID>
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
+    /// Get lease information
+    Timetolive {
+        /// Get keys attached to this lease
+        #[arg(long)]
+        keys: bool,
+        /// <leaseID>
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
+    /// List all active leases
+    List {
+        /// Ignored, as etcdctl ignores them
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+    /// Keeps leases alive (renew)
+    #[command(name = "keep-alive")]
+    KeepAlive {
+        /// Resets the keep-alive time to its original value and exits immediately
+        #[arg(long)]
+        once: bool,
+        /// <leaseID>
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

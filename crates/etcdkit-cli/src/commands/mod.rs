@@ -6,6 +6,7 @@ pub mod compaction;
 pub mod del;
 pub mod endpoint;
 pub mod get;
+pub mod lease;
 pub mod put;
 pub mod txn;
 
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compaction(args) => compaction::run(global, &args).await,
         Command::Endpoint(EndpointCommand::Health) => endpoint::health(global).await,
         Command::Endpoint(EndpointCommand::Status) => endpoint::status(global).await,
+        Command::Lease(command) => lease::run(global, &command).await,
     }
 }
 

@@ -48,7 +48,7 @@ pub(crate) async fn run(shared: Arc<Shared>, builder: LeaseKeeperBuilder) {
                         shared.emit(KeeperEvent::KeepaliveEstablished { endpoint });
                     }
                     KeepAliveEvent::Fired => shared.emit(KeeperEvent::KeepaliveFired),
-                    KeepAliveEvent::Succeeded { ttl, deadline } => {
+                    KeepAliveEvent::Succeeded { ttl, deadline, .. } => {
                         last_deadline = Some(deadline);
                         shared.state.send_if_modified(|state| match state {
                             KeeperState::Granting | KeeperState::Alive { .. } => {

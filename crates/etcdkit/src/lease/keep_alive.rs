@@ -16,7 +16,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use super::renewer::{Renewer, Slot};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::types::LeaseId;
+use crate::types::{LeaseId, ResponseHeader};
 
 /// How many events a subscriber may fall behind before it is told it lagged.
 const EVENT_BUFFER: usize = 16;
@@ -76,6 +76,8 @@ pub enum KeepAliveEvent {
         ttl: Duration,
         /// Until when the lease is now certainly alive.
         deadline: Instant,
+        /// The header of the server's answer.
+        header: ResponseHeader,
     },
     /// The stream failed (or could not be opened); outstanding renewals will be re-sent
     /// on a new stream.

@@ -440,7 +440,11 @@ impl Task {
                     .slot
                     .state
                     .send_replace(KeepAliveState::Alive { ttl, deadline });
-                entry.slot.emit(KeepAliveEvent::Succeeded { ttl, deadline });
+                entry.slot.emit(KeepAliveEvent::Succeeded {
+                    ttl,
+                    deadline,
+                    header: response.header.into(),
+                });
                 self.note_ttl(ttl);
                 self.on_due(id, now);
             }
