@@ -51,7 +51,14 @@ async fn cluster() -> EtcdCluster {
 /// Waits until the key is gone (or fails the test after the bound).
 async fn until_gone(client: &Client, key: &str) {
     bounded(async {
-        while !client.kv().get(key.to_owned()).await.unwrap().kvs().is_empty() {
+        while !client
+            .kv()
+            .get(key.to_owned())
+            .await
+            .unwrap()
+            .kvs()
+            .is_empty()
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
