@@ -74,6 +74,8 @@ pub enum Command {
     Txn(TxnArgs),
     /// Compacts the event history in etcd
     Compaction(CompactionArgs),
+    /// Watches events stream on keys or prefixes
+    Watch(WatchArgs),
     /// Endpoint related commands
     #[command(subcommand)]
     Endpoint(EndpointCommand),
@@ -219,6 +221,26 @@ pub enum LeaseCommand {
         #[arg(value_name = "ID")]
         args: Vec<String>,
     },
+}
+
+/// `watch [options] <key> [range_end]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct WatchArgs {
+    /// Watch on a prefix if prefix is set
+    #[arg(long)]
+    pub prefix: bool,
+    /// Revision to start watching
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub rev: i64,
+    /// get the previous key-value pair before the event happens
+    #[arg(long)]
+    pub prev_kv: bool,
+    /// get periodic watch progress notification from server
+    #[arg(long)]
+    pub progress_notify: bool,
+    /// <key> [range_end]
+    #[arg(value_name = "KEY")]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,6 +9,7 @@ pub mod get;
 pub mod lease;
 pub mod put;
 pub mod txn;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Del(args) => del::run(global, &args).await,
         Command::Txn(args) => txn::run(global, &args).await,
         Command::Compaction(args) => compaction::run(global, &args).await,
+        Command::Watch(args) => watch::run(global, &args).await,
         Command::Endpoint(EndpointCommand::Health) => endpoint::health(global).await,
         Command::Endpoint(EndpointCommand::Status) => endpoint::status(global).await,
         Command::Lease(command) => lease::run(global, &command).await,

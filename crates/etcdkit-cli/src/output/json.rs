@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnOpResponse, TxnResponse};
 use etcdkit::maintenance::StatusResponse;
+use etcdkit::watch::{EventType, WatchResponse};
 use etcdkit::{KeyValue, ResponseHeader};
 use serde::{Serialize, Serializer};
 use serde_json::ser::{CharEscape, Formatter};
@@ -95,6 +96,47 @@ impl<'a> From<&'a KeyValue> for Kv<'a> {
             version: kv.version(),
             value: kv.value(),
             lease: kv.lease().map_or(0, |l| l.get()),
+        }
+    }
+}
+
+/// `mvccpb.Event`: the type is left out for a put (0).
+#[derive(Serialize)]
+pub struct Event<'a> {
+    #[serde(rename = "type", skip_serializing_if = "is_zero_i64")]
+    kind: i64,
+    kv: Kv<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_kv: Option<Kv<'a>>,
+}
+
+/// clientv3's `WatchResponse` (a Go struct, so Go field names and no `omitempty`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Watch<'a> {
+    header: Header,
+    events: Vec<Event<'a>>,
+    compact_revision: i64,
+    canceled: bool,
+    created: bool,
+}
+
+impl<'a> From<&'a WatchResponse> for Watch<'a> {
+    fn from(r: &'a WatchResponse) -> Self {
+        Watch {
+            header: r.header().into(),
+            events: r
+                .events()
+                .iter()
+                .map(|e| Event {
+                    kind: i64::from(e.event_type() == EventType::Delete),
+                    kv: e.kv().into(),
+                    prev_kv: e.prev_kv().map(Kv::from),
+                })
+                .collect(),
+            compact_revision: 0,
+            canceled: false,
+            created: r.is_created(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod simple;
 use std::io;
 
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
+use etcdkit::watch::WatchResponse;
 
 pub use json::{EndpointHealth, EndpointStatus};
 
@@ -51,6 +52,13 @@ impl Printer {
         match self.format {
             Format::Simple => simple::get(out, r, self.hex, value_only),
             Format::Json => json::write(out, &json::Range::from(r)),
+        }
+    }
+
+    pub fn watch(&self, out: &mut Vec<u8>, r: &WatchResponse) -> io::Result<()> {
+        match self.format {
+            Format::Simple => simple::watch(out, r, self.hex),
+            Format::Json => json::write(out, &json::Watch::from(r)),
         }
     }
 

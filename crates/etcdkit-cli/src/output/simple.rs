@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use etcdkit::KeyValue;
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnOpResponse, TxnResponse};
+use etcdkit::watch::WatchResponse;
 
 pub fn get(out: &mut Vec<u8>, r: &GetResponse, hex: bool, value_only: bool) -> io::Result<()> {
     for kv in r.kvs() {
@@ -49,6 +50,18 @@ pub fn txn(out: &mut Vec<u8>, r: &TxnResponse, hex: bool) -> io::Result<()> {
             TxnOpResponse::Txn(r) => txn(out, r, hex)?,
             other => writeln!(out, "unexpected response {other:?}")?,
         }
+    }
+    Ok(())
+}
+
+/// Each event: its type, then the previous key-value (when asked for), then the key-value.
+pub fn watch(out: &mut Vec<u8>, r: &WatchResponse, hex: bool) -> io::Result<()> {
+    for e in r.events() {
+        writeln!(out, "{}", e.event_type())?;
+        if let Some(prev) = e.prev_kv() {
+            key_value(out, prev, hex, false)?;
+        }
+        key_value(out, e.kv(), hex, false)?;
     }
     Ok(())
 }
