@@ -185,7 +185,12 @@ impl Auth {
         self.add_user(name, "", true).await
     }
 
-    async fn add_user(&self, name: &str, password: &str, no_password: bool) -> Result<ResponseHeader> {
+    async fn add_user(
+        &self,
+        name: &str,
+        password: &str,
+        no_password: bool,
+    ) -> Result<ResponseHeader> {
         let request = pb::AuthUserAddRequest {
             name: name.to_string(),
             password: password.to_string(),
@@ -231,7 +236,10 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .user_list(Call::safe("auth.user_list", None), pb::AuthUserListRequest {})
+            .user_list(
+                Call::safe("auth.user_list", None),
+                pb::AuthUserListRequest {},
+            )
             .await?;
         Ok(r.users)
     }
@@ -323,13 +331,20 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .role_list(Call::safe("auth.role_list", None), pb::AuthRoleListRequest {})
+            .role_list(
+                Call::safe("auth.role_list", None),
+                pb::AuthRoleListRequest {},
+            )
             .await?;
         Ok(r.roles)
     }
 
     /// Grants a permission to a role.
-    pub async fn role_grant_permission(&self, role: &str, permission: Permission) -> Result<ResponseHeader> {
+    pub async fn role_grant_permission(
+        &self,
+        role: &str,
+        permission: Permission,
+    ) -> Result<ResponseHeader> {
         let request = pb::AuthRoleGrantPermissionRequest {
             name: role.to_string(),
             perm: Some(permission.to_pb()),

@@ -9,6 +9,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
+use crate::auth::Auth;
 use crate::cluster::Cluster;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::Kv;
@@ -125,6 +126,13 @@ impl Client {
     /// The lease API.
     pub fn lease(&self) -> Lease {
         Lease {
+            client: self.clone(),
+        }
+    }
+
+    /// The auth administration API (users, roles, permissions).
+    pub fn auth(&self) -> Auth {
+        Auth {
             client: self.clone(),
         }
     }

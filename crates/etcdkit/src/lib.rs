@@ -25,6 +25,7 @@
 //! [`is_outcome_unknown`](Error::is_outcome_unknown) is true), which is different from a
 //! definite failure.
 
+pub mod auth;
 mod client;
 pub mod cluster;
 mod error;

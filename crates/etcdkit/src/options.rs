@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::Result;
-use crate::transport::TlsOptions;
+use crate::transport::{Credentials, PresetToken, TlsOptions};
 
 /// How a [`Client`] connects and behaves. Built by value, then [`connect`](ClientOptions::connect)ed.
 ///
@@ -34,6 +34,8 @@ pub struct ClientOptions {
     pub(crate) retry_backoff_max: Duration,
     pub(crate) probe_backoff_max: Duration,
     pub(crate) tls: Option<TlsOptions>,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) token: Option<PresetToken>,
 }
 
 impl ClientOptions {
@@ -59,6 +61,8 @@ impl ClientOptions {
             retry_backoff_max: Duration::from_secs(1),
             probe_backoff_max: Duration::from_secs(5),
             tls: None,
+            credentials: None,
+            token: None,
         }
     }
 
@@ -137,6 +141,25 @@ impl ClientOptions {
     /// scheme then use TLS too; `http://` ones stay plain.
     pub fn tls(mut self, tls: TlsOptions) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Authenticates as this user: a token is fetched on first use, attached to every
+    /// call (streams included), and fetched again whenever the server says it is
+    /// invalid, expired, or issued before users or roles changed. Neither the password
+    /// nor the token ever appears in `Debug` output or logs.
+    pub fn auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials {
+            user: user.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// Uses this auth token as it is (it cannot be renewed: when it expires, calls fail
+    /// with [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken)).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(PresetToken(token.into()));
         self
     }
 

@@ -154,8 +154,9 @@ async fn a_missing_client_certificate_gives_a_clear_tls_error() {
     .await
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    let text = err.to_string().to_lowercase();
-    assert!(text.contains("certificate"), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("TLS"), "{err}");
+    assert!(text.to_lowercase().contains("certificate"), "{err}");
 }
 
 #[tokio::test]
@@ -172,7 +173,10 @@ async fn a_wrong_ca_gives_a_clear_tls_error() {
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.to_string().contains("TLS handshake failed"), "{err}");
-    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

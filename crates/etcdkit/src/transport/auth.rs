@@ -85,7 +85,13 @@ impl Transport {
                 None => Ok(None),
             };
         }
-        let cached = self.shared.tokens.current.lock().ok().and_then(|c| c.clone());
+        let cached = self
+            .shared
+            .tokens
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.clone());
         match cached {
             Some(token) => Ok(Some(token)),
             None => self.refresh_token(None).await.map(Some),

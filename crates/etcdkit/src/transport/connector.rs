@@ -44,26 +44,91 @@ impl Connector {
     }
 }
 
-/// A connection: plain TCP, or TLS over TCP.
+/// A connection: plain TCP, or TLS over TCP (with any bytes already read from it).
 pub(crate) enum Conn {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<TlsConn>),
+}
+
+pub(crate) struct TlsConn {
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    /// Bytes read while checking the server accepted us; handed out before any others.
+    pending: Vec<u8>,
+    offset: usize,
+}
+
+/// How long to wait, after a TLS handshake, for the server's first bytes (its HTTP/2
+/// settings) or its refusal. Under TLS 1.3 a server checks the client's certificate only
+/// after the client considers the handshake done; without this look, a refused or
+/// missing certificate would surface later as a bare "broken pipe".
+const POST_HANDSHAKE_WAIT: Duration = Duration::from_millis(500);
+
+/// Reads the server's first bytes, or its refusal, after a TLS handshake.
+async fn confirm_tls(
+    mut stream: tokio_rustls::client::TlsStream<TcpStream>,
+) -> Result<TlsConn, String> {
+    use tokio::io::AsyncReadExt;
+    let mut first = vec![0u8; 16 * 1024];
+    match tokio::time::timeout(POST_HANDSHAKE_WAIT, stream.read(&mut first)).await {
+        Ok(Ok(0)) => Err(
+            "the server closed the connection right after the TLS handshake \
+             (does it require a client certificate?)"
+                .to_string(),
+        ),
+        Ok(Ok(n)) => {
+            first.truncate(n);
+            Ok(TlsConn {
+                stream,
+                pending: first,
+                offset: 0,
+            })
+        }
+        Ok(Err(e)) => Err(format!("TLS: {e}")),
+        // Nothing yet: a server that waits for the client to speak first.
+        Err(_) => Ok(TlsConn {
+            stream,
+            pending: Vec::new(),
+            offset: 0,
+        }),
+    }
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Tls(s) => {
+                let tls = s.as_mut();
+                if tls.offset < tls.pending.len() {
+                    let rest = &tls.pending[tls.offset..];
+                    let n = rest.len().min(buf.remaining());
+                    buf.put_slice(&rest[..n]);
+                    tls.offset += n;
+                    if tls.offset == tls.pending.len() {
+                        tls.pending = Vec::new();
+                        tls.offset = 0;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Pin::new(&mut tls.stream).poll_read(cx, buf)
+            }
         }
     }
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(&mut s.stream).poll_write(cx, buf),
         }
     }
 
@@ -74,28 +139,28 @@ impl AsyncWrite for Conn {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(&mut s.stream).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Conn::Plain(s) => s.is_write_vectored(),
-            Conn::Tls(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.stream.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(&mut s.stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(&mut s.stream).poll_shutdown(cx),
         }
     }
 }
@@ -114,7 +179,10 @@ impl tower::Service<http::Uri> for Connector {
         let tls = self.tls.clone();
         Box::pin(async move {
             let host = uri.host().unwrap_or_default();
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
             let port = uri.port_u16().unwrap_or(2379);
             let target = format!("{host}:{port}");
             let fail = |reason: String| DialError {
@@ -136,7 +204,8 @@ impl tower::Service<http::Uri> for Connector {
                             .connect(tls.server_name, stream)
                             .await
                             .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
-                        Ok(Conn::Tls(Box::new(stream)))
+                        let conn = confirm_tls(stream).await.map_err(fail)?;
+                        Ok(Conn::Tls(Box::new(conn)))
                     }
                 }
             };

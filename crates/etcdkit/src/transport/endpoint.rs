@@ -1,7 +1,7 @@
 //! Endpoint addresses and the per-endpoint connection state.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
@@ -126,7 +126,11 @@ struct ProbeState {
 }
 
 impl Node {
-    pub fn new(addr: EndpointAddr, opts: &ClientOptions, tls: Option<&Arc<ClientConfig>>) -> Result<Node> {
+    pub fn new(
+        addr: EndpointAddr,
+        opts: &ClientOptions,
+        tls: Option<&Arc<ClientConfig>>,
+    ) -> Result<Node> {
         let tls = match (addr.tls, tls) {
             (false, _) => None,
             (true, Some(config)) => {
@@ -252,7 +256,10 @@ mod tests {
     #[test]
     fn endpoints_without_a_scheme_follow_the_tls_options() {
         assert_eq!(parse_endpoint("h:1", true).unwrap().url, "https://h:1");
-        assert_eq!(parse_endpoint("http://h:1", true).unwrap().url, "http://h:1");
+        assert_eq!(
+            parse_endpoint("http://h:1", true).unwrap().url,
+            "http://h:1"
+        );
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Transport {
                 true
             }
             Ok(Err(status)) => {
-                self.mark_failed(node, status.message());
+                self.mark_failed(node, &super::status::describe(&status));
                 false
             }
             Err(_) => {

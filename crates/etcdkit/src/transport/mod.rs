@@ -8,6 +8,7 @@
 //! deadline; a write is retried only when it certainly never reached a server, and
 //! otherwise fails with an error that says its outcome is unknown.
 
+mod auth;
 mod connector;
 mod endpoint;
 mod health;
@@ -27,14 +28,15 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
+pub(crate) use auth::{Credentials, PresetToken};
 use endpoint::Node;
 pub(crate) use endpoint::parse_endpoint;
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
-pub use tls::TlsOptions;
 use status::Failure;
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
+pub use tls::TlsOptions;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
@@ -54,6 +56,8 @@ pub(crate) struct Call {
     pub op: &'static str,
     pub retry: Retry,
     pub timeout: Option<Duration>,
+    /// Whether to attach the auth token (not to Authenticate itself).
+    pub with_token: bool,
 }
 
 impl Call {
@@ -62,6 +66,7 @@ impl Call {
             op,
             retry: Retry::Safe,
             timeout,
+            with_token: true,
         }
     }
 
@@ -70,6 +75,7 @@ impl Call {
             op,
             retry: Retry::Unsafe,
             timeout,
+            with_token: true,
         }
     }
 }
@@ -87,6 +93,8 @@ struct Shared {
     nodes: RwLock<Arc<[Arc<Node>]>>,
     cursor: AtomicUsize,
     events: broadcast::Sender<HealthEvent>,
+    /// The auth token, when the client authenticates.
+    tokens: auth::TokenCache,
     /// Background tasks (prober, auto-sync); aborted when the last clone goes.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -133,6 +141,7 @@ impl Transport {
             shared: Arc::new(Shared {
                 opts,
                 tls,
+                tokens: auth::TokenCache::default(),
                 nodes: RwLock::new(nodes.into()),
                 cursor: AtomicUsize::new(0),
                 events,
@@ -201,17 +210,30 @@ impl Transport {
         }
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    fn request<T>(&self, message: T, token: Option<&auth::Token>) -> tonic::Request<T> {
         // No grpc-timeout header: tonic would enforce it with a timer of its own that
         // races ours, and which timer wins would decide how a deadline is reported.
         let mut request = tonic::Request::new(message);
-        if self.shared.opts.require_leader {
+        self.decorate(&mut request, false, token);
+        request
+    }
+
+    /// Adds the metadata every call carries: the auth token, and "has leader" when asked.
+    fn decorate<T>(
+        &self,
+        request: &mut tonic::Request<T>,
+        require_leader: bool,
+        token: Option<&auth::Token>,
+    ) {
+        if require_leader || self.shared.opts.require_leader {
             request.metadata_mut().insert(
                 "hasleader",
                 tonic::metadata::MetadataValue::from_static("true"),
             );
         }
-        request
+        if let Some(token) = token {
+            request.metadata_mut().insert("token", token.value.clone());
+        }
     }
 
     /// Runs a unary call with the retry policy of `call`.
@@ -236,6 +258,11 @@ impl Transport {
         let timeout = call.timeout.unwrap_or(opts.request_timeout);
         let deadline = deadline_after(timeout);
         let several_endpoints = self.nodes().len() > 1;
+        let mut token = self
+            .token_for(&call)
+            .await
+            .map_err(|e| e.with_operation(call.op))?;
+        let mut token_refreshed = false;
         let mut attempt: u32 = 0;
         let mut maybe_sent = false;
         let mut last_node: Option<Arc<Node>> = None;
@@ -253,7 +280,7 @@ impl Transport {
             } else {
                 deadline
             };
-            let request = self.request(message.clone());
+            let request = self.request(message.clone(), token.as_ref());
             let span = tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt);
             let attempt_future = send(node.channel.clone(), request).instrument(span);
             let status = match tokio::time::timeout_at(attempt_deadline, attempt_future).await {
@@ -289,21 +316,39 @@ impl Transport {
             let failure = status::classify(&status);
             let retry = match failure {
                 Failure::NotSent => {
-                    self.mark_failed(&node, status.message());
+                    self.mark_failed(&node, &status::describe(&status));
                     true
                 }
                 Failure::MaybeSent => {
-                    self.mark_failed(&node, status.message());
+                    self.mark_failed(&node, &status::describe(&status));
                     maybe_sent = true;
                     call.retry == Retry::Safe
                 }
                 Failure::Unreadable => false,
+                Failure::Server(kind)
+                    if !token_refreshed
+                        && call.with_token
+                        && self.shared.opts.credentials.is_some()
+                        && auth::is_token_rejection(kind, status.message()) =>
+                {
+                    // The server refused the token before doing anything: get a new one
+                    // and try again at once, once.
+                    let stale = token.as_ref().map(|t| t.generation);
+                    token = Some(
+                        self.refresh_token(stale)
+                            .await
+                            .map_err(|e| e.with_operation(call.op))?,
+                    );
+                    token_refreshed = true;
+                    last_node = None;
+                    continue;
+                }
                 Failure::Server(kind) => {
                     let cannot_serve = matches!(kind, ErrorKind::NoLeader | ErrorKind::Unavailable)
                         || (kind == ErrorKind::Timeout && call.retry == Retry::Safe);
                     if cannot_serve {
                         // This member cannot serve now (partitioned, stopping, no leader).
-                        self.mark_failed(&node, status.message());
+                        self.mark_failed(&node, &status::describe(&status));
                     }
                     server_error_is_retryable(kind, call.retry)
                 }

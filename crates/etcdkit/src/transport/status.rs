@@ -86,6 +86,23 @@ pub(crate) fn to_error(status: tonic::Status, failure: Failure, endpoint: &str) 
     }
 }
 
+/// The status's message with its root cause, for health reports: tonic's own message
+/// for a failed connection is often just "transport error", and the cause (a refused
+/// connection, a TLS alert) is what a person needs.
+pub(crate) fn describe(status: &tonic::Status) -> String {
+    use std::error::Error as _;
+    let mut root: Option<&(dyn std::error::Error + 'static)> = status.source();
+    while let Some(next) = root.and_then(|e| e.source()) {
+        root = Some(next);
+    }
+    match root.map(|e| e.to_string()) {
+        Some(cause) if !cause.is_empty() && !status.message().contains(&cause) => {
+            format!("{}: {cause}", status.message())
+        }
+        _ => status.message().to_string(),
+    }
+}
+
 fn status_has_source(status: &tonic::Status) -> bool {
     use std::error::Error as _;
     status.source().is_some()

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
+use super::auth::Token;
 use super::endpoint::Node;
 use super::status::{self, Failure};
 use super::{Shared, Transport, backoff, deadline_after, jitter};
@@ -47,7 +48,7 @@ impl<T> RpcStream<T> {
                 if matches!(failure, Failure::NotSent | Failure::MaybeSent)
                     && let Some(transport) = Transport::upgrade(&self.transport)
                 {
-                    transport.mark_failed(&self.node, status.message());
+                    transport.mark_failed(&self.node, &status::describe(&status));
                 }
                 Err(status::to_error(status, failure, self.node.url()).with_operation(self.op))
             }
@@ -94,7 +95,7 @@ impl Transport {
     {
         let mut sender = None;
         let stream = self
-            .open_with_retry(op, |channel| {
+            .open_with_retry(op, |channel, token| {
                 let (tx, rx) = mpsc::channel(REQUEST_QUEUE.max(initial.len()));
                 for request in initial {
                     // Cannot fail: the queue is empty and large enough.
@@ -102,7 +103,7 @@ impl Transport {
                 }
                 sender = Some(tx);
                 let mut request = tonic::Request::new(ReceiverStream::new(rx));
-                self.decorate(&mut request, require_leader);
+                self.decorate(&mut request, require_leader, token);
                 open(channel, request)
             })
             .await?;
@@ -131,21 +132,12 @@ impl Transport {
             Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
         >,
     {
-        self.open_with_retry(op, |channel| {
+        self.open_with_retry(op, |channel, token| {
             let mut request = tonic::Request::new(message.clone());
-            self.decorate(&mut request, require_leader);
+            self.decorate(&mut request, require_leader, token);
             open(channel, request)
         })
         .await
-    }
-
-    fn decorate<T>(&self, request: &mut tonic::Request<T>, require_leader: bool) {
-        if require_leader || self.options().require_leader {
-            request.metadata_mut().insert(
-                "hasleader",
-                tonic::metadata::MetadataValue::from_static("true"),
-            );
-        }
     }
 
     /// Tries endpoints in turn until one opens the stream, within the request timeout.
@@ -155,7 +147,7 @@ impl Transport {
         mut attempt: F,
     ) -> Result<RpcStream<Resp>>
     where
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(Channel, Option<&Token>) -> Fut,
         Fut: Future<
             Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
         >,
@@ -166,6 +158,12 @@ impl Transport {
         // One member may take at most this long to answer the opening, so that a silent
         // one leaves time to try the others.
         let per_attempt = opts.dial_timeout.max(Duration::from_millis(250));
+        let call = super::Call::safe(op, None);
+        let mut token = self
+            .token_for(&call)
+            .await
+            .map_err(|e| e.with_operation(op))?;
+        let mut token_refreshed = false;
         let mut tries: u32 = 0;
         let mut last_node: Option<Arc<Node>> = None;
         let mut last_error: Option<Error>;
@@ -176,7 +174,8 @@ impl Transport {
             let attempt_deadline = now
                 .checked_add(per_attempt)
                 .map_or(deadline, |d| d.min(deadline));
-            match tokio::time::timeout_at(attempt_deadline, attempt(node.channel.clone())).await {
+            let opening = attempt(node.channel.clone(), token.as_ref());
+            match tokio::time::timeout_at(attempt_deadline, opening).await {
                 Ok(Ok(response)) => {
                     self.mark_healthy(&node);
                     return Ok(RpcStream {
@@ -190,10 +189,24 @@ impl Transport {
                     let failure = status::classify(&status);
                     let retry = match failure {
                         Failure::NotSent | Failure::MaybeSent => {
-                            self.mark_failed(&node, status.message());
+                            self.mark_failed(&node, &status::describe(&status));
                             true
                         }
                         Failure::Unreadable => false,
+                        Failure::Server(kind)
+                            if !token_refreshed
+                                && self.options().credentials.is_some()
+                                && super::auth::is_token_rejection(kind, status.message()) =>
+                        {
+                            let stale = token.as_ref().map(|t| t.generation);
+                            token = Some(
+                                self.refresh_token(stale)
+                                    .await
+                                    .map_err(|e| e.with_operation(op))?,
+                            );
+                            token_refreshed = true;
+                            continue;
+                        }
                         Failure::Server(kind) => {
                             let retry = matches!(
                                 kind,
@@ -204,7 +217,7 @@ impl Transport {
                                     | ErrorKind::LeaderChanged
                             );
                             if retry {
-                                self.mark_failed(&node, status.message());
+                                self.mark_failed(&node, &status::describe(&status));
                             }
                             retry
                         }

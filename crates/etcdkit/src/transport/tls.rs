@@ -40,7 +40,11 @@ impl TlsOptions {
 
     /// Presents this client certificate (PEM, chain allowed) and its private key (PEM),
     /// for servers that require client certificates (mutual TLS).
-    pub fn identity_pem(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+    pub fn identity_pem(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
         self.identity_pem = Some((cert_pem.into(), key_pem.into()));
         self
     }
@@ -58,7 +62,10 @@ impl TlsOptions {
     /// Builds the rustls configuration, checking every certificate and key parses.
     pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>> {
         let bad = |what: &str, e: &dyn fmt::Display| {
-            Error::new(ErrorKind::InvalidArgument, format!("TLS options: {what}: {e}"))
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("TLS options: {what}: {e}"),
+            )
         };
         let mut roots = rustls::RootCertStore::empty();
         match &self.ca_pem {
@@ -88,7 +95,10 @@ impl TlsOptions {
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(|e| bad("cannot read the client certificate PEM", &e))?;
                 if chain.is_empty() {
-                    return Err(bad("the client certificate PEM holds no certificate", &"empty"));
+                    return Err(bad(
+                        "the client certificate PEM holds no certificate",
+                        &"empty",
+                    ));
                 }
                 let key = PrivateKeyDer::from_pem_slice(key_pem)
                     .map_err(|e| bad("cannot read the client key PEM", &e))?;
@@ -109,7 +119,10 @@ impl fmt::Debug for TlsOptions {
         // Never print key material.
         f.debug_struct("TlsOptions")
             .field("ca", &self.ca_pem.as_ref().map(|_| "<pem>"))
-            .field("identity", &self.identity_pem.as_ref().map(|_| "<cert and key hidden>"))
+            .field(
+                "identity",
+                &self.identity_pem.as_ref().map(|_| "<cert and key hidden>"),
+            )
             .field("server_name", &self.server_name)
             .finish()
     }
