@@ -385,7 +385,12 @@ impl std::error::Error for Error {
 /// The gRPC code alone is too coarse: etcd reports empty keys, duplicate txn keys and
 /// request-too-large all as InvalidArgument.
 pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
-    let m = message.strip_prefix("etcdserver: ").unwrap_or(message);
+    // etcd converts most failures to its "etcdserver: ..." texts, but some reach the wire
+    // as the auth store's own "auth: ..." ones.
+    let m = message
+        .strip_prefix("etcdserver: ")
+        .or_else(|| message.strip_prefix("auth: "))
+        .unwrap_or(message);
     match m {
         "key is not provided" => return ErrorKind::EmptyKey,
         "key not found" => return ErrorKind::KeyNotFound,
@@ -402,7 +407,9 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
         "permission denied" => return ErrorKind::PermissionDenied,
         "authentication failed, invalid user ID or password" => return ErrorKind::AuthFailed,
         "invalid auth token" => return ErrorKind::InvalidToken,
-        "revision of auth store is old" => return ErrorKind::OldAuthRevision,
+        "revision of auth store is old" | "revision in header is old" => {
+            return ErrorKind::OldAuthRevision;
+        }
         "authentication is not enabled" | "invalid auth management" => {
             return ErrorKind::AuthNotEnabled;
         }
@@ -411,10 +418,14 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
         "mvcc: database space exceeded" | "no space" => return ErrorKind::NoSpace,
         "corrupt cluster" => return ErrorKind::Corrupt,
         "user name already exists"
+        | "user already exists"
+        | "role already exists"
         | "role name already exists"
         | "member ID already exist"
         | "Peer URLs already exists" => return ErrorKind::AlreadyExists,
         "user name not found"
+        | "user not found"
+        | "role not found"
         | "role name not found"
         | "member not found"
         | "role is not granted to the user"
@@ -486,6 +497,21 @@ mod tests {
                 ErrorKind::NoSpace,
             ),
             (Code::Unavailable, "something new", ErrorKind::Unavailable),
+            (
+                Code::Unknown,
+                "auth: revision in header is old",
+                ErrorKind::OldAuthRevision,
+            ),
+            (
+                Code::Unknown,
+                "auth: permission denied",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                Code::Unknown,
+                "auth: invalid auth token",
+                ErrorKind::InvalidToken,
+            ),
             (Code::Internal, "boom", ErrorKind::Server),
         ];
         for (code, message, kind) in cases {
