@@ -11,9 +11,11 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::Auth;
 use crate::cluster::Cluster;
+use crate::election::Election;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::Kv;
 use crate::lease::{Lease, Renewer};
+use crate::lock::Lock;
 use crate::maintenance::Maintenance;
 use crate::namespace::Namespace;
 use crate::options::ClientOptions;
@@ -126,6 +128,20 @@ impl Client {
     /// The lease API.
     pub fn lease(&self) -> Lease {
         Lease {
+            client: self.clone(),
+        }
+    }
+
+    /// The Lock service: locks held under a lease.
+    pub fn lock(&self) -> Lock {
+        Lock {
+            client: self.clone(),
+        }
+    }
+
+    /// The Election service: campaigns, leaders and their changes.
+    pub fn election(&self) -> Election {
+        Election {
             client: self.clone(),
         }
     }

@@ -80,6 +80,15 @@ pub enum ErrorKind {
     /// A watcher did not keep up: its buffer filled, so it was cancelled rather than let
     /// memory grow. [`Error::last_delivered_revision`] says where to resume from.
     WatchLagged,
+    /// A lock is held by someone else (a `try_lock` that would have had to wait).
+    Locked,
+    /// The session (lease) a lock, a lock wait, a campaign or a leadership depended on
+    /// has ended: what was held under it is gone.
+    SessionLost,
+    /// The caller is not (or no longer) the leader of the election it acted on.
+    NotElectionLeader,
+    /// The election has no leader.
+    NoElectionLeader,
     /// Any other failure reported by the server.
     Server,
 }
@@ -119,6 +128,10 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::WatchLagged => "watcher lagged",
+            ErrorKind::Locked => "locked",
+            ErrorKind::SessionLost => "session lost",
+            ErrorKind::NotElectionLeader => "not the election leader",
+            ErrorKind::NoElectionLeader => "election has no leader",
             ErrorKind::Server => "server error",
         }
     }
@@ -414,6 +427,9 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
             return ErrorKind::AuthNotEnabled;
         }
         "too many requests" => return ErrorKind::TooManyRequests,
+        // The Election service's own texts.
+        "election: not leader" => return ErrorKind::NotElectionLeader,
+        "election: no leader" => return ErrorKind::NoElectionLeader,
         "request is too large" => return ErrorKind::RequestTooLarge,
         "mvcc: database space exceeded" | "no space" => return ErrorKind::NoSpace,
         "corrupt cluster" => return ErrorKind::Corrupt,
@@ -511,6 +527,16 @@ mod tests {
                 Code::Unknown,
                 "auth: invalid auth token",
                 ErrorKind::InvalidToken,
+            ),
+            (
+                Code::Unknown,
+                "election: not leader",
+                ErrorKind::NotElectionLeader,
+            ),
+            (
+                Code::Unknown,
+                "election: no leader",
+                ErrorKind::NoElectionLeader,
             ),
             (Code::Internal, "boom", ErrorKind::Server),
         ];

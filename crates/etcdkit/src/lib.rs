@@ -4,6 +4,7 @@
 //!   pings, safe retries and typed [`Error`]s.
 //! - [`kv`]: get, put, delete, transactions and compaction with every option etcd has.
 //! - [`watch`]: resumable, multiplexed watches of keys, prefixes and ranges.
+//! - [`lock`] and [`election`]: the server's Lock and Election services.
 //! - [`Client::namespaced`]: a view of the keyspace below a prefix.
 //!
 //! ```no_run
@@ -28,10 +29,12 @@
 pub mod auth;
 mod client;
 pub mod cluster;
+pub mod election;
 mod error;
 mod generated;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 mod namespace;
 mod options;

@@ -286,18 +286,66 @@ impl Transport {
         .await
     }
 
-    /// Opens an election Observe stream.
+    /// Opens an election Observe stream on a healthy endpoint.
+    ///
+    /// etcd answers an Observe call (headers included) only once the election has a
+    /// leader, so the opening cannot be timed like other streams: it waits, and a
+    /// member that dies meanwhile is caught by the keepalive pings. A rejected token is
+    /// refreshed and the opening tried once more.
     pub(crate) async fn observe_stream(
         &self,
         request: election::LeaderRequest,
     ) -> Result<RpcStream<election::LeaderResponse>> {
-        self.open_server_stream(
-            "election.observe",
-            request,
-            false,
-            |channel, request| async move { ElectionClient::new(channel).observe(request).await },
-        )
-        .await
+        const OP: &str = "election.observe";
+        let call = super::Call::safe(OP, None);
+        let mut token = self
+            .token_for(&call)
+            .await
+            .map_err(|e| e.with_operation(OP))?;
+        let mut token_refreshed = false;
+        loop {
+            let node = self.pick(None);
+            let mut message = tonic::Request::new(request.clone());
+            self.decorate(&mut message, false, token.as_ref());
+            match ElectionClient::new(node.channel.clone())
+                .observe(message)
+                .await
+            {
+                Ok(response) => {
+                    self.mark_healthy(&node);
+                    return Ok(RpcStream {
+                        inner: response.into_inner(),
+                        node,
+                        transport: self.weak(),
+                        op: OP,
+                    });
+                }
+                Err(status) => {
+                    let failure = status::classify(&status);
+                    match failure {
+                        Failure::NotSent | Failure::MaybeSent => {
+                            self.mark_failed(&node, &status::describe(&status));
+                        }
+                        Failure::Server(kind)
+                            if !token_refreshed
+                                && self.options().credentials.is_some()
+                                && super::auth::is_token_rejection(kind, status.message()) =>
+                        {
+                            let stale = token.as_ref().map(|t| t.generation);
+                            token = Some(
+                                self.refresh_token(stale)
+                                    .await
+                                    .map_err(|e| e.with_operation(OP))?,
+                            );
+                            token_refreshed = true;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    return Err(status::to_error(status, failure, node.url()).with_operation(OP));
+                }
+            }
+        }
     }
 
     /// Opens a Snapshot stream.

@@ -1,0 +1,564 @@
+//! The Election service of the server: campaign for leadership under a lease, proclaim a
+//! new value while leader, resign, ask who leads, and observe leader changes.
+//!
+//! ```no_run
+//! # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+//! use std::time::Duration;
+//! use futures_util::StreamExt;
+//!
+//! let lease = client.lease().grant(Duration::from_secs(10)).await?;
+//! let leader = client.election().campaign("scheduler", lease.id(), "node-1").await?;
+//! client.election().proclaim(&leader, "node-1 (draining)").await?;
+//! client.election().resign(&leader).await?;
+//!
+//! let mut changes = client.election().observe("scheduler").await?;
+//! while let Some(change) = changes.next().await {
+//!     let change = change?;
+//!     println!("leader is now {:?}", change.kv().value());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! A campaign puts a key `NAME/LEASE` (lease id in hexadecimal) under the lease and waits
+//! until every key of `NAME/` created before it is gone; the candidate whose key is the
+//! oldest leads, and its key's value is the election's value. The [`LeaderKey`] a
+//! campaign returns identifies this leadership (the key and its creation revision):
+//! [`Election::proclaim`] and [`Election::resign`] act only while that very key still
+//! exists, so a former leader cannot overwrite or end a newer leadership.
+//!
+//! For a handle that tracks its leadership and says when it is lost, see the `Election`
+//! of `etcdkit-recipes`.
+
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::generated::v3electionpb as pb;
+use crate::lock::WAIT_FOREVER;
+use crate::namespace::Namespace;
+use crate::transport::{Call, Transport};
+use crate::types::{KeyValue, LeaseId, ResponseHeader, Revision};
+
+/// How many leader changes an [`Observer`] holds before it stops reading from the server.
+const OBSERVE_BUFFER: usize = 64;
+
+/// The Election API of a [`Client`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Election {
+    pub(crate) client: Client,
+}
+
+impl Election {
+    /// Campaigns for leadership of `name` under `lease`, with `value` as the election's
+    /// value once elected. Waits until elected (unless [`Campaign::timeout`] says
+    /// otherwise) and returns the [`LeaderKey`] of the leadership.
+    pub fn campaign(
+        &self,
+        name: impl Into<Bytes>,
+        lease: LeaseId,
+        value: impl Into<Bytes>,
+    ) -> Campaign {
+        Campaign {
+            client: self.client.clone(),
+            name: name.into(),
+            lease,
+            value: value.into(),
+            timeout: None,
+        }
+    }
+
+    /// Sets a new value for the election, as its leader. Fails with
+    /// [`ErrorKind::NotElectionLeader`] when `leader` no longer leads.
+    pub fn proclaim(&self, leader: &LeaderKey, value: impl Into<Bytes>) -> Proclaim {
+        Proclaim {
+            client: self.client.clone(),
+            leader: leader.clone(),
+            value: value.into(),
+            timeout: None,
+        }
+    }
+
+    /// The current leader's key and value. Fails with [`ErrorKind::NoElectionLeader`]
+    /// when nobody leads.
+    pub fn leader(&self, name: impl Into<Bytes>) -> Leader {
+        Leader {
+            client: self.client.clone(),
+            name: name.into(),
+            timeout: None,
+        }
+    }
+
+    /// Gives up leadership: deletes the leader's key if it is still this leadership's
+    /// (a former leader's resignation does nothing to a newer leader).
+    pub fn resign(&self, leader: &LeaderKey) -> Resign {
+        Resign {
+            client: self.client.clone(),
+            leader: leader.clone(),
+            timeout: None,
+        }
+    }
+
+    /// A stream of the election's leaders: the current one (once there is one), then each
+    /// change of leader or of its value. See [`Observer`].
+    pub fn observe(&self, name: impl Into<Bytes>) -> Observe {
+        Observe {
+            client: self.client.clone(),
+            name: name.into(),
+        }
+    }
+}
+
+/// One leadership of an election: the leader's key and its creation revision. A value to
+/// pass around: keep it to [`proclaim`](Election::proclaim) and
+/// [`resign`](Election::resign), or build one with [`LeaderKey::new`] (for a process that
+/// took over the lease of another).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaderKey {
+    name: Bytes,
+    key: Bytes,
+    revision: Revision,
+    lease: LeaseId,
+}
+
+impl LeaderKey {
+    /// A leader key from its parts.
+    pub fn new(
+        name: impl Into<Bytes>,
+        key: impl Into<Bytes>,
+        revision: Revision,
+        lease: LeaseId,
+    ) -> Self {
+        LeaderKey {
+            name: name.into(),
+            key: key.into(),
+            revision,
+            lease,
+        }
+    }
+
+    /// The election's name.
+    pub fn name(&self) -> &Bytes {
+        &self.name
+    }
+
+    /// The leader's key (`NAME/LEASE`).
+    pub fn key(&self) -> &Bytes {
+        &self.key
+    }
+
+    /// The key's creation revision: it identifies this leadership, and serves as a
+    /// fencing token.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// The lease the leadership is held under.
+    pub fn lease(&self) -> LeaseId {
+        self.lease
+    }
+
+    fn from_pb(key: pb::LeaderKey, ns: &Namespace) -> Self {
+        let (mut name, mut k) = (key.name, key.key);
+        ns.strip(&mut name);
+        ns.strip(&mut k);
+        LeaderKey {
+            name,
+            key: k,
+            revision: Revision(key.rev),
+            lease: LeaseId(key.lease),
+        }
+    }
+
+    fn to_pb(&self, ns: &Namespace) -> pb::LeaderKey {
+        pb::LeaderKey {
+            name: ns.key(&self.name),
+            key: ns.key(&self.key),
+            rev: self.revision.0,
+            lease: self.lease.0,
+        }
+    }
+}
+
+/// A campaign; await it. From [`Election::campaign`].
+///
+/// Sent once, it waits on one member. When the connection breaks while waiting the error
+/// says the outcome is unknown: the campaign may have won. Campaigning again with the
+/// same name and lease is safe: it finds the same key.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Campaign {
+    client: Client,
+    name: Bytes,
+    lease: LeaseId,
+    value: Bytes,
+    timeout: Option<Duration>,
+}
+
+impl Campaign {
+    /// Gives up waiting after `timeout` (default: wait until elected).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for Campaign {
+    type Output = Result<CampaignResponse>;
+    type IntoFuture = BoxFuture<'static, Result<CampaignResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            const OP: &str = "election.campaign";
+            if self.name.is_empty() {
+                return Err(Error::empty_key().with_operation(OP));
+            }
+            let ns = self.client.namespace().clone();
+            let call = Call::unsafe_(OP, Some(self.timeout.unwrap_or(WAIT_FOREVER)));
+            let request = pb::CampaignRequest {
+                name: ns.key(&self.name),
+                lease: self.lease.0,
+                value: self.value,
+            };
+            let response = self.client.transport().campaign(call, request).await?;
+            let leader = response.leader.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    "campaign answered without a leader key",
+                )
+                .with_operation(OP)
+            })?;
+            Ok(CampaignResponse {
+                header: response.header.into(),
+                leader: LeaderKey::from_pb(leader, &ns),
+            })
+        })
+    }
+}
+
+/// A won campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignResponse {
+    header: ResponseHeader,
+    leader: LeaderKey,
+}
+
+impl CampaignResponse {
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The leadership won.
+    pub fn leader(&self) -> &LeaderKey {
+        &self.leader
+    }
+
+    /// Takes the leadership out.
+    pub fn into_leader(self) -> LeaderKey {
+        self.leader
+    }
+}
+
+impl std::ops::Deref for CampaignResponse {
+    type Target = LeaderKey;
+
+    fn deref(&self) -> &LeaderKey {
+        &self.leader
+    }
+}
+
+/// A proclamation; await it. From [`Election::proclaim`]. A write: retried only when it
+/// certainly never reached a server.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Proclaim {
+    client: Client,
+    leader: LeaderKey,
+    value: Bytes,
+    timeout: Option<Duration>,
+}
+
+impl Proclaim {
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for Proclaim {
+    type Output = Result<ResponseHeader>;
+    type IntoFuture = BoxFuture<'static, Result<ResponseHeader>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let call = Call::unsafe_("election.proclaim", self.timeout);
+            let request = pb::ProclaimRequest {
+                leader: Some(self.leader.to_pb(self.client.namespace())),
+                value: self.value,
+            };
+            let response = self.client.transport().proclaim(call, request).await?;
+            Ok(response.header.into())
+        })
+    }
+}
+
+/// A resignation; await it. From [`Election::resign`]. Safe to repeat (it only deletes
+/// the key of this very leadership), so retried like a read.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Resign {
+    client: Client,
+    leader: LeaderKey,
+    timeout: Option<Duration>,
+}
+
+impl Resign {
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for Resign {
+    type Output = Result<ResponseHeader>;
+    type IntoFuture = BoxFuture<'static, Result<ResponseHeader>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let call = Call::safe("election.resign", self.timeout);
+            let request = pb::ResignRequest {
+                leader: Some(self.leader.to_pb(self.client.namespace())),
+            };
+            let response = self.client.transport().resign(call, request).await?;
+            Ok(response.header.into())
+        })
+    }
+}
+
+/// A question for the current leader; await it. From [`Election::leader`].
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Leader {
+    client: Client,
+    name: Bytes,
+    timeout: Option<Duration>,
+}
+
+impl Leader {
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for Leader {
+    type Output = Result<LeaderResponse>;
+    type IntoFuture = BoxFuture<'static, Result<LeaderResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            const OP: &str = "election.leader";
+            if self.name.is_empty() {
+                return Err(Error::empty_key().with_operation(OP));
+            }
+            let ns = self.client.namespace().clone();
+            let call = Call::safe(OP, self.timeout);
+            let request = pb::LeaderRequest {
+                name: ns.key(&self.name),
+            };
+            let response = self.client.transport().leader(call, request).await?;
+            LeaderResponse::from_pb(response, &ns).ok_or_else(|| {
+                Error::new(ErrorKind::NoElectionLeader, "election: no leader").with_operation(OP)
+            })
+        })
+    }
+}
+
+/// An election's leader: its key and value.
+#[derive(Debug, Clone)]
+pub struct LeaderResponse {
+    header: ResponseHeader,
+    kv: KeyValue,
+}
+
+impl LeaderResponse {
+    fn from_pb(response: pb::LeaderResponse, ns: &Namespace) -> Option<Self> {
+        let mut kv = response.kv?;
+        ns.strip_kv(&mut kv);
+        Some(LeaderResponse {
+            header: response.header.into(),
+            kv: KeyValue(kv),
+        })
+    }
+
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The leader's key-value: the key names the leader (`NAME/LEASE`), the value is the
+    /// election's value, the creation revision identifies the leadership.
+    pub fn kv(&self) -> &KeyValue {
+        &self.kv
+    }
+
+    /// The election's value.
+    pub fn value(&self) -> &Bytes {
+        self.kv.value()
+    }
+
+    /// The leadership as a [`LeaderKey`] (the election's name is not part of the
+    /// response, so it is given).
+    pub fn leader_key(&self, name: impl Into<Bytes>) -> LeaderKey {
+        LeaderKey {
+            name: name.into(),
+            key: self.kv.key().clone(),
+            revision: self.kv.create_revision(),
+            lease: self.kv.lease().unwrap_or(LeaseId(0)),
+        }
+    }
+}
+
+/// Starts observing an election; await it for an [`Observer`] (this sends nothing yet:
+/// the observer opens its stream in the background, and yields an error that re-opening
+/// cannot cure). From [`Election::observe`].
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Observe {
+    client: Client,
+    name: Bytes,
+}
+
+impl IntoFuture for Observe {
+    type Output = Result<Observer>;
+    type IntoFuture = BoxFuture<'static, Result<Observer>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            if self.name.is_empty() {
+                return Err(Error::empty_key().with_operation("election.observe"));
+            }
+            let ns = self.client.namespace().clone();
+            let request = pb::LeaderRequest {
+                name: ns.key(&self.name),
+            };
+            let transport = self.client.transport().clone();
+            let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);
+            let task = tokio::spawn(observe(transport, request, ns, tx));
+            Ok(Observer { rx, task })
+        })
+    }
+}
+
+/// A stream of an election's leaders: the current leader first (as soon as there is
+/// one), then every new leader and every new value a leader proclaims, in order.
+///
+/// When the server stream fails (member gone, connection broken) it is re-opened on a
+/// healthy endpoint, with backoff, for as long as the observer lives; the first answer
+/// of the new stream is the leader at that time, delivered unless it is the one
+/// delivered last. Changes that came and went while no stream was open are not
+/// replayed. An error that re-opening cannot cure (permission denied, for one) is
+/// yielded, and the stream ends.
+///
+/// The observer holds at most 64 undelivered changes; beyond that it stops reading and
+/// the server holds back.
+///
+/// **Drop** stops the background task and closes the server stream; nothing blocks.
+#[derive(Debug)]
+pub struct Observer {
+    rx: mpsc::Receiver<Result<LeaderResponse>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Stream for Observer {
+    type Item = Result<LeaderResponse>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Whether an error of opening or reading an observe stream may be cured by trying again.
+fn curable(e: &Error) -> bool {
+    e.is_retryable()
+        || matches!(
+            e.kind(),
+            ErrorKind::Cancelled | ErrorKind::Protocol | ErrorKind::Server
+        )
+}
+
+/// The observer's task: read, deduplicate across re-opened streams, deliver.
+async fn observe(
+    transport: Transport,
+    request: pb::LeaderRequest,
+    ns: Namespace,
+    tx: mpsc::Sender<Result<LeaderResponse>>,
+) {
+    // The key and modification revision of the last leader delivered.
+    let mut last: Option<(Bytes, i64)> = None;
+    let mut failures: u32 = 0;
+    loop {
+        let mut current = match transport.observe_stream(request.clone()).await {
+            Ok(s) => s,
+            Err(e) if curable(&e) => {
+                failures = failures.saturating_add(1);
+                tracing::debug!(error = %e, "re-opening an election observe stream failed");
+                tokio::time::sleep(crate::transport::retry_delay(failures, transport.options()))
+                    .await;
+                continue;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        loop {
+            match current.message().await {
+                Ok(Some(response)) => {
+                    failures = 0;
+                    let Some(kv) = response.kv.as_ref() else {
+                        continue;
+                    };
+                    let id = (kv.key.clone(), kv.mod_revision);
+                    if last.as_ref() == Some(&id) {
+                        continue;
+                    }
+                    last = Some(id);
+                    if let Some(leader) = LeaderResponse::from_pb(response, &ns)
+                        && tx.send(Ok(leader)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if curable(&e) => {
+                    tracing::debug!(error = %e, "election observe stream failed; re-opening");
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+        failures = failures.saturating_add(1);
+        tokio::time::sleep(crate::transport::retry_delay(failures, transport.options())).await;
+    }
+}

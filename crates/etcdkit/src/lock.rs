@@ -1,0 +1,191 @@
+//! The Lock service of the server: a lock held under a lease, acquired and released by
+//! the server on the client's behalf.
+//!
+//! ```no_run
+//! # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+//! use std::time::Duration;
+//!
+//! let lease = client.lease().grant(Duration::from_secs(10)).await?;
+//! let held = client.lock().lock("jobs/nightly", lease.id()).await?;
+//! // ... the lock is held until unlocked or until the lease ends.
+//! client.lock().unlock(held.key().clone()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The server puts a key `NAME/LEASE` (lease id in hexadecimal) under the lease and waits
+//! until every key of `NAME/` created before it is gone; that key is the lock. It is
+//! released by deleting it ([`Lock::unlock`]) or by the lease ending. Asking again with
+//! the same name and lease finds the same key, so a lock request whose outcome was unknown
+//! may simply be repeated.
+//!
+//! For a fair client-side mutex with fencing tokens and a "lost" signal, see the `Mutex`
+//! of `etcdkit-recipes`.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::generated::v3lockpb as pb;
+use crate::transport::Call;
+use crate::types::{LeaseId, ResponseHeader};
+
+/// How long a lock request waits when no timeout is given: for as long as it takes.
+pub(crate) const WAIT_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The Lock API of a [`Client`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Lock {
+    pub(crate) client: Client,
+}
+
+impl Lock {
+    /// Acquires the lock `name` under `lease`, waiting for as long as it is held by
+    /// others (unless [`Acquire::timeout`] says otherwise). A lease that does not exist
+    /// fails with [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound).
+    pub fn lock(&self, name: impl Into<Bytes>, lease: LeaseId) -> Acquire {
+        Acquire {
+            client: self.client.clone(),
+            name: name.into(),
+            lease,
+            timeout: None,
+        }
+    }
+
+    /// Releases a lock by deleting its key (the one [`LockResponse::key`] returned).
+    ///
+    /// The server deletes the key whoever holds it; releasing a lock that is no longer
+    /// held (its lease ended, or it was released already) succeeds and does nothing.
+    pub fn unlock(&self, key: impl Into<Bytes>) -> Unlock {
+        Unlock {
+            client: self.client.clone(),
+            key: key.into(),
+            timeout: None,
+        }
+    }
+}
+
+/// A lock acquisition; await it. From [`Lock::lock`].
+///
+/// It is sent once and waits on one member (a repeat on another would be harmless, but
+/// a member that is slow to grant is usually one that is waiting for the lock). When the
+/// connection breaks while waiting the error says the outcome is unknown: the lock may
+/// have been granted. Asking again with the same name and lease is safe, and returns the
+/// same key.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Acquire {
+    client: Client,
+    name: Bytes,
+    lease: LeaseId,
+    timeout: Option<Duration>,
+}
+
+impl Acquire {
+    /// Gives up waiting after `timeout` (default: wait until acquired).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for Acquire {
+    type Output = Result<LockResponse>;
+    type IntoFuture = BoxFuture<'static, Result<LockResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            if self.name.is_empty() {
+                return Err(Error::empty_key().with_operation("lock.lock"));
+            }
+            let ns = self.client.namespace().clone();
+            let call = Call::unsafe_("lock.lock", Some(self.timeout.unwrap_or(WAIT_FOREVER)));
+            let request = pb::LockRequest {
+                name: ns.key(&self.name),
+                lease: self.lease.0,
+            };
+            let response = self.client.transport().lock(call, request).await?;
+            let mut key = response.key;
+            ns.strip(&mut key);
+            Ok(LockResponse {
+                header: response.header.into(),
+                key,
+            })
+        })
+    }
+}
+
+/// A held lock.
+#[derive(Debug, Clone)]
+pub struct LockResponse {
+    header: ResponseHeader,
+    key: Bytes,
+}
+
+impl LockResponse {
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The lock's key: pass it to [`Lock::unlock`]. It exists exactly as long as the
+    /// lock is held, so it also serves to fence writes (compare its creation revision).
+    pub fn key(&self) -> &Bytes {
+        &self.key
+    }
+}
+
+/// A lock release; await it. From [`Lock::unlock`]. Safe to repeat, so retried like a
+/// read.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct Unlock {
+    client: Client,
+    key: Bytes,
+    timeout: Option<Duration>,
+}
+
+impl Unlock {
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl IntoFuture for Unlock {
+    type Output = Result<UnlockResponse>;
+    type IntoFuture = BoxFuture<'static, Result<UnlockResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            if self.key.is_empty() {
+                return Err(Error::empty_key().with_operation("lock.unlock"));
+            }
+            let call = Call::safe("lock.unlock", self.timeout);
+            let request = pb::UnlockRequest {
+                key: self.client.namespace().key(&self.key),
+            };
+            let response = self.client.transport().unlock(call, request).await?;
+            Ok(UnlockResponse {
+                header: response.header.into(),
+            })
+        })
+    }
+}
+
+/// A released lock.
+#[derive(Debug, Clone)]
+pub struct UnlockResponse {
+    header: ResponseHeader,
+}
+
+impl UnlockResponse {
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+}
