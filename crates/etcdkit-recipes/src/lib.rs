@@ -3,6 +3,8 @@
 //!
 //! Every recipe module has a "Behavior" section that says what happens on failure.
 
+pub mod discovery;
 pub mod lease_keeper;
 pub mod prefix_cache;
+pub mod registry;
 pub mod session;

@@ -1,0 +1,152 @@
+//! The go-kit Registrar: one service instance registered under a lease.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use etcdkit::Client;
+
+use super::Error;
+use super::registration::{Registrant, Registration, Spec};
+
+/// How long the lease lives and how often it is renewed (go-kit's `TTLOption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlOption {
+    heartbeat: Duration,
+    ttl: Duration,
+}
+
+impl TtlOption {
+    /// Renew every `heartbeat`; the key expires `ttl` after the last renewal. The
+    /// heartbeat is kept between 100 ms and half the TTL; the TTL is at least 1 s.
+    pub fn new(heartbeat: Duration, ttl: Duration) -> TtlOption {
+        let ttl = ttl.max(Duration::from_secs(1));
+        TtlOption {
+            heartbeat: heartbeat.clamp(Duration::from_millis(100), ttl / 2),
+            ttl,
+        }
+    }
+
+    /// The renewal interval.
+    pub fn heartbeat(&self) -> Duration {
+        self.heartbeat
+    }
+
+    /// The lease's TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+impl Default for TtlOption {
+    /// go-kit's defaults: heartbeat 3 s, TTL 10 s.
+    fn default() -> Self {
+        TtlOption::new(Duration::from_secs(3), Duration::from_secs(10))
+    }
+}
+
+/// What a [`Registrar`] registers (go-kit's `Service`).
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The key, e.g. `services/api/10.0.0.7:8080`. Must not be empty.
+    pub key: Bytes,
+    /// The value, e.g. `10.0.0.7:8080`. Must not be empty.
+    pub value: Bytes,
+    /// The lease's TTL and heartbeat.
+    pub ttl: TtlOption,
+}
+
+impl Service {
+    /// A service with the default [`TtlOption`].
+    pub fn new(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Service {
+        Service {
+            key: key.into(),
+            value: value.into(),
+            ttl: TtlOption::default(),
+        }
+    }
+
+    /// With this TTL option.
+    pub fn ttl(mut self, ttl: TtlOption) -> Service {
+        self.ttl = ttl;
+        self
+    }
+}
+
+/// Registers one [`Service`] and keeps it registered. See the [module docs](super).
+///
+/// **Drop** stops the renewals; the key expires with its lease after the TTL.
+/// [`deregister`](Registrar::deregister) removes it at once.
+pub struct Registrar {
+    client: Client,
+    service: Service,
+    registrant: Mutex<Option<Registrant>>,
+}
+
+impl Registrar {
+    /// A registrar of `service` through `client`. Nothing is written until
+    /// [`register`](Self::register).
+    pub fn new(client: &Client, service: Service) -> Registrar {
+        Registrar {
+            client: client.clone(),
+            service,
+            registrant: Mutex::new(None),
+        }
+    }
+
+    /// Starts the registration in the background and returns a view of it (call
+    /// [`Registration::registered`] to wait until the key is written). Registering again
+    /// while registered returns the running registration. An empty key or value is
+    /// refused ([`Error::NoKey`], [`Error::NoValue`]).
+    pub fn register(&self) -> Result<Registration, Error> {
+        if self.service.key.is_empty() {
+            return Err(Error::NoKey);
+        }
+        if self.service.value.is_empty() {
+            return Err(Error::NoValue);
+        }
+        let mut slot = match self.registrant.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(running) = slot.as_ref() {
+            return Ok(running.view().clone());
+        }
+        let registrant = Registrant::start(Spec {
+            client: self.client.clone(),
+            key: self.service.key.clone(),
+            value: self.service.value.clone(),
+            ttl: self.service.ttl.ttl(),
+            heartbeat: self.service.ttl.heartbeat(),
+        });
+        let view = registrant.view().clone();
+        *slot = Some(registrant);
+        Ok(view)
+    }
+
+    /// Stops renewing and revokes the lease: the key is deleted at once. Does nothing
+    /// when not registered.
+    pub async fn deregister(&self) -> Result<(), Error> {
+        let registrant = match self.registrant.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        match registrant {
+            Some(registrant) => registrant.close().await.map_err(Error::Etcd),
+            None => Ok(()),
+        }
+    }
+
+    /// The service.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+}
+
+impl std::fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("key", &self.service.key)
+            .finish()
+    }
+}

@@ -1,0 +1,568 @@
+//! A service registry in the etcd-registry model: instances `join` a service by name with
+//! a JSON document, stay registered under a lease while they live, and are found with
+//! `lookup` (one, at random), `list` and `watch`.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), etcdkit_recipes::registry::Error> {
+//! use etcdkit_recipes::registry::Registry;
+//! use serde_json::json;
+//!
+//! let registry = Registry::connect("http://10.0.0.1,10.0.0.2,10.0.0.3/services?ttl=10").await?;
+//! registry.join("api", json!({"port": 8080})).await?;
+//! let api = registry.lookup("api").await?;
+//! println!("calling {}", api.url().unwrap_or_default());
+//! registry.leave("api").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! Each instance is the key `<namespace>/<name>/<id>` (`id` from the document's `"id"`,
+//! or random), whose value is the document (or, with [`ValueFormat::GoEndpoints`], the
+//! Go client's `naming/endpoints` update carrying it). `join` fills in `name`,
+//! `hostname`, `host` (`hostname:port`) and `url` (`protocol://host`, `http` unless the
+//! document says `protocol`) unless the document has them.
+//!
+//! # Behavior
+//!
+//! - **Connection string.** `http[s]://h1[:port],h2,…/namespace?ttl=…&heartbeat=…`
+//!   (see [`ConnectionString`]); anything malformed is refused with
+//!   [`Error::InvalidConnectionString`], which says what is wrong. Requests go to a
+//!   healthy host and move on to the next when one fails (the client's failover).
+//! - **Join** grants a lease (TTL 10 s by default), writes the instance under it, renews
+//!   it every heartbeat (5 s by default) through the [lease keeper](crate::lease_keeper),
+//!   and returns once the instance is written (or fails after the `timeout` option, 5 s by
+//!   default, while it keeps trying in the background). A crashed process stops
+//!   renewing, so its instance is gone within the TTL.
+//! - **Lease lost** (for example a partition longer than the TTL, or the lease revoked
+//!   by someone else): the instance is written again under a new lease, with backoff
+//!   while etcd is unreachable. The key never changes, so the instance is never listed
+//!   twice. [`Joined::registration`] shows the state and counts the writes.
+//! - **Leave** revokes the lease: the instance is deleted at once and watchers see it
+//!   go. [`Registry::leave_all`] does it for every instance this registry joined.
+//! - **Lookups.** The first `lookup`, `list` or `watch` of a name starts a
+//!   [prefix cache](crate::prefix_cache) of `<namespace>/<name>/`; later ones read it
+//!   without a round trip. The cache follows every change, resumes after disconnects
+//!   and re-reads after compaction. `lookup` of a name without instances is
+//!   [`Error::NoInstance`]. [`Registry::list_all`] reads etcd directly.
+//! - **Drop.** Dropping the last clone of a registry stops renewing (instances expire
+//!   after their TTL; nothing blocks) and stops its caches;
+//!   [`leave_all`](Registry::leave_all) removes the instances at once.
+
+mod instance;
+mod url;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use etcdkit::{Client, ClientOptions, ErrorKind, prefix_end};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Map, Value};
+
+use crate::discovery::{Instancer, Registrant, Registration, Spec, sets};
+use crate::prefix_cache::{PrefixCache, Snapshot};
+
+pub use instance::{Instance, ValueFormat, local_hostname};
+pub use url::{ConnectionString, DEFAULT_NAMESPACE, DEFAULT_PORT};
+
+/// What can go wrong with the registry.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The connection string is malformed.
+    InvalidConnectionString {
+        /// The string given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A service name (or instance id) is empty or contains `/`.
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// The document to join with is not a JSON object.
+    InvalidDocument {
+        /// What it was instead.
+        found: String,
+    },
+    /// The service has no instance.
+    NoInstance {
+        /// The service name.
+        name: String,
+    },
+    /// etcd failed (or did not answer in time).
+    Etcd(etcdkit::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidConnectionString { input, reason } => {
+                write!(f, "invalid registry connection string `{input}`: {reason}")
+            }
+            Error::InvalidName { name } => write!(
+                f,
+                "invalid service name or id `{name}`: it must be non-empty and without `/`"
+            ),
+            Error::InvalidDocument { found } => {
+                write!(f, "an instance document must be a JSON object, not {found}")
+            }
+            Error::NoInstance { name } => write!(f, "service `{name}` has no instance"),
+            Error::Etcd(e) => write!(f, "etcd: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Etcd(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<etcdkit::Error> for Error {
+    fn from(e: etcdkit::Error) -> Self {
+        Error::Etcd(e)
+    }
+}
+
+/// An instance this registry joined: what was written and how its registration stands.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    instance: Instance,
+    registration: Registration,
+}
+
+impl Joined {
+    /// The instance as written.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Its registration (state, number of writes).
+    pub fn registration(&self) -> &Registration {
+        &self.registration
+    }
+}
+
+/// Configures a [`Registry`] on an existing client.
+#[derive(Debug, Clone)]
+#[must_use = "call build() to make the registry"]
+pub struct RegistryBuilder {
+    client: Client,
+    namespace: String,
+    ttl: Duration,
+    heartbeat: Duration,
+    format: ValueFormat,
+    timeout: Duration,
+}
+
+impl RegistryBuilder {
+    /// The namespace (default [`DEFAULT_NAMESPACE`]); slashes around it are ignored.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into().trim_matches('/').to_owned();
+        self
+    }
+
+    /// The lease TTL of joined instances (default 10 s, at least 1 s).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How often leases are renewed (default 5 s; at most half the TTL).
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// How instances are written (default [`ValueFormat::Document`]).
+    pub fn format(mut self, format: ValueFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// How long `join` and the first lookup of a name wait for etcd (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Makes the registry.
+    pub fn build(self) -> Registry {
+        let namespace = if self.namespace.is_empty() {
+            DEFAULT_NAMESPACE.to_owned()
+        } else {
+            self.namespace
+        };
+        let heartbeat = self
+            .heartbeat
+            .clamp(Duration::from_millis(100), self.ttl / 2);
+        Registry {
+            inner: Arc::new(Inner {
+                client: self.client,
+                namespace: format!("{namespace}/"),
+                ttl: self.ttl,
+                heartbeat,
+                format: self.format,
+                timeout: self.timeout,
+                joined: Mutex::new(BTreeMap::new()),
+                caches: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+struct Member {
+    joined: Joined,
+    registrant: Registrant,
+}
+
+struct Inner {
+    client: Client,
+    /// With its trailing `/`.
+    namespace: String,
+    ttl: Duration,
+    heartbeat: Duration,
+    format: ValueFormat,
+    timeout: Duration,
+    joined: Mutex<BTreeMap<Bytes, Member>>,
+    caches: Mutex<HashMap<String, Arc<PrefixCache>>>,
+}
+
+/// A service registry. Cheap to clone; clones share the joined instances and the caches.
+/// See the [module docs](self) for its behavior.
+///
+/// **Drop** (of the last clone): renewals stop (instances expire after their TTL) and
+/// the caches stop; nothing is revoked and nothing blocks.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl Registry {
+    /// Connects to the etcd cluster of a connection string and makes a registry with its
+    /// options.
+    pub async fn connect(connection_string: &str) -> Result<Registry, Error> {
+        let c: ConnectionString = connection_string.parse()?;
+        let client = ClientOptions::new(c.endpoints().to_vec())
+            .dial_timeout(c.timeout())
+            .request_timeout(c.timeout())
+            .connect()
+            .await?;
+        Ok(Registry::with_options(client, &c))
+    }
+
+    /// A registry on `client` with the namespace and options of a connection string
+    /// (its hosts are not used).
+    pub fn with_options(client: Client, c: &ConnectionString) -> Registry {
+        Registry::builder(client)
+            .namespace(c.namespace())
+            .ttl(c.ttl())
+            .heartbeat(c.heartbeat())
+            .format(c.format())
+            .timeout(c.timeout())
+            .build()
+    }
+
+    /// A registry on an existing client.
+    pub fn builder(client: Client) -> RegistryBuilder {
+        RegistryBuilder {
+            client,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            ttl: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(5),
+            format: ValueFormat::Document,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The namespace, with its trailing `/`.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// The lease TTL of joined instances.
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// How often leases are renewed.
+    pub fn heartbeat(&self) -> Duration {
+        self.inner.heartbeat
+    }
+
+    /// Joins service `name` with `doc` (a JSON object, or null): fills in `name`,
+    /// `hostname`, `host` and `url` unless given, writes the instance under a lease and
+    /// keeps it there. Joining an instance id this registry already joined replaces it.
+    pub async fn join(&self, name: &str, doc: Value) -> Result<Joined, Error> {
+        check_name(name)?;
+        let doc = match doc {
+            Value::Object(doc) => doc,
+            Value::Null => Map::new(),
+            other => {
+                return Err(Error::InvalidDocument {
+                    found: kind_of(&other).to_owned(),
+                });
+            }
+        };
+        let id = match doc.get("id") {
+            Some(Value::String(id)) => id.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => format!("{:016x}", fastrand::u64(..)),
+        };
+        check_name(&id)?;
+        let instance = Instance::fill(&self.inner.namespace, name, &id, doc);
+        let previous = self.take_members(|key, _| key == instance.key());
+        for member in previous {
+            let _ = member.registrant.close().await;
+        }
+        let registrant = Registrant::start(Spec {
+            client: self.inner.client.clone(),
+            key: instance.key().clone(),
+            value: instance.encode(self.inner.format),
+            ttl: self.inner.ttl,
+            heartbeat: self.inner.heartbeat,
+        });
+        let joined = Joined {
+            instance,
+            registration: registrant.view().clone(),
+        };
+        self.lock_joined().insert(
+            joined.instance.key().clone(),
+            Member {
+                joined: joined.clone(),
+                registrant,
+            },
+        );
+        match tokio::time::timeout(self.inner.timeout, joined.registration.registered(1)).await {
+            Ok(Ok(_)) => Ok(joined),
+            Ok(Err(e)) => Err(Error::Etcd(e)),
+            Err(_) => Err(Error::Etcd(etcdkit::Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the instance was not written within {:?}; still trying in the background",
+                    self.inner.timeout
+                ),
+            ))),
+        }
+    }
+
+    /// Leaves service `name`: every instance of it this registry joined is deleted at
+    /// once (its lease revoked). Returns how many there were. The first failure is
+    /// returned after all were tried.
+    pub async fn leave(&self, name: &str) -> Result<usize, Error> {
+        let members = self.take_members(|_, m| m.joined.instance.name() == name);
+        close_all(members).await
+    }
+
+    /// Leaves every service this registry joined.
+    pub async fn leave_all(&self) -> Result<usize, Error> {
+        let members = self.take_members(|_, _| true);
+        close_all(members).await
+    }
+
+    /// Deletes every instance of `name`, whoever registered it (for operators: the
+    /// registrants' leases stay, and they do not write the instance again until their
+    /// lease is lost). Returns how many were deleted.
+    pub async fn evict(&self, name: &str) -> Result<i64, Error> {
+        let prefix = self.prefix(name)?;
+        let own = self.take_members(|_, m| m.joined.instance.name() == name);
+        let _ = close_all(own).await;
+        let deleted = self
+            .inner
+            .client
+            .kv()
+            .delete(prefix.clone())
+            .range_end(prefix_end(&prefix))
+            .await?;
+        Ok(deleted.deleted())
+    }
+
+    /// The instances this registry joined (and has not left).
+    pub fn joined(&self) -> Vec<Joined> {
+        self.lock_joined()
+            .values()
+            .map(|m| m.joined.clone())
+            .collect()
+    }
+
+    /// One instance of `name`, chosen at random; [`Error::NoInstance`] when there is none.
+    pub async fn lookup(&self, name: &str) -> Result<Instance, Error> {
+        let mut instances = self.list(name).await?;
+        if instances.is_empty() {
+            return Err(Error::NoInstance {
+                name: name.to_owned(),
+            });
+        }
+        let i = fastrand::usize(..instances.len());
+        Ok(instances.swap_remove(i))
+    }
+
+    /// Every instance of `name`, in key order.
+    pub async fn list(&self, name: &str) -> Result<Vec<Instance>, Error> {
+        let cache = self.cache(name)?;
+        if !cache.is_ready()
+            && tokio::time::timeout(self.inner.timeout, cache.ready())
+                .await
+                .is_err()
+        {
+            return Err(Error::Etcd(etcdkit::Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the instances of `{name}` could not be read within {:?}",
+                    self.inner.timeout
+                ),
+            )));
+        }
+        Ok(self.decode(&cache.snapshot()))
+    }
+
+    /// Every instance of every service, by service name (read from etcd directly).
+    pub async fn list_all(&self) -> Result<BTreeMap<String, Vec<Instance>>, Error> {
+        let prefix = Bytes::from(self.inner.namespace.clone());
+        let response = self
+            .inner
+            .client
+            .kv()
+            .get(prefix.clone())
+            .range_end(prefix_end(&prefix))
+            .await?;
+        let mut all: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
+        for kv in response.kvs() {
+            if let Some(i) = Instance::decode(&prefix, kv.key(), kv.value()) {
+                all.entry(i.name().to_owned()).or_default().push(i);
+            }
+        }
+        Ok(all)
+    }
+
+    /// The instances of `name` now (once read) and after every change, as complete
+    /// sets in key order; an unchanged set is not repeated.
+    pub fn watch(
+        &self,
+        name: &str,
+    ) -> Result<impl Stream<Item = Vec<Instance>> + Send + Unpin + 'static + use<>, Error> {
+        let cache = self.cache(name)?;
+        let namespace = Bytes::from(self.inner.namespace.clone());
+        Ok(sets(cache, self.inner.timeout).filter_map(move |item| {
+            let set = item.ok().map(|snapshot| decode(&namespace, &snapshot));
+            std::future::ready(set)
+        }))
+    }
+
+    /// A go-kit [`Instancer`] of `name`'s instances (raw keys and values), sharing the
+    /// registry's cache.
+    pub fn instancer(&self, name: &str) -> Result<Instancer, Error> {
+        Ok(Instancer::from_cache(self.cache(name)?).ready_timeout(self.inner.timeout))
+    }
+
+    /// Leaves every joined service, then drops the registry.
+    pub async fn close(self) -> Result<(), Error> {
+        self.leave_all().await.map(|_| ())
+    }
+
+    fn prefix(&self, name: &str) -> Result<Bytes, Error> {
+        check_name(name)?;
+        Ok(Bytes::from(format!("{}{name}/", self.inner.namespace)))
+    }
+
+    fn cache(&self, name: &str) -> Result<Arc<PrefixCache>, Error> {
+        let prefix = self.prefix(name)?;
+        let mut caches = match self.inner.caches.lock() {
+            Ok(caches) => caches,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Ok(caches
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(PrefixCache::builder(self.inner.client.clone(), prefix).start())
+            })
+            .clone())
+    }
+
+    fn decode(&self, snapshot: &Snapshot) -> Vec<Instance> {
+        decode(self.inner.namespace.as_bytes(), snapshot)
+    }
+
+    fn lock_joined(&self) -> std::sync::MutexGuard<'_, BTreeMap<Bytes, Member>> {
+        match self.inner.joined.lock() {
+            Ok(joined) => joined,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn take_members(&self, pick: impl Fn(&Bytes, &Member) -> bool) -> Vec<Member> {
+        let mut joined = self.lock_joined();
+        let keys: Vec<Bytes> = joined
+            .iter()
+            .filter(|(k, m)| pick(k, m))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| joined.remove(k)).collect()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("namespace", &self.inner.namespace)
+            .field("ttl", &self.inner.ttl)
+            .field("heartbeat", &self.inner.heartbeat)
+            .field("format", &self.inner.format)
+            .finish()
+    }
+}
+
+fn decode(namespace: &[u8], snapshot: &Snapshot) -> Vec<Instance> {
+    snapshot
+        .entries()
+        .iter()
+        .filter_map(|kv| Instance::decode(namespace, kv.key(), kv.value()))
+        .collect()
+}
+
+async fn close_all(members: Vec<Member>) -> Result<usize, Error> {
+    let n = members.len();
+    let mut first_error = None;
+    for member in members {
+        if let Err(e) = member.registrant.close().await {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(Error::Etcd(e)),
+        None => Ok(n),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains('/') || name.contains('\0') {
+        return Err(Error::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

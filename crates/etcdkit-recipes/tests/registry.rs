@@ -1,0 +1,283 @@
+//! The registry against real etcd: join visible within a heartbeat, leave seen at once,
+//! a SIGKILLed registrant gone within the TTL, re-registration after a cut-off longer
+//! than the TTL (exactly once), and the Go `naming/endpoints` format both ways.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::IntoFuture;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use etcdkit::{Client, ClientOptions, prefix_end};
+use etcdkit_recipes::discovery::RegistrationState;
+use etcdkit_recipes::registry::{Error, Registry, ValueFormat};
+use etcdkit_testkit::{EtcdCluster, EtcdServer};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+use tokio_stream::StreamExt;
+
+const BOUND: Duration = Duration::from_secs(30);
+
+async fn bounded<F: IntoFuture>(f: F) -> F::Output {
+    tokio::time::timeout(BOUND, f.into_future())
+        .await
+        .expect("test step did not finish in time")
+}
+
+fn options(endpoints: Vec<String>) -> ClientOptions {
+    ClientOptions::new(endpoints)
+        .dial_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(5))
+        .keepalive_interval(Duration::from_millis(500))
+        .keepalive_timeout(Duration::from_secs(1))
+}
+
+async fn server() -> (EtcdServer, Client) {
+    let etcd = bounded(EtcdServer::start()).await.unwrap();
+    let client = bounded(options(vec![etcd.endpoint()]).connect())
+        .await
+        .unwrap();
+    (etcd, client)
+}
+
+async fn count(client: &Client, prefix: &str) -> usize {
+    let prefix = Bytes::from(prefix.to_owned());
+    client
+        .kv()
+        .get(prefix.clone())
+        .range_end(prefix_end(&prefix))
+        .await
+        .unwrap()
+        .kvs()
+        .len()
+}
+
+#[tokio::test]
+async fn join_is_visible_within_one_heartbeat_and_leave_at_once() {
+    let (_etcd, client) = server().await;
+    let registry = Registry::builder(client)
+        .namespace("t-join")
+        .ttl(Duration::from_secs(4))
+        .heartbeat(Duration::from_secs(2))
+        .build();
+    assert!(matches!(
+        registry.lookup("api").await,
+        Err(Error::NoInstance { .. })
+    ));
+    let mut sets = registry.watch("api").unwrap();
+    assert!(bounded(sets.next()).await.unwrap().is_empty());
+
+    let joined = bounded(registry.join("api", json!({"port": 8080, "hostname": "h1"})))
+        .await
+        .unwrap();
+    assert_eq!(joined.instance().url(), Some("http://h1:8080"));
+    // Visible to lookup within one heartbeat.
+    let found = tokio::time::timeout(registry.heartbeat(), async {
+        loop {
+            if let Ok(found) = registry.lookup("api").await {
+                return found;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("join not visible within one heartbeat");
+    assert_eq!(found.host(), Some("h1:8080"));
+    assert_eq!(found.field("name"), Some("api"));
+    assert_eq!(found.hostname(), Some("h1"));
+    let set = bounded(sets.next()).await.unwrap();
+    assert_eq!(set.len(), 1);
+
+    let other = bounded(registry.join("web", json!({"port": 1})))
+        .await
+        .unwrap();
+    let all = bounded(registry.list_all()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all["web"][0].id(), other.instance().id());
+
+    // Leave: watchers see it go at once (well within the TTL).
+    assert_eq!(bounded(registry.leave("api")).await.unwrap(), 1);
+    let set = tokio::time::timeout(registry.ttl() / 2, sets.next())
+        .await
+        .expect("leave not seen at once")
+        .unwrap();
+    assert!(set.is_empty());
+    assert!(matches!(
+        registry.lookup("api").await,
+        Err(Error::NoInstance { .. })
+    ));
+    assert_eq!(bounded(registry.leave_all()).await.unwrap(), 1);
+    assert!(bounded(registry.list_all()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_names_and_documents_are_refused() {
+    let (_etcd, client) = server().await;
+    let registry = Registry::builder(client).namespace("t-bad").build();
+    assert!(matches!(
+        registry.join("a/b", Value::Null).await,
+        Err(Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        registry.join("", Value::Null).await,
+        Err(Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        registry.join("a", json!([1])).await,
+        Err(Error::InvalidDocument { .. })
+    ));
+    let e = Registry::connect("http://127.0.0.1:0/x").await.unwrap_err();
+    assert!(e.to_string().contains("not a valid port"), "{e}");
+}
+
+/// The `registrant` example's binary (built with the tests; built here if missing).
+fn registrant_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join("registrant");
+    if !bin.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "etcdkit-recipes", "--example", "registrant"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+#[tokio::test]
+async fn a_registrant_killed_with_sigkill_vanishes_within_the_ttl() {
+    let (etcd, client) = server().await;
+    let ttl = Duration::from_secs(3);
+    let url = format!("{}/t-kill?ttl=3&heartbeat=1", etcd.endpoint());
+    let url = if url.starts_with("http") {
+        url
+    } else {
+        format!("http://{url}")
+    };
+    let mut child = tokio::process::Command::new(registrant_bin())
+        .args([url.as_str(), "api", "9000"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = bounded(lines.next_line()).await.unwrap().unwrap();
+    assert!(line.starts_with("joined t-kill/api/"), "{line}");
+
+    let registry = Registry::builder(client).namespace("t-kill").build();
+    let found = bounded(registry.lookup("api")).await.unwrap();
+    assert_eq!(found.port(), Some(9000));
+
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    bounded(child.wait()).await.unwrap();
+    // Gone within TTL + 1 s of the kill (a bounded wait on the condition).
+    tokio::time::timeout(ttl + Duration::from_secs(1), async {
+        while !registry.list("api").await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the killed registrant's instance outlived its TTL + 1 s");
+}
+
+#[tokio::test]
+async fn a_registrant_cut_off_longer_than_the_ttl_comes_back_exactly_once() {
+    let cluster = bounded(
+        EtcdCluster::builder()
+            .members(3)
+            .arg("--grpc-keepalive-min-time=200ms")
+            .start(),
+    )
+    .await
+    .unwrap();
+    let client = bounded(options(cluster.endpoints()).connect())
+        .await
+        .unwrap();
+    let registry = Registry::builder(client)
+        .namespace("t-cut")
+        .ttl(Duration::from_secs(2))
+        .heartbeat(Duration::from_secs(1))
+        .build();
+    let joined = bounded(registry.join("api", json!({"port": 1})))
+        .await
+        .unwrap();
+    let registration = joined.registration().clone();
+    assert_eq!(registration.current().registrations(), 1);
+
+    for i in 0..cluster.len() {
+        cluster.stop(i).unwrap();
+    }
+    // Cut off until the registrant knows its lease ran out (it is then Lost, and at once
+    // Registering again).
+    let mut state = registration.state();
+    bounded(state.wait_for(|s| !matches!(s, RegistrationState::Registered { .. })))
+        .await
+        .unwrap();
+    for i in 0..cluster.len() {
+        cluster.resume(i).unwrap();
+    }
+    let lease = bounded(registration.registered(2)).await.unwrap();
+
+    // Exactly one instance, under the new lease, written exactly twice in all.
+    let observer = bounded(options(cluster.endpoints()).connect())
+        .await
+        .unwrap();
+    let got = bounded(observer.kv().get(joined.instance().key().clone()))
+        .await
+        .unwrap();
+    assert_eq!(got.kvs().len(), 1);
+    assert_eq!(got.kvs()[0].lease(), Some(lease));
+    assert_eq!(bounded(count(&observer, "t-cut/")).await, 1);
+    // Still registered once more after the old lease's TTL would have run out.
+    let mut after = registry.watch("api").unwrap();
+    assert_eq!(bounded(after.next()).await.unwrap().len(), 1);
+    let renewed = registration.state();
+    assert_eq!(renewed.borrow().registrations(), 2);
+    assert_eq!(bounded(registry.leave_all()).await.unwrap(), 1);
+    assert_eq!(bounded(count(&observer, "t-cut/")).await, 0);
+}
+
+#[tokio::test]
+async fn go_naming_endpoints_format_both_ways() {
+    let (etcd, client) = server().await;
+    // Written by etcdctl, in the Go client's format.
+    let etcdctl = std::env::var("ETCDCTL_BIN").unwrap_or_else(|_| "etcdctl".to_owned());
+    let status = tokio::process::Command::new(etcdctl)
+        .args([
+            "--endpoints",
+            &etcd.endpoint(),
+            "put",
+            "t-go/greeter/go-1",
+            r#"{"Op":0,"Addr":"10.1.2.3:50051","Metadata":{"zone":"a"}}"#,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let registry = Registry::builder(client.clone())
+        .namespace("t-go")
+        .format(ValueFormat::GoEndpoints)
+        .build();
+    let found = bounded(registry.lookup("greeter")).await.unwrap();
+    assert_eq!(found.host(), Some("10.1.2.3:50051"));
+    assert_eq!(found.id(), "go-1");
+    assert_eq!(found.field("zone"), Some("a"));
+
+    // Written by us, decoded as Go's endpoints.Update.
+    let joined = bounded(registry.join("greeter", json!({"port": 7000, "hostname": "rs"})))
+        .await
+        .unwrap();
+    let raw = bounded(client.kv().get(joined.instance().key().clone()))
+        .await
+        .unwrap();
+    let update: Value = serde_json::from_slice(raw.kvs()[0].value()).unwrap();
+    assert_eq!(update["Op"], json!(0));
+    assert_eq!(update["Addr"], json!("rs:7000"));
+    assert!(update["Metadata"].is_object());
+    let all = bounded(registry.list("greeter")).await.unwrap();
+    assert_eq!(all.len(), 2);
+}
