@@ -5,6 +5,8 @@
 
 pub mod discovery;
 pub mod lease_keeper;
+pub mod mutex;
 pub mod prefix_cache;
+mod queue;
 pub mod registry;
 pub mod session;
