@@ -4,6 +4,7 @@
 //! Every recipe module has a "Behavior" section that says what happens on failure.
 
 pub mod discovery;
+pub mod election;
 pub mod lease_keeper;
 pub mod mutex;
 pub mod prefix_cache;

@@ -1,0 +1,377 @@
+//! Leader election on a [`Session`]: campaign, proclaim while leader, resign, ask who
+//! leads, and observe every change of leader.
+//!
+//! ```no_run
+//! # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+//! use etcdkit_recipes::election::Election;
+//! use etcdkit_recipes::session::Session;
+//!
+//! let session = Session::new(&client).await?;
+//! let election = Election::new(&session, "scheduler");
+//! let leadership = election.campaign("node-1").await?;
+//! tokio::select! {
+//!     cause = leadership.lost() => eprintln!("no longer leader: {cause}"),
+//!     _ = tokio::signal::ctrl_c() => { leadership.resign().await?; }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Behavior
+//!
+//! - **Queue.** A campaign puts the key `NAME/LEASE` (the session's lease id in
+//!   hexadecimal, the layout etcd's own election uses, so etcdkit, etcdctl and the
+//!   server's Election service see the same election) with the candidate's value under
+//!   the session's lease. The candidate with the oldest key leads; each waiting candidate
+//!   watches only the key just before its own.
+//! - **[`campaign`](Election::campaign)** returns a [`Leadership`] once elected. It ends
+//!   with [`ErrorKind::SessionLost`](etcdkit::ErrorKind::SessionLost) when the session's
+//!   lease is lost, the session is dropped, or the candidate's key is deleted. One session
+//!   campaigns once per name: a second campaign fails with
+//!   [`ErrorKind::AlreadyExists`](etcdkit::ErrorKind::AlreadyExists). A dropped campaign
+//!   future withdraws its key in the background.
+//! - **Proclaim** changes the value only while still leader: it is a transaction fenced on
+//!   the leader key's creation revision, and fails with
+//!   [`ErrorKind::NotElectionLeader`](etcdkit::ErrorKind::NotElectionLeader) otherwise.
+//!   [`Leadership::compare`] gives the same fence for your own transactions.
+//! - **Lost.** [`Leadership::lost`] finishes when the leadership ends: the session's lease
+//!   lost, the session dropped, or the key deleted by someone else.
+//! - **Resign** deletes the leader key only if it is still this leadership's; a former
+//!   leader's resignation never ends a newer leadership.
+//! - **Drop.** A dropped [`Leadership`] resigns promptly in the background (the same
+//!   fenced delete, done by a task fed through a channel); Drop never blocks and never
+//!   spawns. If that fails, the key expires with the session's lease.
+//! - **Observe.** [`Election::observe`] first yields the current state (a leader, or
+//!   [`LeaderEvent::NoLeader`]), then every change in revision order: a new leader, a new
+//!   value proclaimed, no leader left. It is built on a watch of the election's prefix,
+//!   which resumes after failures without losing revisions; when the watch cannot go on
+//!   (history compacted, or the observer fell far behind) it re-reads the election and
+//!   yields the leader then if it changed, so changes in between may be skipped.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use etcdkit::election::LeaderKey;
+use etcdkit::kv::{Compare, CompareOp, Put, SortOrder, SortTarget};
+use etcdkit::watch::EventType;
+use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::queue::{Pending, Queue};
+use crate::session::Session;
+
+pub use crate::queue::LostCause;
+
+/// How many leader events an observer holds before it stops reading.
+const OBSERVE_BUFFER: usize = 64;
+
+/// An election named by a key prefix, campaigned for under a session. Cheap to clone.
+#[derive(Clone)]
+pub struct Election {
+    name: Bytes,
+    queue: Queue,
+}
+
+impl fmt::Debug for Election {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Election")
+            .field("key", &String::from_utf8_lossy(&self.queue.key))
+            .finish()
+    }
+}
+
+impl Election {
+    /// The election `name` (its keys are `name/LEASE`), campaigned for under `session`.
+    pub fn new(session: &Session, name: impl Into<Bytes>) -> Election {
+        let name: Bytes = name.into();
+        Election {
+            queue: Queue::new(session, &name),
+            name,
+        }
+    }
+
+    /// The key this session campaigns with (`NAME/LEASE`).
+    pub fn key(&self) -> &Bytes {
+        &self.queue.key
+    }
+
+    /// Campaigns with `value` and waits until elected. See the [module docs](self) for
+    /// what ends the wait.
+    pub async fn campaign(&self, value: impl Into<Bytes>) -> Result<Leadership> {
+        const WHAT: &str = "campaign";
+        let (rev, pending) = self.queue.enqueue(value.into(), WHAT).await?;
+        let seen_at = self
+            .queue
+            .wait_first(rev, false, WHAT, |_| {
+                Error::new(ErrorKind::Locked, "another candidate leads")
+            })
+            .await?;
+        Ok(Leadership {
+            name: self.name.clone(),
+            queue: self.queue.clone(),
+            rev,
+            seen_at,
+            pending: Some(pending),
+        })
+    }
+
+    /// The current leader's key-value (its value is the election's value), or `None`
+    /// when nobody campaigns.
+    pub async fn leader(&self) -> Result<Option<KeyValue>> {
+        leader(&self.queue.client, &self.queue.prefix).await
+    }
+
+    /// A stream of the election's leaders; see the [module docs](self). Must be called
+    /// within a Tokio runtime.
+    pub fn observe(&self) -> Observer {
+        let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);
+        let task = tokio::spawn(observe(
+            self.queue.client.clone(),
+            self.queue.prefix.clone(),
+            tx,
+        ));
+        Observer { rx, task }
+    }
+}
+
+async fn leader(client: &Client, prefix: &Bytes) -> Result<Option<KeyValue>> {
+    let response = client
+        .kv()
+        .get(prefix.clone())
+        .prefix()
+        .sort(SortTarget::Create, SortOrder::Ascend)
+        .limit(1)
+        .await?;
+    Ok(response.into_kvs().into_iter().next())
+}
+
+/// A won election. See the [module docs](self).
+///
+/// **Drop** resigns in the background, promptly and without blocking;
+/// [`resign`](Leadership::resign) resigns and says how that went.
+pub struct Leadership {
+    name: Bytes,
+    queue: Queue,
+    rev: Revision,
+    seen_at: Revision,
+    pending: Option<Pending>,
+}
+
+impl fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Leadership")
+            .field("key", &String::from_utf8_lossy(&self.queue.key))
+            .field("revision", &self.rev)
+            .finish()
+    }
+}
+
+impl Leadership {
+    /// The leader key (`NAME/LEASE`).
+    pub fn key(&self) -> &Bytes {
+        &self.queue.key
+    }
+
+    /// The leader key's creation revision: it identifies this leadership and grows with
+    /// every new one (a fencing token).
+    pub fn revision(&self) -> Revision {
+        self.rev
+    }
+
+    /// The leadership as a [`LeaderKey`] of the server's Election service.
+    pub fn leader_key(&self) -> LeaderKey {
+        LeaderKey::new(
+            self.name.clone(),
+            self.queue.key.clone(),
+            self.rev,
+            self.queue.lease,
+        )
+    }
+
+    /// A compare that holds only while this leadership lasts. Add it to your own
+    /// transactions.
+    pub fn compare(&self) -> Compare {
+        Compare::create_revision(self.queue.key.clone(), CompareOp::Equal, self.rev)
+    }
+
+    /// Sets a new value for the election, only while still leader: fails with
+    /// [`ErrorKind::NotElectionLeader`] otherwise.
+    pub async fn proclaim(&self, value: impl Into<Bytes>) -> Result<()> {
+        let response = self
+            .queue
+            .client
+            .kv()
+            .txn()
+            .when([self.compare()])
+            .and_then([Put::new(self.queue.key.clone(), value).lease(self.queue.lease)])
+            .await?;
+        if response.succeeded() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::NotElectionLeader,
+                format!(
+                    "proclaim: no longer the leader of {}",
+                    String::from_utf8_lossy(&self.name)
+                ),
+            ))
+        }
+    }
+
+    /// Finishes when the leadership is lost, and says why.
+    pub async fn lost(&self) -> LostCause {
+        self.queue.lost(self.rev, self.seen_at).await
+    }
+
+    /// Gives up leadership: deletes the key if it is still this leadership's. Returns
+    /// whether it was (`false`: the leadership had already been lost).
+    pub async fn resign(mut self) -> Result<bool> {
+        let result = self.queue.fenced_delete(self.rev).await;
+        if result.is_ok()
+            && let Some(pending) = self.pending.take()
+        {
+            pending.disarm();
+        }
+        result
+    }
+}
+
+/// What an [`Observer`] sees.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderEvent {
+    /// This candidate leads (newly elected, or it proclaimed a new value: compare the
+    /// creation revisions to tell).
+    Leader(KeyValue),
+    /// Nobody leads.
+    NoLeader,
+}
+
+/// A stream of [`LeaderEvent`]s from [`Election::observe`]. An error that re-reading
+/// cannot cure is yielded, and the stream ends.
+///
+/// **Drop** stops its background task and its watch; nothing blocks.
+#[derive(Debug)]
+pub struct Observer {
+    rx: mpsc::Receiver<Result<LeaderEvent>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Stream for Observer {
+    type Item = Result<LeaderEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// The leader of a set of candidates: the oldest key.
+fn current(candidates: &BTreeMap<(Revision, Bytes), KeyValue>) -> LeaderEvent {
+    match candidates.values().next() {
+        Some(kv) => LeaderEvent::Leader(kv.clone()),
+        None => LeaderEvent::NoLeader,
+    }
+}
+
+/// Whether two events describe the same state (same leader key, same modification).
+fn same(a: &LeaderEvent, b: &LeaderEvent) -> bool {
+    match (a, b) {
+        (LeaderEvent::NoLeader, LeaderEvent::NoLeader) => true,
+        (LeaderEvent::Leader(x), LeaderEvent::Leader(y)) => {
+            x.key() == y.key() && x.mod_revision() == y.mod_revision()
+        }
+        _ => false,
+    }
+}
+
+/// `event`, unless it is the state delivered last.
+fn emit(event: LeaderEvent, last: &mut Option<LeaderEvent>) -> Option<LeaderEvent> {
+    if last.as_ref().is_some_and(|l| same(l, &event)) {
+        return None;
+    }
+    *last = Some(event.clone());
+    Some(event)
+}
+
+async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEvent>>) {
+    let mut last: Option<LeaderEvent> = None;
+    loop {
+        // Read every candidate at one revision, then follow changes from the next.
+        let listed = match client.kv().get(prefix.clone()).prefix().await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let from = listed.header().revision().next();
+        let mut candidates: BTreeMap<(Revision, Bytes), KeyValue> = listed
+            .into_kvs()
+            .into_iter()
+            .map(|kv| ((kv.create_revision(), kv.key().clone()), kv))
+            .collect();
+        if let Some(event) = emit(current(&candidates), &mut last)
+            && tx.send(Ok(event)).await.is_err()
+        {
+            return;
+        }
+        let mut watcher = match client
+            .watch()
+            .key(prefix.clone())
+            .prefix()
+            .start_revision(from)
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        while let Some(response) = watcher.next().await {
+            let response = match response {
+                Ok(r) => r,
+                Err(e) if matches!(e.kind(), ErrorKind::Compacted | ErrorKind::WatchLagged) => {
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            // One state per revision, so that no change is merged with the next.
+            let events = response.events();
+            let mut i = 0;
+            while i < events.len() {
+                let revision = events[i].revision();
+                while let Some(event) = events.get(i).filter(|e| e.revision() == revision) {
+                    let kv = event.kv();
+                    match event.event_type() {
+                        EventType::Put => {
+                            candidates.insert((kv.create_revision(), kv.key().clone()), kv.clone());
+                        }
+                        EventType::Delete => {
+                            candidates.retain(|(_, key), _| key != kv.key());
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                if let Some(event) = emit(current(&candidates), &mut last)
+                    && tx.send(Ok(event)).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
