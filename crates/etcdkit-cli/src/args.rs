@@ -82,6 +82,8 @@ pub enum Command {
     /// Lease related commands
     #[command(subcommand)]
     Lease(LeaseCommand),
+    /// Service registry: join, leave, lookup, list, watch
+    Registry(RegistryArgs),
 }
 
 /// `get [options] <key> [range_end]`
@@ -262,4 +264,57 @@ pub enum TxnOpCommand {
     Get(GetArgs),
     Put(PutArgs),
     Del(DelArgs),
+}
+
+/// `registry [--registry URL] join|leave|lookup|list|watch`
+#[derive(Args, Debug)]
+pub struct RegistryArgs {
+    /// Registry connection string, http[s]://h1[:port],h2,.../namespace?ttl=S&heartbeat=S
+    /// (default: the --endpoints, namespace `registry`)
+    #[arg(long, env = "ETCDKIT_REGISTRY")]
+    pub registry: Option<String>,
+    #[command(subcommand)]
+    pub command: RegistryCommand,
+}
+
+/// The registry's subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Joins a service and heartbeats in the foreground; leaves on interrupt
+    Join {
+        /// Service name
+        name: String,
+        /// The instance's port
+        #[arg(long)]
+        port: u16,
+        /// The instance's host name (default: this machine's)
+        #[arg(long)]
+        hostname: Option<String>,
+        /// More fields of the instance's document, as a JSON object
+        #[arg(long)]
+        data: Option<String>,
+        /// Lease TTL in seconds (renewed every TTL/2)
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Removes every instance of a service
+    Leave {
+        /// Service name
+        name: String,
+    },
+    /// Prints one instance of a service, chosen at random
+    Lookup {
+        /// Service name
+        name: String,
+    },
+    /// Prints the instances of a service (of every service without NAME)
+    List {
+        /// Service name
+        name: Option<String>,
+    },
+    /// Prints the instance set of a service now and after every change
+    Watch {
+        /// Service name
+        name: String,
+    },
 }

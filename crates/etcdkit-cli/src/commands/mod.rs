@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod get;
 pub mod lease;
 pub mod put;
+pub mod registry;
 pub mod txn;
 pub mod watch;
 
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Endpoint(EndpointCommand::Health) => endpoint::health(global).await,
         Command::Endpoint(EndpointCommand::Status) => endpoint::status(global).await,
         Command::Lease(command) => lease::run(global, &command).await,
+        Command::Registry(args) => registry::run(global, &args).await,
     }
 }
 
