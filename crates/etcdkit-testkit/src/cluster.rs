@@ -267,6 +267,9 @@ pub struct EtcdCluster {
     startup_timeout: Duration,
     members: Vec<Member>,
     procs: Vec<Mutex<Option<Child>>>,
+    /// How many members [`EtcdCluster::new_member`] has made (for their names).
+    new_members: AtomicU64,
+    data_in_tmpfs: bool,
     // Last field: removed after Drop::drop has reaped the processes.
     root: TempDir,
 }
@@ -336,6 +339,8 @@ impl EtcdCluster {
             client_tls: builder.client_tls.clone(),
             startup_timeout: builder.startup_timeout,
             procs: members.iter().map(|_| Mutex::new(None)).collect(),
+            new_members: AtomicU64::new(0),
+            data_in_tmpfs: builder.data_in_tmpfs,
             members,
             root,
         })
@@ -542,6 +547,78 @@ impl EtcdCluster {
         Ok(String::from_utf8_lossy(&response.body).into_owned())
     }
 
+    /// Prepares a member that will join this running cluster (etcd's runtime
+    /// reconfiguration): picks its name (`m3`, `m4`, ... after the cluster's own members),
+    /// ports and data directory, and starts nothing.
+    ///
+    /// Announce it to the cluster first (etcd's MemberAdd, with [`NewMember::peer_url`],
+    /// as a learner or a voting member), then call [`NewMember::start`]: it runs with
+    /// `--initial-cluster-state existing` and an initial cluster made of this cluster's
+    /// members (as the test kit started them) and the new one, with the cluster's extra
+    /// flags and client TLS.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+    /// use std::time::Duration;
+    /// let cluster = etcdkit_testkit::EtcdCluster::start(3).await?;
+    /// let member = cluster.new_member()?;
+    /// // ... MemberAdd [member.peer_url()] as a learner, with the client under test ...
+    /// member.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new_member(&self) -> Result<NewMember, Error> {
+        let seq = self.new_members.fetch_add(1, Ordering::Relaxed);
+        let index = self
+            .members
+            .len()
+            .saturating_add(usize::try_from(seq).unwrap_or(usize::MAX));
+        let root = make_root_dir(self.data_in_tmpfs, 1)?;
+        let ports = ports::free_ports(3)?;
+        let [client_port, peer_port, metrics_port] = ports[..] else {
+            return Err(Error::io(
+                "cannot pick ports",
+                std::io::Error::other("too few free ports"),
+            ));
+        };
+        let name = format!("m{index}");
+        let dir = root.path().join(&name);
+        std::fs::create_dir(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        let member = Member {
+            data_dir: dir.join("data"),
+            log_path: dir.join("etcd.log"),
+            stderr_path: dir.join("stderr.log"),
+            name,
+            client_port,
+            peer_port,
+            metrics_port,
+            client_scheme: if self.client_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+        };
+        let initial_cluster = self
+            .members
+            .iter()
+            .chain(std::iter::once(&member))
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(NewMember {
+            index,
+            bin: self.bin.clone(),
+            token: self.token.clone(),
+            args: self.args.clone(),
+            client_tls: self.client_tls.clone(),
+            startup_timeout: self.startup_timeout,
+            initial_cluster,
+            member,
+            proc: Mutex::new(None),
+            _root: root,
+        })
+    }
+
     fn member(&self, i: usize) -> Result<&Member, Error> {
         self.members.get(i).ok_or(Error::NoSuchMember {
             member: i,
@@ -672,78 +749,17 @@ impl EtcdCluster {
             .map(|m| format!("{}={}", m.name, m.peer_url()))
             .collect::<Vec<_>>()
             .join(",");
-        let mut stderr = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&member.stderr_path)
-            .map_err(|e| Error::io(format!("cannot open {}", member.stderr_path.display()), e))?;
-        // A marker, so the tail of a restarted member's output is easy to read. Best effort.
-        let _ = writeln!(stderr, "{START_MARKER} {} ---", member.name);
-        let stdout = stderr
-            .try_clone()
-            .map_err(|e| Error::io(format!("cannot open {}", member.stderr_path.display()), e))?;
-
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("--name")
-            .arg(&member.name)
-            .arg("--data-dir")
-            .arg(&member.data_dir)
-            .arg("--listen-client-urls")
-            .arg(member.client_url())
-            .arg("--advertise-client-urls")
-            .arg(member.client_url())
-            .arg("--listen-peer-urls")
-            .arg(member.peer_url())
-            .arg("--initial-advertise-peer-urls")
-            .arg(member.peer_url())
-            .arg("--initial-cluster")
-            .arg(initial_cluster)
-            .arg("--initial-cluster-state")
-            .arg("new")
-            .arg("--initial-cluster-token")
-            .arg(&self.token)
-            .arg("--heartbeat-interval")
-            .arg("10")
-            .arg("--election-timeout")
-            .arg("100")
-            .arg("--logger")
-            .arg("zap")
-            .arg("--log-level")
-            .arg("error")
-            .arg("--log-outputs")
-            .arg(&member.log_path)
-            .arg("--listen-metrics-urls")
-            .arg(member.metrics_url());
-        if let Some(tls) = &self.client_tls {
-            cmd.arg("--cert-file")
-                .arg(&tls.cert_file)
-                .arg("--key-file")
-                .arg(&tls.key_file);
-            if let Some(ca) = &tls.trusted_ca_file {
-                cmd.arg("--trusted-ca-file").arg(ca);
-            }
-            if tls.client_cert_auth {
-                cmd.arg("--client-cert-auth");
-            }
-        }
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        // etcd reads ETCD_* variables as flags; a test environment's (ETCD_BIN, say)
-        // must not leak into the member.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ETCD_") {
-                cmd.env_remove(key);
-            }
-        }
-        if let Some(arch) = unsupported_arch() {
-            cmd.env("ETCD_UNSUPPORTED_ARCH", arch);
-        }
-        let child = cmd.spawn().map_err(|source| Error::Spawn {
-            bin: self.bin.clone(),
-            source,
-        })?;
+        let child = spawn_etcd(
+            &SpawnSpec {
+                bin: &self.bin,
+                token: &self.token,
+                args: &self.args,
+                client_tls: self.client_tls.as_ref(),
+            },
+            member,
+            &initial_cluster,
+            "new",
+        )?;
         *slot = Some(child);
         Ok(())
     }
@@ -801,6 +817,268 @@ impl Drop for EtcdCluster {
         }
         // `root` (a TempDir) is dropped after this and removes every data directory.
     }
+}
+
+/// A member that joins a running [`EtcdCluster`], from [`EtcdCluster::new_member`].
+///
+/// Error values about it carry its index: the number in its name (`m3` is 3).
+///
+/// # Drop
+///
+/// Dropping it kills its process (SIGKILL) if running, reaps it and removes its data
+/// directory. It never panics. Removing it from the cluster's membership is the test's
+/// business.
+#[derive(Debug)]
+pub struct NewMember {
+    index: usize,
+    bin: PathBuf,
+    token: String,
+    args: Vec<String>,
+    client_tls: Option<ClientTls>,
+    startup_timeout: Duration,
+    initial_cluster: String,
+    member: Member,
+    proc: Mutex<Option<Child>>,
+    // Last field: removed after Drop::drop has reaped the process.
+    _root: TempDir,
+}
+
+impl NewMember {
+    /// Its name, such as `m3`.
+    pub fn name(&self) -> &str {
+        &self.member.name
+    }
+
+    /// Its peer URL, such as `http://127.0.0.1:43122`: the one to announce in MemberAdd.
+    pub fn peer_url(&self) -> String {
+        self.member.peer_url()
+    }
+
+    /// Its client URL, such as `http://127.0.0.1:43121`.
+    pub fn endpoint(&self) -> String {
+        self.member.client_url()
+    }
+
+    /// The `--initial-cluster` it starts with: the cluster's members and itself.
+    pub fn initial_cluster(&self) -> &str {
+        &self.initial_cluster
+    }
+
+    /// Its data directory (`--data-dir`); removed when it is dropped.
+    pub fn data_dir(&self) -> &Path {
+        &self.member.data_dir
+    }
+
+    /// etcd's log file of this member.
+    pub fn log_path(&self) -> &Path {
+        &self.member.log_path
+    }
+
+    /// Starts the process with `--initial-cluster-state existing` and waits until it
+    /// answers `/health` with `"health":"true"` (at most the cluster's startup timeout).
+    /// Fails with [`Error::AlreadyRunning`] if it is running.
+    pub async fn start(&self) -> Result<(), Error> {
+        {
+            let mut slot = self.proc.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(child) = slot.as_mut()
+                && matches!(child.try_wait(), Ok(None))
+            {
+                return Err(Error::AlreadyRunning { member: self.index });
+            }
+            let spec = SpawnSpec {
+                bin: &self.bin,
+                token: &self.token,
+                args: &self.args,
+                client_tls: self.client_tls.as_ref(),
+            };
+            *slot = Some(spawn_etcd(
+                &spec,
+                &self.member,
+                &self.initial_cluster,
+                "existing",
+            )?);
+        }
+        self.wait_healthy(self.startup_timeout).await
+    }
+
+    /// Waits until it answers `/health` with `"health":"true"`, at most `timeout`.
+    /// Fails early with [`Error::Exited`] if the process ends.
+    pub async fn wait_healthy(&self, timeout: Duration) -> Result<(), Error> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            self.check_running()?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let last_probe =
+                match probe(self.member.metrics_port, remaining.min(PROBE_TIMEOUT)).await {
+                    Ok(()) => return self.check_running(),
+                    Err(seen) => seen,
+                };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Unhealthy {
+                    member: self.index,
+                    waited: now.duration_since(started),
+                    last_probe,
+                    log_tail: last_lines(&read_end(&self.member.log_path), LOG_TAIL_LINES),
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        }
+    }
+
+    /// Whether its process is running.
+    pub fn is_running(&self) -> bool {
+        self.check_running().is_ok()
+    }
+
+    /// Kills the process with SIGKILL and waits for it to end; nothing if not running.
+    pub fn kill(&self) -> Result<(), Error> {
+        let mut slot = self.proc.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut child) = slot.take() {
+            if matches!(child.try_wait(), Ok(None))
+                && let Err(source) = child.kill()
+            {
+                *slot = Some(child);
+                return Err(Error::Signal {
+                    member: self.index,
+                    signal: "SIGKILL",
+                    source,
+                });
+            }
+            child
+                .wait()
+                .map_err(|e| Error::io(format!("cannot reap etcd member {}", self.name()), e))?;
+        }
+        Ok(())
+    }
+
+    fn check_running(&self) -> Result<(), Error> {
+        let mut slot = self.proc.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(child) = slot.as_mut() else {
+            return Err(Error::NotRunning { member: self.index });
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(Error::Exited {
+                member: self.index,
+                status,
+                log_tail: output_excerpt(&read_end(&self.member.stderr_path))
+                    + &last_lines(&read_end(&self.member.log_path), LOG_TAIL_LINES),
+            }),
+            Err(e) => Err(Error::io(
+                format!("cannot check etcd member {}", self.name()),
+                e,
+            )),
+        }
+    }
+}
+
+impl Drop for NewMember {
+    fn drop(&mut self) {
+        let child = self
+            .proc
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut child) = child {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+        // `_root` is dropped after this and removes the data directory.
+    }
+}
+
+/// What every member process of a cluster shares.
+struct SpawnSpec<'a> {
+    bin: &'a Path,
+    token: &'a str,
+    args: &'a [String],
+    client_tls: Option<&'a ClientTls>,
+}
+
+/// Spawns one etcd process for `member`, joining `initial_cluster` in `state` (`new` or
+/// `existing`).
+fn spawn_etcd(
+    spec: &SpawnSpec<'_>,
+    member: &Member,
+    initial_cluster: &str,
+    state: &str,
+) -> Result<Child, Error> {
+    let mut stderr = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&member.stderr_path)
+        .map_err(|e| Error::io(format!("cannot open {}", member.stderr_path.display()), e))?;
+    // A marker, so the tail of a restarted member's output is easy to read. Best effort.
+    let _ = writeln!(stderr, "{START_MARKER} {} ---", member.name);
+    let stdout = stderr
+        .try_clone()
+        .map_err(|e| Error::io(format!("cannot open {}", member.stderr_path.display()), e))?;
+
+    let mut cmd = Command::new(spec.bin);
+    cmd.arg("--name")
+        .arg(&member.name)
+        .arg("--data-dir")
+        .arg(&member.data_dir)
+        .arg("--listen-client-urls")
+        .arg(member.client_url())
+        .arg("--advertise-client-urls")
+        .arg(member.client_url())
+        .arg("--listen-peer-urls")
+        .arg(member.peer_url())
+        .arg("--initial-advertise-peer-urls")
+        .arg(member.peer_url())
+        .arg("--initial-cluster")
+        .arg(initial_cluster)
+        .arg("--initial-cluster-state")
+        .arg(state)
+        .arg("--initial-cluster-token")
+        .arg(spec.token)
+        .arg("--heartbeat-interval")
+        .arg("10")
+        .arg("--election-timeout")
+        .arg("100")
+        .arg("--logger")
+        .arg("zap")
+        .arg("--log-level")
+        .arg("error")
+        .arg("--log-outputs")
+        .arg(&member.log_path)
+        .arg("--listen-metrics-urls")
+        .arg(member.metrics_url());
+    if let Some(tls) = spec.client_tls {
+        cmd.arg("--cert-file")
+            .arg(&tls.cert_file)
+            .arg("--key-file")
+            .arg(&tls.key_file);
+        if let Some(ca) = &tls.trusted_ca_file {
+            cmd.arg("--trusted-ca-file").arg(ca);
+        }
+        if tls.client_cert_auth {
+            cmd.arg("--client-cert-auth");
+        }
+    }
+    cmd.args(spec.args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    // etcd reads ETCD_* variables as flags; a test environment's (ETCD_BIN, say)
+    // must not leak into the member.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ETCD_") {
+            cmd.env_remove(key);
+        }
+    }
+    if let Some(arch) = unsupported_arch() {
+        cmd.env("ETCD_UNSUPPORTED_ARCH", arch);
+    }
+    cmd.spawn().map_err(|source| Error::Spawn {
+        bin: spec.bin.to_path_buf(),
+        source,
+    })
 }
 
 /// A single etcd server (a one-member [`EtcdCluster`]) for tests.

@@ -41,5 +41,5 @@ mod error;
 mod http;
 mod ports;
 
-pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer};
+pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer, NewMember};
 pub use error::Error;

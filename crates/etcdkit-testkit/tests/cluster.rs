@@ -294,3 +294,58 @@ async fn faults_can_be_injected_while_other_tasks_use_the_cluster() {
         .await
         .unwrap();
 }
+
+/// POSTs a JSON body to etcd's HTTP gateway at `url` (`http://127.0.0.1:PORT`) and returns
+/// the response body. Enough HTTP/1.1 for these tests.
+async fn gateway_post(url: &str, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+#[tokio::test]
+async fn new_member_joins_a_running_cluster_as_a_learner() {
+    let cluster = within(60, EtcdCluster::start(1)).await.unwrap();
+    let member = cluster.new_member().unwrap();
+    assert_eq!(member.name(), "m1");
+    assert!(member.peer_url().starts_with("http://127.0.0.1:"));
+    assert!(member.endpoint().starts_with("http://127.0.0.1:"));
+    assert_eq!(
+        member.initial_cluster(),
+        format!(
+            "m0={},m1={}",
+            cluster.peer_url(0).unwrap(),
+            member.peer_url()
+        )
+    );
+    assert!(!member.is_running());
+    let endpoint = cluster.endpoint(0).unwrap();
+    let body = format!(
+        r#"{{"peerURLs":["{}"],"isLearner":true}}"#,
+        member.peer_url()
+    );
+    within(10, gateway_post(&endpoint, "/v3/cluster/member/add", &body)).await;
+    within(60, member.start()).await.unwrap();
+    assert!(member.is_running());
+    // The cluster lists it as a learner.
+    let list = within(10, gateway_post(&endpoint, "/v3/cluster/member/list", "{}")).await;
+    assert!(list.contains(&member.peer_url()), "{list}");
+    assert!(list.contains(r#""isLearner":true"#), "{list}");
+    assert!(matches!(
+        within(10, member.start()).await,
+        Err(Error::AlreadyRunning { member: 1, .. })
+    ));
+    member.kill().unwrap();
+    assert!(!member.is_running());
+    assert_eq!(cluster.new_member().unwrap().name(), "m2");
+}
