@@ -1,8 +1,19 @@
-//! Cluster membership.
+//! Cluster membership: list, add (as a voting member or a learner), remove, update and
+//! promote members.
+//!
+//! Every call returns an [`AdminRequest`]: await it, after
+//! [`timeout`](AdminRequest::timeout) to override the client's request timeout.
+//!
+//! Listing is safe to repeat and retried like a read; the changes are writes, retried only
+//! when they certainly never reached a server (otherwise the error says the outcome is
+//! unknown).
+
+use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
+pub use crate::maintenance::AdminRequest;
 use crate::transport::Call;
 use crate::types::{MemberId, ResponseHeader};
 
@@ -59,7 +70,11 @@ impl Member {
     }
 }
 
-/// The result of a member list.
+fn members(list: Vec<pb::Member>) -> Vec<Member> {
+    list.into_iter().map(Member::from_pb).collect()
+}
+
+/// The result of a member list, and of every membership change: the members afterwards.
 #[derive(Debug, Clone)]
 pub struct MemberListResponse {
     header: ResponseHeader,
@@ -76,29 +91,185 @@ impl MemberListResponse {
     pub fn members(&self) -> &[Member] {
         &self.members
     }
+
+    /// The member with this id, if listed.
+    pub fn member(&self, id: MemberId) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+}
+
+/// The result of adding a member.
+#[derive(Debug, Clone)]
+pub struct MemberAddResponse {
+    header: ResponseHeader,
+    member: Option<Member>,
+    members: Vec<Member>,
+}
+
+impl MemberAddResponse {
+    /// The response header.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.header
+    }
+
+    /// The member added (with its new id; no name or client URLs until it starts).
+    /// `None` only if the server left it out of its answer.
+    pub fn member(&self) -> Option<&Member> {
+        self.member.as_ref()
+    }
+
+    /// Every member, the new one included.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+}
+
+/// A member addition; await it. From [`Cluster::member_add`].
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until awaited"]
+pub struct MemberAdd {
+    client: Client,
+    peer_urls: Vec<String>,
+    learner: bool,
+    timeout: Option<Duration>,
+}
+
+impl MemberAdd {
+    /// Adds the member as a learner: it receives the log but does not vote until
+    /// [promoted](Cluster::member_promote).
+    pub fn learner(mut self) -> Self {
+        self.learner = true;
+        self
+    }
+
+    /// Overrides the client's request timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl std::future::IntoFuture for MemberAdd {
+    type Output = Result<MemberAddResponse>;
+    type IntoFuture = futures_util::future::BoxFuture<'static, Result<MemberAddResponse>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let call = Call::unsafe_("cluster.member_add", self.timeout);
+            let request = pb::MemberAddRequest {
+                peer_ur_ls: self.peer_urls,
+                is_learner: self.learner,
+            };
+            let r = self.client.transport().member_add(call, request).await?;
+            Ok(MemberAddResponse {
+                header: r.header.into(),
+                member: r.member.map(Member::from_pb),
+                members: members(r.members),
+            })
+        })
+    }
 }
 
 impl Cluster {
     /// Lists the members, as the answering member knows them.
-    pub async fn member_list(&self) -> Result<MemberListResponse> {
-        self.list(false).await
+    pub fn member_list(&self) -> AdminRequest<MemberListResponse> {
+        self.list(false)
     }
 
-    /// Lists the members through the leader (linearizable).
-    pub async fn member_list_linearizable(&self) -> Result<MemberListResponse> {
-        self.list(true).await
+    /// Lists the members through the leader (linearizable): the list reflects every
+    /// change committed before the call.
+    pub fn member_list_linearizable(&self) -> AdminRequest<MemberListResponse> {
+        self.list(true)
     }
 
-    async fn list(&self, linearizable: bool) -> Result<MemberListResponse> {
-        let call = Call::safe("cluster.member_list", None);
-        let r = self
-            .client
-            .transport()
-            .member_list(call, pb::MemberListRequest { linearizable })
-            .await?;
-        Ok(MemberListResponse {
-            header: r.header.into(),
-            members: r.members.into_iter().map(Member::from_pb).collect(),
+    fn list(&self, linearizable: bool) -> AdminRequest<MemberListResponse> {
+        let client = self.client.clone();
+        AdminRequest::new("cluster.member_list", move |timeout| async move {
+            let call = Call::safe("cluster.member_list", timeout);
+            let r = client
+                .transport()
+                .member_list(call, pb::MemberListRequest { linearizable })
+                .await?;
+            Ok(MemberListResponse {
+                header: r.header.into(),
+                members: members(r.members),
+            })
+        })
+    }
+
+    /// Adds a member that other members reach at `peer_urls`; start its process
+    /// afterwards, with `--initial-cluster-state existing`. Add
+    /// [`learner()`](MemberAdd::learner) to add it as a learner.
+    pub fn member_add<I, S>(&self, peer_urls: I) -> MemberAdd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        MemberAdd {
+            client: self.client.clone(),
+            peer_urls: peer_urls.into_iter().map(Into::into).collect(),
+            learner: false,
+            timeout: None,
+        }
+    }
+
+    /// Removes a member. An unknown id fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    pub fn member_remove(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
+        let client = self.client.clone();
+        AdminRequest::new("cluster.member_remove", move |timeout| async move {
+            let call = Call::unsafe_("cluster.member_remove", timeout);
+            let r = client
+                .transport()
+                .member_remove(call, pb::MemberRemoveRequest { id: id.0 })
+                .await?;
+            Ok(MemberListResponse {
+                header: r.header.into(),
+                members: members(r.members),
+            })
+        })
+    }
+
+    /// Replaces a member's peer URLs.
+    pub fn member_update<I, S>(
+        &self,
+        id: MemberId,
+        peer_urls: I,
+    ) -> AdminRequest<MemberListResponse>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let client = self.client.clone();
+        let peer_urls: Vec<String> = peer_urls.into_iter().map(Into::into).collect();
+        AdminRequest::new("cluster.member_update", move |timeout| async move {
+            let call = Call::unsafe_("cluster.member_update", timeout);
+            let request = pb::MemberUpdateRequest {
+                id: id.0,
+                peer_ur_ls: peer_urls,
+            };
+            let r = client.transport().member_update(call, request).await?;
+            Ok(MemberListResponse {
+                header: r.header.into(),
+                members: members(r.members),
+            })
+        })
+    }
+
+    /// Promotes a learner to a voting member. etcd refuses while the learner has not
+    /// caught up with the leader's log (an error of kind
+    /// [`ErrorKind::Server`](crate::ErrorKind::Server) saying so); try again later.
+    pub fn member_promote(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
+        let client = self.client.clone();
+        AdminRequest::new("cluster.member_promote", move |timeout| async move {
+            let call = Call::unsafe_("cluster.member_promote", timeout);
+            let r = client
+                .transport()
+                .member_promote(call, pb::MemberPromoteRequest { id: id.0 })
+                .await?;
+            Ok(MemberListResponse {
+                header: r.header.into(),
+                members: members(r.members),
+            })
         })
     }
 }

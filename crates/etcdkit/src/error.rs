@@ -89,6 +89,8 @@ pub enum ErrorKind {
     NotElectionLeader,
     /// The election has no leader.
     NoElectionLeader,
+    /// A local input/output failure, such as writing a snapshot file.
+    Io,
     /// Any other failure reported by the server.
     Server,
 }
@@ -132,6 +134,7 @@ impl ErrorKind {
             ErrorKind::SessionLost => "session lost",
             ErrorKind::NotElectionLeader => "not the election leader",
             ErrorKind::NoElectionLeader => "election has no leader",
+            ErrorKind::Io => "input/output error",
             ErrorKind::Server => "server error",
         }
     }

@@ -365,7 +365,7 @@ impl Transport {
                     .with_source(error);
                 } else if call.retry == Retry::Unsafe
                     && (failure == Failure::Unreadable
-                        || matches!(failure, Failure::Server(kind) if ambiguous_server_error(kind)))
+                        || matches!(failure, Failure::Server(kind) if ambiguous_server_error(kind, error.message())))
                 {
                     error = error.with_outcome_unknown();
                 } else if maybe_sent {
@@ -485,11 +485,14 @@ fn server_error_is_retryable(kind: ErrorKind, retry: Retry) -> bool {
 }
 
 /// Server errors that leave a write's fate open: the proposal may still commit.
-fn ambiguous_server_error(kind: ErrorKind) -> bool {
+fn ambiguous_server_error(kind: ErrorKind, message: &str) -> bool {
+    // A membership change refused because the member is not connected to all its peers
+    // is refused before anything is proposed.
+    const REFUSED_BEFORE_PROPOSING: &str = "etcdserver: unhealthy cluster";
     matches!(
         kind,
         ErrorKind::Timeout | ErrorKind::LeaderChanged | ErrorKind::Unavailable
-    )
+    ) && message != REFUSED_BEFORE_PROPOSING
 }
 
 /// The shortest time a read gives one member before it may try another.
