@@ -36,10 +36,15 @@ pub(crate) struct RpcStream<T> {
     node: Arc<Node>,
     transport: Weak<Shared>,
     op: &'static str,
+    /// The generation of the auth token the stream was opened with, if any.
+    token_generation: Option<u64>,
 }
 
 impl<T> RpcStream<T> {
     /// The next message; `Ok(None)` when the server ended the stream.
+    ///
+    /// When the server ends the stream because it refuses the auth token, a new token
+    /// is fetched first, so that the owner's re-opened stream carries it.
     pub async fn message(&mut self) -> Result<Option<T>> {
         match self.inner.message().await {
             Ok(message) => Ok(message),
@@ -50,9 +55,32 @@ impl<T> RpcStream<T> {
                 {
                     transport.mark_failed(&self.node, &status::describe(&status));
                 }
+                if let Failure::Server(kind) = failure
+                    && super::auth::is_token_rejection(kind, status.message())
+                    && let Err(e) = self.refresh_token().await
+                {
+                    tracing::warn!(op = self.op, error = %e, "cannot fetch a new auth token");
+                }
                 Err(status::to_error(status, failure, self.node.url()).with_operation(self.op))
             }
         }
+    }
+
+    /// Fetches a new auth token, unless the one this stream was opened with has been
+    /// replaced already, so that the next stream opens with a token the server accepts.
+    /// Does nothing for a client without a user and password.
+    pub async fn refresh_token(&self) -> Result<()> {
+        let Some(transport) = Transport::upgrade(&self.transport) else {
+            return Ok(());
+        };
+        if transport.options().credentials.is_none() {
+            return Ok(());
+        }
+        transport
+            .refresh_token(self.token_generation)
+            .await
+            .map(drop)
+            .map_err(|e| e.with_operation(self.op))
     }
 
     /// The endpoint the stream runs on.
@@ -183,6 +211,7 @@ impl Transport {
                         node,
                         transport: self.weak(),
                         op,
+                        token_generation: token.as_ref().map(|t| t.generation),
                     });
                 }
                 Ok(Err(status)) => {
@@ -318,6 +347,7 @@ impl Transport {
                         node,
                         transport: self.weak(),
                         op: OP,
+                        token_generation: token.as_ref().map(|t| t.generation),
                     });
                 }
                 Err(status) => {

@@ -76,6 +76,8 @@ struct Entry {
     /// Created on the current stream.
     created: bool,
     fragments: Reassembly,
+    /// Refused for its auth token since its last creation, and retried with a new one.
+    auth_retried: bool,
 }
 
 /// What the task knows of its watches.
@@ -85,6 +87,10 @@ struct State {
     /// Requests waiting for room on the stream (only while it is open).
     outbox: VecDeque<pb::WatchRequest>,
     online: bool,
+    /// Whether the client has a user and password, so it can fetch a new token.
+    can_refresh_token: bool,
+    /// A creation was refused in a way a stale token explains: re-open with a new one.
+    token_refresh_wanted: bool,
 }
 
 impl State {
@@ -101,6 +107,7 @@ impl State {
                     created_tx: Some(w.created),
                     created: false,
                     fragments: Reassembly::default(),
+                    auth_retried: false,
                 };
                 if self.online {
                     self.outbox
@@ -205,9 +212,20 @@ impl State {
             entry.progress.on_created(header_revision);
             if response.canceled {
                 let error = cancel_error(&response, endpoint);
+                // etcd checks a watch's permission with the token the stream was opened
+                // with, and answers "permission denied" when it no longer knows that
+                // token (expired, or issued before a restart). Retry once on a stream
+                // opened with a new token before believing it.
+                if self.can_refresh_token && !entry.auth_retried && refused_for_auth(error.kind()) {
+                    entry.auth_retried = true;
+                    entry.created = false;
+                    self.token_refresh_wanted = true;
+                    return;
+                }
                 self.finish(id, error, false);
                 return;
             }
+            entry.auth_retried = false;
             if let Some(waiting) = entry.created_tx.take() {
                 let _ = waiting.send(Ok(()));
                 if entry.spec.created_notify {
@@ -256,6 +274,14 @@ impl State {
     }
 }
 
+/// Whether a refused creation may be the stream's stale auth token's doing.
+fn refused_for_auth(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::PermissionDenied | ErrorKind::InvalidToken | ErrorKind::OldAuthRevision
+    )
+}
+
 /// The error for a watch the server cancelled.
 fn cancel_error(response: &pb::WatchResponse, endpoint: &str) -> Error {
     if response.compact_revision > 0 {
@@ -270,11 +296,17 @@ fn cancel_error(response: &pb::WatchResponse, endpoint: &str) -> Error {
         .with_operation("watch")
         .with_endpoint(endpoint);
     }
-    let reason = response.cancel_reason.as_str();
+    // etcd words some reasons as a whole gRPC error ("rpc error: code = PermissionDenied
+    // desc = etcdserver: permission denied"); the kind is in the description.
+    let full = response.cancel_reason.as_str();
+    let reason = full
+        .strip_prefix("rpc error: code = ")
+        .and_then(|rest| rest.split_once(" desc = "))
+        .map_or(full, |(_, desc)| desc);
     let (kind, message) = if reason.is_empty() {
         (ErrorKind::Cancelled, "the server cancelled the watch")
     } else {
-        (kind_from_server(Code::Unknown, reason), reason)
+        (kind_from_server(Code::Unknown, reason), full)
     };
     Error::new(kind, message)
         .with_operation("watch")
@@ -289,7 +321,10 @@ pub(crate) async fn run(
     hub: Weak<Hub>,
     info: Arc<StreamInfo>,
 ) {
-    let mut state = State::default();
+    let mut state = State {
+        can_refresh_token: transport.options().credentials.is_some(),
+        ..State::default()
+    };
     let mut failures: u32 = 0;
     loop {
         while let Ok(command) = commands.try_recv() {
@@ -332,6 +367,12 @@ pub(crate) async fn run(
                     Ok(Some(response)) => {
                         heard = true;
                         state.on_response(response, &endpoint);
+                        if state.token_refresh_wanted {
+                            break Some(Error::new(
+                                ErrorKind::InvalidToken,
+                                "the server refused a watch for the stream's auth token",
+                            ).with_endpoint(endpoint.as_str()));
+                        }
                     }
                     Ok(None) => break Some(Error::new(
                         ErrorKind::Unavailable,
@@ -365,9 +406,41 @@ pub(crate) async fn run(
         };
         info.set(None);
         state.offline();
+        if state.token_refresh_wanted {
+            state.token_refresh_wanted = false;
+            if let Err(e) = stream.refresh_token().await {
+                tracing::warn!(error = %e, "cannot fetch a new auth token for the watch stream");
+            }
+        }
         if let Some(e) = ended {
             tracing::info!(error = %e, "watch stream failed; resuming its watches");
         }
         failures = if heard { 0 } else { failures.saturating_add(1) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canceled(reason: &str) -> pb::WatchResponse {
+        pb::WatchResponse {
+            canceled: true,
+            cancel_reason: reason.to_string(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cancel_reasons_worded_as_grpc_errors_get_their_kind() {
+        let full = "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+        let error = cancel_error(&canceled(full), "e");
+        assert_eq!(error.kind(), ErrorKind::PermissionDenied);
+        assert!(refused_for_auth(error.kind()));
+        let error = cancel_error(&canceled("etcdserver: permission denied"), "e");
+        assert_eq!(error.kind(), ErrorKind::PermissionDenied);
+        let error = cancel_error(&canceled(""), "e");
+        assert_eq!(error.kind(), ErrorKind::Cancelled);
+        assert!(!refused_for_auth(error.kind()));
     }
 }
