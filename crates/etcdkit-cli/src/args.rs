@@ -84,6 +84,36 @@ pub enum Command {
     Lease(LeaseCommand),
     /// Service registry: join, leave, lookup, list, watch
     Registry(RegistryArgs),
+    /// Acquires a named lock
+    Lock(LockArgs),
+    /// Observes and participates in leader election
+    Elect(ElectArgs),
+}
+
+/// `lock <lockname> [exec-command arg1 arg2 ...]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct LockArgs {
+    /// Timeout for session (seconds)
+    #[arg(long, default_value_t = 10)]
+    pub ttl: i64,
+    /// <lockname> [exec-command arg1 arg2 ...]
+    #[arg(
+        value_name = "LOCKNAME",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<OsString>,
+}
+
+/// `elect <election-name> [proposal]`
+#[derive(Args, Debug, Clone, Default)]
+pub struct ElectArgs {
+    /// Observation mode
+    #[arg(short, long)]
+    pub listen: bool,
+    /// <election-name> [proposal]
+    #[arg(value_name = "ELECTION")]
+    pub args: Vec<OsString>,
 }
 
 /// `get [options] <key> [range_end]`

@@ -4,9 +4,11 @@
 
 pub mod compaction;
 pub mod del;
+pub mod elect;
 pub mod endpoint;
 pub mod get;
 pub mod lease;
+pub mod lock;
 pub mod put;
 pub mod registry;
 pub mod txn;
@@ -36,6 +38,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Endpoint(EndpointCommand::Status) => endpoint::status(global).await,
         Command::Lease(command) => lease::run(global, &command).await,
         Command::Registry(args) => registry::run(global, &args).await,
+        Command::Lock(args) => lock::run(global, &args).await,
+        Command::Elect(args) => elect::run(global, &args).await,
     }
 }
 
