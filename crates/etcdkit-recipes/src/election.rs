@@ -45,7 +45,9 @@
 //!   value proclaimed, no leader left. It is built on a watch of the election's prefix,
 //!   which resumes after failures without losing revisions; when the watch cannot go on
 //!   (history compacted, or the observer fell far behind) it re-reads the election and
-//!   yields the leader then if it changed, so changes in between may be skipped.
+//!   yields the leader then if it changed, so changes in between may be skipped. While
+//!   the cluster is out of reach it keeps trying, with capped backoff; an error that
+//!   retrying cannot cure (permission denied, for one) is yielded and ends the stream.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -293,6 +295,12 @@ fn same(a: &LeaderEvent, b: &LeaderEvent) -> bool {
     }
 }
 
+/// The pause before retry number `n`: 100 ms doubling up to 5 s.
+fn retry_pause(n: u32) -> std::time::Duration {
+    let shift = n.saturating_sub(1).min(6);
+    std::time::Duration::from_millis((100u64 << shift).min(5_000))
+}
+
 /// `event`, unless it is the state delivered last.
 fn emit(event: LeaderEvent, last: &mut Option<LeaderEvent>) -> Option<LeaderEvent> {
     if last.as_ref().is_some_and(|l| same(l, &event)) {
@@ -304,10 +312,22 @@ fn emit(event: LeaderEvent, last: &mut Option<LeaderEvent>) -> Option<LeaderEven
 
 async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEvent>>) {
     let mut last: Option<LeaderEvent> = None;
+    let mut failures: u32 = 0;
     loop {
         // Read every candidate at one revision, then follow changes from the next.
         let listed = match client.kv().get(prefix.clone()).prefix().await {
-            Ok(r) => r,
+            Ok(r) => {
+                failures = 0;
+                r
+            }
+            Err(e) if e.is_retryable() => {
+                // The cluster is out of reach for longer than a request's timeout: keep
+                // trying, with capped backoff.
+                failures = failures.saturating_add(1);
+                tracing::debug!(error = %e, "reading an election failed; retrying");
+                tokio::time::sleep(retry_pause(failures)).await;
+                continue;
+            }
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
                 return;
@@ -332,6 +352,12 @@ async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEv
             .await
         {
             Ok(w) => w,
+            Err(e) if e.is_retryable() => {
+                failures = failures.saturating_add(1);
+                tracing::debug!(error = %e, "watching an election failed; retrying");
+                tokio::time::sleep(retry_pause(failures)).await;
+                continue;
+            }
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
                 return;
