@@ -6,11 +6,14 @@
 //! necessarily UTF-8.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::{alarm, auth, defrag, member, role, snapshot, user};
 use crate::go_compat;
+use crate::security::Secret;
 
 /// Where etcd listens by default.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
@@ -60,6 +63,31 @@ pub struct GlobalArgs {
     /// Print keys and values of simple output as \xNN escapes
     #[arg(long, global = true, env = "ETCDCTL_HEX")]
     pub hex: bool,
+
+    /// username[:password] for authentication (prompt if password is not supplied)
+    #[arg(long, global = true, env = "ETCDCTL_USER", hide_env_values = true, value_parser = Secret::parse)]
+    pub user: Option<Secret>,
+
+    /// Password for authentication (then --user holds only the name)
+    #[arg(long, global = true, env = "ETCDCTL_PASSWORD", hide_env_values = true, value_parser = Secret::parse)]
+    pub password: Option<Secret>,
+
+    /// Verify the certificates of TLS servers with this CA bundle (PEM file)
+    #[arg(long, global = true, env = "ETCDCTL_CACERT")]
+    pub cacert: Option<PathBuf>,
+
+    /// Identify this client with this TLS certificate (PEM file)
+    #[arg(long, global = true, env = "ETCDCTL_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// Identify this client with this TLS key (PEM file)
+    #[arg(long, global = true, env = "ETCDCTL_KEY")]
+    pub key: Option<PathBuf>,
+
+    /// The credentials of --user / --password, once resolved (a prompted password is
+    /// asked for only once, however many connections a command makes).
+    #[arg(skip)]
+    pub credentials: Option<(String, Secret)>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +116,33 @@ pub enum Command {
     Lock(LockArgs),
     /// Observes and participates in leader election
     Elect(ElectArgs),
+    /// Enable, disable or show authentication
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// User related commands
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Membership related commands
+    #[command(subcommand)]
+    Member(member::MemberCommand),
+    /// Alarm related commands
+    #[command(subcommand)]
+    Alarm(alarm::AlarmCommand),
+    /// Defragments the storage of the etcd members with given endpoints
+    Defrag(defrag::DefragArgs),
+    /// Transfers leadership to another etcd cluster member
+    #[command(name = "move-leader")]
+    MoveLeader {
+        /// <transferee-member-id> (hexadecimal)
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
+    /// Manages etcd node snapshots
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
 }
 
 /// `lock <lockname> [exec-command arg1 arg2 ...]`
@@ -278,9 +333,26 @@ pub struct WatchArgs {
 #[derive(Subcommand, Debug)]
 pub enum EndpointCommand {
     /// Checks the healthiness of the endpoints given by --endpoints
-    Health,
+    Health {
+        /// Use all endpoints from the cluster member list
+        #[arg(long)]
+        cluster: bool,
+    },
     /// Prints the status of the endpoints given by --endpoints
-    Status,
+    Status {
+        /// Use all endpoints from the cluster member list
+        #[arg(long)]
+        cluster: bool,
+    },
+    /// Prints the KV history hash for each endpoint in --endpoints
+    Hashkv {
+        /// Use all endpoints from the cluster member list
+        #[arg(long)]
+        cluster: bool,
+        /// Maximum revision to hash (default: all revisions)
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        rev: i64,
+    },
 }
 
 /// One operation line of a `txn`: the same sub-commands and flags as at the top level.

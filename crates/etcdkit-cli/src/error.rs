@@ -19,6 +19,8 @@ pub enum ExitCode {
     BadFeature = 4,
     /// Wrong arguments: their number, conflicting flags, a bad lease id.
     BadArgs = 128,
+    /// A snapshot that could not be saved.
+    Interrupted = 130,
 }
 
 /// A failure of a command.
@@ -57,13 +59,20 @@ impl CliError {
         CliError::new(ExitCode::Error, message)
     }
 
-    /// A failed request, worded as etcdctl words it (see [`etcd_message`]).
+    /// A failed request, worded as etcdctl words it (see [`etcd_message`]). Wrong
+    /// credentials exit as a connection failure: etcdctl authenticates while building its
+    /// client.
     pub fn from_etcd(e: &etcdkit::Error) -> Self {
         let message = etcd_message(e);
         let full = e.to_string();
         let detail = (message != full).then_some(full);
+        let code = if e.kind() == ErrorKind::AuthFailed {
+            ExitCode::BadConnection
+        } else {
+            ExitCode::Error
+        };
         CliError {
-            code: ExitCode::Error,
+            code,
             message,
             detail,
         }

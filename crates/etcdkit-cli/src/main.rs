@@ -11,6 +11,7 @@ mod commands;
 mod error;
 mod go_compat;
 mod output;
+mod security;
 mod txn_parse;
 
 use clap::error::ErrorKind as ClapErrorKind;

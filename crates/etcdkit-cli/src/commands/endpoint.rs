@@ -4,21 +4,21 @@
 
 use std::time::Instant;
 
-use etcdkit::ErrorKind;
 use etcdkit::maintenance::StatusResponse;
+use etcdkit::{ErrorKind, Revision};
 use tokio::task::JoinSet;
 
-use super::{connect_to, endpoints, printer, write_stdout};
+use super::{connect_to, printer, target_endpoints, write_stdout};
 use crate::args::GlobalArgs;
 use crate::error::{CliError, ExitCode, etcd_message};
 use crate::go_compat;
-use crate::output::{EndpointHealth, EndpointStatus, Format};
+use crate::output::{EndpointHealth, EndpointStatus, Format, admin, write_json};
 
 /// Checks every endpoint at once: a linearizable read of the key `health` must succeed (a
 /// permission-denied answer counts, since the request went through consensus to get it),
 /// and the cluster must have no active alarm.
-pub async fn health(global: &GlobalArgs) -> Result<(), CliError> {
-    let endpoints = endpoints(global)?;
+pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
+    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
     let mut checks = JoinSet::new();
     for (i, endpoint) in endpoints.iter().enumerate() {
@@ -130,8 +130,8 @@ fn active_alarms(status: &StatusResponse) -> String {
 /// Asks each endpoint for its status, one after the other. A failure is reported on
 /// stderr and the others are still printed; the exit code is then 1, with no `Error:`
 /// line, as in etcdctl.
-pub async fn status(global: &GlobalArgs) -> Result<(), CliError> {
-    let endpoints = endpoints(global)?;
+pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
+    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
     let mut statuses: Vec<(String, StatusResponse)> = Vec::new();
     let mut failed = false;
@@ -179,6 +179,52 @@ pub async fn status(global: &GlobalArgs) -> Result<(), CliError> {
                 ];
                 out.extend_from_slice(row.join(", ").as_bytes());
                 out.push(b'\n');
+            }
+        }
+    }
+    write_stdout(&out)?;
+    if failed {
+        return Err(CliError::new(ExitCode::Error, String::new()));
+    }
+    Ok(())
+}
+
+/// Asks each endpoint for the hash of its key-value history up to `rev` (0: all of it),
+/// one after the other; failures are reported as `endpoint status` reports them.
+pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), CliError> {
+    let endpoints = target_endpoints(global, cluster).await?;
+    let printer = printer(global)?;
+    let mut hashes = Vec::new();
+    let mut failed = false;
+    for endpoint in endpoints {
+        let hash = match connect_to(global, vec![endpoint.clone()]).await {
+            Ok(client) => client
+                .maintenance()
+                .hash_kv(Revision(rev))
+                .await
+                .map_err(|e| etcd_message(&e)),
+            Err(e) => Err(e.message),
+        };
+        match hash {
+            Ok(hash) => hashes.push((endpoint, hash)),
+            Err(error) => {
+                failed = true;
+                eprintln!("Failed to get the hash of endpoint {endpoint} ({error})");
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match printer.format {
+        Format::Json => {
+            let list: Vec<admin::EndpointHashKv<'_>> = hashes
+                .iter()
+                .map(|(endpoint, hash)| admin::EndpointHashKv::new(endpoint, hash))
+                .collect();
+            write_json(&mut out, &list)?;
+        }
+        Format::Simple => {
+            for (endpoint, hash) in &hashes {
+                out.extend_from_slice(format!("{endpoint}, {}\n", hash.hash()).as_bytes());
             }
         }
     }

@@ -2,16 +2,24 @@
 //! codes, same order: arguments first, then the output format, then the connection), runs
 //! its request and prints the response.
 
+pub mod alarm;
+pub mod auth;
 pub mod compaction;
+pub mod defrag;
 pub mod del;
 pub mod elect;
 pub mod endpoint;
 pub mod get;
 pub mod lease;
 pub mod lock;
+pub mod member;
+pub mod move_leader;
 pub mod put;
 pub mod registry;
+pub mod role;
+pub mod snapshot;
 pub mod txn;
+pub mod user;
 pub mod watch;
 
 use std::ffi::OsString;
@@ -23,9 +31,11 @@ use etcdkit::{Client, ClientOptions, ErrorKind};
 use crate::args::{Cli, Command, EndpointCommand, GlobalArgs};
 use crate::error::{CliError, ExitCode};
 use crate::output::{Format, Printer};
+use crate::security;
 
 /// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+pub async fn run(mut cli: Cli) -> Result<(), CliError> {
+    security::resolve_credentials(&mut cli.global)?;
     let global = &cli.global;
     match cli.command {
         Command::Get(args) => get::run(global, &args).await,
@@ -34,12 +44,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Txn(args) => txn::run(global, &args).await,
         Command::Compaction(args) => compaction::run(global, &args).await,
         Command::Watch(args) => watch::run(global, &args).await,
-        Command::Endpoint(EndpointCommand::Health) => endpoint::health(global).await,
-        Command::Endpoint(EndpointCommand::Status) => endpoint::status(global).await,
+        Command::Endpoint(EndpointCommand::Health { cluster }) => {
+            endpoint::health(global, cluster).await
+        }
+        Command::Endpoint(EndpointCommand::Status { cluster }) => {
+            endpoint::status(global, cluster).await
+        }
+        Command::Endpoint(EndpointCommand::Hashkv { cluster, rev }) => {
+            endpoint::hashkv(global, cluster, rev).await
+        }
         Command::Lease(command) => lease::run(global, &command).await,
         Command::Registry(args) => registry::run(global, &args).await,
         Command::Lock(args) => lock::run(global, &args).await,
         Command::Elect(args) => elect::run(global, &args).await,
+        Command::Auth(command) => auth::run(global, &command).await,
+        Command::User(command) => user::run(global, &command).await,
+        Command::Role(command) => role::run(global, &command).await,
+        Command::Member(command) => member::run(global, &command).await,
+        Command::Alarm(command) => alarm::run(global, &command).await,
+        Command::Defrag(args) => defrag::run(global, &args).await,
+        Command::MoveLeader { args } => move_leader::run(global, &args).await,
+        Command::Snapshot(command) => snapshot::run(global, &command).await,
     }
 }
 
@@ -75,9 +100,10 @@ pub async fn connect(global: &GlobalArgs) -> Result<Client, CliError> {
 
 /// A client of these endpoints, with the command's dial and request timeouts.
 pub async fn connect_to(global: &GlobalArgs, endpoints: Vec<String>) -> Result<Client, CliError> {
-    ClientOptions::new(endpoints)
+    let options = ClientOptions::new(endpoints)
         .dial_timeout(global.dial_timeout)
-        .request_timeout(global.command_timeout)
+        .request_timeout(global.command_timeout);
+    security::apply(global, options)?
         .connect()
         .await
         .map_err(|e| {
@@ -87,6 +113,30 @@ pub async fn connect_to(global: &GlobalArgs, endpoints: Vec<String>) -> Result<C
                 CliError::from_etcd(&e)
             }
         })
+}
+
+/// The endpoints a command works on: those given, or with `--cluster` the client URLs
+/// of every member in the member list (asked of the given endpoints).
+pub async fn target_endpoints(global: &GlobalArgs, cluster: bool) -> Result<Vec<String>, CliError> {
+    if !cluster {
+        return endpoints(global);
+    }
+    let client = connect(global).await?;
+    let list = client
+        .cluster()
+        .member_list()
+        .await
+        .map_err(|e| CliError::from_etcd(&e))?;
+    Ok(list
+        .members()
+        .iter()
+        .flat_map(|m| m.client_urls().iter().cloned())
+        .collect())
+}
+
+/// Runs a request whose answer is only a header, mapping its error as etcdctl words it.
+pub fn etcd<T>(result: etcdkit::Result<T>) -> Result<T, CliError> {
+    result.map_err(|e| CliError::from_etcd(&e))
 }
 
 /// Writes a command's output to stdout. A reader that went away (`| head`) is not an error.

@@ -3,6 +3,7 @@
 //! Printers write into a byte buffer that the command then writes to stdout in one go, so
 //! a failure half-way through printing leaves no partial output behind.
 
+pub mod admin;
 mod json;
 mod simple;
 
@@ -14,6 +15,11 @@ use etcdkit::watch::WatchResponse;
 pub use json::{EndpointHealth, EndpointStatus};
 
 use crate::error::CliError;
+
+/// Writes `value` as one line of etcdctl-style JSON.
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> io::Result<()> {
+    json::write(out, value)
+}
 
 /// The `-w` / `--write-out` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,78 @@
+//! `auth enable | disable | status`.
+
+use clap::Subcommand;
+
+use super::{connect, etcd, printer, write_stdout};
+use crate::args::GlobalArgs;
+use crate::error::CliError;
+use crate::output::{Format, admin, write_json};
+
+/// `auth` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// Enables authentication
+    Enable {
+        /// Refused: the command takes no arguments
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+    /// Disables authentication
+    Disable {
+        /// Refused: the command takes no arguments
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+    /// Returns authentication status
+    Status {
+        /// Refused: the command takes no arguments
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs an `auth` subcommand. Enable and disable print their line in every output
+/// format, as etcdctl does.
+pub async fn run(global: &GlobalArgs, command: &AuthCommand) -> Result<(), CliError> {
+    match command {
+        AuthCommand::Enable { args } => {
+            no_args(args, "auth enable")?;
+            let client = connect(global).await?;
+            etcd(client.auth().enable().await)?;
+            write_stdout(b"Authentication Enabled\n")
+        }
+        AuthCommand::Disable { args } => {
+            no_args(args, "auth disable")?;
+            let client = connect(global).await?;
+            etcd(client.auth().disable().await)?;
+            write_stdout(b"Authentication Disabled\n")
+        }
+        AuthCommand::Status { args } => {
+            no_args(args, "auth status")?;
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let status = etcd(client.auth().status().await)?;
+            let mut out = Vec::new();
+            match printer.format {
+                Format::Simple => out.extend_from_slice(
+                    format!(
+                        "Authentication Status: {}\nAuthRevision: {}\n",
+                        status.enabled, status.auth_revision
+                    )
+                    .as_bytes(),
+                ),
+                Format::Json => write_json(&mut out, &admin::AuthStatus::from(&status))?,
+            }
+            write_stdout(&out)
+        }
+    }
+}
+
+fn no_args(args: &[String], command: &str) -> Result<(), CliError> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::bad_args(format!(
+            "{command} command does not accept any arguments"
+        )))
+    }
+}

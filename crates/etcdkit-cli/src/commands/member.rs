@@ -1,0 +1,228 @@
+//! `member list | add | remove | update | promote`. Member ids are hexadecimal.
+
+use clap::Subcommand;
+use etcdkit::MemberId;
+use etcdkit::cluster::MemberListResponse;
+
+use super::{connect, etcd, printer, write_stdout};
+use crate::args::GlobalArgs;
+use crate::error::CliError;
+use crate::output::{Format, admin, write_json};
+
+/// `member` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Lists all members in the cluster
+    List,
+    /// Adds a member into the cluster
+    Add {
+        /// Comma separated peer URLs for the new member
+        #[arg(long, default_value = "")]
+        peer_urls: String,
+        /// Indicates if the new member is raft learner
+        #[arg(long)]
+        learner: bool,
+        /// <memberName>
+        #[arg(value_name = "NAME")]
+        args: Vec<String>,
+    },
+    /// Removes a member from the cluster
+    Remove {
+        /// <memberID>
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
+    /// Updates a member in the cluster
+    Update {
+        /// Comma separated peer URLs for the updated member
+        #[arg(long, default_value = "")]
+        peer_urls: String,
+        /// <memberID>
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
+    /// Promotes a non-voting member in the cluster
+    Promote {
+        /// <memberID>
+        #[arg(value_name = "ID")]
+        args: Vec<String>,
+    },
+}
+
+/// Runs a `member` subcommand.
+pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), CliError> {
+    match command {
+        MemberCommand::List => {
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let list = etcd(client.cluster().member_list().await)?;
+            let mut out = Vec::new();
+            match printer.format {
+                Format::Simple => {
+                    for m in list.members() {
+                        let status = if m.name().is_empty() {
+                            "unstarted"
+                        } else {
+                            "started"
+                        };
+                        let row = [
+                            format!("{:x}", m.id().get()),
+                            status.to_owned(),
+                            m.name().to_owned(),
+                            m.peer_urls().join(","),
+                            m.client_urls().join(","),
+                            m.is_learner().to_string(),
+                        ];
+                        out.extend_from_slice(row.join(", ").as_bytes());
+                        out.push(b'\n');
+                    }
+                }
+                Format::Json => print_list(&mut out, &list)?,
+            }
+            write_stdout(&out)
+        }
+        MemberCommand::Add {
+            peer_urls,
+            learner,
+            args,
+        } => {
+            let [name] = args.as_slice() else {
+                return Err(CliError::bad_args("member name not provided"));
+            };
+            if peer_urls.is_empty() {
+                return Err(CliError::bad_args("member peer urls not provided"));
+            }
+            let urls: Vec<String> = peer_urls.split(',').map(str::to_owned).collect();
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let mut add = client.cluster().member_add(urls.clone());
+            if *learner {
+                add = add.learner();
+            }
+            let r = etcd(add.await)?;
+            let mut out = Vec::new();
+            match printer.format {
+                Format::Json => write_json(
+                    &mut out,
+                    &admin::Members::new(r.header(), r.member(), r.members()),
+                )?,
+                Format::Simple => {
+                    let new_id = r.member().map(|m| m.id());
+                    let cluster = r.header().cluster_id().0;
+                    let id = new_id.map_or(0, MemberId::get);
+                    out.extend_from_slice(
+                        format!("Member {id:>16x} added to cluster {cluster:>16x}\n\n").as_bytes(),
+                    );
+                    let mut conf = Vec::new();
+                    for m in r.members() {
+                        let member_name = if Some(m.id()) == new_id {
+                            name
+                        } else {
+                            m.name()
+                        };
+                        for url in m.peer_urls() {
+                            conf.push(format!("{member_name}={url}"));
+                        }
+                    }
+                    let lines = [
+                        format!("ETCD_NAME={}", go_quote(name)),
+                        format!("ETCD_INITIAL_CLUSTER={}", go_quote(&conf.join(","))),
+                        format!(
+                            "ETCD_INITIAL_ADVERTISE_PEER_URLS={}",
+                            go_quote(&urls.join(","))
+                        ),
+                        "ETCD_INITIAL_CLUSTER_STATE=\"existing\"".to_owned(),
+                    ];
+                    for line in lines {
+                        out.extend_from_slice(line.as_bytes());
+                        out.push(b'\n');
+                    }
+                }
+            }
+            write_stdout(&out)
+        }
+        MemberCommand::Remove { args } => {
+            let id = member_id(args)?;
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let r = etcd(client.cluster().member_remove(id).await)?;
+            print_change(printer.format, &r, id, "removed from")
+        }
+        MemberCommand::Update { peer_urls, args } => {
+            let id = member_id(args)?;
+            if peer_urls.is_empty() {
+                return Err(CliError::bad_args("member peer urls not provided"));
+            }
+            let urls: Vec<String> = peer_urls.split(',').map(str::to_owned).collect();
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let r = etcd(client.cluster().member_update(id, urls).await)?;
+            print_change(printer.format, &r, id, "updated in")
+        }
+        MemberCommand::Promote { args } => {
+            let id = member_id(args)?;
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let r = etcd(client.cluster().member_promote(id).await)?;
+            print_change(printer.format, &r, id, "promoted in")
+        }
+    }
+}
+
+fn print_list(out: &mut Vec<u8>, list: &MemberListResponse) -> Result<(), CliError> {
+    write_json(
+        out,
+        &admin::Members::new(list.header(), None, list.members()),
+    )?;
+    Ok(())
+}
+
+/// `Member <id> <what> cluster <id>` (ids right-aligned in 16 columns, as Go's `%16x`),
+/// or the response as json.
+fn print_change(
+    format: Format,
+    r: &MemberListResponse,
+    id: MemberId,
+    what: &str,
+) -> Result<(), CliError> {
+    let mut out = Vec::new();
+    match format {
+        Format::Json => print_list(&mut out, r)?,
+        Format::Simple => {
+            let cluster = r.header().cluster_id().0;
+            out.extend_from_slice(
+                format!("Member {:>16x} {what} cluster {cluster:>16x}\n", id.get()).as_bytes(),
+            );
+        }
+    }
+    write_stdout(&out)
+}
+
+/// The one hexadecimal member id argument, with etcdctl's messages.
+fn member_id(args: &[String]) -> Result<MemberId, CliError> {
+    let Some(arg) = args.first() else {
+        return Err(CliError::bad_args("member ID is not provided"));
+    };
+    parse_hex_id(arg)
+        .map(MemberId)
+        .map_err(|e| CliError::bad_args(format!("bad member ID arg ({e}), expecting ID in Hex")))
+}
+
+/// Go's `strconv.ParseUint(s, 16, 64)`, with its error text.
+pub fn parse_hex_id(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s, 16).map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow => "value out of range",
+            _ => "invalid syntax",
+        };
+        format!(
+            "strconv.ParseUint: parsing {}: {why}",
+            crate::go_compat::quote(s.as_bytes())
+        )
+    })
+}
+
+/// Go's `%q` of a string.
+fn go_quote(s: &str) -> String {
+    crate::go_compat::quote(s.as_bytes())
+}

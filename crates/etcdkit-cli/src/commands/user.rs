@@ -1,0 +1,268 @@
+//! `user add | delete | get | list | passwd | grant-role | revoke-role`.
+
+use std::io::Read;
+
+use clap::{ArgAction, Args, Subcommand};
+use etcdkit::{Client, ResponseHeader};
+
+use super::{connect, etcd, printer, role, write_stdout};
+use crate::args::GlobalArgs;
+use crate::error::CliError;
+use crate::output::{Format, Printer, admin, write_json};
+use crate::security;
+
+/// `user` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Adds a new user
+    Add(UserAddArgs),
+    /// Deletes a user
+    Delete {
+        /// <user name>
+        #[arg(value_name = "NAME")]
+        args: Vec<String>,
+    },
+    /// Gets detailed information of a user
+    Get {
+        /// Show permissions of roles granted to the user
+        #[arg(long)]
+        detail: bool,
+        /// <user name>
+        #[arg(value_name = "NAME")]
+        args: Vec<String>,
+    },
+    /// Lists all users
+    List {
+        /// Refused: the command takes no arguments
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+    /// Changes password of user
+    Passwd {
+        /// Read password from stdin instead of interactive terminal
+        #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
+        interactive: bool,
+        /// <user name>
+        #[arg(value_name = "NAME")]
+        args: Vec<String>,
+    },
+    /// Grants a role to a user
+    #[command(name = "grant-role")]
+    GrantRole {
+        /// <user name> <role name>
+        #[arg(value_name = "NAME")]
+        args: Vec<String>,
+    },
+    /// Revokes a role from a user
+    #[command(name = "revoke-role")]
+    RevokeRole {
+        /// <user name> <role name>
+        #[arg(value_name = "NAME")]
+        args: Vec<String>,
+    },
+}
+
+/// `user add <user name or user:password> [options]`
+#[derive(Args, Debug)]
+pub struct UserAddArgs {
+    /// Read password from stdin instead of interactive terminal
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
+    interactive: bool,
+    /// Supply password from the command line flag
+    #[arg(long, default_value = "", hide_default_value = true)]
+    new_user_password: String,
+    /// Create a user without password (CN based auth only)
+    #[arg(long)]
+    no_password: bool,
+    /// <user name or user:password>
+    #[arg(value_name = "NAME")]
+    args: Vec<String>,
+}
+
+/// Runs a `user` subcommand.
+pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliError> {
+    match command {
+        UserCommand::Add(args) => add(global, args).await,
+        UserCommand::Delete { args } => {
+            let [name] = args.as_slice() else {
+                return Err(CliError::bad_args(
+                    "user delete command requires user name as its argument",
+                ));
+            };
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let header = etcd(client.auth().user_delete(name).await)?;
+            print_header(printer, &header, format!("User {name} deleted\n"))
+        }
+        UserCommand::Get { detail, args } => {
+            let [name] = args.as_slice() else {
+                return Err(CliError::bad_args(
+                    "user get command requires user name as its argument",
+                ));
+            };
+            get(global, name, *detail).await
+        }
+        UserCommand::List { args } => {
+            if !args.is_empty() {
+                return Err(CliError::bad_args(
+                    "user list command requires no arguments",
+                ));
+            }
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let users = etcd(client.auth().user_list().await)?;
+            let mut out = Vec::new();
+            match printer.format {
+                Format::Simple => {
+                    for user in &users {
+                        out.extend_from_slice(format!("{user}\n").as_bytes());
+                    }
+                }
+                Format::Json => {
+                    let header = header_of(&client).await?;
+                    write_json(&mut out, &admin::Names::users(&header, &users))?;
+                }
+            }
+            write_stdout(&out)
+        }
+        UserCommand::Passwd { interactive, args } => {
+            let [name] = args.as_slice() else {
+                return Err(CliError::bad_args(
+                    "user passwd command requires user name as its argument",
+                ));
+            };
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let password = if *interactive {
+                security::ask_new_password(name)?
+            } else {
+                password_from_stdin()?
+            };
+            let header = etcd(client.auth().user_change_password(name, &password).await)?;
+            print_header(printer, &header, "Password updated\n".to_owned())
+        }
+        UserCommand::GrantRole { args } => {
+            let [user, role] = args.as_slice() else {
+                return Err(CliError::bad_args(
+                    "user grant command requires user name and role name as its argument",
+                ));
+            };
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let header = etcd(client.auth().user_grant_role(user, role).await)?;
+            print_header(
+                printer,
+                &header,
+                format!("Role {role} is granted to user {user}\n"),
+            )
+        }
+        UserCommand::RevokeRole { args } => {
+            let [user, role] = args.as_slice() else {
+                return Err(CliError::bad_args(
+                    "user revoke-role requires user name and role name as its argument",
+                ));
+            };
+            let printer = printer(global)?;
+            let client = connect(global).await?;
+            let header = etcd(client.auth().user_revoke_role(user, role).await)?;
+            print_header(
+                printer,
+                &header,
+                format!("Role {role} is revoked from user {user}\n"),
+            )
+        }
+    }
+}
+
+async fn add(global: &GlobalArgs, args: &UserAddArgs) -> Result<(), CliError> {
+    let [arg] = args.args.as_slice() else {
+        return Err(CliError::bad_args(
+            "user add command requires user name as its argument",
+        ));
+    };
+    let printer = printer(global)?;
+    // Where the password comes from, in etcdctl's order.
+    let (user, password) = if args.no_password {
+        (arg.clone(), None)
+    } else if !args.new_user_password.is_empty() {
+        (arg.clone(), Some(args.new_user_password.clone()))
+    } else if let Some((user, password)) = arg.split_once(':') {
+        if user.is_empty() {
+            return Err(CliError::bad_args("empty user name is not allowed"));
+        }
+        (user.to_owned(), Some(password.to_owned()))
+    } else if args.interactive {
+        (arg.clone(), Some(security::ask_new_password(arg)?))
+    } else {
+        (arg.clone(), Some(password_from_stdin()?))
+    };
+    let client = connect(global).await?;
+    let header = match &password {
+        Some(password) => etcd(client.auth().user_add(&user, password).await)?,
+        None => etcd(client.auth().user_add_without_password(&user).await)?,
+    };
+    print_header(printer, &header, format!("User {user} created\n"))
+}
+
+async fn get(global: &GlobalArgs, name: &str, detail: bool) -> Result<(), CliError> {
+    let printer = printer(global)?;
+    let client = connect(global).await?;
+    let roles = etcd(client.auth().user_get(name).await)?;
+    let mut out = Vec::new();
+    if detail {
+        // etcdctl prints the user line, then each role as `role get` prints it.
+        out.extend_from_slice(format!("User: {name}\n").as_bytes());
+        for role in &roles {
+            out.push(b'\n');
+            role::print_role(&client, printer, &mut out, role).await?;
+        }
+    } else {
+        match printer.format {
+            Format::Simple => {
+                out.extend_from_slice(format!("User: {name}\nRoles:").as_bytes());
+                for role in &roles {
+                    out.extend_from_slice(format!(" {role}").as_bytes());
+                }
+                out.push(b'\n');
+            }
+            Format::Json => {
+                let header = header_of(&client).await?;
+                write_json(&mut out, &admin::Names::roles(&header, &roles))?;
+            }
+        }
+    }
+    write_stdout(&out)
+}
+
+/// The password of `--interactive=false`: the first word on stdin (Go's `fmt.Scanf("%s")`).
+fn password_from_stdin() -> Result<String, CliError> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    Ok(input
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Prints `simple` for the simple format and the bare header for json.
+pub fn print_header(
+    printer: Printer,
+    header: &ResponseHeader,
+    simple: String,
+) -> Result<(), CliError> {
+    let mut out = Vec::new();
+    match printer.format {
+        Format::Simple => out.extend_from_slice(simple.as_bytes()),
+        Format::Json => write_json(&mut out, &admin::HeaderOnly::new(header))?,
+    }
+    write_stdout(&out)
+}
+
+/// A response header for json output of the calls whose answer etcdkit gives without
+/// one (user and role get and list): a member status's header, which carries the same
+/// cluster, member, revision and term.
+pub async fn header_of(client: &Client) -> Result<ResponseHeader, CliError> {
+    let status = etcd(client.maintenance().status().await)?;
+    Ok(*status.header())
+}
