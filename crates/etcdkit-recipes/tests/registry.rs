@@ -278,6 +278,11 @@ async fn go_naming_endpoints_format_both_ways() {
     assert_eq!(update["Op"], json!(0));
     assert_eq!(update["Addr"], json!("rs:7000"));
     assert!(update["Metadata"].is_object());
-    let all = bounded(registry.list("greeter")).await.unwrap();
-    assert_eq!(all.len(), 2);
+    // Lookups read a watch-fed cache: wait (bounded) until it has seen our own join.
+    bounded(async {
+        while bounded(registry.list("greeter")).await.unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }

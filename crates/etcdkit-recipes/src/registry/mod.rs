@@ -43,7 +43,10 @@
 //! - **Lookups.** The first `lookup`, `list` or `watch` of a name starts a
 //!   [prefix cache](crate::prefix_cache) of `<namespace>/<name>/`; later ones read it
 //!   without a round trip. The cache follows every change, resumes after disconnects
-//!   and re-reads after compaction. `lookup` of a name without instances is
+//!   and re-reads after compaction. Being fed by a watch, it sees a change (this
+//!   registry's own `join` and `leave` included) a moment after etcd applies it,
+//!   typically well under a millisecond on one machine: a `list` right after a `join`
+//!   may not show it yet. `lookup` of a name without instances is
 //!   [`Error::NoInstance`]. [`Registry::list_all`] reads etcd directly.
 //! - **Drop.** Dropping the last clone of a registry stops renewing (instances expire
 //!   after their TTL; nothing blocks) and stops its caches;
