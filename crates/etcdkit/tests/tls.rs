@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::bounded;
 use etcdkit::{ErrorKind, TlsOptions};
-use etcdkit_testkit::{ClientTls, EtcdServer};
+use etcdkit_testkit::{ClientTls, EtcdCluster, EtcdServer};
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType,
 };
@@ -201,4 +201,89 @@ async fn garbage_pem_is_refused_with_a_clear_error() {
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.to_string().contains("CA"), "{err}");
+}
+
+/// A three-member cluster whose client URLs require client certificates.
+async fn mtls_cluster(pki: &Pki) -> EtcdCluster {
+    bounded(
+        EtcdCluster::builder()
+            .members(3)
+            .client_tls(ClientTls {
+                cert_file: pki.path("server.pem"),
+                key_file: pki.path("server-key.pem"),
+                trusted_ca_file: Some(pki.path("ca.pem")),
+                client_cert_auth: true,
+            })
+            .start(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_mutual_tls_three_member_cluster_accepts_the_right_certificates_only() {
+    let pki = make_pki();
+    let cluster = mtls_cluster(&pki).await;
+    let endpoints = cluster.endpoints();
+    assert_eq!(endpoints.len(), 3);
+    assert!(endpoints.iter().all(|e| e.starts_with("https://")));
+    let right = || {
+        TlsOptions::new()
+            .ca_pem(pki.ca_pem.clone())
+            .identity_pem(pki.client_cert_pem.clone(), pki.client_key_pem.clone())
+    };
+
+    // The right CA and a client certificate: every member serves, and all agree.
+    let client = bounded(common::options(endpoints.clone()).tls(right()).connect())
+        .await
+        .unwrap();
+    bounded(client.kv().put("mtls3/a", "1")).await.unwrap();
+    let members = bounded(client.cluster().member_list()).await.unwrap();
+    assert_eq!(members.members().len(), 3);
+    for endpoint in &endpoints {
+        let one = bounded(
+            common::options(vec![endpoint.clone()])
+                .tls(right())
+                .connect(),
+        )
+        .await
+        .unwrap();
+        let got = bounded(one.kv().get("mtls3/a")).await.unwrap();
+        assert_eq!(got.first().unwrap().value().as_ref(), b"1", "{endpoint}");
+    }
+
+    // No client certificate: a clear TLS error from every member, not a hang.
+    let err = bounded(
+        common::options(endpoints.clone())
+            .tls(TlsOptions::new().ca_pem(pki.ca_pem.clone()))
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    // A CA that did not sign the servers' certificates: a clear handshake error.
+    let (_, _, other_ca) = make_ca();
+    let err = bounded(
+        common::options(endpoints.clone())
+            .tls(
+                TlsOptions::new()
+                    .ca_pem(other_ca)
+                    .identity_pem(pki.client_cert_pem.clone(), pki.client_key_pem.clone()),
+            )
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("TLS handshake failed"), "{err}");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
 }
