@@ -105,12 +105,19 @@ impl Election {
     pub async fn campaign(&self, value: impl Into<Bytes>) -> Result<Leadership> {
         const WHAT: &str = "campaign";
         let (rev, pending) = self.queue.enqueue(value.into(), WHAT).await?;
-        let seen_at = self
+        let waited = self
             .queue
             .wait_first(rev, false, WHAT, |_| {
                 Error::new(ErrorKind::Locked, "another candidate leads")
             })
-            .await?;
+            .await;
+        let seen_at = match waited {
+            Ok(seen_at) => seen_at,
+            Err(e) => {
+                self.queue.withdraw(pending).await;
+                return Err(e);
+            }
+        };
         Ok(Leadership {
             name: self.name.clone(),
             queue: self.queue.clone(),

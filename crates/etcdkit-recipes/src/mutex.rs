@@ -32,7 +32,8 @@
 //!   key goes, the waiter looks again (the one before it may have been a waiter that
 //!   gave up).
 //! - **[`lock`](Mutex::lock)** waits until the lock is held; **[`try_lock`](Mutex::try_lock)**
-//!   fails at once with [`ErrorKind::Locked`] when someone holds it or waits before us.
+//!   fails at once with [`ErrorKind::Locked`] when someone holds it or waits before us,
+//!   after taking its key back out of the queue.
 //!   One session takes one place per lock name: locking a name the session already holds
 //!   or waits for fails with [`ErrorKind::AlreadyExists`].
 //! - **Session lost while waiting.** The wait ends with [`ErrorKind::SessionLost`] when
@@ -118,7 +119,7 @@ impl Mutex {
     async fn acquire(&self, try_only: bool) -> Result<MutexGuard> {
         const WHAT: &str = "lock";
         let (rev, pending) = self.queue.enqueue(Bytes::new(), WHAT).await?;
-        let seen_at = self
+        let waited = self
             .queue
             .wait_first(rev, try_only, WHAT, |holder| {
                 Error::new(
@@ -129,7 +130,14 @@ impl Mutex {
                     ),
                 )
             })
-            .await?;
+            .await;
+        let seen_at = match waited {
+            Ok(seen_at) => seen_at,
+            Err(e) => {
+                self.queue.withdraw(pending).await;
+                return Err(e);
+            }
+        };
         Ok(MutexGuard {
             queue: self.queue.clone(),
             rev,

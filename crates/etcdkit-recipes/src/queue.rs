@@ -2,6 +2,7 @@
 //! `NAME/LEASE` under its session's lease; keys are served in creation-revision order,
 //! and each waiter watches only the key just before its own.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -113,39 +114,64 @@ impl Queue {
             return Err(cause.into_error(what));
         }
         self.releaser.start();
-        let put = self
-            .client
-            .kv()
-            .txn()
-            .when([Compare::create_revision(
-                self.key.clone(),
-                CompareOp::Equal,
-                Revision(0),
-            )])
-            .and_then([Put::new(self.key.clone(), value).lease(self.lease)])
-            .await;
-        let rev = match put {
-            Ok(r) if r.succeeded() => r.header().revision(),
-            Ok(_) => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "{what}: this session already holds or waits for it (key {})",
-                        String::from_utf8_lossy(&self.key)
-                    ),
-                ));
-            }
-            Err(e) if e.kind() == ErrorKind::LeaseNotFound => {
-                return Err(LostCause::Session(LostReason::NotFound).into_error(what));
-            }
-            Err(e) if e.is_outcome_unknown() => {
-                // The put may have been applied: adopt the key if it is ours.
-                match self.own_key().await? {
-                    Some(kv) => kv.create_revision(),
-                    None => return Err(e),
+        // A key of ours that a dropped guard left for the background releaser is
+        // removed (or found removed) and the put tried again, a bounded number of times.
+        let mut attempts = 0;
+        let rev = loop {
+            attempts += 1;
+            let put = self
+                .client
+                .kv()
+                .txn()
+                .when([Compare::create_revision(
+                    self.key.clone(),
+                    CompareOp::Equal,
+                    Revision(0),
+                )])
+                .and_then([Put::new(self.key.clone(), value.clone()).lease(self.lease)])
+                .or_else([Get::new(self.key.clone())])
+                .await;
+            match put {
+                Ok(r) if r.succeeded() => break r.header().revision(),
+                Ok(r) => {
+                    let existing = r.into_responses().into_iter().find_map(|r| match r {
+                        TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
+                        _ => None,
+                    });
+                    if let Some(kv) = existing
+                        && attempts < 3
+                    {
+                        let rev = kv.create_revision();
+                        if self.releaser.is_queued(rev) {
+                            fenced_delete(&self.client, self.key.clone(), rev).await?;
+                            continue;
+                        }
+                        // The releaser may have deleted it since: look again.
+                        let now = self.client.kv().get(self.key.clone()).await?;
+                        if now.first().is_none_or(|kv| kv.create_revision() != rev) {
+                            continue;
+                        }
+                    }
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!(
+                            "{what}: this session already holds or waits for it (key {})",
+                            String::from_utf8_lossy(&self.key)
+                        ),
+                    ));
                 }
+                Err(e) if e.kind() == ErrorKind::LeaseNotFound => {
+                    return Err(LostCause::Session(LostReason::NotFound).into_error(what));
+                }
+                Err(e) if e.is_outcome_unknown() => {
+                    // The put may have been applied: adopt the key if it is ours.
+                    match self.own_key().await? {
+                        Some(kv) => break kv.create_revision(),
+                        None => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         };
         Ok((rev, self.pending(rev)))
     }
@@ -291,6 +317,17 @@ impl Queue {
         }
     }
 
+    /// Takes a key back out of the queue after a failed or refused wait: deleted now
+    /// (fenced), or by the background releaser if that fails.
+    pub async fn withdraw(&self, pending: Pending) {
+        if fenced_delete(&self.client, self.key.clone(), pending.rev)
+            .await
+            .is_ok()
+        {
+            pending.disarm();
+        }
+    }
+
     /// Deletes the key of `rev` if it is still that key. Returns whether it was.
     pub async fn fenced_delete(&self, rev: Revision) -> Result<bool> {
         fenced_delete(&self.client, self.key.clone(), rev).await
@@ -338,6 +375,8 @@ impl Drop for Pending {
 pub(crate) struct Releaser {
     client: Client,
     queue: Arc<OnceLock<mpsc::UnboundedSender<(Bytes, Revision)>>>,
+    /// The revisions of the keys waiting to be released.
+    queued: Arc<std::sync::Mutex<HashSet<Revision>>>,
 }
 
 impl fmt::Debug for Releaser {
@@ -351,6 +390,7 @@ impl Releaser {
         Releaser {
             client,
             queue: Arc::new(OnceLock::new()),
+            queued: Arc::default(),
         }
     }
 
@@ -358,14 +398,26 @@ impl Releaser {
     pub fn start(&self) {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(release_task(self.client.clone(), rx));
+            tokio::spawn(release_task(self.client.clone(), rx, self.queued.clone()));
             tx
         });
+    }
+
+    fn queued(&self) -> std::sync::MutexGuard<'_, HashSet<Revision>> {
+        self.queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the key of `rev` waits to be released in the background.
+    fn is_queued(&self, rev: Revision) -> bool {
+        self.queued().contains(&rev)
     }
 
     fn release(&self, key: Bytes, rev: Revision) {
         match self.queue.get() {
             Some(tx) => {
+                self.queued().insert(rev);
                 let _ = tx.send((key, rev));
             }
             None => tracing::warn!("no releaser running; the key expires with its lease"),
@@ -373,7 +425,11 @@ impl Releaser {
     }
 }
 
-async fn release_task(client: Client, mut rx: mpsc::UnboundedReceiver<(Bytes, Revision)>) {
+async fn release_task(
+    client: Client,
+    mut rx: mpsc::UnboundedReceiver<(Bytes, Revision)>,
+    queued: Arc<std::sync::Mutex<HashSet<Revision>>>,
+) {
     while let Some((key, rev)) = rx.recv().await {
         let mut attempt = 0;
         loop {
@@ -394,5 +450,9 @@ async fn release_task(client: Client, mut rx: mpsc::UnboundedReceiver<(Bytes, Re
                 }
             }
         }
+        queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&rev);
     }
 }

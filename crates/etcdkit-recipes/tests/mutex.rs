@@ -192,6 +192,24 @@ async fn unlock_never_deletes_a_newer_key_of_the_same_session() {
 }
 
 #[tokio::test]
+async fn a_dropped_guard_does_not_stand_in_the_way_of_its_sessions_next_lock() {
+    let etcd = bounded(EtcdServer::start()).await.unwrap();
+    let client = connect(vec![etcd.endpoint()]).await;
+    let s = session(&client, 30).await;
+    let mutex = Mutex::new(&s, "mx-relock/lock");
+    for _ in 0..20 {
+        let guard = bounded(mutex.lock()).await.unwrap();
+        drop(guard);
+    }
+    let guard = bounded(mutex.try_lock()).await.unwrap();
+    assert!(bounded(guard.unlock()).await.unwrap());
+    let left = bounded(client.kv().get("mx-relock/lock/").prefix())
+        .await
+        .unwrap();
+    assert!(left.kvs().is_empty());
+}
+
+#[tokio::test]
 async fn try_lock_drop_and_a_waiter_whose_session_is_lost() {
     let etcd = bounded(EtcdServer::start()).await.unwrap();
     let client = connect(vec![etcd.endpoint()]).await;
