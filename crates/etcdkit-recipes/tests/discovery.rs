@@ -2,43 +2,21 @@
 //! that happened while it was disconnected, round robin evenness, random choice, retry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{BOUND, bounded, options, server};
 use std::collections::{BTreeSet, HashMap};
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use etcdkit::{Client, ClientOptions};
+use etcdkit::Client;
 use etcdkit_recipes::discovery::{
     AttemptError, Balancer, Endpointer, Error, GaveUp, Instancer, InstancerEvent, Random,
     Registrar, RoundRobin, Service, TtlOption, retry,
 };
-use etcdkit_testkit::{EtcdCluster, EtcdServer};
+use etcdkit_testkit::EtcdCluster;
 use tokio_stream::StreamExt;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
-
-fn options(endpoints: Vec<String>) -> ClientOptions {
-    ClientOptions::new(endpoints)
-        .dial_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(5))
-        .keepalive_interval(Duration::from_millis(500))
-        .keepalive_timeout(Duration::from_secs(1))
-}
-
-async fn server() -> (EtcdServer, Client) {
-    let etcd = bounded(EtcdServer::start()).await.unwrap();
-    let client = bounded(options(vec![etcd.endpoint()]).connect())
-        .await
-        .unwrap();
-    (etcd, client)
-}
 
 /// Registers `n` instances `prefix<i>` = `addr-<i>`.
 async fn register(client: &Client, prefix: &str, n: usize) -> Vec<Registrar> {

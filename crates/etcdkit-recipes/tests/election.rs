@@ -3,7 +3,9 @@
 //! is lost, and the server's Election service seeing the same election.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::IntoFuture;
+mod common;
+
+use common::bounded;
 use std::time::Duration;
 
 use etcdkit::{Client, ClientOptions, ErrorKind};
@@ -11,14 +13,6 @@ use etcdkit_recipes::election::{Election, LeaderEvent, Observer};
 use etcdkit_recipes::session::Session;
 use etcdkit_testkit::EtcdServer;
 use futures_util::StreamExt;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
 
 async fn setup() -> (EtcdServer, Client) {
     let etcd = bounded(EtcdServer::start()).await.unwrap();

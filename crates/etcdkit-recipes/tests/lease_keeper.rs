@@ -3,39 +3,17 @@
 //! is killed and whose members are frozen and restarted one by one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::IntoFuture;
+mod common;
+
+use common::{bounded, options, server};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use etcdkit::{Client, ClientOptions, LeaseId};
+use etcdkit::{Client, LeaseId};
 use etcdkit_recipes::lease_keeper::{KeeperEvent, KeeperState, LeaseKeeper, LostReason};
-use etcdkit_testkit::{EtcdCluster, EtcdServer};
+use etcdkit_testkit::EtcdCluster;
 use tokio_stream::StreamExt;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
-
-fn options(endpoints: Vec<String>) -> ClientOptions {
-    ClientOptions::new(endpoints)
-        .dial_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(5))
-        .keepalive_interval(Duration::from_millis(500))
-        .keepalive_timeout(Duration::from_secs(1))
-}
-
-async fn server() -> (EtcdServer, Client) {
-    let etcd = bounded(EtcdServer::start()).await.unwrap();
-    let client = bounded(options(vec![etcd.endpoint()]).connect())
-        .await
-        .unwrap();
-    (etcd, client)
-}
 
 async fn cluster() -> EtcdCluster {
     bounded(

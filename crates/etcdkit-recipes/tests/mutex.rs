@@ -3,7 +3,9 @@
 //! unlock, and a 3-member cluster losing members under a held lock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::IntoFuture;
+mod common;
+
+use common::bounded;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,14 +16,6 @@ use etcdkit_recipes::mutex::{LostCause, Mutex};
 use etcdkit_recipes::session::Session;
 use etcdkit_testkit::{EtcdCluster, EtcdServer};
 use futures_util::FutureExt;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
 
 async fn connect(endpoints: Vec<String>) -> Client {
     bounded(

@@ -3,8 +3,10 @@
 //! exactly one resync and converges to etcd's state.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::bounded;
 use std::collections::BTreeMap;
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use etcdkit::{ClientOptions, ErrorKind};
@@ -12,14 +14,6 @@ use etcdkit_recipes::prefix_cache::{CacheEvent, PrefixCache};
 use etcdkit_testkit::EtcdCluster;
 use futures_util::FutureExt;
 use tokio_stream::StreamExt;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
 
 fn options(endpoints: Vec<String>) -> ClientOptions {
     ClientOptions::new(endpoints)

@@ -3,42 +3,20 @@
 //! than the TTL (exactly once), and the Go `naming/endpoints` format both ways.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::IntoFuture;
+mod common;
+
+use common::{bounded, options, server};
 use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::{Client, ClientOptions, prefix_end};
+use etcdkit::{Client, prefix_end};
 use etcdkit_recipes::discovery::RegistrationState;
 use etcdkit_recipes::registry::{Error, Registry, ValueFormat};
-use etcdkit_testkit::{EtcdCluster, EtcdServer};
+use etcdkit_testkit::EtcdCluster;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio_stream::StreamExt;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
-
-fn options(endpoints: Vec<String>) -> ClientOptions {
-    ClientOptions::new(endpoints)
-        .dial_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(5))
-        .keepalive_interval(Duration::from_millis(500))
-        .keepalive_timeout(Duration::from_secs(1))
-}
-
-async fn server() -> (EtcdServer, Client) {
-    let etcd = bounded(EtcdServer::start()).await.unwrap();
-    let client = bounded(options(vec![etcd.endpoint()]).connect())
-        .await
-        .unwrap();
-    (etcd, client)
-}
 
 async fn count(client: &Client, prefix: &str) -> usize {
     let prefix = Bytes::from(prefix.to_owned());

@@ -1,21 +1,15 @@
 //! Sessions against real etcd: default TTL, close revokes, resume, lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::IntoFuture;
+mod common;
+
+use common::bounded;
 use std::time::Duration;
 
 use etcdkit::{ClientOptions, ErrorKind, LeaseId};
 use etcdkit_recipes::lease_keeper::LostReason;
 use etcdkit_recipes::session::Session;
 use etcdkit_testkit::EtcdServer;
-
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f.into_future())
-        .await
-        .expect("test step did not finish in time")
-}
 
 async fn setup() -> (EtcdServer, etcdkit::Client) {
     let etcd = bounded(EtcdServer::start()).await.unwrap();

@@ -15,7 +15,6 @@ use crate::generated::v3lockpb::lock_client::LockClient;
 
 macro_rules! unary_rpcs {
     ($( $(#[$doc:meta])* $name:ident => $client:ident :: $method:ident ($req:ty) -> $resp:ty; )*) => {
-        #[allow(dead_code)]
         impl Transport {
             $(
                 $(#[$doc])*

@@ -4,7 +4,6 @@
 //! Opening a stream is safe to repeat, so it is retried on another endpoint like a read.
 //! Once open, a stream's failure is reported to its owner (the watch or lease machinery),
 //! which re-opens it: only the owner knows what to resume.
-#![allow(dead_code)] // Used by the watch and lease modules as they land.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
