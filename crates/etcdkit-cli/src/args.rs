@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{alarm, auth, defrag, member, role, snapshot, user};
+use crate::commands::{alarm, auth, bench, defrag, member, role, snapshot, user};
 use crate::go_compat;
 use crate::security::Secret;
 
@@ -143,6 +143,16 @@ pub enum Command {
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Benchmarks etcd: put, get, txn-put, watch, lease-keepalive
+    Bench(bench::BenchArgs),
+}
+
+impl Command {
+    /// Whether the command wants a multi-thread runtime: a benchmark's many tasks should
+    /// use every core; the other commands make a few requests and start faster on one.
+    pub fn wants_multi_thread(&self) -> bool {
+        matches!(self, Command::Bench(_))
+    }
 }
 
 /// `lock <lockname> [exec-command arg1 arg2 ...]`

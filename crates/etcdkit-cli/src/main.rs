@@ -26,7 +26,12 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_failure(&e),
     };
-    let result = tokio::runtime::Builder::new_current_thread()
+    let mut builder = if cli.command.wants_multi_thread() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let result = builder
         .enable_all()
         .build()
         .map_err(CliError::from)

@@ -4,6 +4,7 @@
 
 pub mod alarm;
 pub mod auth;
+pub mod bench;
 pub mod compaction;
 pub mod defrag;
 pub mod del;
@@ -65,6 +66,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Defrag(args) => defrag::run(global, &args).await,
         Command::MoveLeader { args } => move_leader::run(global, &args).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
+        Command::Bench(args) => bench::run(global, &args).await,
     }
 }
 
