@@ -273,6 +273,35 @@ async fn lease_keepalive_renews_and_revokes_its_leases() {
 }
 
 #[tokio::test]
+async fn failed_operations_are_counted_by_kind_and_the_run_goes_on() {
+    let server = start_server().await;
+    // etcd allows 128 operations per transaction by default: every one of these fails.
+    let v = bench_json(
+        &server,
+        &[
+            "txn-put",
+            "--txn-ops",
+            "200",
+            "--key-space-size",
+            "1000",
+            "--total",
+            "20",
+            "--clients",
+            "2",
+            "--key-prefix",
+            "fail/",
+        ],
+    )
+    .await;
+    assert_eq!(v["total"], 20);
+    assert_eq!(v["ok"], 0);
+    assert_eq!(v["errors"], 20);
+    assert_eq!(v["errors_by_kind"], serde_json::json!({"TooManyOps": 20}));
+    assert_eq!(v["latency_us"], Value::Null);
+    assert!(stored(&server, "fail/").await.is_empty());
+}
+
+#[tokio::test]
 async fn rate_caps_the_run() {
     let server = start_server().await;
     let v = bench_json(
