@@ -16,6 +16,7 @@ pub struct BenchArgs {
 /// Flags of every workload. They are global to `bench`, so they may come before or after
 /// the workload's name, as in etcd's tool.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Benchmark options")]
 pub struct CommonArgs {
     /// Concurrent tasks sending requests
     #[arg(long, global = true, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
@@ -53,7 +54,7 @@ pub struct CommonArgs {
     #[arg(long, global = true, default_value = "bench/")]
     pub key_prefix: String,
 
-    /// Print the results as one JSON object (latencies in microseconds)
+    /// Print the results as one JSON object, latencies in microseconds (as does -w json)
     #[arg(long, global = true)]
     pub json: bool,
 }

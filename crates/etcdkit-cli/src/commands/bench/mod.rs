@@ -68,7 +68,7 @@ pub async fn run(global: &GlobalArgs, args: &BenchArgs) -> Result<(), CliError> 
         Workload::Watch { watchers } => watch::run(&bench, *watchers).await?,
         Workload::LeaseKeepalive => lease_keepalive::run(&bench).await?,
     };
-    let out = if common.json {
+    let out = if common.json || global.write_out == "json" {
         report.json()
     } else {
         report.text()
@@ -133,6 +133,7 @@ impl Bench<'_> {
         Report {
             workload,
             config,
+            title: "Summary",
             main,
             stages: Vec::new(),
         }

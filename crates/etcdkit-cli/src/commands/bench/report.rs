@@ -333,6 +333,8 @@ fn histogram(sorted: &[u32]) -> Vec<Bucket> {
 pub struct Report {
     pub workload: &'static str,
     pub config: Vec<(&'static str, Value)>,
+    /// The main figures' title in the text report.
+    pub title: &'static str,
     pub main: Summary,
     /// Named stages measured on the way (JSON key, text title, figures).
     pub stages: Vec<(&'static str, &'static str, Summary)>,
@@ -386,7 +388,7 @@ impl Report {
             summary.text(title, &mut out);
             out.push('\n');
         }
-        self.main.text("Summary", &mut out);
+        self.main.text(self.title, &mut out);
         out
     }
 }
@@ -501,6 +503,7 @@ mod tests {
         Report {
             workload: "put",
             config: vec![("clients", json!(2)), ("key_prefix", json!("bench/"))],
+            title: "Summary",
             main: main.clone(),
             stages: vec![("watch_creation", "Watch creation", main)],
         }

@@ -91,6 +91,7 @@ pub async fn run(bench: &Bench<'_>, watchers: usize) -> Result<Report, CliError>
 
     let main = Summary::new(events, ok_puts * created, elapsed);
     let mut report = bench.report("watch", vec![("watchers", json!(watchers))], main);
+    report.title = "Summary (events: from the start of a put to its event at a watcher)";
     report.stages = vec![
         ("watch_creation", "Watch creation", creation),
         (
