@@ -25,6 +25,45 @@
 //! with [`ErrorKind::OutcomeUnknown`] (or an error whose
 //! [`is_outcome_unknown`](Error::is_outcome_unknown) is true), which is different from a
 //! definite failure.
+//!
+//! # Observability
+//!
+//! **Tracing.** Every attempt of every RPC, unary calls and stream openings alike (watch,
+//! lease keepalive, snapshot, election observe, health probes), runs in a `DEBUG` span
+//! named `rpc` with the fields `op` (such as `kv.get`, `watch`, `lease.keep_alive`),
+//! `endpoint` (`scheme://host:port`) and `attempt` (0 for the first). Events:
+//!
+//! | level | message | fields |
+//! | --- | --- | --- |
+//! | `WARN` | `endpoint marked unhealthy` | `endpoint`, `reason` |
+//! | `INFO` | `endpoint healthy again` | `endpoint` |
+//! | `INFO` | `failing over to another endpoint` | `op`, `from`, `to`, `attempt` |
+//! | `DEBUG` | `retrying` | `op`, `endpoint`, `attempt`, `kind`, `error` |
+//! | `INFO` | `watch stream failed; resuming its watches` | `endpoint`, `watchers`, `error` |
+//! | `INFO` | `watch stream resumed` | `endpoint`, `previous`, `watchers`, `from_revision` |
+//! | `INFO` | `lease keepalive stream failed; re-opening` | `endpoint`, `leases`, `error` |
+//! | `WARN` | `lease lost` | `lease`, `reason` (`NotFound` or `Expired`), `detail` |
+//! | `INFO` | `auth token refreshed` | `user`, `stale_generation`, `generation` |
+//!
+//! `from_revision` is the lowest revision a resumed watch asks for (0: every watch
+//! resumes from "now"). Nothing is formatted unless a subscriber wants the event.
+//!
+//! **Metrics.** With the `metrics` feature (off by default), the client records through
+//! the [`metrics`](https://docs.rs/metrics) facade into whatever recorder the
+//! application installs; it installs none itself. Label values are static strings, and
+//! the per-request counters allocate nothing.
+//!
+//! | name | type | labels | counts |
+//! | --- | --- | --- | --- |
+//! | `etcdkit_requests_total` | counter | `op` | requests (unary calls and stream openings), once each whatever their retries |
+//! | `etcdkit_request_errors_total` | counter | `op`, `kind` | requests that failed in the end, by [`ErrorKind`] in snake_case (`compacted`, `outcome_unknown`, ...) |
+//! | `etcdkit_retries_total` | counter | `op` | attempts after a request's first |
+//! | `etcdkit_endpoint_switches_total` | counter | | attempts sent to another endpoint than the request's previous one (failover) |
+//! | `etcdkit_watch_resumes_total` | counter | | shared watch streams re-opened after a failure |
+//! | `etcdkit_leases_lost_total` | counter | `reason` | kept-alive leases lost (`not_found`, `expired`) |
+//! | `etcdkit_lease_keepalive_margin_seconds` | histogram | | how much of a lease's confirmed TTL was left when a renewal's answer arrived |
+//!
+//! Requests refused before anything is sent (an empty key, say) are not counted.
 
 pub mod auth;
 mod client;
@@ -38,6 +77,7 @@ pub mod lock;
 pub mod maintenance;
 mod namespace;
 mod options;
+mod telemetry;
 mod transport;
 mod types;
 mod util;

@@ -430,6 +430,10 @@ impl Task {
             Some(ttl) => {
                 entry.sent = None;
                 self.in_flight = self.in_flight.saturating_sub(1);
+                if let Some(previous) = entry.deadline {
+                    // How close the lease came to running out: the safety margin.
+                    crate::telemetry::keepalive_margin(previous.saturating_duration_since(now));
+                }
                 let deadline = schedule::confirmed_deadline(sent, ttl);
                 let deadline = entry.deadline.map_or(deadline, |d| d.max(deadline));
                 let interval = schedule::interval(ttl, entry.slot.interval);
@@ -556,7 +560,12 @@ impl Task {
     /// The stream failed or could not be opened: tell every lease, and re-open at once
     /// (with backoff when it keeps failing).
     fn on_failure(&mut self, error: Error, now: Instant) {
-        tracing::debug!(error = %error, "lease keepalive stream failed");
+        tracing::info!(
+            endpoint = self.endpoint.as_str(),
+            leases = self.entries.len(),
+            error = %error,
+            "lease keepalive stream failed; re-opening"
+        );
         self.close_stream();
         self.failures = self.failures.saturating_add(1);
         let error = Arc::new(error);
@@ -610,7 +619,11 @@ impl Task {
                 registry.remove(&id);
             }
         }
-        tracing::debug!(lease = %entry.slot.id, ?reason, "lease lost");
+        crate::telemetry::lease_lost(match reason {
+            LostReason::NotFound => "not_found",
+            LostReason::Expired => "expired",
+        });
+        tracing::warn!(lease = entry.slot.id.0, reason = ?reason, detail = %reason, "lease lost");
         entry.slot.state.send_replace(KeepAliveState::Lost(reason));
         entry.slot.emit(KeepAliveEvent::Lost { reason });
     }

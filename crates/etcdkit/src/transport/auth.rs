@@ -127,7 +127,6 @@ impl Transport {
             let mut call = Call::safe("auth.authenticate", None);
             call.with_token = false;
             let response = self.authenticate(call, request).await?;
-            tracing::debug!("fetched a new auth token");
             let generation = match cache.generation.lock() {
                 Ok(mut g) => {
                     *g += 1;
@@ -135,6 +134,21 @@ impl Transport {
                 }
                 Err(_) => 0,
             };
+            match stale {
+                // The server refused the token a call carried: worth knowing about (an
+                // expiring TTL too short for the workload shows up here).
+                Some(stale) => tracing::info!(
+                    user = self
+                        .options()
+                        .credentials
+                        .as_ref()
+                        .map_or("", |c| c.user.as_str()),
+                    stale_generation = stale,
+                    generation,
+                    "auth token refreshed"
+                ),
+                None => tracing::debug!(generation, "fetched an auth token"),
+            }
             let token = Token {
                 value: metadata_value(&response.token)?,
                 generation,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::Transport;
 use super::endpoint::Node;
@@ -83,7 +84,14 @@ impl Transport {
     pub(crate) async fn probe(&self, node: &Arc<Node>) -> bool {
         let timeout = self.options().dial_timeout;
         let mut client = MaintenanceClient::new(node.channel.clone());
-        match tokio::time::timeout(timeout, client.status(StatusRequest {})).await {
+        let span = tracing::debug_span!(
+            "rpc",
+            op = "health.probe",
+            endpoint = node.url(),
+            attempt = 0u32
+        );
+        let status = client.status(StatusRequest {}).instrument(span);
+        match tokio::time::timeout(timeout, status).await {
             Ok(Ok(status)) if status.get_ref().leader == 0 => {
                 self.mark_failed(node, "the member has no leader");
                 true

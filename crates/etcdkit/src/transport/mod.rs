@@ -12,6 +12,7 @@ mod auth;
 mod connector;
 mod endpoint;
 mod health;
+mod observe;
 mod rpc;
 mod status;
 mod stream;
@@ -269,6 +270,7 @@ impl Transport {
         let mut last_error: Option<Error> = None;
         loop {
             let node = self.pick(last_node.as_ref());
+            observe::attempt_on(call.op, last_node.as_deref(), &node, attempt);
             last_node = Some(node.clone());
             let now = Instant::now();
             // A read gives a member at most half of the time left, so that a member that
@@ -301,6 +303,9 @@ impl Transport {
                             .with_endpoint(node.url())
                             .with_operation(call.op),
                     );
+                    if let Some(e) = &last_error {
+                        observe::retry(call.op, node.url(), attempt, e);
+                    }
                     attempt = attempt.saturating_add(1);
                     continue;
                 }
@@ -375,7 +380,7 @@ impl Transport {
                 }
                 return Err(error);
             }
-            tracing::debug!(op = call.op, endpoint = node.url(), attempt, error = %error, "retrying");
+            observe::retry(call.op, node.url(), attempt, &error);
             last_error = Some(error);
             attempt = attempt.saturating_add(1);
             let delay = jitter(backoff(attempt, opts.retry_backoff, opts.retry_backoff_max));

@@ -1,4 +1,5 @@
-//! One typed method per unary RPC, so the rest of the crate never names tonic.
+//! One typed method per unary RPC, so the rest of the crate never names tonic. Each
+//! counts its request, and its failure, in the metrics (the retry loop counts retries).
 
 use super::{Call, Transport};
 use crate::error::Result;
@@ -21,14 +22,19 @@ macro_rules! unary_rpcs {
                 pub(crate) async fn $name(&self, call: Call, request: $req) -> Result<$resp> {
                     let max_send = self.options().max_send_size;
                     let max_recv = self.options().max_recv_size;
-                    self.unary(call, request, |channel, request| async move {
+                    crate::telemetry::request(call.op);
+                    let result = self.unary(call, request, |channel, request| async move {
                         $client::new(channel)
                             .max_encoding_message_size(max_send)
                             .max_decoding_message_size(max_recv)
                             .$method(request)
                             .await
                     })
-                    .await
+                    .await;
+                    if let Err(e) = &result {
+                        crate::telemetry::request_failed(call.op, e.kind());
+                    }
+                    result
                 }
             )*
         }

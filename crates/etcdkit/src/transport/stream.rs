@@ -13,9 +13,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 use super::auth::Token;
 use super::endpoint::Node;
+use super::observe;
 use super::status::{self, Failure};
 use super::{Shared, Transport, backoff, deadline_after, jitter};
 use crate::error::{Error, ErrorKind, Result};
@@ -25,6 +27,9 @@ use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
 use crate::generated::etcdserverpb::watch_client::WatchClient;
 use crate::generated::v3electionpb as election;
 use crate::generated::v3electionpb::election_client::ElectionClient;
+
+/// The operation name of an election Observe stream.
+const OBSERVE: &str = "election.observe";
 
 /// How many requests may wait to be sent on a two-way stream.
 const REQUEST_QUEUE: usize = 1024;
@@ -167,8 +172,29 @@ impl Transport {
         .await
     }
 
-    /// Tries endpoints in turn until one opens the stream, within the request timeout.
+    /// Tries endpoints in turn until one opens the stream, within the request timeout;
+    /// counted as one request in the metrics.
     async fn open_with_retry<Resp, F, Fut>(
+        &self,
+        op: &'static str,
+        attempt: F,
+    ) -> Result<RpcStream<Resp>>
+    where
+        F: FnMut(Channel, Option<&Token>) -> Fut,
+        Fut: Future<
+            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
+        >,
+    {
+        crate::telemetry::request(op);
+        let result = self.open_attempts(op, attempt).await;
+        if let Err(e) = &result {
+            crate::telemetry::request_failed(op, e.kind());
+        }
+        result
+    }
+
+    /// The attempts of [`open_with_retry`](Self::open_with_retry), each in an `rpc` span.
+    async fn open_attempts<Resp, F, Fut>(
         &self,
         op: &'static str,
         mut attempt: F,
@@ -196,12 +222,14 @@ impl Transport {
         let mut last_error: Option<Error>;
         loop {
             let node = self.pick(last_node.as_ref());
+            observe::attempt_on(op, last_node.as_deref(), &node, tries);
             last_node = Some(node.clone());
             let now = Instant::now();
             let attempt_deadline = now
                 .checked_add(per_attempt)
                 .map_or(deadline, |d| d.min(deadline));
-            let opening = attempt(node.channel.clone(), token.as_ref());
+            let span = tracing::debug_span!("rpc", op, endpoint = node.url(), attempt = tries);
+            let opening = attempt(node.channel.clone(), token.as_ref()).instrument(span);
             match tokio::time::timeout_at(attempt_deadline, opening).await {
                 Ok(Ok(response)) => {
                     self.mark_healthy(&node);
@@ -269,6 +297,9 @@ impl Transport {
                     );
                 }
             }
+            if let Some(e) = &last_error {
+                observe::retry(op, node.url(), tries, e);
+            }
             tries = tries.saturating_add(1);
             let delay = jitter(backoff(tries, opts.retry_backoff, opts.retry_backoff_max));
             match Instant::now().checked_add(delay) {
@@ -324,19 +355,34 @@ impl Transport {
         &self,
         request: election::LeaderRequest,
     ) -> Result<RpcStream<election::LeaderResponse>> {
-        const OP: &str = "election.observe";
+        crate::telemetry::request(OBSERVE);
+        let result = self.open_observe(request).await;
+        if let Err(e) = &result {
+            crate::telemetry::request_failed(OBSERVE, e.kind());
+        }
+        result
+    }
+
+    async fn open_observe(
+        &self,
+        request: election::LeaderRequest,
+    ) -> Result<RpcStream<election::LeaderResponse>> {
+        const OP: &str = OBSERVE;
         let call = super::Call::safe(OP, None);
         let mut token = self
             .token_for(&call)
             .await
             .map_err(|e| e.with_operation(OP))?;
         let mut token_refreshed = false;
+        let mut attempt: u32 = 0;
         loop {
             let node = self.pick(None);
             let mut message = tonic::Request::new(request.clone());
             self.decorate(&mut message, false, token.as_ref());
+            let span = tracing::debug_span!("rpc", op = OP, endpoint = node.url(), attempt);
             match ElectionClient::new(node.channel.clone())
                 .observe(message)
+                .instrument(span)
                 .await
             {
                 Ok(response) => {
@@ -367,6 +413,7 @@ impl Transport {
                                     .map_err(|e| e.with_operation(OP))?,
                             );
                             token_refreshed = true;
+                            attempt = attempt.saturating_add(1);
                             continue;
                         }
                         _ => {}

@@ -8,7 +8,6 @@ use super::endpoint::{Node, parse_endpoint};
 use super::{Call, Transport};
 use crate::error::Result;
 use crate::generated::etcdserverpb::MemberListRequest;
-use crate::generated::etcdserverpb::cluster_client::ClusterClient;
 
 impl Transport {
     /// Reads the member list once and adopts its client URLs. Members that have not
@@ -17,12 +16,11 @@ impl Transport {
     pub(crate) async fn sync_members(&self) -> Result<()> {
         let call = Call::safe("cluster.member_list", Some(self.options().dial_timeout));
         let response = self
-            .unary(
+            .member_list(
                 call,
                 MemberListRequest {
                     linearizable: false,
                 },
-                |ch, req| async move { ClusterClient::new(ch).member_list(req).await },
             )
             .await?;
         let mut urls = Vec::new();

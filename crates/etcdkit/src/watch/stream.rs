@@ -266,6 +266,16 @@ impl State {
         }
     }
 
+    /// The lowest revision a watch resumes from (0: every watch resumes from "now").
+    fn resume_from(&self) -> i64 {
+        self.watches
+            .values()
+            .map(|e| e.progress.resume_revision())
+            .filter(|r| *r > 0)
+            .min()
+            .unwrap_or(0)
+    }
+
     fn create_requests(&self) -> Vec<pb::WatchRequest> {
         self.watches
             .iter()
@@ -326,6 +336,9 @@ pub(crate) async fn run(
         ..State::default()
     };
     let mut failures: u32 = 0;
+    // Where the previous stream ran: set once one has opened, so any later opening is
+    // a resume.
+    let mut previous: Option<String> = None;
     loop {
         while let Ok(command) = commands.try_recv() {
             state.command(command);
@@ -347,7 +360,24 @@ pub(crate) async fn run(
             }
         };
         let endpoint = bidi.stream.endpoint().to_string();
-        tracing::debug!(endpoint, watches = state.watches.len(), "watch stream open");
+        match &previous {
+            Some(previous) => {
+                crate::telemetry::watch_resume();
+                tracing::info!(
+                    endpoint,
+                    previous = previous.as_str(),
+                    watchers = state.watches.len(),
+                    from_revision = state.resume_from(),
+                    "watch stream resumed"
+                );
+            }
+            None => tracing::debug!(
+                endpoint,
+                watchers = state.watches.len(),
+                "watch stream open"
+            ),
+        }
+        previous = Some(endpoint.clone());
         info.set(Some(endpoint.clone()));
         let (sender, mut stream) = (bidi.sender, bidi.stream);
         state.online = true;
@@ -413,7 +443,12 @@ pub(crate) async fn run(
             }
         }
         if let Some(e) = ended {
-            tracing::info!(error = %e, "watch stream failed; resuming its watches");
+            tracing::info!(
+                endpoint,
+                watchers = state.watches.len(),
+                error = %e,
+                "watch stream failed; resuming its watches"
+            );
         }
         failures = if heard { 0 } else { failures.saturating_add(1) };
     }

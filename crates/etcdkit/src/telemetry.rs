@@ -1,0 +1,250 @@
+//! Metrics, recorded through the [`metrics`](https://docs.rs/metrics) facade when the
+//! crate's `metrics` feature is on; without it every function here is empty and inlined
+//! away, so the rest of the crate calls them unconditionally.
+//!
+//! The metrics' names, labels and meanings are listed in the crate docs (`lib.rs`,
+//! "Observability") and in the README; change them there too.
+//!
+//! `op` is the operation's name as errors report it (`kv.range`, `kv.put`, `watch`,
+//! `lease.keep_alive`, ...). Every label value is a static string: recording allocates
+//! nothing (the `op` label of the per-request counters is interned once per call site).
+//! The crate installs no recorder; the application does, with the exporter it likes.
+
+use std::time::Duration;
+
+use crate::error::ErrorKind;
+
+#[cfg(feature = "metrics")]
+mod enabled {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use metrics::{Key, Label, Level, Metadata};
+
+    use crate::error::ErrorKind;
+
+    pub const REQUESTS: &str = "etcdkit_requests_total";
+    pub const ERRORS: &str = "etcdkit_request_errors_total";
+    pub const RETRIES: &str = "etcdkit_retries_total";
+    pub const SWITCHES: &str = "etcdkit_endpoint_switches_total";
+    pub const WATCH_RESUMES: &str = "etcdkit_watch_resumes_total";
+    pub const LEASES_LOST: &str = "etcdkit_leases_lost_total";
+    pub const KEEPALIVE_MARGIN: &str = "etcdkit_lease_keepalive_margin_seconds";
+
+    static METADATA: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+    /// An `op` label made once and kept for the life of the process, so the per-request
+    /// counters need no allocation: `metrics` keys with dynamic labels copy them into a
+    /// fresh vector each time, keys with `'static` labels do not.
+    struct Interned {
+        op: &'static str,
+        labels: [Label; 1],
+    }
+
+    /// Room for every call site's operation name (there are fewer than a hundred).
+    const SLOTS: usize = 256;
+    static OPS: [OnceLock<Interned>; SLOTS] = [const { OnceLock::new() }; SLOTS];
+
+    /// The interned `op` label, found by the address of the `&'static str` (open
+    /// addressing). Two copies of one name at different addresses get a slot each,
+    /// which is harmless. `None` when the table is full.
+    pub(super) fn op_labels(op: &'static str) -> Option<&'static [Label]> {
+        let address = op.as_ptr() as usize as u64;
+        // Fibonacci hashing of the address, top 8 bits.
+        let start = ((address >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        for i in 0..SLOTS {
+            let slot = &OPS[(start + i) % SLOTS];
+            let interned = slot.get_or_init(|| Interned {
+                op,
+                labels: [Label::from_static_parts("op", op)],
+            });
+            if std::ptr::eq(interned.op, op) {
+                return Some(&interned.labels);
+            }
+        }
+        None
+    }
+
+    fn count_by_op(name: &'static str, op: &'static str) {
+        match op_labels(op) {
+            Some(labels) => {
+                let key = Key::from_static_parts(name, labels);
+                metrics::with_recorder(|r| r.register_counter(&key, &METADATA)).increment(1);
+            }
+            None => metrics::counter!(name, "op" => op).increment(1),
+        }
+    }
+
+    pub fn request(op: &'static str) {
+        count_by_op(REQUESTS, op);
+    }
+
+    pub fn retry(op: &'static str) {
+        count_by_op(RETRIES, op);
+    }
+
+    pub fn request_failed(op: &'static str, kind: ErrorKind) {
+        // Errors are the exception: the allocation of a two-label key is fine here.
+        metrics::counter!(ERRORS, "op" => op, "kind" => super::kind_label(kind)).increment(1);
+    }
+
+    pub fn count(name: &'static str) {
+        static NO_LABELS: [Label; 0] = [];
+        let key = Key::from_static_parts(name, &NO_LABELS);
+        metrics::with_recorder(|r| r.register_counter(&key, &METADATA)).increment(1);
+    }
+
+    pub fn lease_lost(reason: &'static str) {
+        metrics::counter!(LEASES_LOST, "reason" => reason).increment(1);
+    }
+
+    pub fn keepalive_margin(margin: Duration) {
+        static NO_LABELS: [Label; 0] = [];
+        let key = Key::from_static_parts(KEEPALIVE_MARGIN, &NO_LABELS);
+        metrics::with_recorder(|r| r.register_histogram(&key, &METADATA))
+            .record(margin.as_secs_f64());
+    }
+}
+
+/// A request (unary call or stream opening) starts.
+#[inline]
+pub(crate) fn request(op: &'static str) {
+    #[cfg(feature = "metrics")]
+    enabled::request(op);
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+}
+
+/// A request failed for good (after any retries).
+#[inline]
+pub(crate) fn request_failed(op: &'static str, kind: ErrorKind) {
+    #[cfg(feature = "metrics")]
+    enabled::request_failed(op, kind);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (op, kind);
+}
+
+/// A request makes another attempt.
+#[inline]
+pub(crate) fn retry(op: &'static str) {
+    #[cfg(feature = "metrics")]
+    enabled::retry(op);
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+}
+
+/// A request's attempt goes to another endpoint than its previous one.
+#[inline]
+pub(crate) fn endpoint_switch() {
+    #[cfg(feature = "metrics")]
+    enabled::count(enabled::SWITCHES);
+}
+
+/// A shared watch stream was re-opened after a failure.
+#[inline]
+pub(crate) fn watch_resume() {
+    #[cfg(feature = "metrics")]
+    enabled::count(enabled::WATCH_RESUMES);
+}
+
+/// A kept-alive lease was lost; `reason` is a snake_case word.
+#[inline]
+pub(crate) fn lease_lost(reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    enabled::lease_lost(reason);
+    #[cfg(not(feature = "metrics"))]
+    let _ = reason;
+}
+
+/// A renewal's answer arrived with `margin` of the lease's confirmed TTL left.
+#[inline]
+pub(crate) fn keepalive_margin(margin: Duration) {
+    #[cfg(feature = "metrics")]
+    enabled::keepalive_margin(margin);
+    #[cfg(not(feature = "metrics"))]
+    let _ = margin;
+}
+
+/// The `kind` label of an error: the variant's name in snake_case. Written out (not
+/// derived from `Debug`) so that it is a static string and stays stable if a variant's
+/// `Debug` output ever changes.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) fn kind_label(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidArgument => "invalid_argument",
+        ErrorKind::InvalidEndpoint => "invalid_endpoint",
+        ErrorKind::EmptyKey => "empty_key",
+        ErrorKind::KeyNotFound => "key_not_found",
+        ErrorKind::Compacted => "compacted",
+        ErrorKind::FutureRevision => "future_revision",
+        ErrorKind::TooManyOps => "too_many_ops",
+        ErrorKind::DuplicateKey => "duplicate_key",
+        ErrorKind::LeaseNotFound => "lease_not_found",
+        ErrorKind::LeaseExists => "lease_exists",
+        ErrorKind::LeaseTtlTooLarge => "lease_ttl_too_large",
+        ErrorKind::NoLeader => "no_leader",
+        ErrorKind::NotLeader => "not_leader",
+        ErrorKind::LeaderChanged => "leader_changed",
+        ErrorKind::PermissionDenied => "permission_denied",
+        ErrorKind::AuthFailed => "auth_failed",
+        ErrorKind::InvalidToken => "invalid_token",
+        ErrorKind::OldAuthRevision => "old_auth_revision",
+        ErrorKind::AuthNotEnabled => "auth_not_enabled",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::AlreadyExists => "already_exists",
+        ErrorKind::TooManyRequests => "too_many_requests",
+        ErrorKind::RequestTooLarge => "request_too_large",
+        ErrorKind::NoSpace => "no_space",
+        ErrorKind::Corrupt => "corrupt",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Unavailable => "unavailable",
+        ErrorKind::OutcomeUnknown => "outcome_unknown",
+        ErrorKind::Cancelled => "cancelled",
+        ErrorKind::Protocol => "protocol",
+        ErrorKind::Unsupported => "unsupported",
+        ErrorKind::WatchLagged => "watch_lagged",
+        ErrorKind::Locked => "locked",
+        ErrorKind::SessionLost => "session_lost",
+        ErrorKind::NotElectionLeader => "not_election_leader",
+        ErrorKind::NoElectionLeader => "no_election_leader",
+        ErrorKind::Io => "io",
+        ErrorKind::Server => "server",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_labels_are_the_debug_names_in_snake_case() {
+        for kind in [
+            ErrorKind::Compacted,
+            ErrorKind::OutcomeUnknown,
+            ErrorKind::LeaseTtlTooLarge,
+            ErrorKind::NoElectionLeader,
+            ErrorKind::Io,
+        ] {
+            let debug = format!("{kind:?}");
+            let mut snake = String::new();
+            for (i, c) in debug.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(kind_label(kind), snake);
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn an_op_is_interned_once_and_labelled_with_its_name() {
+        static OP: &str = "kv.interning_test";
+        let a = enabled::op_labels(OP).unwrap();
+        let b = enabled::op_labels(OP).unwrap();
+        assert!(std::ptr::eq(a, b));
+        assert_eq!((a[0].key(), a[0].value()), ("op", OP));
+    }
+}
