@@ -189,12 +189,14 @@ async fn killing_a_member_in_use_reports_unhealthy_retry_and_failover_and_reads_
     let dead = normalised(&c, &etcd.endpoint(0).unwrap());
 
     etcd.kill(0).unwrap();
-    // Requests go round the members, so one of the next few lands on the dead one.
+    // Requests go round the members, so one of the next few lands on the dead one. (Others
+    // may be retried too, while the survivors elect a new leader.)
+    let from_dead = |r: &Record| r.field("endpoint") == Some(dead.as_str());
     let mut landed = false;
     for _ in 0..10 {
         let got = bounded(c.kv().get("obs/failover/k")).await.unwrap();
         assert_eq!(got.kvs()[0].value().as_ref(), b"v");
-        if !capture.events("retrying").is_empty() {
+        if capture.events("retrying").iter().any(from_dead) {
             landed = true;
             break;
         }
@@ -205,12 +207,11 @@ async fn killing_a_member_in_use_reports_unhealthy_retry_and_failover_and_reads_
         capture.dump()
     );
 
-    let retry = &capture.events("retrying")[0];
+    let retry = capture.wait_event("retrying", from_dead).await;
     assert_eq!(retry.level, Level::DEBUG);
     assert_eq!(retry.field("op"), Some("kv.get"));
-    assert_eq!(retry.field("endpoint"), Some(dead.as_str()));
-    assert_eq!(retry.field("attempt"), Some("0"));
     assert!(retry.field("kind").is_some() && retry.field("error").is_some());
+    assert!(retry.field("attempt").is_some());
 
     let failover = capture
         .wait_event("failing over to another endpoint", |r| {
@@ -219,7 +220,8 @@ async fn killing_a_member_in_use_reports_unhealthy_retry_and_failover_and_reads_
         .await;
     assert_eq!(failover.level, Level::INFO);
     assert_eq!(failover.field("op"), Some("kv.get"));
-    assert_eq!(failover.field("attempt"), Some("1"));
+    // The attempt after the one that failed on the dead member.
+    assert!(failover.field("attempt").unwrap().parse::<u32>().unwrap() >= 1);
     assert_ne!(failover.field("to"), Some(dead.as_str()));
 
     let unhealthy = capture
@@ -230,7 +232,7 @@ async fn killing_a_member_in_use_reports_unhealthy_retry_and_failover_and_reads_
     assert_eq!(unhealthy.level, Level::WARN);
     assert!(unhealthy.field("reason").is_some());
 
-    // The retried attempt ran in an rpc span of its own, numbered 1.
+    // A retried attempt ran in an rpc span of its own.
     assert!(
         capture
             .spans("rpc")
