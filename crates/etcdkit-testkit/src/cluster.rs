@@ -12,8 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
-use tempfile::TempDir;
 
+use crate::health::{MemberHealth, probe};
+use crate::root::{self, Root};
+use crate::saved::{self, SavedCluster, SavedMember};
 use crate::{Error, binary, http, ports};
 
 /// Default for [`ClusterBuilder::startup_timeout`].
@@ -30,13 +32,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(25);
 const METRICS_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many lines of each log file go into an error.
 const LOG_TAIL_LINES: usize = 20;
-/// Room wanted on /dev/shm per member before data goes there: etcd preallocates a 64 MiB
-/// WAL segment, and the bbolt file grows after it.
-const TMPFS_BYTES_PER_MEMBER: u64 = 256 * 1024 * 1024;
 /// Written to a member's stdout/stderr file before each start.
 const START_MARKER: &str = "--- etcdkit-testkit: starting";
-/// Where tmpfs data directories go.
-const TMPFS_DIR: &str = "/dev/shm";
+/// Members of a cluster when the builder is not told.
+const DEFAULT_MEMBERS: usize = 3;
+/// Pause between looks at members that were asked to shut down.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
 
 /// Counter that makes each cluster token unique within the process.
 static CLUSTER_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -61,8 +62,10 @@ static CLUSTER_SEQ: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until start() is awaited"]
 pub struct ClusterBuilder {
-    members: usize,
+    /// `None`: as many as a kept cluster has, else [`DEFAULT_MEMBERS`].
+    members: Option<usize>,
     etcd_bin: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     args: Vec<String>,
     startup_timeout: Duration,
     data_in_tmpfs: bool,
@@ -96,8 +99,9 @@ impl ClusterBuilder {
     /// [`ClusterBuilder::etcd_bin`], no extra flags, a 30 s startup timeout, data in tmpfs.
     pub fn new() -> Self {
         ClusterBuilder {
-            members: 3,
+            members: None,
             etcd_bin: None,
+            data_dir: None,
             args: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             data_in_tmpfs: true,
@@ -105,9 +109,10 @@ impl ClusterBuilder {
         }
     }
 
-    /// Number of members (at least 1; default 3, or 1 from [`EtcdServer::builder`]).
+    /// Number of members (at least 1; default 3, or 1 from [`EtcdServer::builder`], or
+    /// with [`ClusterBuilder::data_dir`] holding a cluster, that cluster's number).
     pub fn members(mut self, n: usize) -> Self {
-        self.members = n;
+        self.members = Some(n);
         self
     }
 
@@ -154,6 +159,28 @@ impl ClusterBuilder {
         self
     }
 
+    /// Keeps the members' directories (data, logs) in `dir` instead of a throwaway
+    /// directory: created if missing, never removed, and the cluster can be started again
+    /// from it with its data.
+    ///
+    /// - When `dir` holds a cluster the test kit kept there before, that cluster is
+    ///   started again: the same members, names, ports and token, on the data they had.
+    ///   Asking for another number of members is an [`Error::InvalidConfig`]. Its ports
+    ///   must be free: etcd keeps the members' peer URLs in its data, so they cannot
+    ///   change.
+    /// - Otherwise `dir` must be empty (an [`Error::InvalidConfig`] if not): a new cluster
+    ///   is made there, and a file `etcdkit-testkit.cluster` records it. If this first
+    ///   start fails (or is dropped before it finishes), what it made in `dir` is removed
+    ///   again.
+    ///
+    /// The directory belongs to one running cluster at a time. Members added with
+    /// [`EtcdCluster::new_member`] live in throwaway directories and are not kept.
+    /// [`ClusterBuilder::data_in_tmpfs`] does not apply.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
     /// Whether data directories go under `/dev/shm` (default `true`). They do only when
     /// `/dev/shm` exists, is writable and has room (256 MiB per member); otherwise they go
     /// to the system temp directory.
@@ -169,26 +196,58 @@ impl ClusterBuilder {
     /// meantime, the whole start is retried with new ports (a few times). On failure, all
     /// processes started are killed and the data directories removed; errors about a
     /// member include the last lines of its log.
+    ///
+    /// With [`ClusterBuilder::data_dir`] holding a cluster, that cluster is started again
+    /// on its own ports, and a port conflict is an error.
     pub async fn start(self) -> Result<EtcdCluster, Error> {
-        if self.members == 0 {
+        let kept = match &self.data_dir {
+            Some(dir) => Some(root::open_kept(dir)?),
+            None => None,
+        };
+        let saved_members = kept
+            .as_ref()
+            .and_then(|(_, saved)| saved.as_ref())
+            .map(|saved| saved.members.len());
+        let members = self.members.or(saved_members).unwrap_or(DEFAULT_MEMBERS);
+        if members == 0 {
             return Err(Error::InvalidConfig {
                 reason: "a cluster needs at least one member".to_owned(),
             });
         }
+        if let (Some(saved), Some((dir, _))) = (saved_members, &kept)
+            && saved != members
+        {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "{} holds a {saved}-member cluster, but {members} member(s) were asked for",
+                    dir.display()
+                ),
+            });
+        }
         let bin = binary::resolve(self.etcd_bin.as_deref())?;
         let version = binary::version(&bin).await?;
+        if let Some((dir, Some(saved))) = kept {
+            let cluster = EtcdCluster::from_saved(&self, bin, version, dir, &saved)?;
+            cluster.spawn_all_and_wait().await?;
+            return Ok(cluster);
+        }
+        let kept_dir = kept.map(|(dir, _)| dir);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let cluster = EtcdCluster::prepare(&self, bin.clone(), version.clone())?;
-            let spawned = (0..cluster.len()).try_for_each(|i| cluster.spawn(i));
-            let result = match spawned {
-                Ok(()) => cluster.wait_all_healthy(self.startup_timeout).await,
-                Err(e) => Err(e),
+            let root = match &kept_dir {
+                Some(dir) => Root::kept_fresh(dir.clone()),
+                None => Root::temp(self.data_in_tmpfs, members)?,
             };
-            match result {
-                Ok(()) => return Ok(cluster),
-                // Retried with new ports; dropping `cluster` kills what it started.
+            let mut cluster =
+                EtcdCluster::prepare(&self, members, bin.clone(), version.clone(), root)?;
+            match cluster.spawn_all_and_wait().await {
+                Ok(()) => {
+                    cluster.root.finished();
+                    return Ok(cluster);
+                }
+                // Retried with new ports; dropping `cluster` kills what it started (and
+                // removes what it made in a kept directory).
                 Err(Error::Exited { .. } | Error::Unhealthy { .. })
                     if attempt < START_ATTEMPTS && cluster.port_conflict() => {}
                 Err(e) => return Err(e),
@@ -200,11 +259,11 @@ impl ClusterBuilder {
     ///
     /// Fails with [`Error::InvalidConfig`] if the builder asks for more than one member.
     pub async fn start_server(self) -> Result<EtcdServer, Error> {
-        if self.members != 1 {
+        let members = self.members.unwrap_or(DEFAULT_MEMBERS);
+        if members != 1 {
             return Err(Error::InvalidConfig {
                 reason: format!(
-                    "a server is a one-member cluster, but {} members were asked for",
-                    self.members
+                    "a server is a one-member cluster, but {members} members were asked for"
                 ),
             });
         }
@@ -229,6 +288,35 @@ struct Member {
 }
 
 impl Member {
+    /// A member whose directory is `root/name`.
+    fn new(root: &Path, saved: SavedMember, client_scheme: &'static str) -> Member {
+        let dir = root.join(&saved.name);
+        Member {
+            data_dir: dir.join("data"),
+            log_path: dir.join("etcd.log"),
+            stderr_path: dir.join("stderr.log"),
+            name: saved.name,
+            client_port: saved.client_port,
+            peer_port: saved.peer_port,
+            metrics_port: saved.metrics_port,
+            client_scheme,
+        }
+    }
+
+    /// The member's own directory, which holds its data directory and logs.
+    fn dir(&self) -> Option<&Path> {
+        self.data_dir.parent()
+    }
+
+    fn saved(&self) -> SavedMember {
+        SavedMember {
+            name: self.name.clone(),
+            client_port: self.client_port,
+            peer_port: self.peer_port,
+            metrics_port: self.metrics_port,
+        }
+    }
+
     fn client_url(&self) -> String {
         format!("{}://127.0.0.1:{}", self.client_scheme, self.client_port)
     }
@@ -255,8 +343,10 @@ impl Member {
 /// # Drop
 ///
 /// Dropping the cluster kills every member process still running (frozen ones too) with
-/// SIGKILL, waits for each to end, and removes the data directories. It never panics. If
-/// the test process dies without running destructors (an abort), the members are left running.
+/// SIGKILL, waits for each to end, and removes the data directories (unless they were
+/// given with [`ClusterBuilder::data_dir`]). It never panics. If the test process dies
+/// without running destructors (an abort), the members are left running;
+/// [`EtcdCluster::shutdown`] stops them gently beforehand.
 #[derive(Debug)]
 pub struct EtcdCluster {
     bin: PathBuf,
@@ -270,8 +360,8 @@ pub struct EtcdCluster {
     /// How many members [`EtcdCluster::new_member`] has made (for their names).
     new_members: AtomicU64,
     data_in_tmpfs: bool,
-    // Last field: removed after Drop::drop has reaped the processes.
-    root: TempDir,
+    // Last field: removed (unless kept) after Drop::drop has reaped the processes.
+    root: Root,
 }
 
 impl EtcdCluster {
@@ -286,55 +376,98 @@ impl EtcdCluster {
         ClusterBuilder::new()
     }
 
-    /// Creates the directories and picks ports; spawns nothing.
+    /// Picks ports and creates the member directories in `root` (recording the cluster
+    /// there when `root` is kept); spawns nothing.
     fn prepare(
         builder: &ClusterBuilder,
+        n: usize,
         bin: PathBuf,
         version: Option<String>,
+        mut root: Root,
     ) -> Result<EtcdCluster, Error> {
-        let n = builder.members;
-        let root = make_root_dir(builder.data_in_tmpfs, n)?;
         let ports = ports::free_ports(n.saturating_mul(3))?;
         let mut members = Vec::with_capacity(n);
-        let client_scheme = if builder.client_tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = client_scheme(builder);
         for (i, triple) in ports.chunks(3).enumerate() {
-            let (client_port, peer_port, metrics_port) = match triple {
-                [c, p, m] => (*c, *p, *m),
-                _ => {
-                    return Err(Error::io(
-                        "cannot pick ports",
-                        std::io::Error::other("too few free ports"),
-                    ));
-                }
+            let [client_port, peer_port, metrics_port] = *triple else {
+                return Err(Error::io(
+                    "cannot pick ports",
+                    std::io::Error::other("too few free ports"),
+                ));
             };
-            let name = format!("m{i}");
-            let dir = root.path().join(&name);
-            std::fs::create_dir(&dir)
-                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-            members.push(Member {
-                data_dir: dir.join("data"),
-                log_path: dir.join("etcd.log"),
-                stderr_path: dir.join("stderr.log"),
-                name,
+            let saved = SavedMember {
+                name: format!("m{i}"),
                 client_port,
                 peer_port,
                 metrics_port,
-                client_scheme,
-            });
+            };
+            let member = Member::new(root.path(), saved, scheme);
+            if let Some(dir) = member.dir() {
+                std::fs::create_dir(dir)
+                    .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+                root.created(dir.to_path_buf());
+            }
+            members.push(member);
         }
         let seq = CLUSTER_SEQ.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        Ok(EtcdCluster {
+        let token = format!("etcdkit-testkit-{}-{seq}-{nanos}", std::process::id());
+        if root.is_kept() {
+            let record = SavedCluster {
+                token: token.clone(),
+                members: members.iter().map(Member::saved).collect(),
+            };
+            // Recorded before it is done, so that a failed save leaves nothing behind.
+            root.created(saved::path(root.path()));
+            saved::save(root.path(), &record)?;
+        }
+        Ok(Self::assemble(builder, bin, version, token, members, root))
+    }
+
+    /// The cluster kept in `dir` as `saved` describes it; spawns nothing.
+    fn from_saved(
+        builder: &ClusterBuilder,
+        bin: PathBuf,
+        version: Option<String>,
+        dir: PathBuf,
+        saved: &SavedCluster,
+    ) -> Result<EtcdCluster, Error> {
+        let scheme = client_scheme(builder);
+        let members: Vec<Member> = saved
+            .members
+            .iter()
+            .map(|m| Member::new(&dir, m.clone(), scheme))
+            .collect();
+        // Keeps this process's other clusters off these ports.
+        ports::reserve(
+            members
+                .iter()
+                .flat_map(|m| [m.client_port, m.peer_port, m.metrics_port]),
+        );
+        for dir in members.iter().filter_map(Member::dir) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        let root = Root::kept_existing(dir);
+        let token = saved.token.clone();
+        Ok(Self::assemble(builder, bin, version, token, members, root))
+    }
+
+    fn assemble(
+        builder: &ClusterBuilder,
+        bin: PathBuf,
+        version: Option<String>,
+        token: String,
+        members: Vec<Member>,
+        root: Root,
+    ) -> EtcdCluster {
+        EtcdCluster {
             bin,
             version,
-            token: format!("etcdkit-testkit-{}-{seq}-{nanos}", std::process::id()),
+            token,
             args: builder.args.clone(),
             client_tls: builder.client_tls.clone(),
             startup_timeout: builder.startup_timeout,
@@ -343,7 +476,13 @@ impl EtcdCluster {
             data_in_tmpfs: builder.data_in_tmpfs,
             members,
             root,
-        })
+        }
+    }
+
+    /// Spawns every member and waits until all are healthy (the startup timeout).
+    async fn spawn_all_and_wait(&self) -> Result<(), Error> {
+        (0..self.len()).try_for_each(|i| self.spawn(i))?;
+        self.wait_all_healthy(self.startup_timeout).await
     }
 
     /// Number of members.
@@ -377,7 +516,7 @@ impl EtcdCluster {
     }
 
     /// Data directory of member `i` (`--data-dir`). It survives kills and restarts, and is
-    /// removed when the cluster is dropped.
+    /// removed when the cluster is dropped (unless kept with [`ClusterBuilder::data_dir`]).
     pub fn data_dir(&self, i: usize) -> Result<PathBuf, Error> {
         Ok(self.member(i)?.data_dir.clone())
     }
@@ -387,7 +526,8 @@ impl EtcdCluster {
         Ok(self.member(i)?.log_path.clone())
     }
 
-    /// The directory that holds every member's directory; removed on drop.
+    /// The directory that holds every member's directory; removed on drop, unless it was
+    /// given with [`ClusterBuilder::data_dir`].
     pub fn root_dir(&self) -> &Path {
         self.root.path()
     }
@@ -511,6 +651,61 @@ impl EtcdCluster {
         Ok(probe(port, timeout).await.is_ok())
     }
 
+    /// Looks at member `i` once: whether its process runs (and if not, why), and if it
+    /// does, what `/health` answers within `timeout`. Unlike
+    /// [`EtcdCluster::is_healthy`], this tells a crashed member from a slow one, for
+    /// reporting.
+    pub async fn member_health(&self, i: usize, timeout: Duration) -> Result<MemberHealth, Error> {
+        let port = self.member(i)?.metrics_port;
+        if let Some(down) = self.process_down(i)? {
+            return Ok(down);
+        }
+        let probed = probe(port, timeout).await;
+        // Looked at again: a process that died during the probe is reported as such, not
+        // as a refused connection.
+        if let Some(down) = self.process_down(i)? {
+            return Ok(down);
+        }
+        Ok(match probed {
+            Ok(()) => MemberHealth::Healthy,
+            Err(reason) => MemberHealth::Unhealthy { reason },
+        })
+    }
+
+    /// Stops every member gently, as an operator would: SIGTERM (with SIGCONT, so that a
+    /// frozen member can act on it), then waits up to `grace` for all to exit, and
+    /// SIGKILLs those still running after that. Returns once every process has ended.
+    ///
+    /// Data directories stay (until drop, or for good with [`ClusterBuilder::data_dir`]);
+    /// members can be started again with [`EtcdCluster::start_member`]. Members already
+    /// stopped are skipped. On errors, every member is still seen to; the first error is
+    /// returned.
+    pub async fn shutdown(&self, grace: Duration) -> Result<(), Error> {
+        let mut first_error = None;
+        for i in 0..self.len() {
+            for (signal, name) in [(Signal::SIGTERM, "SIGTERM"), (Signal::SIGCONT, "SIGCONT")] {
+                match self.signal(i, signal, name) {
+                    // A member that has ended meanwhile needs no signal.
+                    Ok(()) | Err(Error::NotRunning { .. }) => {}
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        let deadline = Instant::now() + grace;
+        while (0..self.len()).any(|i| self.is_running(i)) && Instant::now() < deadline {
+            tokio::time::sleep(SHUTDOWN_POLL).await;
+        }
+        for i in 0..self.len() {
+            // Ends what ignored SIGTERM; reaps what exited, so no zombie is left.
+            if let Err(e) = self.kill(i) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Waits until member `i` answers `/health` with `"health":"true"`, at most `timeout`.
     ///
     /// Fails early with [`Error::Exited`] if the process ends, or [`Error::NotRunning`] if
@@ -572,7 +767,7 @@ impl EtcdCluster {
             .members
             .len()
             .saturating_add(usize::try_from(seq).unwrap_or(usize::MAX));
-        let root = make_root_dir(self.data_in_tmpfs, 1)?;
+        let root = Root::temp(self.data_in_tmpfs, 1)?;
         let ports = ports::free_ports(3)?;
         let [client_port, peer_port, metrics_port] = ports[..] else {
             return Err(Error::io(
@@ -665,6 +860,19 @@ impl EtcdCluster {
             source: errno.into(),
         })?;
         Ok(pid)
+    }
+
+    /// `None` while member `i`'s process runs; otherwise how it is down.
+    fn process_down(&self, i: usize) -> Result<Option<MemberHealth>, Error> {
+        let mut slot = self.slot(i)?;
+        let Some(child) = slot.as_mut() else {
+            return Ok(Some(MemberHealth::NotRunning));
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(None),
+            Ok(Some(status)) => Ok(Some(MemberHealth::Exited { status })),
+            Err(e) => Err(Error::io(format!("cannot check etcd member m{i}"), e)),
+        }
     }
 
     /// Errors unless member `i`'s process is running; an exited process gives
@@ -815,7 +1023,7 @@ impl Drop for EtcdCluster {
                 let _ = child.wait();
             }
         }
-        // `root` (a TempDir) is dropped after this and removes every data directory.
+        // `root` is dropped after this and removes every data directory (unless kept).
     }
 }
 
@@ -840,7 +1048,7 @@ pub struct NewMember {
     member: Member,
     proc: Mutex<Option<Child>>,
     // Last field: removed after Drop::drop has reaped the process.
-    _root: TempDir,
+    _root: Root,
 }
 
 impl NewMember {
@@ -991,6 +1199,15 @@ impl Drop for NewMember {
     }
 }
 
+/// `https` when the client URLs serve TLS, else `http`.
+fn client_scheme(builder: &ClusterBuilder) -> &'static str {
+    if builder.client_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
 /// What every member process of a cluster shares.
 struct SpawnSpec<'a> {
     bin: &'a Path,
@@ -1131,50 +1348,6 @@ impl Deref for EtcdServer {
     }
 }
 
-/// Probes `/health` once; `Err` describes what was seen instead of a healthy answer.
-async fn probe(port: u16, timeout: Duration) -> Result<(), String> {
-    let response = http::get(port, "/health", timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    let body = String::from_utf8_lossy(&response.body);
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    if response.status == 200 && compact.contains(r#""health":"true""#) {
-        Ok(())
-    } else {
-        Err(format!("HTTP {}: {}", response.status, body.trim()))
-    }
-}
-
-/// A fresh directory for a cluster's members: under /dev/shm when asked, possible and
-/// roomy enough, else in the system temp directory.
-fn make_root_dir(tmpfs: bool, members: usize) -> Result<TempDir, Error> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("etcdkit-testkit-");
-    if tmpfs
-        && tmpfs_has_room(members)
-        && let Ok(dir) = builder.tempdir_in(TMPFS_DIR)
-    {
-        return Ok(dir);
-    }
-    builder
-        .tempdir()
-        .map_err(|e| Error::io("cannot create a temporary directory", e))
-}
-
-fn tmpfs_has_room(members: usize) -> bool {
-    let wanted = TMPFS_BYTES_PER_MEMBER.saturating_mul(u64::try_from(members).unwrap_or(u64::MAX));
-    match nix::sys::statvfs::statvfs(TMPFS_DIR) {
-        Ok(st) => {
-            // The field types are u64 on 64-bit Linux but narrower elsewhere.
-            #[allow(clippy::useless_conversion)]
-            let available =
-                u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
-            available >= wanted
-        }
-        Err(_) => false,
-    }
-}
-
 /// The value etcd wants in `ETCD_UNSUPPORTED_ARCH` on architectures it does not officially
 /// support (its `GOARCH` name); `None` on x86_64, where it is never needed.
 fn unsupported_arch() -> Option<&'static str> {
@@ -1275,7 +1448,8 @@ mod tests {
     async fn lost_port_is_detected() {
         let builder = ClusterBuilder::new().members(1);
         let bin = binary::resolve(None).unwrap();
-        let cluster = EtcdCluster::prepare(&builder, bin, None).unwrap();
+        let root = Root::temp(true, 1).unwrap();
+        let cluster = EtcdCluster::prepare(&builder, 1, bin, None, root).unwrap();
         let port = cluster.members[0].client_port;
         let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         cluster.spawn(0).unwrap();
@@ -1294,10 +1468,11 @@ mod tests {
     #[test]
     fn builder_defaults() {
         let b = ClusterBuilder::new();
-        assert_eq!(b.members, 3);
+        assert_eq!(b.members, None);
+        assert_eq!(b.data_dir, None);
         assert_eq!(b.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
         assert!(b.data_in_tmpfs);
-        assert_eq!(EtcdServer::builder().members, 1);
+        assert_eq!(EtcdServer::builder().members, Some(1));
         let b = b.arg("--a").args(["--b", "--c"]);
         assert_eq!(b.args, ["--a", "--b", "--c"]);
     }

@@ -34,12 +34,21 @@
 //! Ports are free loopback ports picked at start; a start that loses a port to another
 //! process is retried with new ones. Data directories live under `/dev/shm` when it has
 //! room (see [`ClusterBuilder::data_in_tmpfs`]), and are removed when the cluster is dropped.
+//!
+//! A cluster can also live in a directory of the caller's ([`ClusterBuilder::data_dir`]):
+//! kept after drop, and started again from there, same ports, same data. That, with
+//! [`EtcdCluster::member_health`] and [`EtcdCluster::shutdown`], is what a local
+//! development cluster (`etcdkit up`) needs beyond a test's.
 
 mod binary;
 mod cluster;
 mod error;
+mod health;
 mod http;
 mod ports;
+mod root;
+mod saved;
 
 pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer, NewMember};
 pub use error::Error;
+pub use health::MemberHealth;

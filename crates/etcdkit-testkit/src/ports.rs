@@ -41,6 +41,15 @@ pub(crate) fn free_ports(n: usize) -> Result<Vec<u16>, Error> {
     Ok(ports)
 }
 
+/// Marks ports as handed out without checking that they are free: those of a kept cluster,
+/// which must be the ones it had before.
+pub(crate) fn reserve(ports: impl IntoIterator<Item = u16>) {
+    HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .extend(ports);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +61,19 @@ mod tests {
         let all: BTreeSet<u16> = a.iter().chain(b.iter()).copied().collect();
         assert_eq!(all.len(), 12);
         assert!(all.iter().all(|p| *p != 0));
+    }
+
+    #[test]
+    fn reserved_ports_are_not_handed_out() {
+        // Ports the kernel just gave out, so likely to come again.
+        let probe: Vec<u16> = (0..8)
+            .map(|_| {
+                let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+                l.local_addr().unwrap().port()
+            })
+            .collect();
+        reserve(probe.iter().copied());
+        let got = free_ports(8).unwrap();
+        assert!(got.iter().all(|p| !probe.contains(p)), "{got:?} {probe:?}");
     }
 }
