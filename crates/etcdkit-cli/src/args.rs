@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{alarm, auth, bench, defrag, member, role, snapshot, user};
+use crate::commands::{alarm, auth, bench, defrag, member, role, snapshot, up, user};
 use crate::go_compat;
 use crate::security::Secret;
 
@@ -145,6 +145,8 @@ pub enum Command {
     Snapshot(snapshot::SnapshotCommand),
     /// Benchmarks etcd: put, get, txn-put, watch, lease-keepalive
     Bench(bench::BenchArgs),
+    /// Runs a local etcd cluster in the foreground until interrupted
+    Up(up::UpArgs),
 }
 
 impl Command {

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod role;
 pub mod snapshot;
 pub mod txn;
+pub mod up;
 pub mod user;
 pub mod watch;
 
@@ -67,6 +68,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::MoveLeader { args } => move_leader::run(global, &args).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
+        Command::Up(args) => up::run(&args).await,
     }
 }
 
