@@ -1,4 +1,4 @@
-//! The TCP connector behind every channel.
+//! The TCP (and TLS) dialer behind every channel.
 //!
 //! We dial ourselves, rather than let tonic do it, for one reason: a failure here is
 //! certain proof that a request never left the client, which is what makes it safe to
@@ -6,18 +6,17 @@
 //! policy can find them in an error's source chain.
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::tls::TlsConnect;
 
-/// A connection attempt failed: nothing was sent.
+/// A request certainly never left: the connection could not be made, or was found closed
+/// before the request was written.
 #[derive(Debug)]
 pub(crate) struct DialError {
     target: String,
@@ -165,59 +164,45 @@ impl AsyncWrite for Conn {
     }
 }
 
-impl tower::Service<http::Uri> for Connector {
-    type Response = TokioIo<Conn>;
-    type Error = DialError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DialError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), DialError>> {
-        Poll::Ready(Ok(()))
+impl Connector {
+    /// Connects to `host:port` (TCP, then TLS when configured), within the dial timeout.
+    pub async fn dial(&self, host: &str, port: u16) -> Result<Conn, DialError> {
+        let fail = |reason: String| self.dial_error(host, port, reason);
+        // The dial timeout covers the TCP connection and the TLS handshake together.
+        let dial = async {
+            let stream = TcpStream::connect((host, port))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            // Small requests must not wait for Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
+            match &self.tls {
+                None => Ok(Conn::Plain(stream)),
+                Some(tls) => {
+                    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                    let stream = connector
+                        .connect(tls.server_name.clone(), stream)
+                        .await
+                        .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+                    let conn = confirm_tls(stream).await.map_err(fail)?;
+                    Ok(Conn::Tls(Box::new(conn)))
+                }
+            }
+        };
+        match tokio::time::timeout(self.dial_timeout, dial).await {
+            Ok(result) => result,
+            Err(_) => Err(fail(format!(
+                "no connection within the dial timeout ({})",
+                crate::util::fmt_duration(self.dial_timeout)
+            ))),
+        }
     }
 
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let dial_timeout = self.dial_timeout;
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let host = uri.host().unwrap_or_default();
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
-            let port = uri.port_u16().unwrap_or(2379);
-            let target = format!("{host}:{port}");
-            let fail = |reason: String| DialError {
-                target: target.clone(),
-                reason,
-            };
-            // The dial timeout covers the TCP connection and the TLS handshake together.
-            let dial = async {
-                let stream = TcpStream::connect((host.as_str(), port))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                // Small requests must not wait for Nagle's algorithm.
-                let _ = stream.set_nodelay(true);
-                match tls {
-                    None => Ok(Conn::Plain(stream)),
-                    Some(tls) => {
-                        let connector = tokio_rustls::TlsConnector::from(tls.config);
-                        let stream = connector
-                            .connect(tls.server_name, stream)
-                            .await
-                            .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
-                        let conn = confirm_tls(stream).await.map_err(fail)?;
-                        Ok(Conn::Tls(Box::new(conn)))
-                    }
-                }
-            };
-            match tokio::time::timeout(dial_timeout, dial).await {
-                Ok(Ok(conn)) => Ok(TokioIo::new(conn)),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(fail(format!(
-                    "no connection within the dial timeout ({})",
-                    crate::util::fmt_duration(dial_timeout)
-                ))),
-            }
-        })
+    /// The error for a request that never left for `host:port`, and why.
+    pub fn dial_error(&self, host: &str, port: u16, reason: String) -> DialError {
+        DialError {
+            target: format!("{host}:{port}"),
+            reason,
+        }
     }
 }
 

@@ -4,10 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tonic::transport::Channel;
-
 use rustls::ClientConfig;
 
+use super::channel::Channel;
 use super::connector::Connector;
 use super::tls::TlsConnect;
 use crate::error::{Error, ErrorKind, Result};
@@ -148,24 +147,22 @@ impl Node {
                 ));
             }
         };
-        // tonic sees plain HTTP/2: our connector does the TLS, so that a failed handshake
-        // is known never to have sent a request.
-        let plain_uri = format!("http://{}:{}", addr.host, addr.port);
-        let endpoint = tonic::transport::Endpoint::from_shared(plain_uri)
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidEndpoint,
-                    format!("invalid endpoint {}", addr.url),
-                )
-                .with_source(e)
-            })?
-            .http2_keep_alive_interval(opts.keepalive_interval)
-            .keep_alive_timeout(opts.keepalive_timeout)
-            // etcd polices pings on idle connections; ping only while requests are open.
-            .keep_alive_while_idle(false);
-        // The dial timeout is enforced by our connector alone: a second timer in tonic
-        // would hide the DialError that proves a request was never sent.
-        let channel = endpoint.connect_with_connector_lazy(Connector::new(opts.dial_timeout, tls));
+        // The dial timeout is enforced by our connector alone, so that a dial that runs out
+        // of time is reported as one (proof that a request was never sent).
+        let channel = Channel::new(
+            Connector::new(opts.dial_timeout, tls),
+            addr.host.clone(),
+            addr.port,
+            opts.keepalive_interval,
+            opts.keepalive_timeout,
+        )
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("invalid endpoint {}", addr.url),
+            )
+            .with_source(e)
+        })?;
         Ok(Node {
             addr,
             channel,

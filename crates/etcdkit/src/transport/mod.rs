@@ -9,6 +9,7 @@
 //! otherwise fails with an error that says its outcome is unknown.
 
 mod auth;
+mod channel;
 mod connector;
 mod endpoint;
 mod health;
@@ -24,9 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use channel::Channel;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 use tracing::Instrument;
 
 pub(crate) use auth::{Credentials, PresetToken};
