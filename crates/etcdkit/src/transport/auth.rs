@@ -41,8 +41,28 @@ impl fmt::Debug for PresetToken {
 /// since the caller saw it, so many calls failing at once cause one authentication.
 #[derive(Clone)]
 pub(crate) struct Token {
+    /// For tonic's stream requests.
     pub value: AsciiMetadataValue,
+    /// The same, for unary calls, which build their HTTP/2 headers themselves.
+    pub header: http::HeaderValue,
     pub generation: u64,
+}
+
+impl Token {
+    fn new(token: &str, generation: u64) -> Result<Token> {
+        let value = metadata_value(token)?;
+        let header = http::HeaderValue::from_bytes(value.as_encoded_bytes()).map_err(|_| {
+            Error::new(
+                ErrorKind::Protocol,
+                "the auth token has characters that cannot go in a gRPC header",
+            )
+        })?;
+        Ok(Token {
+            value,
+            header,
+            generation,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -78,10 +98,7 @@ impl Transport {
         let opts = self.options();
         if opts.credentials.is_none() {
             return match &opts.token {
-                Some(PresetToken(t)) => Ok(Some(Token {
-                    value: metadata_value(t)?,
-                    generation: 0,
-                })),
+                Some(PresetToken(t)) => Ok(Some(Token::new(t, 0)?)),
                 None => Ok(None),
             };
         }
@@ -149,10 +166,7 @@ impl Transport {
                 ),
                 None => tracing::debug!(generation, "fetched an auth token"),
             }
-            let token = Token {
-                value: metadata_value(&response.token)?,
-                generation,
-            };
+            let token = Token::new(&response.token, generation)?;
             if let Ok(mut current) = cache.current.lock() {
                 *current = Some(token.clone());
             }

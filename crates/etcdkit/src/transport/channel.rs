@@ -28,6 +28,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connector::{Conn, Connector, DialError};
+use super::grpc;
 
 /// The HTTP/2 windows we offer etcd. etcd answers can be large (a range of many keys, a
 /// snapshot), and the 64 KiB default window would have every large answer wait a round
@@ -55,14 +56,14 @@ struct Shared {
     /// Held while dialing, so that callers arriving meanwhile wait for that one dial.
     dialing: tokio::sync::Mutex<()>,
     generation: AtomicU64,
+    /// Requests open on this channel (the keepalive pings only while there are some).
+    open: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
 struct Live {
     sender: h2::client::SendRequest<Bytes>,
     generation: u64,
-    /// Requests whose streams are open on this connection (for keepalive).
-    open: Arc<AtomicUsize>,
 }
 
 impl Channel {
@@ -90,6 +91,7 @@ impl Channel {
                 current: Mutex::new(None),
                 dialing: tokio::sync::Mutex::new(()),
                 generation: AtomicU64::new(0),
+                open: Arc::new(AtomicUsize::new(0)),
             }),
         })
     }
@@ -142,16 +144,12 @@ impl Shared {
                 )
             })?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let live = Live {
-            sender,
-            generation,
-            open: Arc::new(AtomicUsize::new(0)),
-        };
+        let live = Live { sender, generation };
         let pings = connection.ping_pong();
         let driver = Driver {
             shared: Arc::downgrade(self),
             generation,
-            open: live.open.clone(),
+            open: self.open.clone(),
             read_activity,
             interval: self.keepalive_interval,
             timeout: self.keepalive_timeout,
@@ -258,61 +256,141 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
     }
 }
 
-/// Sends one request and waits for its response headers.
+/// Sends one request (for tonic's generated clients) and waits for its response headers.
 async fn send(
     shared: Arc<Shared>,
     request: http::Request<tonic::body::Body>,
 ) -> Result<http::Response<ResponseBody>, tonic::Status> {
-    let live = shared.live().await.map_err(not_sent)?;
     let (mut parts, body) = request.into_parts();
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(shared.authority.clone());
-    uri.path_and_query = parts
+    let path = parts
         .uri
         .path_and_query()
         .cloned()
-        .or(Some(PathAndQuery::from_static("/")));
-    parts.uri = http::Uri::from_parts(uri)
-        .map_err(|e| tonic::Status::internal(format!("bad request URI: {e}")))?;
-    let guard = OpenGuard::new(&live.open);
-
-    let mut sender = match live.sender.clone().ready().await {
-        Ok(sender) => sender,
-        Err(e) => {
-            // The connection died before this request could be written.
-            shared.forget(live.generation);
-            return Err(not_sent(shared.connector.dial_error(
-                &shared.host,
-                shared.port,
-                format!("the connection closed before the request was sent: {e}"),
-            )));
-        }
-    };
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = shared.uri(path)?;
     let end_of_stream = body.is_end_stream();
-    let (response, stream) =
-        match sender.send_request(http::Request::from_parts(parts, ()), end_of_stream) {
-            Ok(sent) => sent,
-            Err(e) => {
-                shared.forget(live.generation);
-                return Err(not_sent(shared.connector.dial_error(
-                    &shared.host,
-                    shared.port,
-                    format!("the connection closed before the request was sent: {e}"),
-                )));
-            }
-        };
+    let open = OpenGuard::new(&shared);
+    let (live, response, stream) = shared
+        .open(http::Request::from_parts(parts, ()), end_of_stream)
+        .await?;
     if !end_of_stream {
         send_body(body, stream)?;
     }
-    match response.await {
-        Ok(response) => Ok(response.map(|recv| ResponseBody { recv, _open: guard })),
-        Err(e) => {
-            if e.is_io() || e.is_go_away() {
-                shared.forget(live.generation);
-            }
-            Err(maybe_sent(e))
+    let response = shared.response(&live, response).await?;
+    Ok(response.map(|recv| ResponseBody { recv, _open: open }))
+}
+
+/// What a unary call carries besides its message.
+pub(crate) struct CallMetadata<'a> {
+    pub token: Option<&'a http::HeaderValue>,
+    pub require_leader: bool,
+}
+
+impl Channel {
+    /// One unary call: `frame` (a message already in gRPC framing) to `path`, and the
+    /// decoded answer or the call's status.
+    pub async fn unary<M: prost::Message + Default>(
+        &self,
+        path: &'static str,
+        frame: Bytes,
+        metadata: CallMetadata<'_>,
+        max_recv: usize,
+    ) -> Result<M, tonic::Status> {
+        use http::header::{CONTENT_TYPE, HeaderValue, TE};
+        let shared = &self.shared;
+        let mut request = http::Request::new(());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = shared.uri(PathAndQuery::from_static(path))?;
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        if let Some(token) = metadata.token {
+            headers.insert("token", token.clone());
         }
+        if metadata.require_leader {
+            headers.insert("hasleader", HeaderValue::from_static("true"));
+        }
+        let _open = OpenGuard::new(shared);
+        let (live, response, mut stream) = shared.open(request, false).await?;
+        stream.send_data(frame, true).map_err(maybe_sent)?;
+        let (head, mut body) = shared.response(&live, response).await?.into_parts();
+        if head.status != http::StatusCode::OK {
+            return Err(grpc::http_error(head.status));
+        }
+        if let Some(status) = grpc::error_in(&head.headers) {
+            return Err(status);
+        }
+        let mut decoder = grpc::Decoder::new(max_recv);
+        while let Some(data) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
+            let data = data.map_err(maybe_sent)?;
+            let _ = body.flow_control().release_capacity(data.len());
+            decoder.push(data)?;
+        }
+        let trailers = std::future::poll_fn(|cx| body.poll_trailers(cx))
+            .await
+            .map_err(maybe_sent)?;
+        match trailers {
+            Some(trailers) => {
+                if let Some(status) = grpc::error_in(&trailers) {
+                    return Err(status);
+                }
+            }
+            None if !grpc::has_status(&head.headers) => {
+                return Err(tonic::Status::internal(
+                    "Unexpected EOF decoding stream: the response ended without a gRPC status",
+                ));
+            }
+            None => {}
+        }
+        decoder.finish()
+    }
+}
+
+impl Shared {
+    fn uri(&self, path: PathAndQuery) -> Result<http::Uri, tonic::Status> {
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(self.authority.clone());
+        uri.path_and_query = Some(path);
+        http::Uri::from_parts(uri)
+            .map_err(|e| tonic::Status::internal(format!("bad request URI: {e}")))
+    }
+
+    /// Opens a stream for `request` on the live connection, dialing one when needed.
+    async fn open(
+        self: &Arc<Self>,
+        request: http::Request<()>,
+        end_of_stream: bool,
+    ) -> Result<(Live, h2::client::ResponseFuture, h2::SendStream<Bytes>), tonic::Status> {
+        let live = self.live().await.map_err(not_sent)?;
+        let closed = |e: h2::Error| {
+            // The connection died before this request could be written.
+            self.forget(live.generation);
+            not_sent(self.connector.dial_error(
+                &self.host,
+                self.port,
+                format!("the connection closed before the request was sent: {e}"),
+            ))
+        };
+        let mut sender = live.sender.clone().ready().await.map_err(closed)?;
+        let (response, stream) = sender
+            .send_request(request, end_of_stream)
+            .map_err(closed)?;
+        Ok((live, response, stream))
+    }
+
+    /// Waits for the response headers; a broken connection is forgotten.
+    async fn response(
+        &self,
+        live: &Live,
+        response: h2::client::ResponseFuture,
+    ) -> Result<http::Response<h2::RecvStream>, tonic::Status> {
+        response.await.map_err(|e| {
+            if e.is_io() || e.is_go_away() {
+                self.forget(live.generation);
+            }
+            maybe_sent(e)
+        })
     }
 }
 
@@ -413,13 +491,14 @@ fn maybe_sent(e: h2::Error) -> tonic::Status {
     status
 }
 
-/// Counts a request as open from its sending until its response body is dropped.
+/// Counts a request as open from its sending until its response is read (or, for
+/// tonic's clients, its response body dropped).
 struct OpenGuard(Arc<AtomicUsize>);
 
 impl OpenGuard {
-    fn new(open: &Arc<AtomicUsize>) -> OpenGuard {
-        open.fetch_add(1, Ordering::Relaxed);
-        OpenGuard(open.clone())
+    fn new(shared: &Shared) -> OpenGuard {
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(shared.open.clone())
     }
 }
 

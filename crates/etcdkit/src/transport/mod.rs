@@ -12,6 +12,7 @@ mod auth;
 mod channel;
 mod connector;
 mod endpoint;
+mod grpc;
 mod health;
 mod observe;
 mod rpc;
@@ -25,7 +26,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use channel::Channel;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -212,14 +212,6 @@ impl Transport {
         }
     }
 
-    fn request<T>(&self, message: T, token: Option<&auth::Token>) -> tonic::Request<T> {
-        // No grpc-timeout header: tonic would enforce it with a timer of its own that
-        // races ours, and which timer wins would decide how a deadline is reported.
-        let mut request = tonic::Request::new(message);
-        self.decorate(&mut request, false, token);
-        request
-    }
-
     /// Adds the metadata every call carries: the auth token, and "has leader" when asked.
     fn decorate<T>(
         &self,
@@ -238,12 +230,16 @@ impl Transport {
         }
     }
 
-    /// Runs a unary call with the retry policy of `call`.
-    pub async fn unary<Req, Resp, F, Fut>(&self, call: Call, message: Req, send: F) -> Result<Resp>
+    /// Runs a unary call to `path` with the retry policy of `call`.
+    pub async fn unary<Req, Resp>(
+        &self,
+        call: Call,
+        path: &'static str,
+        message: Req,
+    ) -> Result<Resp>
     where
-        Req: prost::Message + Clone,
-        F: Fn(Channel, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+        Req: prost::Message,
+        Resp: prost::Message + Default,
     {
         let opts = &self.shared.opts;
         let size = message.encoded_len();
@@ -257,6 +253,9 @@ impl Transport {
             )
             .with_operation(call.op));
         }
+        // Encoded once: every attempt sends the same bytes.
+        let frame = grpc::encode(&message);
+        drop(message);
         let timeout = call.timeout.unwrap_or(opts.request_timeout);
         let deadline = deadline_after(timeout);
         let several_endpoints = self.nodes().len() > 1;
@@ -283,13 +282,19 @@ impl Transport {
             } else {
                 deadline
             };
-            let request = self.request(message.clone(), token.as_ref());
+            let metadata = channel::CallMetadata {
+                token: token.as_ref().map(|t| &t.header),
+                require_leader: opts.require_leader,
+            };
             let span = tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt);
-            let attempt_future = send(node.channel.clone(), request).instrument(span);
+            let attempt_future = node
+                .channel
+                .unary::<Resp>(path, frame.clone(), metadata, opts.max_recv_size)
+                .instrument(span);
             let status = match tokio::time::timeout_at(attempt_deadline, attempt_future).await {
                 Ok(Ok(response)) => {
                     self.mark_healthy(&node);
-                    return Ok(response.into_inner());
+                    return Ok(response);
                 }
                 Ok(Err(status)) => status,
                 Err(_elapsed) if attempt_deadline < deadline => {

@@ -4,33 +4,17 @@
 use super::{Call, Transport};
 use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
-use crate::generated::etcdserverpb::auth_client::AuthClient;
-use crate::generated::etcdserverpb::cluster_client::ClusterClient;
-use crate::generated::etcdserverpb::kv_client::KvClient;
-use crate::generated::etcdserverpb::lease_client::LeaseClient;
-use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
 use crate::generated::v3electionpb as election;
-use crate::generated::v3electionpb::election_client::ElectionClient;
 use crate::generated::v3lockpb as lock;
-use crate::generated::v3lockpb::lock_client::LockClient;
 
 macro_rules! unary_rpcs {
-    ($( $(#[$doc:meta])* $name:ident => $client:ident :: $method:ident ($req:ty) -> $resp:ty; )*) => {
+    ($( $(#[$doc:meta])* $name:ident => $path:literal ($req:ty) -> $resp:ty; )*) => {
         impl Transport {
             $(
                 $(#[$doc])*
                 pub(crate) async fn $name(&self, call: Call, request: $req) -> Result<$resp> {
-                    let max_send = self.options().max_send_size;
-                    let max_recv = self.options().max_recv_size;
                     crate::telemetry::request(call.op);
-                    let result = self.unary(call, request, |channel, request| async move {
-                        $client::new(channel)
-                            .max_encoding_message_size(max_send)
-                            .max_decoding_message_size(max_recv)
-                            .$method(request)
-                            .await
-                    })
-                    .await;
+                    let result = self.unary(call, $path, request).await;
                     if let Err(e) = &result {
                         crate::telemetry::request_failed(call.op, e.kind());
                     }
@@ -38,58 +22,82 @@ macro_rules! unary_rpcs {
                 }
             )*
         }
+
+        /// Every method path, to check against the generated clients.
+        #[cfg(test)]
+        const PATHS: &[&str] = &[$($path),*];
     };
 }
 
 unary_rpcs! {
-    range => KvClient::range(pb::RangeRequest) -> pb::RangeResponse;
-    put => KvClient::put(pb::PutRequest) -> pb::PutResponse;
-    delete_range => KvClient::delete_range(pb::DeleteRangeRequest) -> pb::DeleteRangeResponse;
-    txn => KvClient::txn(pb::TxnRequest) -> pb::TxnResponse;
-    compact => KvClient::compact(pb::CompactionRequest) -> pb::CompactionResponse;
+    range => "/etcdserverpb.KV/Range" (pb::RangeRequest) -> pb::RangeResponse;
+    put => "/etcdserverpb.KV/Put" (pb::PutRequest) -> pb::PutResponse;
+    delete_range => "/etcdserverpb.KV/DeleteRange" (pb::DeleteRangeRequest) -> pb::DeleteRangeResponse;
+    txn => "/etcdserverpb.KV/Txn" (pb::TxnRequest) -> pb::TxnResponse;
+    compact => "/etcdserverpb.KV/Compact" (pb::CompactionRequest) -> pb::CompactionResponse;
 
-    lease_grant => LeaseClient::lease_grant(pb::LeaseGrantRequest) -> pb::LeaseGrantResponse;
-    lease_revoke => LeaseClient::lease_revoke(pb::LeaseRevokeRequest) -> pb::LeaseRevokeResponse;
-    lease_time_to_live => LeaseClient::lease_time_to_live(pb::LeaseTimeToLiveRequest) -> pb::LeaseTimeToLiveResponse;
-    lease_leases => LeaseClient::lease_leases(pb::LeaseLeasesRequest) -> pb::LeaseLeasesResponse;
+    lease_grant => "/etcdserverpb.Lease/LeaseGrant" (pb::LeaseGrantRequest) -> pb::LeaseGrantResponse;
+    lease_revoke => "/etcdserverpb.Lease/LeaseRevoke" (pb::LeaseRevokeRequest) -> pb::LeaseRevokeResponse;
+    lease_time_to_live => "/etcdserverpb.Lease/LeaseTimeToLive" (pb::LeaseTimeToLiveRequest) -> pb::LeaseTimeToLiveResponse;
+    lease_leases => "/etcdserverpb.Lease/LeaseLeases" (pb::LeaseLeasesRequest) -> pb::LeaseLeasesResponse;
 
-    member_add => ClusterClient::member_add(pb::MemberAddRequest) -> pb::MemberAddResponse;
-    member_remove => ClusterClient::member_remove(pb::MemberRemoveRequest) -> pb::MemberRemoveResponse;
-    member_update => ClusterClient::member_update(pb::MemberUpdateRequest) -> pb::MemberUpdateResponse;
-    member_list => ClusterClient::member_list(pb::MemberListRequest) -> pb::MemberListResponse;
-    member_promote => ClusterClient::member_promote(pb::MemberPromoteRequest) -> pb::MemberPromoteResponse;
+    member_add => "/etcdserverpb.Cluster/MemberAdd" (pb::MemberAddRequest) -> pb::MemberAddResponse;
+    member_remove => "/etcdserverpb.Cluster/MemberRemove" (pb::MemberRemoveRequest) -> pb::MemberRemoveResponse;
+    member_update => "/etcdserverpb.Cluster/MemberUpdate" (pb::MemberUpdateRequest) -> pb::MemberUpdateResponse;
+    member_list => "/etcdserverpb.Cluster/MemberList" (pb::MemberListRequest) -> pb::MemberListResponse;
+    member_promote => "/etcdserverpb.Cluster/MemberPromote" (pb::MemberPromoteRequest) -> pb::MemberPromoteResponse;
 
-    alarm => MaintenanceClient::alarm(pb::AlarmRequest) -> pb::AlarmResponse;
-    status => MaintenanceClient::status(pb::StatusRequest) -> pb::StatusResponse;
-    defragment => MaintenanceClient::defragment(pb::DefragmentRequest) -> pb::DefragmentResponse;
-    hash => MaintenanceClient::hash(pb::HashRequest) -> pb::HashResponse;
-    hash_kv => MaintenanceClient::hash_kv(pb::HashKvRequest) -> pb::HashKvResponse;
-    move_leader => MaintenanceClient::move_leader(pb::MoveLeaderRequest) -> pb::MoveLeaderResponse;
-    downgrade => MaintenanceClient::downgrade(pb::DowngradeRequest) -> pb::DowngradeResponse;
+    alarm => "/etcdserverpb.Maintenance/Alarm" (pb::AlarmRequest) -> pb::AlarmResponse;
+    status => "/etcdserverpb.Maintenance/Status" (pb::StatusRequest) -> pb::StatusResponse;
+    defragment => "/etcdserverpb.Maintenance/Defragment" (pb::DefragmentRequest) -> pb::DefragmentResponse;
+    hash => "/etcdserverpb.Maintenance/Hash" (pb::HashRequest) -> pb::HashResponse;
+    hash_kv => "/etcdserverpb.Maintenance/HashKV" (pb::HashKvRequest) -> pb::HashKvResponse;
+    move_leader => "/etcdserverpb.Maintenance/MoveLeader" (pb::MoveLeaderRequest) -> pb::MoveLeaderResponse;
+    downgrade => "/etcdserverpb.Maintenance/Downgrade" (pb::DowngradeRequest) -> pb::DowngradeResponse;
 
-    auth_enable => AuthClient::auth_enable(pb::AuthEnableRequest) -> pb::AuthEnableResponse;
-    auth_disable => AuthClient::auth_disable(pb::AuthDisableRequest) -> pb::AuthDisableResponse;
-    auth_status => AuthClient::auth_status(pb::AuthStatusRequest) -> pb::AuthStatusResponse;
-    authenticate => AuthClient::authenticate(pb::AuthenticateRequest) -> pb::AuthenticateResponse;
-    user_add => AuthClient::user_add(pb::AuthUserAddRequest) -> pb::AuthUserAddResponse;
-    user_get => AuthClient::user_get(pb::AuthUserGetRequest) -> pb::AuthUserGetResponse;
-    user_list => AuthClient::user_list(pb::AuthUserListRequest) -> pb::AuthUserListResponse;
-    user_delete => AuthClient::user_delete(pb::AuthUserDeleteRequest) -> pb::AuthUserDeleteResponse;
-    user_change_password => AuthClient::user_change_password(pb::AuthUserChangePasswordRequest) -> pb::AuthUserChangePasswordResponse;
-    user_grant_role => AuthClient::user_grant_role(pb::AuthUserGrantRoleRequest) -> pb::AuthUserGrantRoleResponse;
-    user_revoke_role => AuthClient::user_revoke_role(pb::AuthUserRevokeRoleRequest) -> pb::AuthUserRevokeRoleResponse;
-    role_add => AuthClient::role_add(pb::AuthRoleAddRequest) -> pb::AuthRoleAddResponse;
-    role_get => AuthClient::role_get(pb::AuthRoleGetRequest) -> pb::AuthRoleGetResponse;
-    role_list => AuthClient::role_list(pb::AuthRoleListRequest) -> pb::AuthRoleListResponse;
-    role_delete => AuthClient::role_delete(pb::AuthRoleDeleteRequest) -> pb::AuthRoleDeleteResponse;
-    role_grant_permission => AuthClient::role_grant_permission(pb::AuthRoleGrantPermissionRequest) -> pb::AuthRoleGrantPermissionResponse;
-    role_revoke_permission => AuthClient::role_revoke_permission(pb::AuthRoleRevokePermissionRequest) -> pb::AuthRoleRevokePermissionResponse;
+    auth_enable => "/etcdserverpb.Auth/AuthEnable" (pb::AuthEnableRequest) -> pb::AuthEnableResponse;
+    auth_disable => "/etcdserverpb.Auth/AuthDisable" (pb::AuthDisableRequest) -> pb::AuthDisableResponse;
+    auth_status => "/etcdserverpb.Auth/AuthStatus" (pb::AuthStatusRequest) -> pb::AuthStatusResponse;
+    authenticate => "/etcdserverpb.Auth/Authenticate" (pb::AuthenticateRequest) -> pb::AuthenticateResponse;
+    user_add => "/etcdserverpb.Auth/UserAdd" (pb::AuthUserAddRequest) -> pb::AuthUserAddResponse;
+    user_get => "/etcdserverpb.Auth/UserGet" (pb::AuthUserGetRequest) -> pb::AuthUserGetResponse;
+    user_list => "/etcdserverpb.Auth/UserList" (pb::AuthUserListRequest) -> pb::AuthUserListResponse;
+    user_delete => "/etcdserverpb.Auth/UserDelete" (pb::AuthUserDeleteRequest) -> pb::AuthUserDeleteResponse;
+    user_change_password => "/etcdserverpb.Auth/UserChangePassword" (pb::AuthUserChangePasswordRequest) -> pb::AuthUserChangePasswordResponse;
+    user_grant_role => "/etcdserverpb.Auth/UserGrantRole" (pb::AuthUserGrantRoleRequest) -> pb::AuthUserGrantRoleResponse;
+    user_revoke_role => "/etcdserverpb.Auth/UserRevokeRole" (pb::AuthUserRevokeRoleRequest) -> pb::AuthUserRevokeRoleResponse;
+    role_add => "/etcdserverpb.Auth/RoleAdd" (pb::AuthRoleAddRequest) -> pb::AuthRoleAddResponse;
+    role_get => "/etcdserverpb.Auth/RoleGet" (pb::AuthRoleGetRequest) -> pb::AuthRoleGetResponse;
+    role_list => "/etcdserverpb.Auth/RoleList" (pb::AuthRoleListRequest) -> pb::AuthRoleListResponse;
+    role_delete => "/etcdserverpb.Auth/RoleDelete" (pb::AuthRoleDeleteRequest) -> pb::AuthRoleDeleteResponse;
+    role_grant_permission => "/etcdserverpb.Auth/RoleGrantPermission" (pb::AuthRoleGrantPermissionRequest) -> pb::AuthRoleGrantPermissionResponse;
+    role_revoke_permission => "/etcdserverpb.Auth/RoleRevokePermission" (pb::AuthRoleRevokePermissionRequest) -> pb::AuthRoleRevokePermissionResponse;
 
-    lock => LockClient::lock(lock::LockRequest) -> lock::LockResponse;
-    unlock => LockClient::unlock(lock::UnlockRequest) -> lock::UnlockResponse;
+    lock => "/v3lockpb.Lock/Lock" (lock::LockRequest) -> lock::LockResponse;
+    unlock => "/v3lockpb.Lock/Unlock" (lock::UnlockRequest) -> lock::UnlockResponse;
 
-    campaign => ElectionClient::campaign(election::CampaignRequest) -> election::CampaignResponse;
-    proclaim => ElectionClient::proclaim(election::ProclaimRequest) -> election::ProclaimResponse;
-    leader => ElectionClient::leader(election::LeaderRequest) -> election::LeaderResponse;
-    resign => ElectionClient::resign(election::ResignRequest) -> election::ResignResponse;
+    campaign => "/v3electionpb.Election/Campaign" (election::CampaignRequest) -> election::CampaignResponse;
+    proclaim => "/v3electionpb.Election/Proclaim" (election::ProclaimRequest) -> election::ProclaimResponse;
+    leader => "/v3electionpb.Election/Leader" (election::LeaderRequest) -> election::LeaderResponse;
+    resign => "/v3electionpb.Election/Resign" (election::ResignRequest) -> election::ResignResponse;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The generated clients name every method's path; ours must match them exactly.
+    #[test]
+    fn method_paths_match_the_generated_clients() {
+        let generated = [
+            include_str!("../generated/etcdserverpb.rs"),
+            include_str!("../generated/v3lockpb.rs"),
+            include_str!("../generated/v3electionpb.rs"),
+        ]
+        .concat();
+        for path in super::PATHS {
+            assert!(
+                generated.contains(&format!("\"{path}\"")),
+                "{path} is not a method of the generated clients"
+            );
+        }
+    }
 }
