@@ -98,6 +98,10 @@ impl Decoder {
 /// The call's error, when `headers` (or trailers) carry a status other than OK; `None` for
 /// OK or no status at all.
 pub(crate) fn error_in(headers: &HeaderMap) -> Option<tonic::Status> {
+    // The common case, checked before building a whole Status for it.
+    if headers.get("grpc-status").is_none_or(|code| code == "0") {
+        return None;
+    }
     let status = tonic::Status::from_header_map(headers)?;
     (status.code() != tonic::Code::Ok).then_some(status)
 }
