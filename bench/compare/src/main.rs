@@ -85,7 +85,9 @@ fn parse_settings(args: &[String]) -> Result<Settings, BoxError> {
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if args.first().map(String::as_str) == Some("child") {
         let report = runtime.block_on(child(&args[1..]))?;
         println!("{}", serde_json::to_string(&report)?);
@@ -123,7 +125,9 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
         "watchers" => {
             let started = Instant::now();
             let cpu = cpu_seconds("self");
-            let handles = peer.open_watchers(&format!("cmp/watch/{}/", which.name()), ops).await?;
+            let handles = peer
+                .open_watchers(&format!("cmp/watch/{}/", which.name()), ops)
+                .await?;
             report.secs = started.elapsed().as_secs_f64();
             report.cpu_secs = cpu_seconds("self") - cpu;
             // Let the server's acknowledgements and any buffers settle before reading.
@@ -172,7 +176,13 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
 }
 
 /// Runs `ops` operations from `tasks` tasks sharing `peer`; returns sorted latencies.
-async fn drive(peer: &Peer, op: Op, data: &Arc<Data>, ops: usize, tasks: usize) -> Result<Vec<Duration>, BoxError> {
+async fn drive(
+    peer: &Peer,
+    op: Op,
+    data: &Arc<Data>,
+    ops: usize,
+    tasks: usize,
+) -> Result<Vec<Duration>, BoxError> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut set = JoinSet::new();
     for _ in 0..tasks {
@@ -243,12 +253,18 @@ async fn orchestrate(s: Settings) -> Result<(), BoxError> {
                     .output()
                     .await?;
                 if !output.status.success() {
-                    return Err(format!("{} {workload} failed: {}", which.name(), output.status).into());
+                    return Err(
+                        format!("{} {workload} failed: {}", which.name(), output.status).into(),
+                    );
                 }
                 let report: Report = serde_json::from_slice(&output.stdout)?;
                 eprintln!(
                     "round {round}: {:>11} {workload:>8} x{tasks:<2}: {:>9.0} ops/s p50 {:.3} ms cpu {:.2} s rss {} KiB",
-                    report.client, report.ops_per_sec, report.p50_ms, report.cpu_secs, report.rss_kib
+                    report.client,
+                    report.ops_per_sec,
+                    report.p50_ms,
+                    report.cpu_secs,
+                    report.rss_kib
                 );
                 reports.push(report);
             }
@@ -272,9 +288,14 @@ fn print_table(plan: &[(&str, usize, usize, u64)], reports: &[Report]) {
         median(&mut v)
     };
     println!();
-    println!("| workload | tasks | etcdkit ops/s | etcd-client ops/s | ratio | etcdkit p50 ms | etcd-client p50 ms | etcdkit CPU s/10k | etcd-client CPU s/10k | CPU ratio |");
+    println!(
+        "| workload | tasks | etcdkit ops/s | etcd-client ops/s | ratio | etcdkit p50 ms | etcd-client p50 ms | etcdkit CPU s/10k | etcd-client CPU s/10k | CPU ratio |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for &(workload, tasks, ops, _) in plan.iter().filter(|p| !matches!(p.0, "watchers" | "leases")) {
+    for &(workload, tasks, ops, _) in plan
+        .iter()
+        .filter(|p| !matches!(p.0, "watchers" | "leases"))
+    {
         let per10k = |r: &Report| r.cpu_secs * 10_000.0 / ops as f64;
         let (a, b) = (
             medians(workload, tasks, "etcdkit", |r| r.ops_per_sec),
@@ -299,7 +320,8 @@ fn print_table(plan: &[(&str, usize, usize, u64)], reports: &[Report]) {
             ca / cb
         );
     }
-    for &(workload, _, count, extra) in plan.iter().filter(|p| matches!(p.0, "watchers" | "leases")) {
+    for &(workload, _, count, extra) in plan.iter().filter(|p| matches!(p.0, "watchers" | "leases"))
+    {
         for client in ["etcdkit", "etcd-client"] {
             let rss = medians(workload, 1, client, |r| r.rss_kib as f64) / 1024.0;
             let added = medians(workload, 1, client, |r| r.rss_added_kib as f64) / 1024.0;

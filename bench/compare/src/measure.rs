@@ -15,7 +15,12 @@ pub fn cpu_seconds(pid: &str) -> f64 {
         return f64::NAN;
     };
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     (tick(11) + tick(12)) as f64 / CLOCK_TICKS_PER_SEC
 }
 

@@ -87,7 +87,9 @@ impl Peer {
     pub async fn connect(which: Which, endpoint: &str) -> Result<Peer, BoxError> {
         Ok(match which {
             Which::Etcdkit => Peer::Etcdkit(etcdkit::Client::connect([endpoint]).await?),
-            Which::EtcdClient => Peer::EtcdClient(etcd_client::Client::connect([endpoint], None).await?),
+            Which::EtcdClient => {
+                Peer::EtcdClient(etcd_client::Client::connect([endpoint], None).await?)
+            }
         })
     }
 
@@ -121,7 +123,11 @@ impl Peer {
 
     /// Opens `count` watchers on distinct keys and keeps them open (returned as opaque
     /// handles, so the caller decides when they are dropped).
-    pub async fn open_watchers(&self, prefix: &str, count: usize) -> Result<Vec<Box<dyn Send>>, BoxError> {
+    pub async fn open_watchers(
+        &self,
+        prefix: &str,
+        count: usize,
+    ) -> Result<Vec<Box<dyn Send>>, BoxError> {
         let mut handles: Vec<Box<dyn Send>> = Vec::with_capacity(count);
         for i in 0..count {
             let key = format!("{prefix}{i}");
@@ -138,7 +144,11 @@ impl Peer {
 
     /// Grants `count` leases of `ttl` and keeps them alive in the background until the
     /// returned handles are dropped.
-    pub async fn keep_leases(&self, count: usize, ttl: Duration) -> Result<Vec<Box<dyn Send>>, BoxError> {
+    pub async fn keep_leases(
+        &self,
+        count: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Box<dyn Send>>, BoxError> {
         let mut handles: Vec<Box<dyn Send>> = Vec::with_capacity(count);
         for _ in 0..count {
             match self {
