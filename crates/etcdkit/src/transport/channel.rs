@@ -38,6 +38,10 @@ const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// etcd's metadata: the auth token, and "fail unless the member has a leader".
+const TOKEN: http::HeaderName = http::HeaderName::from_static("token");
+const HAS_LEADER: http::HeaderName = http::HeaderName::from_static("hasleader");
+
 /// A cheaply cloned handle on one endpoint's connection.
 #[derive(Clone)]
 pub(crate) struct Channel {
@@ -130,7 +134,6 @@ impl Shared {
         let io = Watched {
             conn,
             read: read_activity.clone(),
-            yielded: false,
         };
         let (sender, mut connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
@@ -306,10 +309,10 @@ impl Channel {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
         if let Some(token) = metadata.token {
-            headers.insert("token", token.clone());
+            headers.insert(TOKEN, token.clone());
         }
         if metadata.require_leader {
-            headers.insert("hasleader", HeaderValue::from_static("true"));
+            headers.insert(HAS_LEADER, HeaderValue::from_static("true"));
         }
         let _open = OpenGuard::new(shared);
         let (live, response, mut stream) = shared.open(request, false).await?;
@@ -550,32 +553,10 @@ impl Body for ResponseBody {
 }
 
 /// The connection's I/O, noting that something was read (the peer is alive) so the
-/// keepalive need not ping, and coalescing writes.
-///
-/// Coalescing: when the connection task is about to write, it first lets the other
-/// runnable tasks run once (a yield), so that requests issued meanwhile by concurrent
-/// callers go out in the same write. Under load this turns many small `writev` calls,
-/// each a trip through the kernel's TCP stack for the client and a separate read for
-/// etcd, into a few larger ones; with one caller the yield finds nothing else to run
-/// and costs a single scheduler pass.
+/// keepalive need not ping.
 struct Watched {
     conn: Conn,
     read: Arc<AtomicBool>,
-    yielded: bool,
-}
-
-impl Watched {
-    /// Pending once (with an immediate wake) before each write that follows a yield.
-    fn coalesce(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            self.yielded = false;
-            Poll::Ready(())
-        } else {
-            self.yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
 }
 
 impl AsyncRead for Watched {
@@ -599,7 +580,6 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        std::task::ready!(self.coalesce(cx));
         Pin::new(&mut self.conn).poll_write(cx, buf)
     }
 
@@ -608,7 +588,6 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        std::task::ready!(self.coalesce(cx));
         Pin::new(&mut self.conn).poll_write_vectored(cx, bufs)
     }
 
