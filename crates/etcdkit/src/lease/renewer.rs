@@ -183,6 +183,8 @@ struct Task {
     /// Since when the stream has been silent with renewals outstanding.
     waiting_since: Option<Instant>,
     min_ttl: Option<Duration>,
+    /// Where the renewal grid starts (see `schedule::next_renewal`).
+    epoch: Instant,
 }
 
 impl Task {
@@ -210,6 +212,7 @@ impl Task {
             in_flight: 0,
             waiting_since: None,
             min_ttl: None,
+            epoch: Instant::now(),
         }
     }
 
@@ -360,7 +363,7 @@ impl Task {
                         (
                             Some(ttl),
                             Some(deadline),
-                            schedule::next_renewal(deadline, ttl, interval),
+                            schedule::next_renewal(deadline, ttl, interval, self.epoch),
                         )
                     }
                     None => (None, None, now),
@@ -439,7 +442,7 @@ impl Task {
                 let interval = schedule::interval(ttl, entry.slot.interval);
                 entry.ttl = Some(ttl);
                 entry.deadline = Some(deadline);
-                entry.due = schedule::next_renewal(deadline, ttl, interval);
+                entry.due = schedule::next_renewal(deadline, ttl, interval, self.epoch);
                 entry
                     .slot
                     .state
