@@ -40,13 +40,20 @@ async fn lock_waits_for_the_holder_and_unlock_releases() {
     // A lock request is a write: cut short, its outcome is unknown.
     assert!(err.is_outcome_unknown(), "{err}");
 
+    // The waiter uses a lease of its own: with `b`, it would share the key `sl/one/<b>`
+    // with the request just cut short, whose clean-up on the server (deleting that key)
+    // may come after the waiter found it, and fail the waiter with "session is expired".
+    let w = bounded(c.lease().grant(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .id();
     let waiter = tokio::spawn({
         let c = c.clone();
-        async move { c.lock().lock("sl/one", b).await }
+        async move { c.lock().lock("sl/one", w).await }
     });
     bounded(c.lock().unlock(held.key().clone())).await.unwrap();
     let second = bounded(waiter).await.unwrap().unwrap();
-    assert_eq!(second.key().as_ref(), format!("sl/one/{b:x}").as_bytes());
+    assert_eq!(second.key().as_ref(), format!("sl/one/{w:x}").as_bytes());
 
     // A lease that does not exist is refused.
     bounded(c.lease().revoke(a.id())).await.unwrap();

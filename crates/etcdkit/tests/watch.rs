@@ -372,7 +372,17 @@ async fn a_prefix_watch_sees_every_revision_once_under_faults() {
         }
     })
     .await
-    .expect("the watcher did not catch up");
+    .unwrap_or_else(|_| {
+        // Say where it stood: the writer stuck, or the stream silent on some member.
+        panic!(
+            "the watcher did not catch up: {} revisions written (target {target:?}), last seen {:?}, \
+             stream on {:?}, endpoint health {:?}",
+            written.load(Ordering::Relaxed),
+            seen.last().map(|s| s.0),
+            watch_client.watch().endpoint(),
+            watch_client.endpoint_health(),
+        )
+    });
     let log = bounded(faults).await.unwrap();
     eprintln!("faults: {log:#?}");
 
