@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, EtcdVersion};
 
 /// The environment variable that names the etcd binary to use.
 pub(crate) const ETCD_BIN_ENV: &str = "ETCD_BIN";
@@ -52,9 +52,10 @@ pub(crate) fn workspace_etcd() -> PathBuf {
 }
 
 /// Finds the etcd binary: the builder's choice, else `ETCD_BIN`, else
-/// `<workspace>/.etcd/bin/etcd` (the 3.5 that `scripts/install-etcd` installs), else `etcd`
-/// on `PATH`. The workspace copy comes before `PATH` so that tests run against 3.5 even on
-/// a machine that also has Debian's 3.4 installed; `ETCD_BIN` picks another.
+/// `<workspace>/.etcd/bin/etcd` (the etcd that `scripts/install-etcd` installed last, 3.6
+/// by default), else `etcd` on `PATH`. The workspace copy comes before `PATH` so that tests
+/// run against it even on a machine that also has Debian's 3.4 installed; `ETCD_BIN` picks
+/// another.
 ///
 /// An explicit choice (builder or `ETCD_BIN`) that does not exist is an error; it does not
 /// fall through to the other places.
@@ -86,8 +87,8 @@ pub(crate) fn resolve(explicit: Option<&Path>) -> Result<PathBuf, Error> {
     })
 }
 
-/// Runs `etcd --version` and returns the version number (such as `3.5.1`), if it says one.
-pub(crate) async fn version(bin: &Path) -> Result<Option<String>, Error> {
+/// Runs `etcd --version` and returns the version (such as `3.6.16`), if it says one.
+pub(crate) async fn version(bin: &Path) -> Result<Option<EtcdVersion>, Error> {
     let child = tokio::process::Command::new(bin)
         .arg("--version")
         .stdin(Stdio::null())
@@ -109,11 +110,10 @@ pub(crate) async fn version(bin: &Path) -> Result<Option<String>, Error> {
     Ok(parse_version(&text))
 }
 
-fn parse_version(text: &str) -> Option<String> {
+fn parse_version(text: &str) -> Option<EtcdVersion> {
     text.lines()
         .find_map(|line| line.trim().strip_prefix("etcd Version:"))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse().ok())
 }
 
 #[cfg(test)]
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn parses_version_output() {
         let out = "etcd Version: 3.4.23\nGit SHA: Not provided\nGo Version: go1.19.8\n";
-        assert_eq!(parse_version(out).as_deref(), Some("3.4.23"));
+        assert_eq!(parse_version(out), Some(EtcdVersion::new(3, 4, 23)));
         assert_eq!(parse_version("garbage"), None);
     }
 

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use crate::health::{MemberHealth, probe};
 use crate::root::{self, Root};
 use crate::saved::{self, SavedCluster, SavedMember};
-use crate::{Error, binary, http, ports};
+use crate::{Error, EtcdVersion, binary, http, ports};
 
 /// Default for [`ClusterBuilder::startup_timeout`].
 const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -350,7 +350,7 @@ impl Member {
 #[derive(Debug)]
 pub struct EtcdCluster {
     bin: PathBuf,
-    version: Option<String>,
+    version: Option<EtcdVersion>,
     token: String,
     args: Vec<String>,
     client_tls: Option<ClientTls>,
@@ -382,7 +382,7 @@ impl EtcdCluster {
         builder: &ClusterBuilder,
         n: usize,
         bin: PathBuf,
-        version: Option<String>,
+        version: Option<EtcdVersion>,
         mut root: Root,
     ) -> Result<EtcdCluster, Error> {
         let ports = ports::free_ports(n.saturating_mul(3))?;
@@ -431,7 +431,7 @@ impl EtcdCluster {
     fn from_saved(
         builder: &ClusterBuilder,
         bin: PathBuf,
-        version: Option<String>,
+        version: Option<EtcdVersion>,
         dir: PathBuf,
         saved: &SavedCluster,
     ) -> Result<EtcdCluster, Error> {
@@ -459,7 +459,7 @@ impl EtcdCluster {
     fn assemble(
         builder: &ClusterBuilder,
         bin: PathBuf,
-        version: Option<String>,
+        version: Option<EtcdVersion>,
         token: String,
         members: Vec<Member>,
         root: Root,
@@ -542,9 +542,10 @@ impl EtcdCluster {
         &self.bin
     }
 
-    /// The etcd version, such as `"3.5.1"`, as `etcd --version` printed it (if it did).
-    pub fn etcd_version(&self) -> Option<&str> {
-        self.version.as_deref()
+    /// The etcd version, as `etcd --version` printed it (if it did). Tests whose expected
+    /// behaviour differs between releases branch on it.
+    pub fn etcd_version(&self) -> Option<&EtcdVersion> {
+        self.version.as_ref()
     }
 
     /// Process id of member `i`, if its process is running (a frozen process counts as

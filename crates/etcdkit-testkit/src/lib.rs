@@ -26,8 +26,10 @@
 //!
 //! The binary is the builder's [`ClusterBuilder::etcd_bin`], else the `ETCD_BIN`
 //! environment variable, else `<workspace>/.etcd/bin/etcd`, where `scripts/install-etcd`
-//! installs etcd 3.5, else `etcd` on `PATH` (`scripts/install-etcd --debian` installs
-//! Debian's 3.4 as `/usr/bin/etcd`). Both 3.4 and 3.5 work.
+//! links the etcd it built (3.6 by default; `--version X.Y.Z` for another), else `etcd` on
+//! `PATH` (`scripts/install-etcd --debian` installs Debian's 3.4 as `/usr/bin/etcd`).
+//! 3.4, 3.5 (3.5.3 and newer), 3.6 and 3.7 work; [`EtcdCluster::etcd_version`] says which
+//! one a cluster runs.
 //!
 //! # Ports and data
 //!
@@ -48,7 +50,9 @@ mod http;
 mod ports;
 mod root;
 mod saved;
+mod version;
 
 pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer, NewMember};
 pub use error::Error;
 pub use health::MemberHealth;
+pub use version::EtcdVersion;

@@ -95,7 +95,9 @@ async fn main() -> Result<()> {
         .await?;
     n.say(format!(
         "cluster ready (etcd {}): {}",
-        cluster.etcd_version().unwrap_or("?"),
+        cluster
+            .etcd_version()
+            .map_or_else(|| "?".to_owned(), |v| v.to_string()),
         cluster.endpoints().join(", ")
     ));
 

@@ -212,7 +212,7 @@ async fn main() -> Result<(), BoxError> {
     let etcd_version = server
         .as_ref()
         .and_then(|s| s.etcd_version())
-        .unwrap_or("unknown (external)");
+        .map_or_else(|| "unknown (external)".to_owned(), |v| v.to_string());
 
     let client = Client::connect(endpoints.clone()).await?;
     let kv = client.kv();

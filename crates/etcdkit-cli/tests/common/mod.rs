@@ -1,8 +1,8 @@
 //! The harness of the command-line tests: real etcd servers from the test kit, the built
-//! `etcdkit` binary, and (when it can be found) etcdctl 3.5 as the reference.
+//! `etcdkit` binary, and (when it can be found) etcdctl 3.6 as the reference.
 //!
 //! [`Pair::check`] runs a command with `etcdkit` against one server and compares what it
-//! printed with the expected text (taken from etcdctl 3.5.1's captured formats). When
+//! printed with the expected text (taken from etcdctl 3.6's captured formats). When
 //! etcdctl is available, the same command also runs with etcdctl against a twin server that
 //! has seen exactly the same commands, and both must print the same bytes and exit alike.
 //! Two servers rather than one keep revisions in step: each tool's writes land on its own
@@ -49,7 +49,7 @@ pub fn etcdkit_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_etcdkit"))
 }
 
-/// etcdctl 3.5 from `ETCDCTL_BIN`, `<workspace>/.etcd/bin/etcdctl` or `PATH`; `None`
+/// etcdctl 3.6 (the default etcd's, from `scripts/install-etcd`) from `ETCDCTL_BIN`, `<workspace>/.etcd/bin/etcdctl` or `PATH`; `None`
 /// when there is none (or it is another version, whose formats differ).
 /// `ETCDCTL_BIN=none` turns the comparison off.
 pub async fn etcdctl_bin() -> Option<PathBuf> {
@@ -70,12 +70,12 @@ pub async fn etcdctl_bin() -> Option<PathBuf> {
             continue;
         }
         let version = run(&candidate, &["version".into()], b"").await;
-        if version.stdout_text().contains("etcdctl version: 3.5.") {
+        if version.stdout_text().contains("etcdctl version: 3.6.") {
             return Some(candidate);
         }
-        eprintln!("ignoring {}: not etcdctl 3.5", candidate.display());
+        eprintln!("ignoring {}: not etcdctl 3.6", candidate.display());
     }
-    eprintln!("etcdctl 3.5 not found: comparing with the captured formats only");
+    eprintln!("etcdctl 3.6 not found: comparing with the captured formats only");
     None
 }
 

@@ -95,6 +95,18 @@ impl Transport {
         if !call.with_token {
             return Ok(None);
         }
+        match self.current_token()? {
+            Some(token) => Ok(Some(token)),
+            None if self.options().credentials.is_some() => {
+                self.refresh_token(None).await.map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The token calls carry now, without fetching one: the preset token, or the last
+    /// one fetched with the credentials (none before the first fetch).
+    pub(crate) fn current_token(&self) -> Result<Option<Token>> {
         let opts = self.options();
         if opts.credentials.is_none() {
             return match &opts.token {
@@ -102,17 +114,13 @@ impl Transport {
                 None => Ok(None),
             };
         }
-        let cached = self
+        Ok(self
             .shared
             .tokens
             .current
             .lock()
             .ok()
-            .and_then(|c| c.clone());
-        match cached {
-            Some(token) => Ok(Some(token)),
-            None => self.refresh_token(None).await.map(Some),
-        }
+            .and_then(|c| c.clone()))
     }
 
     /// Authenticates again, unless another call already did since `stale` was seen.

@@ -9,6 +9,8 @@ use tracing::Instrument;
 
 use super::Transport;
 use super::endpoint::Node;
+use super::status::Failure;
+use crate::error::ErrorKind;
 use crate::generated::etcdserverpb::StatusRequest;
 use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
 
@@ -90,13 +92,26 @@ impl Transport {
             endpoint = node.url(),
             attempt = 0u32
         );
-        let status = client.status(StatusRequest {}).instrument(span);
+        let mut request = tonic::Request::new(StatusRequest {});
+        // Since etcd 3.6 a member with auth enabled answers Status only to a caller with a
+        // token. The probe carries the token calls carry now, but never fetches one: that
+        // would be a call through the endpoints whose health is being found out.
+        if let Ok(Some(token)) = self.current_token() {
+            request.metadata_mut().insert("token", token.value);
+        }
+        let status = client.status(request).instrument(span);
         match tokio::time::timeout(timeout, status).await {
             Ok(Ok(status)) if status.get_ref().leader == 0 => {
                 self.mark_failed(node, "the member has no leader");
                 true
             }
             Ok(Ok(_)) => {
+                self.mark_healthy(node);
+                true
+            }
+            // The member is up and serving; it refused the probe's (missing or stale)
+            // token, which the next call fetches afresh.
+            Ok(Err(status)) if is_auth_refusal(&status) => {
                 self.mark_healthy(node);
                 true
             }
@@ -128,5 +143,16 @@ impl Transport {
             }
         }
         (ok, failed)
+    }
+}
+
+/// True when a member answered a probe by refusing its credentials.
+fn is_auth_refusal(status: &tonic::Status) -> bool {
+    match super::status::classify(status) {
+        Failure::Server(kind) => {
+            super::auth::is_token_rejection(kind, status.message())
+                || kind == ErrorKind::PermissionDenied
+        }
+        _ => false,
     }
 }

@@ -188,7 +188,20 @@ impl State {
     }
 
     fn on_response(&mut self, response: pb::WatchResponse, endpoint: &str) {
-        let id = response.watch_id;
+        let mut id = response.watch_id;
+        if id == -1 && response.created {
+            // A creation refused before it got an id (permission denied, stale token:
+            // etcd 3.5.3 and newer answer those with watch id -1 instead of ours). etcd
+            // answers a stream's creations in the order they were sent, and we send them
+            // in the order of our ids, so it is the oldest creation still unanswered. (If
+            // that watcher was dropped before its answer came, the refusal lands on the
+            // next one, which is then re-created once on a stream with a new token, as any
+            // refusal a stale token may explain is.)
+            match self.watches.iter().find(|(_, e)| !e.created) {
+                Some((pending, _)) => id = *pending,
+                None => return,
+            }
+        }
         if id == -1 && !response.created && !response.canceled {
             // A progress answer for the whole stream. Not used for resume bookkeeping:
             // it does not promise that every watch has caught up to it.

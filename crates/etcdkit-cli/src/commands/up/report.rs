@@ -39,7 +39,7 @@ impl Summary {
             })
             .collect();
         Summary {
-            version: cluster.etcd_version().map(str::to_owned),
+            version: cluster.etcd_version().map(|v| v.to_string()),
             bin: cluster.etcd_bin().to_path_buf(),
             members,
             root: cluster.root_dir().to_path_buf(),
@@ -124,7 +124,7 @@ mod tests {
 
     fn summary(kept: bool) -> Summary {
         Summary {
-            version: Some("3.5.1".to_owned()),
+            version: Some("3.6.16".to_owned()),
             bin: PathBuf::from("/opt/etcd"),
             members: (0..2)
                 .map(|i| MemberSummary {
@@ -145,7 +145,7 @@ mod tests {
         let text = summary(false).render();
         assert_eq!(
             text,
-            "etcd 3.5.1 (/opt/etcd): 2 members up\n\
+            "etcd 3.6.16 (/opt/etcd): 2 members up\n\
              member m0: pid 100, client http://127.0.0.1:2379, data /d/m0/data, log /d/m0/etcd.log\n\
              member m1: pid 101, client http://127.0.0.1:2380, data /d/m1/data, log /d/m1/etcd.log\n\
              data directory: /d (removed on exit)\n\
