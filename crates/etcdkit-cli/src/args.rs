@@ -253,6 +253,9 @@ pub struct DelArgs {
     /// Delete keys that are greater than or equal to the given key using byte compare
     #[arg(long)]
     pub from_key: bool,
+    /// delete range of keys
+    #[arg(long)]
+    pub range: bool,
     /// <key> [range_end]
     #[arg(value_name = "KEY")]
     pub args: Vec<OsString>,

@@ -1,4 +1,4 @@
-//! `auth`, `user` and `role` against real etcd, compared with etcdctl 3.5.1 run against a
+//! `auth`, `user` and `role` against real etcd, compared with etcdctl 3.6 run against a
 //! twin server, and the global `--user` flag against an auth-enabled member.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

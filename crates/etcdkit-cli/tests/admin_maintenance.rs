@@ -1,5 +1,5 @@
 //! `member`, `alarm`, `defrag`, `endpoint hashkv`, `move-leader` and `snapshot save`
-//! against real etcd, compared with etcdctl 3.5.1 run against a twin server (member and
+//! against real etcd, compared with etcdctl 3.6 run against a twin server (member and
 //! cluster ids, hashes and ports masked where they differ between the two).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -126,7 +126,7 @@ async fn member_commands_print_as_etcdctl_does() {
         &pair,
         &["member", "add", "n2", "--peer-urls=http://127.0.0.1:1", "--learner"],
         0,
-        "Member X added to cluster X\n\nETCD_NAME=\"n2\"\nETCD_INITIAL_CLUSTER=\"m0=EP1,n2=http://127.0.0.1:1\"\nETCD_INITIAL_ADVERTISE_PEER_URLS=\"http://127.0.0.1:1\"\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n",
+        "Member X added as learner to cluster X\n\nETCD_NAME=\"n2\"\nETCD_INITIAL_CLUSTER=\"m0=EP1,n2=http://127.0.0.1:1\"\nETCD_INITIAL_ADVERTISE_PEER_URLS=\"http://127.0.0.1:1\"\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n",
         "",
     )
     .await;
@@ -264,7 +264,7 @@ async fn maintenance_commands_print_as_etcdctl_does() {
         &pair,
         &["defrag"],
         0,
-        "Finished defragmenting etcd member[EP0]\n",
+        "Finished defragmenting etcd member[EP0]. took TOOK\n",
         "",
     )
     .await;
@@ -272,24 +272,20 @@ async fn maintenance_commands_print_as_etcdctl_does() {
         &pair,
         &["-w", "json", "defrag"],
         0,
-        "Finished defragmenting etcd member[EP0]\n",
+        "Finished defragmenting etcd member[EP0]. took TOOK\n",
         "",
     )
     .await;
     // A fresh store hashes the same everywhere.
     let (ours, _) = both(&pair, &["endpoint", "hashkv"]).await;
-    let hash = ours
-        .stdout_text()
-        .trim_end()
-        .rsplit(", ")
-        .next()
-        .unwrap()
-        .to_owned();
+    // `EP0, <hash>, <hash revision>`
+    let printed = ours.stdout_text();
+    let hash = printed.trim_end().split(", ").nth(1).unwrap().to_owned();
     check(
         &pair,
         &["endpoint", "hashkv"],
         0,
-        &format!("EP0, {hash}\n"),
+        &format!("EP0, {hash}, 1\n"),
         "",
     )
     .await;
@@ -297,7 +293,7 @@ async fn maintenance_commands_print_as_etcdctl_does() {
         &pair,
         &["endpoint", "hashkv", "--cluster"],
         0,
-        &format!("EP0, {hash}\n"),
+        &format!("EP0, {hash}, 1\n"),
         "",
     )
     .await;
@@ -305,7 +301,7 @@ async fn maintenance_commands_print_as_etcdctl_does() {
         &pair,
         &["-w", "json", "endpoint", "hashkv"],
         0,
-        &format!("[{{\"Endpoint\":\"EP0\",\"HashKV\":{{\"header\":{{\"cluster_id\":ID,\"member_id\":ID,\"revision\":1,\"raft_term\":T}},\"hash\":{hash},\"compact_revision\":-1}}}}]\n"),
+        &format!("[{{\"Endpoint\":\"EP0\",\"HashKV\":{{\"header\":{{\"cluster_id\":ID,\"member_id\":ID,\"revision\":1,\"raft_term\":T}},\"hash\":{hash},\"compact_revision\":-1,\"hash_revision\":1}}}}]\n"),
         "",
     )
     .await;
@@ -361,7 +357,7 @@ async fn maintenance_commands_print_as_etcdctl_does() {
         &["snapshot", "save"],
         128,
         "",
-        "Error: snapshot save expects one argument",
+        "Error: snapshot save expects one argument <filename>",
     )
     .await;
 

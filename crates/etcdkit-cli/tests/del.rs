@@ -1,4 +1,4 @@
-//! `del` against real etcd, compared with etcdctl 3.5.1.
+//! `del` against real etcd, compared with etcdctl 3.6.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,10 +66,22 @@ async fn del_output_and_flags() {
         "",
     )
     .await;
-    pair.check(&["del", "r/b", "r/d"], b"", 0, "2\n", "").await; // rev 16
-    pair.check(&["del", "--from-key", "r/"], b"", 0, "2\n", "")
+    // A range without `--range` is deleted after a warning and a 2 s grace, as
+    // etcdctl 3.6 does it.
+    pair.check(
+        &["del", "r/b", "r/c"],
+        b"",
+        0,
+        "1\n",
+        "Warning: Keys between \"r/b\" and \"r/c\" will be deleted. Please interrupt the command \
+         within next 2 seconds to cancel. You can provide `--range` flag to avoid the delay.",
+    )
+    .await; // rev 16
+    pair.check(&["del", "--range", "r/c", "r/d"], b"", 0, "1\n", "")
         .await; // rev 17
-    pair.setup(&["put", "h", "v"], b"").await; // rev 18
+    pair.check(&["del", "--from-key", "r/"], b"", 0, "2\n", "")
+        .await; // rev 18
+    pair.setup(&["put", "h", "v"], b"").await; // rev 19
     pair.check(
         &["--hex", "del", "--prev-kv", "h"],
         b"",
@@ -77,7 +89,7 @@ async fn del_output_and_flags() {
         "1\n\\x68\n\\x76\n",
         "",
     )
-    .await; // rev 19
+    .await; // rev 20
     pair.setup(&["put", "x1", "1"], b"").await;
     pair.setup(&["put", "x2", "2"], b"").await;
     pair.check(&["del", "--prefix", ""], b"", 0, "2\n", "")

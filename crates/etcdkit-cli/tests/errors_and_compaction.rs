@@ -1,5 +1,5 @@
 //! `compaction`, connection failures, output formats and global flags, compared with
-//! etcdctl 3.5.1.
+//! etcdctl 3.6.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! `get` and `put` against real etcd, compared with etcdctl 3.5.1.
+//! `get` and `put` against real etcd, compared with etcdctl 3.6.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! `etcdkit lease ...` against real etcd, compared with etcdctl 3.5 when it is available
+//! `etcdkit lease ...` against real etcd, compared with etcdctl 3.6 when it is available
 //! (each tool on its own twin server, with the same lease ids).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

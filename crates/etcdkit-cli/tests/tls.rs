@@ -1,5 +1,5 @@
 //! The global `--cacert`, `--cert` and `--key` flags against a member that requires
-//! client certificates, compared with etcdctl 3.5.1 on the same member.
+//! client certificates, compared with etcdctl 3.6 on the same member.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

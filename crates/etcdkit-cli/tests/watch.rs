@@ -1,4 +1,4 @@
-//! `etcdkit watch` prints events as etcdctl 3.5 does (simple and json), and keeps going.
+//! `etcdkit watch` prints events as etcdctl 3.6 does (simple and json), and keeps going.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -133,6 +133,36 @@ impl StatusResponse {
     pub fn is_learner(&self) -> bool {
         self.inner.is_learner
     }
+
+    /// The version of the member's storage format, such as `"3.6.0"` (empty from servers
+    /// before 3.6, which do not report it).
+    pub fn storage_version(&self) -> &str {
+        &self.inner.storage_version
+    }
+
+    /// The backend quota in bytes (`--quota-backend-bytes`; 0 from servers before 3.6).
+    pub fn db_size_quota(&self) -> i64 {
+        self.inner.db_size_quota
+    }
+
+    /// The downgrade in progress, if the member reports one (3.6 and newer report one
+    /// whose `enabled` is false when there is none).
+    pub fn downgrade_info(&self) -> Option<DowngradeInfo> {
+        self.inner.downgrade_info.as_ref().map(|d| DowngradeInfo {
+            enabled: d.enabled,
+            target_version: d.target_version.clone(),
+        })
+    }
+}
+
+/// A cluster's downgrade state, as a member reports it in its status (etcd 3.6).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DowngradeInfo {
+    /// Whether a downgrade is enabled.
+    pub enabled: bool,
+    /// The version the cluster is being downgraded to (empty when none).
+    pub target_version: String,
 }
 
 /// An alarm a member raises.

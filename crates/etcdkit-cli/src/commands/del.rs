@@ -6,6 +6,7 @@ use etcdkit::kv::Delete;
 use super::{arg_bytes, connect, printer, write_stdout};
 use crate::args::{DelArgs, GlobalArgs};
 use crate::error::CliError;
+use crate::go_compat;
 
 /// A checked `del`, ready to be applied to a request (top-level or inside a txn).
 #[derive(Debug, Clone)]
@@ -67,8 +68,21 @@ impl DelPlan {
     }
 }
 
+/// How long `del KEY RANGE_END` without `--range` waits after its warning, as etcdctl 3.6
+/// does, so that a range typed by mistake can still be interrupted.
+const RANGE_DELETE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn run(global: &GlobalArgs, args: &DelArgs) -> Result<(), CliError> {
     let plan = plan(args)?;
+    if let (Some(end), false) = (args.args.get(1), args.range) {
+        eprintln!(
+            "Warning: Keys between {} and {} will be deleted. Please interrupt the command \
+             within next 2 seconds to cancel. You can provide `--range` flag to avoid the delay.",
+            go_compat::quote(&arg_bytes(&args.args[0])),
+            go_compat::quote(&arg_bytes(end)),
+        );
+        tokio::time::sleep(RANGE_DELETE_GRACE).await;
+    }
     let printer = printer(global)?;
     let client = connect(global).await?;
     let response = plan

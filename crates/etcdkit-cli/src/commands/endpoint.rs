@@ -48,7 +48,7 @@ pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
                         .as_bytes(),
                     );
                 } else {
-                    // etcdctl 3.5.1 sends unhealthy lines to stderr.
+                    // etcdctl sends unhealthy lines to stderr.
                     eprintln!(
                         "{} is unhealthy: failed to commit proposal: {}",
                         h.endpoint, h.error
@@ -165,17 +165,28 @@ pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
         Format::Simple => {
             for (endpoint, s) in &statuses {
                 let member = s.header().member_id();
+                let downgrade = s.downgrade_info().unwrap_or_default();
+                // etcdctl 3.6's columns: endpoint, ID, version, storage version, db size,
+                // in use, percentage not in use, quota, is leader, is learner, raft term,
+                // raft index, raft applied index, errors, downgrade target version and
+                // downgrade enabled.
                 let row = [
                     endpoint.clone(),
                     format!("{member:x}"),
                     s.version().to_owned(),
-                    go_compat::humanize_bytes(u64::try_from(s.db_size()).unwrap_or(0)),
+                    s.storage_version().to_owned(),
+                    humanize_size(s.db_size()),
+                    humanize_size(s.db_size_in_use()),
+                    percentage_not_in_use(s.db_size(), s.db_size_in_use()),
+                    humanize_size(s.db_size_quota()),
                     (s.leader() == member).to_string(),
                     s.is_learner().to_string(),
                     s.raft_term().to_string(),
                     s.raft_index().to_string(),
                     s.raft_applied_index().to_string(),
                     s.errors().join(", "),
+                    downgrade.target_version,
+                    downgrade.enabled.to_string(),
                 ];
                 out.extend_from_slice(row.join(", ").as_bytes());
                 out.push(b'\n');
@@ -224,7 +235,8 @@ pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), 
         }
         Format::Simple => {
             for (endpoint, hash) in &hashes {
-                out.extend_from_slice(format!("{endpoint}, {}\n", hash.hash()).as_bytes());
+                let line = format!("{endpoint}, {}, {}\n", hash.hash(), hash.hash_revision());
+                out.extend_from_slice(line.as_bytes());
             }
         }
     }
@@ -233,4 +245,30 @@ pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), 
         return Err(CliError::new(ExitCode::Error, String::new()));
     }
     Ok(())
+}
+
+/// A size in bytes as etcdctl prints it (`20 kB`); a negative size, which no server sends,
+/// as 0.
+fn humanize_size(bytes: i64) -> String {
+    go_compat::humanize_bytes(u64::try_from(bytes).unwrap_or(0))
+}
+
+/// The share of the database file not in use, in whole percent rounded down as etcdctl
+/// computes it (`100 - in_use * 100 / size`, in integers); `0%` for an empty file.
+fn percentage_not_in_use(size: i64, in_use: i64) -> String {
+    let in_use_percent = in_use.saturating_mul(100).checked_div(size).unwrap_or(100);
+    format!("{}%", 100i64.saturating_sub(in_use_percent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentage_not_in_use_rounds_as_etcdctl_does() {
+        assert_eq!(percentage_not_in_use(20480, 16384), "20%");
+        assert_eq!(percentage_not_in_use(3, 1), "67%");
+        assert_eq!(percentage_not_in_use(29000, 29000), "0%");
+        assert_eq!(percentage_not_in_use(0, 0), "0%");
+    }
 }

@@ -1,5 +1,5 @@
 //! `lease grant TTL | revoke ID | timetolive ID [--keys] | list | keep-alive ID [--once]`,
-//! printed as etcdctl 3.5 prints them: lease ids as `%016x` in simple output and decimal
+//! printed as etcdctl 3.5 and 3.6 print them: lease ids as `%016x` in simple output and decimal
 //! in json, where the response header's fields sit at the top level of the object.
 
 use std::time::Duration;

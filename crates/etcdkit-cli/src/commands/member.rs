@@ -110,8 +110,14 @@ pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), Cli
                     let new_id = r.member().map(|m| m.id());
                     let cluster = r.header().cluster_id().0;
                     let id = new_id.map_or(0, MemberId::get);
+                    let added = if *learner {
+                        "added as learner"
+                    } else {
+                        "added"
+                    };
                     out.extend_from_slice(
-                        format!("Member {id:>16x} added to cluster {cluster:>16x}\n\n").as_bytes(),
+                        format!("Member {id:>16x} {added} to cluster {cluster:>16x}\n\n")
+                            .as_bytes(),
                     );
                     let mut conf = Vec::new();
                     for m in r.members() {

@@ -27,7 +27,9 @@ pub enum SnapshotCommand {
 pub async fn run(global: &GlobalArgs, command: &SnapshotCommand) -> Result<(), CliError> {
     let SnapshotCommand::Save { args } = command;
     let [path] = args.as_slice() else {
-        return Err(CliError::bad_args("snapshot save expects one argument"));
+        return Err(CliError::bad_args(
+            "snapshot save expects one argument <filename>",
+        ));
     };
     let endpoints = endpoints(global)?;
     if endpoints.len() != 1 {

@@ -233,7 +233,7 @@ pub fn alarm_number(alarm: AlarmType) -> i32 {
     }
 }
 
-/// `HashKVResponse` (etcd 3.5.1's, without `hash_revision`).
+/// `HashKVResponse`.
 #[derive(Serialize)]
 struct HashKv {
     header: Header,
@@ -241,6 +241,8 @@ struct HashKv {
     hash: u64,
     #[serde(skip_serializing_if = "is_zero_i64")]
     compact_revision: i64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    hash_revision: i64,
 }
 
 /// One entry of `endpoint hashkv -w json` (a Go struct: Go field names, no omitempty).
@@ -260,6 +262,7 @@ impl<'a> EndpointHashKv<'a> {
                 header: r.header().into(),
                 hash: u64::from(r.hash()),
                 compact_revision: r.compact_revision().get(),
+                hash_revision: r.hash_revision().get(),
             },
         }
     }

@@ -288,6 +288,12 @@ impl<'a> EndpointStatus<'a> {
                 errors: status.errors(),
                 db_size_in_use: status.db_size_in_use(),
                 is_learner: status.is_learner(),
+                storage_version: status.storage_version(),
+                db_size_quota: status.db_size_quota(),
+                downgrade_info: status.downgrade_info().map(|d| DowngradeInfo {
+                    enabled: d.enabled,
+                    target_version: d.target_version,
+                }),
             },
         }
     }
@@ -316,10 +322,27 @@ struct Status<'a> {
     db_size_in_use: i64,
     #[serde(skip_serializing_if = "is_false")]
     is_learner: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    storage_version: &'a str,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    db_size_quota: i64,
+    /// A message field: printed (as `{}` when empty) whenever the server sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    downgrade_info: Option<DowngradeInfo>,
 }
 
-/// Compact JSON with Go's `encoding/json` string escaping (as of Go 1.16, which built
-/// etcdctl 3.5.1).
+/// `DowngradeInfo` (etcd 3.6).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DowngradeInfo {
+    #[serde(skip_serializing_if = "is_false")]
+    enabled: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    target_version: String,
+}
+
+/// Compact JSON with Go's `encoding/json` string escaping (unchanged from Go 1.16 to the
+/// Go that builds etcdctl 3.6).
 pub struct GoFormatter;
 
 impl Formatter for GoFormatter {

@@ -709,6 +709,21 @@ pub struct StatusResponse {
     pub db_size_in_use: i64,
     #[prost(bool, tag = "10")]
     pub is_learner: bool,
+    /// Since 3.6.
+    #[prost(string, tag = "11")]
+    pub storage_version: ::prost::alloc::string::String,
+    #[prost(int64, tag = "12")]
+    pub db_size_quota: i64,
+    #[prost(message, optional, tag = "13")]
+    pub downgrade_info: ::core::option::Option<DowngradeInfo>,
+}
+/// A cluster's downgrade in progress, if any (etcd 3.6).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DowngradeInfo {
+    #[prost(bool, tag = "1")]
+    pub enabled: bool,
+    #[prost(string, tag = "2")]
+    pub target_version: ::prost::alloc::string::String,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DefragmentRequest {}
