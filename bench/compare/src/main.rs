@@ -213,7 +213,9 @@ async fn drive(
 async fn orchestrate(s: Settings) -> Result<(), BoxError> {
     let server = etcdkit_testkit::EtcdServer::start().await?;
     let endpoint = server.endpoint();
-    let version = server.etcd_version().unwrap_or("unknown").to_owned();
+    let version = server
+        .etcd_version()
+        .map_or_else(|| "unknown".to_owned(), |v| v.to_string());
     let exe = std::env::current_exe()?;
     println!(
         "etcd {version} (one member, {endpoint}); {} rounds, {} ops per kv run, {} B values",
