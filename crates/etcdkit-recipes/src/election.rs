@@ -24,22 +24,31 @@
 //!   the session's lease. The candidate with the oldest key leads; each waiting candidate
 //!   watches only the key just before its own.
 //! - **[`campaign`](Election::campaign)** returns a [`Leadership`] once elected. It ends
-//!   with [`ErrorKind::SessionLost`](etcdkit::ErrorKind::SessionLost) when the session's
+//!   with [`ErrorKind::SessionLost`] when the session's
 //!   lease is lost, the session is dropped, or the candidate's key is deleted. One session
 //!   campaigns once per name: a second campaign fails with
-//!   [`ErrorKind::AlreadyExists`](etcdkit::ErrorKind::AlreadyExists). A dropped campaign
+//!   [`ErrorKind::AlreadyExists`]. A dropped campaign
 //!   future withdraws its key in the background.
 //! - **Proclaim** changes the value only while still leader: it is a transaction fenced on
 //!   the leader key's creation revision, and fails with
-//!   [`ErrorKind::NotElectionLeader`](etcdkit::ErrorKind::NotElectionLeader) otherwise.
+//!   [`ErrorKind::NotElectionLeader`] otherwise.
 //!   [`Leadership::compare`] gives the same fence for your own transactions.
 //! - **Lost.** [`Leadership::lost`] finishes when the leadership ends: the session's lease
 //!   lost, the session dropped, or the key deleted by someone else.
 //! - **Resign** deletes the leader key only if it is still this leadership's; a former
-//!   leader's resignation never ends a newer leadership.
-//! - **Drop.** A dropped [`Leadership`] resigns promptly in the background (the same
-//!   fenced delete, done by a task fed through a channel); Drop never blocks and never
-//!   spawns. If that fails, the key expires with the session's lease.
+//!   leader's resignation never ends a newer leadership. A resignation that fails
+//!   hands the key to the background releaser, as a dropped leadership does;
+//!   [`Election::released`] waits for it.
+//! - **Drop.** A dropped [`Leadership`] resigns promptly in the background: the same
+//!   fenced delete, done by the session's releaser task (fed through a channel) and
+//!   retried with backoff while the session lives. Drop never blocks and never spawns.
+//!   If that fails for good, the key expires with the session's lease
+//!   ([`Election::release_state`] says so) unless the session's next campaign of the
+//!   name removes it first.
+//! - **A key being released is never campaigned with again**: as for the
+//!   [mutex](crate::mutex), each campaign gets a key newer than every key the session
+//!   used before on that name, so a background resignation can never end a newer
+//!   leadership of the same session.
 //! - **Observe.** [`Election::observe`] first yields the current state (a leader, or
 //!   [`LeaderEvent::NoLeader`]), then every change in revision order: a new leader, a new
 //!   value proclaimed, no leader left. It is built on a watch of the election's prefix,
@@ -60,12 +69,12 @@ use etcdkit::kv::{Compare, CompareOp, Put, SortOrder, SortTarget};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::queue::{Pending, Queue};
 use crate::session::Session;
 
-pub use crate::queue::LostCause;
+pub use crate::queue::{LostCause, ReleaseState};
 
 /// How many leader events an observer holds before it stops reading.
 const OBSERVE_BUFFER: usize = 64;
@@ -125,6 +134,22 @@ impl Election {
             seen_at,
             pending: Some(pending),
         })
+    }
+
+    /// The background resignations of this session's key on this election (after a
+    /// dropped [`Leadership`] or campaign, or a failed [`resign`](Leadership::resign)),
+    /// as a watch receiver that sees every change.
+    pub fn release_state(&self) -> watch::Receiver<ReleaseState> {
+        self.queue.release_state()
+    }
+
+    /// Waits until no background resignation of this session's key is under way.
+    ///
+    /// # Errors
+    ///
+    /// The error of a resignation that failed for good ([`ReleaseState::Failed`]).
+    pub async fn released(&self) -> Result<()> {
+        ReleaseState::settled(self.queue.release_state()).await
     }
 
     /// The current leader's key-value (its value is the election's value), or `None`
@@ -237,6 +262,12 @@ impl Leadership {
 
     /// Gives up leadership: deletes the key if it is still this leadership's. Returns
     /// whether it was (`false`: the leadership had already been lost).
+    ///
+    /// # Errors
+    ///
+    /// The client's error when the delete failed, definitely or with an unknown
+    /// outcome: the key is then deleted by the session's background releaser
+    /// ([`Election::released`] waits for it).
     pub async fn resign(mut self) -> Result<bool> {
         let result = self.queue.fenced_delete(self.rev).await;
         if result.is_ok()

@@ -3,6 +3,7 @@
 //!
 //! Every recipe module has a "Behavior" section that says what happens on failure.
 
+mod backoff;
 pub mod discovery;
 pub mod election;
 pub mod lease_keeper;

@@ -1,24 +1,40 @@
 //! The fair queue under the mutex and the election: each participant puts a key
 //! `NAME/LEASE` under its session's lease; keys are served in creation-revision order,
 //! and each waiter watches only the key just before its own.
+//!
+//! # One place per session and key
+//!
+//! Every queue of one session on one key (clones, and every `Mutex::new` or
+//! `Election::new` of the same name on that session) shares a [`Slot`]: it remembers the
+//! creation revision of the last key this session handed out there (to a waiter or a
+//! guard), and which handed-out keys were given up and wait to be deleted by the
+//! session's background [`Releaser`]. The rule that keeps a background release from ever
+//! deleting a live guard's key is in [`Queue::enqueue`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use etcdkit::kv::{Compare, CompareOp, Delete, Get, Put, SortOrder, SortTarget, TxnOpResponse};
+use etcdkit::kv::{
+    Compare, CompareOp, Delete, Get, Put, SortOrder, SortTarget, TxnOpResponse, TxnResponse,
+};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, LeaseId, Result, Revision};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, watch};
 
+use crate::backoff::Backoff;
 use crate::lease_keeper::{KeeperState, LostReason};
 use crate::session::Session;
 
-/// How many times the background releaser tries a fenced delete before leaving the key to
-/// expire with its lease.
-const RELEASE_ATTEMPTS: u32 = 5;
+/// How many keys in the way one enqueue removes (or finds removed) before giving up.
+const ENQUEUE_ATTEMPTS: u32 = 5;
+
+/// The first and the longest pause between two attempts of a background release.
+const RELEASE_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 /// Why a held lock or leadership (or a wait for one) ended.
 #[non_exhaustive]
@@ -49,6 +65,208 @@ impl LostCause {
     }
 }
 
+/// Where the background releases of a session's key stand: the keys of dropped guards,
+/// of dropped or timed-out waits, and of `unlock()` or `resign()` calls that failed.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub enum ReleaseState {
+    /// Nothing waits to be released: every key the session gave up on this name is gone.
+    Idle,
+    /// A given-up key is being deleted in the background (retried, with backoff, while
+    /// the session lives).
+    Releasing {
+        /// The creation revision (fencing token) of the key being deleted; the newest,
+        /// if there are several.
+        fencing_token: Revision,
+    },
+    /// The background delete of a given-up key failed for good (permission denied, or
+    /// the session was dropped meanwhile). The key stays until the session's lease
+    /// ends, or until the session's next lock or campaign on this name removes it.
+    Failed {
+        /// The creation revision (fencing token) of the key left behind.
+        fencing_token: Revision,
+        /// Why it could not be deleted.
+        error: Arc<Error>,
+    },
+}
+
+impl ReleaseState {
+    /// Waits until no release is running, and says how the releases ended: `Ok` when
+    /// every given-up key is gone, the failure otherwise.
+    pub(crate) async fn settled(mut state: watch::Receiver<ReleaseState>) -> Result<()> {
+        let settled = state
+            .wait_for(|s| !matches!(s, ReleaseState::Releasing { .. }))
+            .await;
+        match settled.as_deref() {
+            Ok(ReleaseState::Failed {
+                fencing_token,
+                error,
+            }) => Err(Error::new(
+                error.kind(),
+                format!("releasing the key of fencing token {fencing_token} failed: {error}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the queues of one session share: a [`Slot`] per key, and the background
+/// releaser. Owned by the [`Session`] and by every queue made from it.
+pub(crate) struct Places {
+    slots: std::sync::Mutex<HashMap<Bytes, Arc<Slot>>>,
+    releaser: Releaser,
+}
+
+impl fmt::Debug for Places {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Places").finish_non_exhaustive()
+    }
+}
+
+impl Places {
+    pub fn new(client: Client, state: watch::Receiver<KeeperState>) -> Places {
+        Places {
+            slots: std::sync::Mutex::default(),
+            releaser: Releaser::new(client, state),
+        }
+    }
+
+    /// The slot of `key`, shared by every queue of the session on it.
+    fn slot(&self, key: &Bytes) -> Arc<Slot> {
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A slot no queue, guard or release refers to any more, with no key left
+        // behind, is forgotten: every key it handed out is gone, so whatever key of the
+        // session is found there later was never handed out (see `Queue::enqueue`).
+        slots.retain(|_, slot| Arc::strong_count(slot) > 1 || !slot.is_idle());
+        slots.entry(key.clone()).or_default().clone()
+    }
+}
+
+/// One session's place on one key.
+pub(crate) struct Slot {
+    /// Held through an enqueue, so that one enqueue never adopts the key another one
+    /// of the same session is creating.
+    enqueue: tokio::sync::Mutex<()>,
+    inner: std::sync::Mutex<SlotInner>,
+    release: watch::Sender<ReleaseState>,
+}
+
+#[derive(Default)]
+struct SlotInner {
+    /// The creation revision of the last key handed out (to a waiter, then maybe a
+    /// guard). Only grows.
+    handed_out: Revision,
+    /// Whether the key of `handed_out` is known to be gone (unlocked, withdrawn, or
+    /// released in the background).
+    handed_out_gone: bool,
+    /// Handed-out keys given up and not known to be gone: being released (`None`), or
+    /// whose release failed for good.
+    given_up: BTreeMap<Revision, Option<Arc<Error>>>,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            enqueue: tokio::sync::Mutex::new(()),
+            inner: std::sync::Mutex::default(),
+            release: watch::channel(ReleaseState::Idle).0,
+        }
+    }
+}
+
+impl Slot {
+    fn inner(&self) -> std::sync::MutexGuard<'_, SlotInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_idle(&self) -> bool {
+        self.inner().given_up.is_empty()
+    }
+
+    fn handed_out(&self) -> Revision {
+        self.inner().handed_out
+    }
+
+    fn hand_out(&self, rev: Revision) {
+        let mut inner = self.inner();
+        if rev > inner.handed_out {
+            inner.handed_out = rev;
+            inner.handed_out_gone = false;
+        }
+    }
+
+    /// What the existing key of `rev`, handed out before, is now.
+    fn handed_out_key(&self, rev: Revision) -> Found {
+        let inner = self.inner();
+        if inner.given_up.contains_key(&rev) {
+            Found::GivenUp(rev)
+        } else if rev == inner.handed_out && !inner.handed_out_gone {
+            Found::Held
+        } else {
+            // Gone since it was read: unlocked, withdrawn, or released meanwhile.
+            Found::Gone
+        }
+    }
+
+    /// Whether the key of `rev` still waits for its background release.
+    fn is_releasing(&self, rev: Revision) -> bool {
+        matches!(self.inner().given_up.get(&rev), Some(None))
+    }
+
+    fn give_up(&self, rev: Revision) {
+        self.update(|inner| {
+            inner.given_up.insert(rev, None);
+        });
+    }
+
+    /// The key of `rev` is gone (deleted, found replaced, or gone with the lease).
+    fn gone(&self, rev: Revision) {
+        self.update(|inner| {
+            inner.given_up.remove(&rev);
+            if rev == inner.handed_out {
+                inner.handed_out_gone = true;
+            }
+        });
+    }
+
+    fn release_failed(&self, rev: Revision, error: Arc<Error>) {
+        self.update(|inner| {
+            if let Some(entry) = inner.given_up.get_mut(&rev) {
+                *entry = Some(error);
+            }
+        });
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SlotInner)) {
+        let mut inner = self.inner();
+        f(&mut inner);
+        let releasing = inner
+            .given_up
+            .iter()
+            .rev()
+            .find(|(_, failed)| failed.is_none());
+        let state = match releasing {
+            Some((rev, _)) => ReleaseState::Releasing {
+                fencing_token: *rev,
+            },
+            None => match inner.given_up.iter().next_back() {
+                Some((rev, Some(error))) => ReleaseState::Failed {
+                    fencing_token: *rev,
+                    error: error.clone(),
+                },
+                _ => ReleaseState::Idle,
+            },
+        };
+        // Published under the lock, so that states are seen in the order they arose.
+        self.release.send_replace(state);
+    }
+}
+
 /// One participant's place in a queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Queue {
@@ -59,7 +277,32 @@ pub(crate) struct Queue {
     pub key: Bytes,
     pub lease: LeaseId,
     pub state: watch::Receiver<KeeperState>,
+    slot: Arc<Slot>,
     releaser: Releaser,
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("handed_out", &self.handed_out())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which key of the session an enqueue found in its way, and what to do with it.
+enum Found {
+    /// A key this session handed out and still holds (a waiter or a guard).
+    Held,
+    /// A key this session handed out, gone since it was read: put again.
+    Gone,
+    /// A key this session handed out and gave up: remove it (finishing its release).
+    GivenUp(Revision),
+    /// A key of the session's lease never handed out: adopt it.
+    Adoptable(Revision),
+    /// A key never handed out that is not ours to adopt as it is: remove it.
+    Stray(Revision),
+    /// A key under another lease (or none): someone else's.
+    Foreign,
 }
 
 impl Queue {
@@ -71,13 +314,16 @@ impl Queue {
         let lease = session.lease_id();
         let mut key = BytesMut::from(prefix.as_ref());
         key.extend_from_slice(format!("{lease:x}").as_bytes());
+        let key = key.freeze();
+        let places = session.places();
         Queue {
             client: session.client().clone(),
             prefix,
-            key: key.freeze(),
+            slot: places.slot(&key),
+            key,
             lease,
             state: session.state(),
-            releaser: Releaser::new(session.client().clone()),
+            releaser: places.releaser.clone(),
         }
     }
 
@@ -107,89 +353,188 @@ impl Queue {
         }
     }
 
+    /// The background releases of this session's key.
+    pub fn release_state(&self) -> watch::Receiver<ReleaseState> {
+        self.slot.release.subscribe()
+    }
+
     /// Puts this participant's key with `value` under the lease, and returns its
-    /// creation revision with a guard that deletes it again unless disarmed.
+    /// creation revision with a guard that releases it again unless disarmed.
+    ///
+    /// Why a background release can never delete the key of the guard this hands out:
+    /// a release is a delete fenced on the creation revision of a key this session
+    /// handed out before, so at most [`Slot::handed_out`]. The key handed out here is
+    /// either the one this put created, whose creation revision is newer than every
+    /// key that existed before it, or an existing key of the session's lease adopted
+    /// only if its creation revision is newer than `handed_out`. Either way it is newer
+    /// than every key a release may target, and the fenced delete cannot match it. The
+    /// slot's enqueue lock makes `handed_out` current: no other enqueue of the session
+    /// on this key runs meanwhile. (The old rule, adopting any existing key of ours
+    /// after a put of unknown outcome, handed out the very key the releaser was about to
+    /// delete, with the fencing token of the guard that had given it up.)
+    ///
+    /// A key of ours handed out before is removed here, finishing its release, unless a
+    /// waiter or guard still holds it ([`ErrorKind::AlreadyExists`]).
     pub async fn enqueue(&self, value: Bytes, what: &str) -> Result<(Revision, Pending)> {
         if let Some(cause) = self.session_ended() {
             return Err(cause.into_error(what));
         }
         self.releaser.start();
-        // A key of ours that a dropped guard left for the background releaser is
-        // removed (or found removed) and the put tried again, a bounded number of times.
+        let _only_enqueue = self.slot.enqueue.lock().await;
+        // Until the put's outcome is known, a key of ours may stand in the queue that
+        // nobody holds: should this end early (an error, or the future dropped), the
+        // background releaser removes it.
+        let mut unsettled = Unsettled::new(self);
         let mut attempts = 0;
         let rev = loop {
             attempts += 1;
-            let put = self
-                .client
-                .kv()
-                .txn()
-                .when([Compare::create_revision(
-                    self.key.clone(),
-                    CompareOp::Equal,
-                    Revision(0),
-                )])
-                .and_then([Put::new(self.key.clone(), value.clone()).lease(self.lease)])
-                .or_else([Get::new(self.key.clone())])
-                .await;
-            match put {
+            if attempts > ENQUEUE_ATTEMPTS {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "{what}: keys of this session kept standing in the way (key {})",
+                        String::from_utf8_lossy(&self.key)
+                    ),
+                ));
+            }
+            let put = self.put_txn(&value).await;
+            let existing = match put {
                 Ok(r) if r.succeeded() => break r.header().revision(),
-                Ok(r) => {
-                    let existing = r.into_responses().into_iter().find_map(|r| match r {
-                        TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
-                        _ => None,
-                    });
-                    if let Some(kv) = existing
-                        && attempts < 3
-                    {
-                        let rev = kv.create_revision();
-                        if self.releaser.is_queued(rev) {
-                            fenced_delete(&self.client, self.key.clone(), rev).await?;
-                            continue;
-                        }
-                        // The releaser may have deleted it since: look again.
-                        let now = self.client.kv().get(self.key.clone()).await?;
-                        if now.first().is_none_or(|kv| kv.create_revision() != rev) {
-                            continue;
-                        }
-                    }
-                    return Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        format!(
-                            "{what}: this session already holds or waits for it (key {})",
-                            String::from_utf8_lossy(&self.key)
-                        ),
-                    ));
-                }
+                Ok(r) => r.into_responses().into_iter().find_map(|r| match r {
+                    TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
+                    _ => None,
+                }),
                 Err(e) if e.kind() == ErrorKind::LeaseNotFound => {
+                    unsettled.settle();
                     return Err(LostCause::Session(LostReason::NotFound).into_error(what));
                 }
                 Err(e) if e.is_outcome_unknown() => {
-                    // The put may have been applied: adopt the key if it is ours.
-                    match self.own_key().await? {
-                        Some(kv) => break kv.create_revision(),
-                        None => return Err(e),
+                    // The put may have been applied, or found a key in the way: look.
+                    match self.look().await?.into_kvs().into_iter().next() {
+                        Some(kv) => Some(kv),
+                        // Not applied (or applied and already gone): nothing of ours to
+                        // adopt. A put of ours still in flight may apply later; the next
+                        // enqueue finds that key never handed out and adopts it.
+                        None => {
+                            unsettled.settle();
+                            return Err(e);
+                        }
                     }
                 }
-                Err(e) => return Err(e),
-            }
+                Err(e) => {
+                    unsettled.settle();
+                    return Err(e);
+                }
+            };
+            // Deleted between the compare and the read: put again.
+            let Some(existing) = existing else { continue };
+            let key = String::from_utf8_lossy(&self.key);
+            let remove = match self.classify(&existing, &value) {
+                Found::Adoptable(rev) => break rev,
+                Found::Gone => continue,
+                Found::GivenUp(rev) | Found::Stray(rev) => rev,
+                Found::Held => {
+                    unsettled.settle();
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("{what}: this session already holds or waits for it (key {key})"),
+                    ));
+                }
+                Found::Foreign => {
+                    unsettled.settle();
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("{what}: the key {key} exists under another lease"),
+                    ));
+                }
+            };
+            // Gone now (deleted, or found replaced): its release is done.
+            fenced_delete(&self.client, self.key.clone(), remove).await?;
+            self.slot.gone(remove);
         };
+        unsettled.settle();
+        self.slot.hand_out(rev);
         Ok((rev, self.pending(rev)))
     }
 
-    /// The participant's key, if it exists under this lease.
-    async fn own_key(&self) -> Result<Option<KeyValue>> {
-        let response = self.client.kv().get(self.key.clone()).await?;
-        Ok(response
-            .into_kvs()
-            .into_iter()
-            .find(|kv| kv.lease() == Some(self.lease)))
+    /// What an existing key of our name is to this session (see [`Queue::enqueue`]).
+    fn classify(&self, kv: &KeyValue, value: &Bytes) -> Found {
+        let rev = kv.create_revision();
+        if kv.lease() != Some(self.lease) {
+            return Found::Foreign;
+        }
+        if rev <= self.slot.handed_out() {
+            // Handed out before: a live waiter or guard holds it unless it was given up
+            // (or is gone by now).
+            return self.slot.handed_out_key(rev);
+        }
+        // Never handed out: left by a put of ours whose outcome was unknown (maybe the
+        // one just sent), by a lock or campaign dropped during its put, or by the
+        // process that held this lease before a resumed session. Nobody holds it and
+        // no release targets it. Adopted as it is only if it carries our value.
+        if kv.value() == value.as_ref() {
+            Found::Adoptable(rev)
+        } else {
+            Found::Stray(rev)
+        }
+    }
+
+    /// A failure a test injects into this request (the test-only `faults` module);
+    /// never in a build without tests.
+    #[cfg(test)]
+    fn injected(&self, step: Step) -> Option<Error> {
+        self.releaser.faults.injected(step)
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn injected(&self, _step: Step) -> Option<Error> {
+        None
+    }
+
+    /// The test-only fault injection of this queue's session.
+    #[cfg(test)]
+    pub(crate) fn faults(&self) -> &faults::Faults {
+        &self.releaser.faults
+    }
+
+    /// Puts the key with `value` under the lease unless it exists; reads it if it does.
+    async fn put_txn(&self, value: &Bytes) -> Result<TxnResponse> {
+        if let Some(e) = self.injected(Step::Enqueue) {
+            return Err(e);
+        }
+        let put = self
+            .client
+            .kv()
+            .txn()
+            .when([Compare::create_revision(
+                self.key.clone(),
+                CompareOp::Equal,
+                Revision(0),
+            )])
+            .and_then([Put::new(self.key.clone(), value.clone()).lease(self.lease)])
+            .or_else([Get::new(self.key.clone())])
+            .await;
+        match self.injected(Step::EnqueueSent) {
+            Some(e) => Err(e),
+            None => put,
+        }
+    }
+
+    /// Reads the key after a put of unknown outcome.
+    async fn look(&self) -> Result<etcdkit::kv::GetResponse> {
+        if let Some(e) = self.injected(Step::Look) {
+            return Err(e);
+        }
+        self.client.kv().get(self.key.clone()).await
     }
 
     /// A guard that releases the key of `rev` when dropped.
-    pub fn pending(&self, rev: Revision) -> Pending {
+    fn pending(&self, rev: Revision) -> Pending {
         Pending {
             key: self.key.clone(),
             rev,
+            slot: self.slot.clone(),
             releaser: self.releaser.clone(),
             armed: true,
         }
@@ -330,6 +675,9 @@ impl Queue {
 
     /// Deletes the key of `rev` if it is still that key. Returns whether it was.
     pub async fn fenced_delete(&self, rev: Revision) -> Result<bool> {
+        if let Some(e) = self.injected(Step::Unlock) {
+            return Err(e);
+        }
         fenced_delete(&self.client, self.key.clone(), rev).await
     }
 }
@@ -344,39 +692,111 @@ async fn fenced_delete(client: &Client, key: Bytes, rev: Revision) -> Result<boo
     Ok(response.succeeded())
 }
 
+/// While armed, an enqueue has not settled what its put did: dropped armed, it has the
+/// background releaser remove a key of ours that was never handed out.
+struct Unsettled<'a> {
+    queue: &'a Queue,
+    armed: bool,
+}
+
+impl<'a> Unsettled<'a> {
+    fn new(queue: &'a Queue) -> Unsettled<'a> {
+        Unsettled { queue, armed: true }
+    }
+
+    fn settle(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let q = self.queue;
+            let job = Job::Sweep {
+                slot: q.slot.clone(),
+                key: q.key.clone(),
+                lease: q.lease,
+            };
+            if q.releaser.send(job).is_err() {
+                tracing::warn!("no releaser running; a key of ours may stay in the queue");
+            }
+        }
+    }
+}
+
 /// A queue key that is released (by a fenced delete, in the background) when dropped,
 /// unless disarmed.
 #[derive(Debug)]
 pub(crate) struct Pending {
     key: Bytes,
     rev: Revision,
+    slot: Arc<Slot>,
     releaser: Releaser,
     armed: bool,
 }
 
 impl Pending {
+    /// The key is gone (deleted by `unlock()`, `resign()` or a withdrawal, or found
+    /// no longer ours): nothing to release.
     pub fn disarm(mut self) {
         self.armed = false;
+        self.slot.gone(self.rev);
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if self.armed {
-            self.releaser.release(self.key.clone(), self.rev);
+        if !self.armed {
+            return;
+        }
+        self.slot.give_up(self.rev);
+        let job = Job::Release {
+            slot: self.slot.clone(),
+            key: self.key.clone(),
+            rev: self.rev,
+        };
+        if self.releaser.send(job).is_err() {
+            tracing::warn!("no releaser running; the key expires with its lease");
+            self.slot.release_failed(
+                self.rev,
+                Arc::new(Error::new(
+                    ErrorKind::Cancelled,
+                    "no background releaser is running; the key expires with the session's lease",
+                )),
+            );
         }
     }
 }
 
-/// Fenced deletes on behalf of dropped guards: a task started with the first release and
-/// fed through a channel, so a `Drop` neither blocks nor spawns. The task ends once every
-/// handle is gone and the queued deletes are done.
+/// Work for the background releaser.
+enum Job {
+    /// Delete the given-up key of `rev` (fenced on it).
+    Release {
+        slot: Arc<Slot>,
+        key: Bytes,
+        rev: Revision,
+    },
+    /// Remove a key of `lease` never handed out, left by an enqueue that ended before
+    /// it knew what its put did.
+    Sweep {
+        slot: Arc<Slot>,
+        key: Bytes,
+        lease: LeaseId,
+    },
+}
+
+/// Fenced deletes on behalf of dropped guards and interrupted enqueues, for one session:
+/// a task started with the session's first enqueue and fed through a channel, so that a
+/// `Drop` neither blocks nor spawns. The task ends once every handle is gone and the
+/// queued work is done.
 #[derive(Clone)]
 pub(crate) struct Releaser {
     client: Client,
-    queue: Arc<OnceLock<mpsc::UnboundedSender<(Bytes, Revision)>>>,
-    /// The revisions of the keys waiting to be released.
-    queued: Arc<std::sync::Mutex<HashSet<Revision>>>,
+    state: watch::Receiver<KeeperState>,
+    jobs: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
+    #[cfg(test)]
+    faults: Arc<faults::Faults>,
 }
 
 impl fmt::Debug for Releaser {
@@ -386,73 +806,299 @@ impl fmt::Debug for Releaser {
 }
 
 impl Releaser {
-    fn new(client: Client) -> Releaser {
+    fn new(client: Client, state: watch::Receiver<KeeperState>) -> Releaser {
         Releaser {
             client,
-            queue: Arc::new(OnceLock::new()),
-            queued: Arc::default(),
+            state,
+            jobs: Arc::new(OnceLock::new()),
+            #[cfg(test)]
+            faults: Arc::default(),
         }
     }
 
     /// Starts the task, if not yet. Called from async code (within a runtime).
-    pub fn start(&self) {
-        self.queue.get_or_init(|| {
+    fn start(&self) {
+        self.jobs.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(release_task(self.client.clone(), rx, self.queued.clone()));
+            tokio::spawn(release_task(self.clone_worker(), rx));
             tx
         });
     }
 
-    fn queued(&self) -> std::sync::MutexGuard<'_, HashSet<Revision>> {
-        self.queued
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// What the task needs: everything but the channel's sender (which would keep the
+    /// task alive forever).
+    fn clone_worker(&self) -> Worker {
+        Worker {
+            client: self.client.clone(),
+            state: self.state.clone(),
+            #[cfg(test)]
+            faults: self.faults.clone(),
+        }
     }
 
-    /// Whether the key of `rev` waits to be released in the background.
-    fn is_queued(&self, rev: Revision) -> bool {
-        self.queued().contains(&rev)
-    }
-
-    fn release(&self, key: Bytes, rev: Revision) {
-        match self.queue.get() {
-            Some(tx) => {
-                self.queued().insert(rev);
-                let _ = tx.send((key, rev));
-            }
-            None => tracing::warn!("no releaser running; the key expires with its lease"),
+    fn send(&self, job: Job) -> std::result::Result<(), ()> {
+        match self.jobs.get() {
+            Some(tx) => tx.send(job).map_err(|_| ()),
+            None => Err(()),
         }
     }
 }
 
-async fn release_task(
+#[derive(Clone)]
+struct Worker {
     client: Client,
-    mut rx: mpsc::UnboundedReceiver<(Bytes, Revision)>,
-    queued: Arc<std::sync::Mutex<HashSet<Revision>>>,
-) {
-    while let Some((key, rev)) = rx.recv().await {
-        let mut attempt = 0;
+    state: watch::Receiver<KeeperState>,
+    #[cfg(test)]
+    faults: Arc<faults::Faults>,
+}
+
+/// Where the session stands, for the releaser.
+enum Standing {
+    Alive,
+    /// Its lease is lost: every key under it is gone.
+    Lost,
+    /// Dropped: nothing tells any more when its lease ends.
+    Dropped,
+}
+
+impl Worker {
+    fn standing(&self) -> Standing {
+        if self.state.has_changed().is_err() {
+            return Standing::Dropped;
+        }
+        match &*self.state.borrow() {
+            KeeperState::Lost { .. } => Standing::Lost,
+            _ => Standing::Alive,
+        }
+    }
+
+    /// Sleeps for `pause`, or less if the session's lease is lost meanwhile.
+    async fn pause(&self, pause: Duration) {
+        let mut state = self.state.clone();
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = state.wait_for(|s| matches!(s, KeeperState::Lost { .. })) => {}
+        }
+    }
+
+    async fn run(self, job: Job) {
+        match job {
+            Job::Release { slot, key, rev } => self.release(&slot, key, rev).await,
+            Job::Sweep { slot, key, lease } => self.sweep(&slot, key, lease).await,
+        }
+        #[cfg(test)]
+        self.faults.count_release();
+    }
+
+    /// Deletes the given-up key of `rev`, retrying while the session lives.
+    async fn release(&self, slot: &Slot, key: Bytes, rev: Revision) {
+        let mut backoff = Backoff::new(RELEASE_BACKOFF.0, RELEASE_BACKOFF.1);
         loop {
-            attempt += 1;
-            match fenced_delete(&client, key.clone(), rev).await {
-                Ok(_) => break,
-                Err(e) if attempt < RELEASE_ATTEMPTS && e.is_retryable() => {
-                    tracing::debug!(error = %e, "releasing a dropped lock failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                        .await;
+            #[cfg(test)]
+            self.faults.release_may_go().await;
+            if !slot.is_releasing(rev) {
+                // An enqueue of the session removed it first.
+                return;
+            }
+            if let Standing::Lost = self.standing() {
+                slot.gone(rev);
+                return;
+            }
+            match fenced_delete(&self.client, key.clone(), rev).await {
+                Ok(_) => {
+                    slot.gone(rev);
+                    return;
+                }
+                Err(e) if retryable(&e) && matches!(self.standing(), Standing::Alive) => {
+                    // A fenced delete is safe to repeat.
+                    tracing::debug!(error = %e, "releasing a lock key failed; retrying");
+                    self.pause(backoff.next_pause()).await;
+                }
+                Err(e) => {
+                    let e = match self.standing() {
+                        Standing::Dropped => Error::new(
+                            e.kind(),
+                            format!(
+                                "{e} (the session was dropped: the key expires with its lease)"
+                            ),
+                        ),
+                        _ => e,
+                    };
+                    tracing::warn!(error = %e, "releasing a lock key failed for good");
+                    slot.release_failed(rev, Arc::new(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Removes a key of `lease` never handed out, retrying while the session lives.
+    /// Holds the slot's enqueue lock while it looks and deletes, so that what it finds
+    /// newer than the slot's last handed-out key is certainly nobody's.
+    async fn sweep(&self, slot: &Slot, key: Bytes, lease: LeaseId) {
+        let mut backoff = Backoff::new(RELEASE_BACKOFF.0, RELEASE_BACKOFF.1);
+        loop {
+            if !matches!(self.standing(), Standing::Alive) {
+                return;
+            }
+            let swept = {
+                let _only_enqueue = slot.enqueue.lock().await;
+                self.sweep_once(slot, &key, lease).await
+            };
+            match swept {
+                Ok(()) => return,
+                Err(e) if retryable(&e) => {
+                    tracing::debug!(error = %e, "removing a stray lock key failed; retrying");
+                    self.pause(backoff.next_pause()).await;
                 }
                 Err(e) => {
                     tracing::warn!(
                         error = %e,
-                        "releasing a dropped lock failed; it expires with its lease"
+                        "removing a stray lock key failed; it stays until the session's next \
+                         lock on the name, or until its lease ends"
                     );
-                    break;
+                    return;
                 }
             }
         }
-        queued
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&rev);
+    }
+
+    async fn sweep_once(&self, slot: &Slot, key: &Bytes, lease: LeaseId) -> Result<()> {
+        let now = self.client.kv().get(key.clone()).await?;
+        if let Some(kv) = now.kvs().first()
+            && kv.lease() == Some(lease)
+            && kv.create_revision() > slot.handed_out()
+        {
+            fenced_delete(&self.client, key.clone(), kv.create_revision()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the releaser tries again: its requests (a fenced delete, a read) are safe to
+/// repeat, so an unknown outcome is retried too.
+fn retryable(e: &Error) -> bool {
+    e.is_retryable() || e.is_outcome_unknown()
+}
+
+async fn release_task(worker: Worker, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    // Jobs run side by side: one key that cannot be deleted yet holds up no other.
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => running.push(worker.clone().run(job)),
+                None => break,
+            },
+            Some(()) = running.next(), if !running.is_empty() => {}
+        }
+    }
+    while running.next().await.is_some() {}
+}
+
+/// A request of the queue that a test can make fail (the test-only `faults` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The put of `lock()` / `campaign()`, failed unsent.
+    Enqueue,
+    /// The put of `lock()` / `campaign()`, sent (and maybe applied), then failed.
+    EnqueueSent,
+    /// The read after a put of unknown outcome, failed unsent.
+    Look,
+    /// The fenced delete of `unlock()` / `resign()`, failed unsent.
+    Unlock,
+}
+
+/// Test-only fault injection: makes chosen requests of a queue fail with an unknown
+/// outcome without sending them (as if the connection broke before the server read
+/// them), and holds the background releaser back, so that tests can drive the queue
+/// through the interleavings that randomized fault runs find.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use etcdkit::{Error, ErrorKind};
+    use tokio::sync::watch;
+
+    use super::Step;
+
+    #[derive(Debug)]
+    pub(crate) struct Faults {
+        enqueue: AtomicU32,
+        enqueue_sent: AtomicU32,
+        look: AtomicU32,
+        unlock: AtomicU32,
+        held: watch::Sender<bool>,
+        done: watch::Sender<u64>,
+    }
+
+    impl Default for Faults {
+        fn default() -> Self {
+            Faults {
+                enqueue: AtomicU32::new(0),
+                enqueue_sent: AtomicU32::new(0),
+                look: AtomicU32::new(0),
+                unlock: AtomicU32::new(0),
+                held: watch::channel(false).0,
+                done: watch::channel(0).0,
+            }
+        }
+    }
+
+    impl Faults {
+        fn counter(&self, step: Step) -> &AtomicU32 {
+            match step {
+                Step::Enqueue => &self.enqueue,
+                Step::EnqueueSent => &self.enqueue_sent,
+                Step::Look => &self.look,
+                Step::Unlock => &self.unlock,
+            }
+        }
+
+        /// The next `n` requests of `step` fail: with an unknown outcome, or (a read)
+        /// unavailable.
+        pub fn fail_next(&self, step: Step, n: u32) {
+            self.counter(step).store(n, Ordering::SeqCst);
+        }
+
+        /// The injected failure for this request of `step`, if one is due.
+        pub fn injected(&self, step: Step) -> Option<Error> {
+            let due = self
+                .counter(step)
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            due.then(|| match step {
+                Step::Look => Error::new(
+                    ErrorKind::Unavailable,
+                    format!("injected: no endpoint answered {step:?}"),
+                ),
+                _ => Error::new(
+                    ErrorKind::OutcomeUnknown,
+                    format!("injected: the connection broke during {step:?}"),
+                ),
+            })
+        }
+
+        /// Holds the background releaser before its next attempt (or lets it go).
+        pub fn hold_releases(&self, hold: bool) {
+            self.held.send_replace(hold);
+        }
+
+        /// Waits while the releaser is held.
+        pub async fn release_may_go(&self) {
+            let mut held = self.held.subscribe();
+            let _ = held.wait_for(|held| !held).await;
+        }
+
+        /// Counts a job the background releaser finished with.
+        pub fn count_release(&self) {
+            self.done.send_modify(|n| *n += 1);
+        }
+
+        /// Waits until the background releaser finished with `n` jobs in all.
+        pub async fn releases_done(&self, n: u64) {
+            let mut done = self.done.subscribe();
+            let _ = done.wait_for(|done| *done >= n).await;
+        }
     }
 }

@@ -23,6 +23,10 @@
 //! - [`Session::lost`] finishes when the lease is lost (revoked elsewhere, expired
 //!   because the cluster was out of reach for longer than the TTL, or not found); what
 //!   was held under the session (locks, leadership, registrations) is gone then.
+//! - The locks and campaigns made on a session share one background releaser task
+//!   (started with the first of them) that deletes the keys of dropped guards and of
+//!   failed unlocks; it ends once the session and every mutex, guard and leadership made
+//!   from it are gone and their releases are done.
 //! - **Drop** stops the renewals: the lease, and whatever is held under it, expires after
 //!   the TTL. Nothing is revoked and nothing blocks.
 //! - [`Session::close`] revokes the lease, so what is held under it is released at once,
@@ -37,6 +41,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
 use crate::lease_keeper::{KeeperEvent, KeeperState, LeaseKeeper, LostReason};
+use crate::queue::Places;
 
 /// The default TTL of a session's lease.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
@@ -87,7 +92,12 @@ impl IntoFuture for SessionBuilder {
                 Some(id) => id,
                 None => keeper.id().await?,
             };
-            Ok(Session { keeper, lease_id })
+            let places = Places::new(self.client.clone(), keeper.state());
+            Ok(Session {
+                keeper,
+                lease_id,
+                places,
+            })
         })
     }
 }
@@ -100,6 +110,8 @@ impl IntoFuture for SessionBuilder {
 pub struct Session {
     keeper: LeaseKeeper,
     lease_id: LeaseId,
+    /// The places of the session's locks and campaigns, and their background releaser.
+    places: Places,
 }
 
 impl Session {
@@ -145,6 +157,11 @@ impl Session {
     /// Waits until the session's lease is lost and says why.
     pub async fn lost(&self) -> LostReason {
         self.keeper.lost().await
+    }
+
+    /// What the session's locks and campaigns share.
+    pub(crate) fn places(&self) -> &Places {
+        &self.places
     }
 
     /// The session's lease keeper.

@@ -1,6 +1,8 @@
 //! The mutex recipe against real etcd: contention with a fenced counter, a holder whose
 //! lease is revoked from outside, a waiter whose session is lost, try_lock, drop, fenced
-//! unlock, and a 3-member cluster losing members under a held lock.
+//! unlock, a lock timeout, an unlock cut off by a frozen member, and a 3-member cluster
+//! losing members under a held lock. (The interleavings of unknown outcomes that need a
+//! seam are unit tests in `src/mutex.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use etcdkit::kv::{Compare, Put};
 use etcdkit::{Client, ClientOptions, ErrorKind, Revision};
-use etcdkit_recipes::mutex::{LostCause, Mutex};
+use etcdkit_recipes::mutex::{LostCause, Mutex, ReleaseState};
 use etcdkit_recipes::session::Session;
 use etcdkit_testkit::{EtcdCluster, EtcdServer};
 use futures_util::FutureExt;
@@ -311,4 +313,80 @@ async fn a_lock_is_kept_while_members_are_lost_and_the_session_survives() {
         .await
         .unwrap();
     assert!(gone.kvs().is_empty());
+}
+
+#[tokio::test]
+async fn a_lock_with_a_timeout_gives_up_and_takes_its_key_back_out_of_the_queue() {
+    let etcd = bounded(EtcdServer::start()).await.unwrap();
+    let client = connect(vec![etcd.endpoint()]).await;
+    let (a, b) = (session(&client, 30).await, session(&client, 30).await);
+    let guard_a = bounded(Mutex::new(&a, "mx-timeout/lock").lock())
+        .await
+        .unwrap();
+    let mutex_b = Mutex::new(&b, "mx-timeout/lock");
+    let err = bounded(mutex_b.lock().timeout(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // The queue holds only the holder again.
+    let queue = bounded(client.kv().get("mx-timeout/lock/").prefix())
+        .await
+        .unwrap();
+    assert_eq!(queue.kvs().len(), 1);
+    assert_eq!(queue.kvs()[0].key(), guard_a.key());
+    bounded(mutex_b.released()).await.unwrap();
+
+    // The same session waits again, with a timeout long enough this time.
+    let waiting = tokio::spawn(async move {
+        let guard = mutex_b.lock().timeout(Duration::from_secs(20)).await;
+        guard.map(|g| (g, mutex_b))
+    });
+    assert!(bounded(guard_a.unlock()).await.unwrap());
+    let (guard_b, _mutex_b) = bounded(waiting).await.unwrap().unwrap();
+    assert!(bounded(client.txn_holds(guard_b.compare())).await);
+    assert!(bounded(guard_b.unlock()).await.unwrap());
+}
+
+/// The randomized fault runs' first step, with real etcd: the member freezes under
+/// `unlock()`, whose delete then fails with an unknown outcome. The key goes to the
+/// session's background releaser; the mutex shows the release under way, and once the
+/// member answers again the release finishes and `released()` says so. The session's
+/// next lock has a fencing token of its own.
+#[tokio::test]
+async fn an_unlock_cut_off_by_a_frozen_member_is_released_in_the_background_and_awaitable() {
+    let etcd = bounded(EtcdServer::start()).await.unwrap();
+    let client = bounded(common::options(vec![etcd.endpoint()]).connect())
+        .await
+        .unwrap();
+    let observer = connect(vec![etcd.endpoint()]).await;
+    let s = session(&client, 60).await;
+    let mutex = Mutex::new(&s, "mx-frozen/lock");
+    let guard = bounded(mutex.lock()).await.unwrap();
+    let token = guard.fencing_token();
+
+    etcd.stop(0).unwrap();
+    let err = bounded(guard.unlock()).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert!(
+        matches!(
+            *mutex.release_state().borrow(),
+            ReleaseState::Releasing { fencing_token } if fencing_token == token
+        ),
+        "{:?}",
+        *mutex.release_state().borrow()
+    );
+    etcd.resume(0).unwrap();
+
+    bounded(mutex.released()).await.unwrap();
+    assert!(matches!(
+        *mutex.release_state().borrow(),
+        ReleaseState::Idle
+    ));
+    let left = bounded(observer.kv().get(mutex.key().clone()))
+        .await
+        .unwrap();
+    assert!(left.kvs().is_empty(), "the released key is still there");
+    let next = bounded(mutex.lock()).await.unwrap();
+    assert!(next.fencing_token() > token);
+    assert!(bounded(next.unlock()).await.unwrap());
 }
