@@ -33,6 +33,11 @@ impl Backoff {
         let half = exp / 2;
         half + half.mul_f64(fastrand::f64())
     }
+
+    /// Starts again from the first pause (after a success).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +57,7 @@ mod tests {
             let d = b.next_pause();
             assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(2));
         }
+        b.reset();
+        assert!(b.next_pause() <= Duration::from_millis(100));
     }
 }

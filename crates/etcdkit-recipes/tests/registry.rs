@@ -1,6 +1,9 @@
 //! The registry against real etcd: join visible within a heartbeat, leave seen at once,
 //! a SIGKILLed registrant gone within the TTL, re-registration after a cut-off longer
-//! than the TTL (exactly once), and the Go `naming/endpoints` format both ways.
+//! than the TTL (exactly once), leases revoked from outside again and again (the
+//! instance comes back, and its events say what happened), and the Go
+//! `naming/endpoints` format both ways. (A put refused for a lease its keeper still
+//! thinks alive, which needs a seam to time, is a unit test in `src/registry/mod.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use etcdkit::{Client, prefix_end};
-use etcdkit_recipes::discovery::RegistrationState;
+use etcdkit_recipes::discovery::{RegistrationEvent, RegistrationState};
 use etcdkit_recipes::registry::{Error, Registry, ValueFormat};
 use etcdkit_testkit::EtcdCluster;
 use serde_json::{Value, json};
@@ -263,4 +266,108 @@ async fn go_naming_endpoints_format_both_ways() {
         }
     })
     .await;
+}
+
+/// Every lease of the server revoked from outside as soon as it is seen, again and
+/// again: each re-registration's new lease is lost in its turn (mostly after its put,
+/// found by the keeper; should a revocation land between grant and put, the put fails
+/// with "requested lease not found", which the unit tests in `src/registry/mod.rs`
+/// force). The registration keeps coming back; once the revocations stop the instance
+/// is there under a live lease, and the events told every step.
+#[tokio::test]
+async fn an_instance_whose_leases_are_revoked_again_and_again_comes_back_and_says_so() {
+    let (etcd, client) = server().await;
+    let outside = bounded(options(vec![etcd.endpoint()]).connect())
+        .await
+        .unwrap();
+    let registry = Registry::builder(client)
+        .namespace("t-revoke")
+        .ttl(Duration::from_secs(10))
+        .heartbeat(Duration::from_millis(500))
+        .build();
+    let joined = bounded(registry.join("api", json!({"id": "one"})))
+        .await
+        .unwrap();
+    let registration = joined.registration().clone();
+
+    // Every event, from the first one on; and a count of the setbacks seen.
+    let (setbacks_tx, mut setbacks) = tokio::sync::watch::channel(0usize);
+    let mut stream = registration.events();
+    let collector = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(event) = stream.next().await {
+            if matches!(
+                event,
+                RegistrationEvent::LeaseLost { .. } | RegistrationEvent::Failed { .. }
+            ) {
+                setbacks_tx.send_modify(|n| *n += 1);
+            }
+            let end = matches!(event, RegistrationEvent::Deregistered);
+            seen.push(event);
+            if end {
+                break;
+            }
+        }
+        seen
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let revoker = {
+        let outside = outside.clone();
+        tokio::spawn(async move {
+            while !*stop_rx.borrow() {
+                if let Ok(leases) = outside.lease().leases().await {
+                    for lease in leases.leases() {
+                        let _ = outside.lease().revoke(*lease).await;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    bounded(setbacks.wait_for(|n| *n >= 4)).await.unwrap();
+    stop_tx.send_replace(true);
+    bounded(revoker).await.unwrap();
+
+    // Back under a live lease: the key exists under the lease the state reports.
+    let mut state = registration.state();
+    bounded(async {
+        loop {
+            if let Some(lease) = state.borrow_and_update().lease() {
+                let got = outside.kv().get(registration.key().clone()).await.unwrap();
+                if got.kvs().first().and_then(|kv| kv.lease()) == Some(lease) {
+                    return;
+                }
+            }
+            state.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(registration.current().registrations() >= 2);
+    assert_eq!(bounded(count(&outside, "t-revoke/")).await, 1);
+
+    assert_eq!(bounded(registry.leave_all()).await.unwrap(), 1);
+    let seen = bounded(collector).await.unwrap();
+    let has = |f: fn(&RegistrationEvent) -> bool| seen.iter().any(f);
+    assert!(
+        matches!(seen[0], RegistrationEvent::Registered { .. }),
+        "{seen:?}"
+    );
+    assert!(
+        has(|e| matches!(e, RegistrationEvent::LeaseLost { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        has(|e| matches!(e, RegistrationEvent::Reregistering { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        has(|e| matches!(e, RegistrationEvent::Reregistered { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(seen.last(), Some(RegistrationEvent::Deregistered)),
+        "{seen:?}"
+    );
+    assert_eq!(bounded(count(&outside, "t-revoke/")).await, 0);
 }

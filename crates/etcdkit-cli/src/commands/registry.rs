@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use etcdkit::ClientOptions;
-use etcdkit_recipes::discovery::RegistrationState;
+use etcdkit_recipes::discovery::RegistrationEvent;
 use etcdkit_recipes::registry::{ConnectionString, Error, Instance, Registry};
 use serde_json::Value;
 use tokio_stream::StreamExt;
@@ -146,20 +146,38 @@ async fn join(
         )
         .as_bytes(),
     )?;
-    let mut state = joined.registration().state();
-    let failed = state.wait_for(|s| matches!(s, RegistrationState::Failed { .. }));
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        result = failed => {
-            if let Ok(s) = result
-                && let RegistrationState::Failed { error } = &*s
-            {
-                return Err(CliError::error(format!("registration failed: {error}")));
-            }
+    // Held until interrupted; what happens to the registration meanwhile (it keeps
+    // trying through every failure) is told on stderr.
+    let mut events = joined.registration().events();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => break,
+            event = events.next() => match event {
+                Some(event) => report(&event),
+                None => break,
+            },
         }
     }
     registry.leave_all().await.map_err(registry_error)?;
     write_stdout(b"left\n")
+}
+
+/// Tells on stderr what happened to a held registration.
+fn report(event: &RegistrationEvent) {
+    match event {
+        RegistrationEvent::LeaseLost { lease, reason } => {
+            eprintln!("lease {lease:x} lost ({reason}); registering again");
+        }
+        RegistrationEvent::Failed { error, retry_in } => {
+            eprintln!("registration failed: {error}; retrying in {retry_in:?}");
+        }
+        RegistrationEvent::Reregistered { lease, .. } => {
+            eprintln!("registered again under lease {lease:x}");
+        }
+        _ => {}
+    }
 }
 
 fn print_instances(instances: &[Instance]) -> Result<(), CliError> {

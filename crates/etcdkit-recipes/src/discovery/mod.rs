@@ -35,9 +35,14 @@
 //!   the key written again under it, as many times as needed, with backoff while etcd is
 //!   unreachable; the old lease is then revoked if the server still has it. The key is
 //!   always the same one, so an instance is never listed twice.
-//!   [`RegistrationState`] says where it stands; `registrations()` counts the writes.
-//!   A failure that will not go away (permission denied) is reported as
-//!   [`RegistrationState::Failed`] and not retried.
+//!   [`RegistrationState`] says where it stands (a watch; `registrations()` counts the
+//!   writes) and [`Registration::events`] streams what happens to it
+//!   ([`RegistrationEvent`]). A failed attempt never ends the registration: it is
+//!   reported ([`RegistrationState::Retrying`], [`RegistrationEvent::Failed`]) and tried
+//!   again after a pause (capped exponential backoff with jitter) until deregistered,
+//!   under a new lease when the server says the lease is not found (even before the
+//!   lease's keeper has noticed). Failures that do not go away by themselves (permission
+//!   denied) are retried too, and reported each time.
 //! - **Deregistration** revokes the lease: the key is deleted at once and watchers see
 //!   it go. If the lease was lost meanwhile, the key itself is deleted.
 //! - **Instancer.** A [prefix cache](crate::prefix_cache) of the prefix: it resumes its
@@ -60,7 +65,7 @@ mod discover;
 mod endpointer;
 mod instancer;
 mod registrar;
-mod registration;
+pub(crate) mod registration;
 mod retry;
 
 use std::fmt;
@@ -70,7 +75,7 @@ pub use discover::Discover;
 pub use endpointer::{Closer, Endpointer};
 pub use instancer::{Instance, Instancer, InstancerEvent};
 pub use registrar::{Registrar, Service, TtlOption};
-pub use registration::{Registration, RegistrationState};
+pub use registration::{Registration, RegistrationEvent, RegistrationState};
 pub use retry::{AttemptError, GaveUp, Retry, RetryError, retry};
 
 pub(crate) use instancer::sets;

@@ -35,9 +35,20 @@
 //!   default, while it keeps trying in the background). A crashed process stops
 //!   renewing, so its instance is gone within the TTL.
 //! - **Lease lost** (for example a partition longer than the TTL, or the lease revoked
-//!   by someone else): the instance is written again under a new lease, with backoff
-//!   while etcd is unreachable. The key never changes, so the instance is never listed
-//!   twice. [`Joined::registration`] shows the state and counts the writes.
+//!   by someone else): the instance is written again under a new lease. The key never
+//!   changes, so the instance is never listed twice.
+//! - **Failures never end a registration.** An attempt to write the instance that fails
+//!   is tried again after a pause (capped exponential backoff with jitter), for as long
+//!   as it takes, until the instance is left or the registry closed (or dropped). A put
+//!   refused with "requested lease not found" means the lease is gone even if its
+//!   keeper has not noticed yet: the next attempt takes a new lease. Errors that do not
+//!   go away by themselves (permission denied) are retried too, and reported each time.
+//! - **Observing it.** [`Joined::registration`] gives the state as a watch
+//!   ([`RegistrationState`]: registering, registered, lost, retrying with the last error,
+//!   deregistered; it counts the writes) and a stream of
+//!   [`RegistrationEvent`](crate::discovery::RegistrationEvent)s
+//!   (registered, lease lost, re-registering, failed with the error and the pause
+//!   before the next attempt, re-registered, deregistered).
 //! - **Leave** revokes the lease: the instance is deleted at once and watchers see it
 //!   go. [`Registry::leave_all`] does it for every instance this registry joined.
 //! - **Lookups.** The first `lookup`, `list` or `watch` of a name starts a
@@ -65,7 +76,7 @@ use etcdkit::{Client, ClientOptions, ErrorKind, prefix_end};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
 
-use crate::discovery::{Instancer, Registrant, Registration, Spec, sets};
+use crate::discovery::{Instancer, Registrant, Registration, RegistrationState, Spec, sets};
 use crate::prefix_cache::{PrefixCache, Snapshot};
 
 pub use instance::{Instance, ValueFormat, local_hostname};
@@ -148,7 +159,7 @@ impl Joined {
         &self.instance
     }
 
-    /// Its registration (state, number of writes).
+    /// Its registration: its state, its events and the number of writes.
     pub fn registration(&self) -> &Registration {
         &self.registration
     }
@@ -309,6 +320,14 @@ impl Registry {
     /// Joins service `name` with `doc` (a JSON object, or null): fills in `name`,
     /// `hostname`, `host` and `url` unless given, writes the instance under a lease and
     /// keeps it there. Joining an instance id this registry already joined replaces it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] and [`Error::InvalidDocument`] before anything is written.
+    /// When the instance is not written within the registry's `timeout`, an
+    /// [`Error::Etcd`] of the last attempt's failure (or [`ErrorKind::Timeout`] when no
+    /// attempt has failed yet): the registration goes on in the background all the same
+    /// (see [`Registry::joined`]), until the instance is left.
     pub async fn join(&self, name: &str, doc: Value) -> Result<Joined, Error> {
         check_name(name)?;
         let doc = match doc {
@@ -352,13 +371,22 @@ impl Registry {
         match tokio::time::timeout(self.inner.timeout, joined.registration.registered(1)).await {
             Ok(Ok(_)) => Ok(joined),
             Ok(Err(e)) => Err(Error::Etcd(e)),
-            Err(_) => Err(Error::Etcd(etcdkit::Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the instance was not written within {:?}; still trying in the background",
-                    self.inner.timeout
-                ),
-            ))),
+            Err(_) => {
+                let (kind, last) = match joined.registration.current() {
+                    RegistrationState::Retrying { error, .. } => {
+                        (error.kind(), format!(" (the last attempt failed: {error})"))
+                    }
+                    _ => (ErrorKind::Timeout, String::new()),
+                };
+                Err(Error::Etcd(etcdkit::Error::new(
+                    kind,
+                    format!(
+                        "the instance was not written within {:?}{last}; still trying in the \
+                         background",
+                        self.inner.timeout
+                    ),
+                )))
+            }
         }
     }
 
@@ -567,5 +595,150 @@ fn kind_of(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::IntoFuture;
+    use std::time::Duration;
+
+    use etcdkit::{Client, ClientOptions, ErrorKind};
+    use etcdkit_testkit::EtcdServer;
+    use futures_util::StreamExt;
+    use serde_json::json;
+
+    use super::Registry;
+    use crate::discovery::RegistrationEvent;
+    use crate::discovery::registration::gates;
+
+    const BOUND: Duration = Duration::from_secs(30);
+
+    async fn bounded<F: IntoFuture>(f: F) -> F::Output {
+        tokio::time::timeout(BOUND, f.into_future())
+            .await
+            .expect("test step did not finish in time")
+    }
+
+    async fn connect(etcd: &EtcdServer) -> Client {
+        bounded(
+            ClientOptions::new(vec![etcd.endpoint()])
+                .dial_timeout(Duration::from_secs(2))
+                .request_timeout(Duration::from_secs(5))
+                .connect(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The sequence a randomized fault run found: the registration's lease is gone on
+    /// the server, but its keeper has not noticed yet (its next renewal is far off), and
+    /// the put of the instance reaches the server first and fails with "requested lease
+    /// not found". The registration must not stop there: it writes the instance again
+    /// under a new lease.
+    #[tokio::test]
+    async fn a_put_refused_for_a_lease_the_keeper_still_thinks_alive_is_retried_under_a_new_lease()
+    {
+        let etcd = bounded(EtcdServer::start()).await.unwrap();
+        let client = connect(&etcd).await;
+        let outside = connect(&etcd).await;
+        // Renewals far apart: the keeper learns nothing during the test.
+        let registry = Registry::builder(client)
+            .namespace("t-gate")
+            .ttl(Duration::from_secs(60))
+            .heartbeat(Duration::from_secs(30))
+            .timeout(BOUND)
+            .build();
+        let gate = gates::install("t-gate/api/one");
+        let joining = {
+            let registry = registry.clone();
+            tokio::spawn(async move { registry.join("api", json!({"id": "one"})).await })
+        };
+        // The lease is granted and the put waits at the gate: revoke the lease from
+        // outside, then let the put go.
+        let first = bounded(gate.arrived(1)).await;
+        bounded(outside.lease().revoke(first)).await.unwrap();
+        gate.open();
+
+        let joined = bounded(joining).await.unwrap().unwrap();
+        let lease = joined.registration().current().lease().unwrap();
+        assert_ne!(lease, first);
+        // What happened is told: the failed attempt with its error, then the write.
+        let mut events = joined.registration().events();
+        match bounded(events.next()).await.unwrap() {
+            RegistrationEvent::Failed { error, .. } => {
+                assert_eq!(error.kind(), ErrorKind::LeaseNotFound, "{error}");
+            }
+            other => panic!("expected the failed attempt, got {other:?}"),
+        }
+        assert!(matches!(
+            bounded(events.next()).await.unwrap(),
+            RegistrationEvent::Registered { lease: l } if l == lease
+        ));
+        let got = bounded(outside.kv().get("t-gate/api/one")).await.unwrap();
+        assert_eq!(got.kvs().len(), 1);
+        assert_eq!(got.kvs()[0].lease(), Some(lease));
+        assert_eq!(bounded(registry.leave_all()).await.unwrap(), 1);
+    }
+
+    /// The same on a re-registration, as the fault run had it: the lease is lost (here
+    /// revoked from outside; the keeper finds out at its next renewal), the registration
+    /// takes a new lease, and that one is revoked too before the put, while its keeper,
+    /// a heartbeat away from its first renewal, has noticed nothing. The instance comes
+    /// back under a third lease, and every step is told.
+    #[tokio::test]
+    async fn a_reregistration_whose_new_lease_is_gone_before_its_put_comes_back_and_says_so() {
+        let etcd = bounded(EtcdServer::start()).await.unwrap();
+        let client = connect(&etcd).await;
+        let outside = connect(&etcd).await;
+        let registry = Registry::builder(client)
+            .namespace("t-regate")
+            .ttl(Duration::from_secs(10))
+            .heartbeat(Duration::from_secs(3))
+            .timeout(BOUND)
+            .build();
+        let gate = gates::install("t-regate/api/one");
+        gate.open();
+        let joined = bounded(registry.join("api", json!({"id": "one"})))
+            .await
+            .unwrap();
+        let registration = joined.registration().clone();
+        let mut events = registration.events();
+        let first = registration.current().lease().unwrap();
+
+        gate.close();
+        bounded(outside.lease().revoke(first)).await.unwrap();
+        // The keeper finds the lease lost; the re-registration's put arrives at the gate
+        // under a new lease: revoke it too, then let the put go.
+        let second = bounded(gate.arrived(2)).await;
+        assert_ne!(second, first);
+        bounded(outside.lease().revoke(second)).await.unwrap();
+        gate.open();
+
+        let third = bounded(registration.registered(2)).await.unwrap();
+        assert!(third != first && third != second);
+        let got = bounded(outside.kv().get("t-regate/api/one")).await.unwrap();
+        assert_eq!(got.kvs().len(), 1);
+        assert_eq!(got.kvs()[0].lease(), Some(third));
+
+        let mut seen = Vec::new();
+        while !matches!(seen.last(), Some(RegistrationEvent::Reregistered { .. })) {
+            seen.push(bounded(events.next()).await.unwrap());
+        }
+        assert!(
+            matches!(
+                seen.as_slice(),
+                [
+                    RegistrationEvent::Registered { lease: a },
+                    RegistrationEvent::LeaseLost { lease: b, .. },
+                    RegistrationEvent::Reregistering { registrations: 1 },
+                    RegistrationEvent::Failed { error, .. },
+                    RegistrationEvent::Reregistered { lease: c, registrations: 2 },
+                ] if *a == first && *b == first && *c == third
+                    && error.kind() == ErrorKind::LeaseNotFound
+            ),
+            "{seen:?}"
+        );
+        assert_eq!(bounded(registry.leave_all()).await.unwrap(), 1);
     }
 }
