@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::generated::{authpb, etcdserverpb as pb};
 use crate::namespace::prefix_end;
 use crate::transport::Call;
@@ -191,6 +191,14 @@ impl Auth {
         password: &str,
         no_password: bool,
     ) -> Result<ResponseHeader> {
+        if name.is_empty() {
+            // etcd's answer to an empty name is the one it gives a call without a token,
+            // which the client would take for an expired token.
+            return Err(
+                Error::new(ErrorKind::InvalidArgument, "a user name must not be empty")
+                    .with_operation("auth.user_add"),
+            );
+        }
         let request = pb::AuthUserAddRequest {
             name: name.to_string(),
             password: password.to_string(),

@@ -302,17 +302,11 @@ impl Error {
     /// True when trying the same request again later may succeed: the cluster was
     /// unavailable, leaderless, overloaded or slow. For a write whose outcome is unknown
     /// ([`is_outcome_unknown`](Error::is_outcome_unknown)) a retry may apply it twice.
+    ///
+    /// This is the client's own retry policy's answer for a request that is safe to
+    /// repeat (the same table decides the client's retries).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::Unavailable
-                | ErrorKind::NoLeader
-                | ErrorKind::NotLeader
-                | ErrorKind::LeaderChanged
-                | ErrorKind::Timeout
-                | ErrorKind::TooManyRequests
-                | ErrorKind::OutcomeUnknown
-        )
+        crate::transport::kind_is_retryable(self.inner.kind)
     }
 
     /// True when the request may have been applied even though it failed: the connection
@@ -422,7 +416,9 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
         "leader changed" => return ErrorKind::LeaderChanged,
         "permission denied" => return ErrorKind::PermissionDenied,
         "authentication failed, invalid user ID or password" => return ErrorKind::AuthFailed,
-        "invalid auth token" => return ErrorKind::InvalidToken,
+        // etcd says "user name is empty" to a call that carries no token while auth is
+        // enabled (the client refuses an empty user name itself before sending one).
+        "invalid auth token" | "user name is empty" => return ErrorKind::InvalidToken,
         "revision of auth store is old" | "revision in header is old" => {
             return ErrorKind::OldAuthRevision;
         }
@@ -456,8 +452,10 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
     if m.starts_with("request timed out") {
         return ErrorKind::Timeout;
     }
-    if m.contains("message larger than max") {
-        // gRPC's own size limit, on either side.
+    if m.starts_with("grpc: received message larger than max")
+        || m.starts_with("grpc: trying to send message larger than max")
+    {
+        // gRPC's own size limit (grpc-go's texts), on either side.
         return ErrorKind::RequestTooLarge;
     }
     match code {

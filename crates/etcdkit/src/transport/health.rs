@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Transport;
+use super::channel::CallMetadata;
 use super::endpoint::Node;
-use super::status::Failure;
+use super::policy::{self, Action, Failure, Retry};
 use crate::error::ErrorKind;
 use crate::generated::etcdserverpb::StatusRequest;
 use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
@@ -92,13 +93,14 @@ impl Transport {
             endpoint = node.url(),
             attempt = 0u32
         );
-        let mut request = tonic::Request::new(StatusRequest {});
         // Since etcd 3.6 a member with auth enabled answers Status only to a caller with a
         // token. The probe carries the token calls carry now, but never fetches one: that
         // would be a call through the endpoints whose health is being found out.
-        if let Ok(Some(token)) = self.current_token() {
-            request.metadata_mut().insert("token", token.value);
-        }
+        let metadata = CallMetadata {
+            token: self.current_token().ok().flatten().map(|t| t.header),
+            require_leader: false,
+        };
+        let request = metadata.request(StatusRequest {});
         let status = client.status(request).instrument(span);
         match tokio::time::timeout(timeout, status).await {
             Ok(Ok(status)) if status.get_ref().leader == 0 => {
@@ -116,7 +118,7 @@ impl Transport {
                 true
             }
             Ok(Err(status)) => {
-                self.mark_failed(node, &super::status::describe(&status));
+                self.mark_failed(node, &super::status::describe_status(&status));
                 false
             }
             Err(_) => {
@@ -148,10 +150,10 @@ impl Transport {
 
 /// True when a member answered a probe by refusing its credentials.
 fn is_auth_refusal(status: &tonic::Status) -> bool {
-    match super::status::classify(status) {
+    match super::status::classify_status(status) {
         Failure::Server(kind) => {
-            super::auth::is_token_rejection(kind, status.message())
-                || kind == ErrorKind::PermissionDenied
+            kind == ErrorKind::PermissionDenied
+                || policy::decide(Retry::Safe, Failure::Server(kind)).action == Action::RefreshToken
         }
         _ => false,
     }

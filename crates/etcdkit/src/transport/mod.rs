@@ -6,8 +6,11 @@
 //! Whether a failed request is retried follows DESIGN.md: anything safe to repeat is
 //! retried on another endpoint with capped exponential backoff and jitter until its
 //! deadline; a write is retried only when it certainly never reached a server, and
-//! otherwise fails with an error that says its outcome is unknown.
+//! otherwise fails with an error that says its outcome is unknown. That policy is one
+//! table (`policy`), applied by one attempt driver (`attempt`) that every unary call,
+//! stream opening and Observe goes through.
 
+mod attempt;
 mod auth;
 mod channel;
 mod connector;
@@ -15,6 +18,7 @@ mod endpoint;
 mod grpc;
 mod health;
 mod observe;
+mod policy;
 mod rpc;
 mod status;
 mod stream;
@@ -27,30 +31,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use tokio::time::Instant;
-use tracing::Instrument;
 
+pub(crate) use attempt::deadline_after;
 pub(crate) use auth::{Credentials, PresetToken};
 use endpoint::Node;
 pub(crate) use endpoint::parse_endpoint;
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
-use status::Failure;
+pub(crate) use policy::{Retry, kind_is_retryable};
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
 pub use tls::TlsOptions;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
-
-/// Whether a request may be sent twice without harm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// Reads and other requests that are safe to repeat.
-    Safe,
-    /// Writes: retried only when certainly never sent.
-    Unsafe,
-}
 
 /// How to run one call.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +54,9 @@ pub(crate) struct Call {
     pub timeout: Option<Duration>,
     /// Whether to attach the auth token (not to Authenticate itself).
     pub with_token: bool,
+    /// Whether to ask the member to refuse the call when it has no leader (besides
+    /// the client-wide option).
+    pub require_leader: bool,
 }
 
 impl Call {
@@ -69,6 +66,7 @@ impl Call {
             retry: Retry::Safe,
             timeout,
             with_token: true,
+            require_leader: false,
         }
     }
 
@@ -78,6 +76,7 @@ impl Call {
             retry: Retry::Unsafe,
             timeout,
             with_token: true,
+            require_leader: false,
         }
     }
 }
@@ -212,24 +211,6 @@ impl Transport {
         }
     }
 
-    /// Adds the metadata every call carries: the auth token, and "has leader" when asked.
-    fn decorate<T>(
-        &self,
-        request: &mut tonic::Request<T>,
-        require_leader: bool,
-        token: Option<&auth::Token>,
-    ) {
-        if require_leader || self.shared.opts.require_leader {
-            request.metadata_mut().insert(
-                "hasleader",
-                tonic::metadata::MetadataValue::from_static("true"),
-            );
-        }
-        if let Some(token) = token {
-            request.metadata_mut().insert("token", token.value.clone());
-        }
-    }
-
     /// Runs a unary call to `path` with the retry policy of `call`.
     pub async fn unary<Req, Resp>(
         &self,
@@ -256,190 +237,14 @@ impl Transport {
         // Encoded once: every attempt sends the same bytes.
         let frame = grpc::encode(&message);
         drop(message);
-        let timeout = call.timeout.unwrap_or(opts.request_timeout);
-        let deadline = deadline_after(timeout);
-        let several_endpoints = self.nodes().len() > 1;
-        let mut token = self
-            .token_for(&call)
-            .await
-            .map_err(|e| e.with_operation(call.op))?;
-        let mut token_refreshed = false;
-        let mut attempt: u32 = 0;
-        let mut maybe_sent = false;
-        let mut last_node: Option<Arc<Node>> = None;
-        let mut last_error: Option<Error> = None;
-        loop {
-            let node = self.pick(last_node.as_ref());
-            observe::attempt_on(call.op, last_node.as_deref(), &node, attempt);
-            last_node = Some(node.clone());
-            let now = Instant::now();
-            // A read gives a member at most half of the time left, so that a member that
-            // has gone silent (frozen, partitioned) leaves time to ask another. A write
-            // waits for its answer: giving up on it would only make its outcome unknown.
-            let remaining = deadline.saturating_duration_since(now);
-            let attempt_deadline = if call.retry == Retry::Safe && several_endpoints {
-                now + (remaining / 2).max(MIN_ATTEMPT.min(remaining))
-            } else {
-                deadline
-            };
-            let metadata = channel::CallMetadata {
-                token: token.as_ref().map(|t| &t.header),
-                require_leader: opts.require_leader,
-            };
-            let span = tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt);
-            let attempt_future = node
-                .channel
-                .unary::<Resp>(path, frame.clone(), metadata, opts.max_recv_size)
-                .instrument(span);
-            let status = match tokio::time::timeout_at(attempt_deadline, attempt_future).await {
-                Ok(Ok(response)) => {
-                    self.mark_healthy(&node);
-                    return Ok(response);
-                }
-                Ok(Err(status)) => status,
-                Err(_elapsed) if attempt_deadline < deadline => {
-                    let waited = attempt_deadline.saturating_duration_since(now);
-                    let reason = format!("no answer within {}", crate::util::fmt_duration(waited));
-                    self.mark_failed(&node, &reason);
-                    // A silent member may still have applied the request.
-                    maybe_sent = true;
-                    last_error = Some(
-                        Error::new(ErrorKind::Timeout, reason)
-                            .with_code(crate::error::Code::DeadlineExceeded)
-                            .with_endpoint(node.url())
-                            .with_operation(call.op),
-                    );
-                    if let Some(e) = &last_error {
-                        observe::retry(call.op, node.url(), attempt, e);
-                    }
-                    attempt = attempt.saturating_add(1);
-                    continue;
-                }
-                Err(_elapsed) => {
-                    // Not marked failed: a slow answer is often the cluster's doing (a
-                    // write waiting out a leader change); a silent member is caught by
-                    // the keepalive pings and by reads.
-                    return Err(
-                        self.deadline_error(call, timeout, true, maybe_sent, last_error, &node)
-                    );
-                }
-            };
-            let failure = status::classify(&status);
-            let retry = match failure {
-                Failure::NotSent => {
-                    self.mark_failed(&node, &status::describe(&status));
-                    true
-                }
-                Failure::MaybeSent => {
-                    self.mark_failed(&node, &status::describe(&status));
-                    maybe_sent = true;
-                    call.retry == Retry::Safe
-                }
-                Failure::Unreadable => false,
-                Failure::Server(kind)
-                    if !token_refreshed
-                        && call.with_token
-                        && self.shared.opts.credentials.is_some()
-                        && auth::is_token_rejection(kind, status.message()) =>
-                {
-                    // The server refused the token before doing anything: get a new one
-                    // and try again at once, once.
-                    let stale = token.as_ref().map(|t| t.generation);
-                    token = Some(
-                        self.refresh_token(stale)
-                            .await
-                            .map_err(|e| e.with_operation(call.op))?,
-                    );
-                    token_refreshed = true;
-                    last_node = None;
-                    continue;
-                }
-                Failure::Server(kind) => {
-                    let cannot_serve = matches!(kind, ErrorKind::NoLeader | ErrorKind::Unavailable)
-                        || (kind == ErrorKind::Timeout && call.retry == Retry::Safe);
-                    if cannot_serve {
-                        // This member cannot serve now (partitioned, stopping, no leader).
-                        self.mark_failed(&node, &status::describe(&status));
-                    }
-                    server_error_is_retryable(kind, call.retry)
-                }
-            };
-            let mut error = status::to_error(status, failure, node.url()).with_operation(call.op);
-            if !retry {
-                if failure == Failure::MaybeSent {
-                    error = Error::new(
-                        ErrorKind::OutcomeUnknown,
-                        "the connection failed after the request was sent: it may or may not have been applied",
-                    )
-                    .with_operation(call.op)
-                    .with_endpoint(node.url())
-                    .with_source(error);
-                } else if call.retry == Retry::Unsafe
-                    && (failure == Failure::Unreadable
-                        || matches!(failure, Failure::Server(kind) if ambiguous_server_error(kind, error.message())))
-                {
-                    error = error.with_outcome_unknown();
-                } else if maybe_sent {
-                    // An earlier attempt may have been applied: a repeatable request (a
-                    // lease revoke, say) may be failing only because it already worked.
-                    error = error.with_outcome_unknown();
-                }
-                return Err(error);
-            }
-            observe::retry(call.op, node.url(), attempt, &error);
-            last_error = Some(error);
-            attempt = attempt.saturating_add(1);
-            let delay = jitter(backoff(attempt, opts.retry_backoff, opts.retry_backoff_max));
-            match Instant::now().checked_add(delay) {
-                Some(wake) if wake < deadline => tokio::time::sleep_until(wake).await,
-                _ => {
-                    return Err(
-                        self.deadline_error(call, timeout, false, maybe_sent, last_error, &node)
-                    );
-                }
-            }
-        }
-    }
-
-    /// The error for a request that ran out of time: with the last attempt still in
-    /// flight (`in_flight`), or before another attempt could be made.
-    fn deadline_error(
-        &self,
-        call: Call,
-        timeout: Duration,
-        in_flight: bool,
-        maybe_sent: bool,
-        last_error: Option<Error>,
-        node: &Node,
-    ) -> Error {
-        let within = crate::util::fmt_duration(timeout);
-        if call.retry == Retry::Unsafe && (in_flight || maybe_sent) {
-            let outcome = Error::new(
-                ErrorKind::OutcomeUnknown,
-                format!("no answer within {within}: the request may or may not have been applied"),
-            )
-            .with_operation(call.op)
-            .with_endpoint(node.url());
-            return match last_error {
-                Some(e) => outcome.with_source(e),
-                None => outcome,
-            };
-        }
-        match last_error {
-            Some(e) if !in_flight => Error::new(
-                e.kind(),
-                format!(
-                    "no endpoint succeeded within {within}; the last said: {}",
-                    e.message()
-                ),
-            )
-            .with_operation(call.op)
-            .with_endpoint(e.endpoint().unwrap_or(node.url()).to_string())
-            .with_source(e),
-            _ => Error::timeout(timeout)
-                .with_operation(call.op)
-                .with_endpoint(node.url()),
-        }
+        let max_recv = opts.max_recv_size;
+        let answered = self
+            .drive(call, attempt::AttemptTime::Share, |channel, metadata| {
+                let frame = frame.clone();
+                async move { channel.unary::<Resp>(path, frame, metadata, max_recv).await }
+            })
+            .await?;
+        Ok(answered.value)
     }
 
     /// Subscribes to endpoint health changes.
@@ -478,45 +283,6 @@ impl Transport {
     }
 }
 
-/// Server errors after which a retry can succeed, given whether the request may be
-/// repeated. A write is retried only when etcd refused it before proposing it.
-fn server_error_is_retryable(kind: ErrorKind, retry: Retry) -> bool {
-    match retry {
-        Retry::Safe => matches!(
-            kind,
-            ErrorKind::NoLeader
-                | ErrorKind::NotLeader
-                | ErrorKind::LeaderChanged
-                | ErrorKind::Timeout
-                | ErrorKind::Unavailable
-                | ErrorKind::TooManyRequests
-        ),
-        Retry::Unsafe => matches!(kind, ErrorKind::NoLeader | ErrorKind::TooManyRequests),
-    }
-}
-
-/// Server errors that leave a write's fate open: the proposal may still commit.
-fn ambiguous_server_error(kind: ErrorKind, message: &str) -> bool {
-    // A membership change refused because the member is not connected to all its peers
-    // is refused before anything is proposed.
-    const REFUSED_BEFORE_PROPOSING: &str = "etcdserver: unhealthy cluster";
-    matches!(
-        kind,
-        ErrorKind::Timeout | ErrorKind::LeaderChanged | ErrorKind::Unavailable
-    ) && message != REFUSED_BEFORE_PROPOSING
-}
-
-/// The shortest time a read gives one member before it may try another.
-const MIN_ATTEMPT: Duration = Duration::from_millis(250);
-
-/// `timeout` from now; a timeout too large to represent means "no deadline" in practice.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(now)
-}
-
 /// The wait before retry number `n` (1-based): capped exponential backoff with jitter,
 /// as the client's options say.
 pub(crate) fn retry_delay(n: u32, opts: &ClientOptions) -> Duration {
@@ -553,23 +319,5 @@ mod tests {
             let j = jitter(Duration::from_millis(100));
             assert!(j >= Duration::from_millis(50) && j <= Duration::from_millis(100));
         }
-    }
-
-    #[test]
-    fn writes_retry_only_on_refusals_before_proposal() {
-        assert!(server_error_is_retryable(
-            ErrorKind::NoLeader,
-            Retry::Unsafe
-        ));
-        assert!(!server_error_is_retryable(
-            ErrorKind::Timeout,
-            Retry::Unsafe
-        ));
-        assert!(!server_error_is_retryable(
-            ErrorKind::LeaderChanged,
-            Retry::Unsafe
-        ));
-        assert!(server_error_is_retryable(ErrorKind::Timeout, Retry::Safe));
-        assert!(!server_error_is_retryable(ErrorKind::EmptyKey, Retry::Safe));
     }
 }
