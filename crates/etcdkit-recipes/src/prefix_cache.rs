@@ -266,17 +266,21 @@ async fn list(b: &PrefixCacheBuilder) -> etcdkit::Result<(Revision, BTreeMap<Byt
     }
 }
 
+/// The waits between two attempts to list or watch.
+const RETRY: etcdkit::Backoff =
+    etcdkit::Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+
 /// Lists until it succeeds (a compaction between pages starts it over).
 async fn list_until_done(b: &PrefixCacheBuilder) -> (Revision, BTreeMap<Bytes, KeyValue>) {
-    let mut delay = Duration::from_millis(50);
+    let mut failures: u32 = 0;
     loop {
         match list(b).await {
             Ok(listed) => return listed,
             Err(e) => {
                 tracing::warn!(error = %e, "prefix cache: listing failed; retrying");
                 if e.kind() != ErrorKind::Compacted {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(RETRY.delay(failures)).await;
                 }
             }
         }
@@ -300,16 +304,21 @@ async fn run(b: PrefixCacheBuilder, shared: Arc<Shared>) {
     }
     shared.ready.send_replace(true);
     let mut from = rev;
+    let mut watch_failures: u32 = 0;
     loop {
         let mut watcher = match watch_from(&b, from).await {
-            Ok(w) => w,
+            Ok(w) => {
+                watch_failures = 0;
+                w
+            }
             Err(e) if e.kind() == ErrorKind::Compacted => {
                 from = resync(&b, &shared).await;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "prefix cache: cannot watch; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                watch_failures = watch_failures.saturating_add(1);
+                tokio::time::sleep(RETRY.delay(watch_failures)).await;
                 continue;
             }
         };

@@ -438,8 +438,11 @@ async fn release_task(
                 Ok(_) => break,
                 Err(e) if attempt < RELEASE_ATTEMPTS && e.is_retryable() => {
                     tracing::debug!(error = %e, "releasing a dropped lock failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                        .await;
+                    const RELEASE_BACKOFF: etcdkit::Backoff = etcdkit::Backoff::new(
+                        std::time::Duration::from_millis(200),
+                        std::time::Duration::from_secs(2),
+                    );
+                    tokio::time::sleep(RELEASE_BACKOFF.delay(attempt)).await;
                 }
                 Err(e) => {
                     tracing::warn!(

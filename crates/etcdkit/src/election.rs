@@ -520,8 +520,7 @@ async fn observe(
             Err(e) if curable(&e) => {
                 failures = failures.saturating_add(1);
                 tracing::debug!(error = %e, "re-opening an election observe stream failed");
-                tokio::time::sleep(crate::transport::retry_delay(failures, transport.options()))
-                    .await;
+                tokio::time::sleep(transport.options().retry_backoff.delay(failures)).await;
                 continue;
             }
             Err(e) => {
@@ -559,6 +558,6 @@ async fn observe(
             }
         }
         failures = failures.saturating_add(1);
-        tokio::time::sleep(crate::transport::retry_delay(failures, transport.options())).await;
+        tokio::time::sleep(transport.options().retry_backoff.delay(failures)).await;
     }
 }

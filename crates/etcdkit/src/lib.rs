@@ -66,6 +66,7 @@
 //! Requests refused before anything is sent (an empty key, say) are not counted.
 
 pub mod auth;
+mod backoff;
 mod client;
 pub mod cluster;
 pub mod election;
@@ -83,6 +84,7 @@ mod types;
 mod util;
 pub mod watch;
 
+pub use backoff::Backoff;
 pub use client::Client;
 pub use error::{Code, Error, ErrorKind, Result};
 pub use namespace::prefix_end;

@@ -175,8 +175,9 @@ fn copy_error(e: &Error) -> Error {
     Error::new(e.kind(), e.to_string())
 }
 
-/// The longest pause between two attempts to put the key back.
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The pauses between two attempts to put the key back.
+const BACKOFF: etcdkit::Backoff =
+    etcdkit::Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 
 async fn run(
     spec: Spec,
@@ -186,7 +187,7 @@ async fn run(
     let mut registrations: u64 = 0;
     // The previous lease after a loss: revoked (best effort) once the key moved on.
     let mut previous: Option<LeaseId> = None;
-    let mut backoff = Duration::from_millis(50);
+    let mut failures: u32 = 0;
     loop {
         state.send_replace(RegistrationState::Registering { registrations });
         let keeper = LeaseKeeper::builder(&spec.client, spec.ttl)
@@ -201,11 +202,11 @@ async fn run(
             Ok(lease) => lease,
             Err(e) if lost(&keeper) => {
                 tracing::info!(error = %e, "registration: lease lost before the key was written; again");
+                failures = failures.saturating_add(1);
                 tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(BACKOFF.delay(failures)) => {}
                     _ = &mut stop => return deregister(&spec, keeper, &state).await,
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
             Err(e) => {
@@ -215,7 +216,7 @@ async fn run(
                 return deregister(&spec, keeper, &state).await;
             }
         };
-        backoff = Duration::from_millis(50);
+        failures = 0;
         registrations = registrations.saturating_add(1);
         state.send_replace(RegistrationState::Registered {
             lease,
@@ -250,7 +251,7 @@ fn lost(keeper: &LeaseKeeper) -> bool {
 
 /// Writes the key under the keeper's lease, retrying what may succeed later.
 async fn put_under(spec: &Spec, keeper: &LeaseKeeper) -> etcdkit::Result<LeaseId> {
-    let mut backoff = Duration::from_millis(50);
+    let mut failures: u32 = 0;
     loop {
         let id = keeper.id().await?;
         match keeper.put(spec.key.clone(), spec.value.clone()).await {
@@ -259,8 +260,8 @@ async fn put_under(spec: &Spec, keeper: &LeaseKeeper) -> etcdkit::Result<LeaseId
             // The same key, value and lease: writing it twice is harmless.
             Err(e) if e.is_retryable() || e.is_outcome_unknown() => {
                 tracing::debug!(error = %e, "registration: put failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                failures = failures.saturating_add(1);
+                tokio::time::sleep(BACKOFF.delay(failures)).await;
             }
             Err(e) => return Err(e),
         }

@@ -11,8 +11,9 @@ use tokio_stream::StreamExt;
 
 use super::{KeeperEvent, KeeperState, LeaseKeeperBuilder, LostReason, Shared, deadline};
 
-/// The longest wait between two grant attempts.
-const GRANT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The waits between two grant attempts.
+const GRANT_BACKOFF: etcdkit::Backoff =
+    etcdkit::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
 pub(crate) async fn run(shared: Arc<Shared>, builder: LeaseKeeperBuilder) {
     let (id, confirmed) = match builder.resume {
@@ -132,10 +133,7 @@ async fn grant(
                 tracing::debug!(error = %e, "lease grant failed; retrying");
                 shared.emit(KeeperEvent::KeepaliveFailed { error: Arc::new(e) });
                 attempt = attempt.saturating_add(1);
-                let backoff = Duration::from_millis(50)
-                    .saturating_mul(1u32 << attempt.min(8))
-                    .min(GRANT_BACKOFF_MAX);
-                tokio::time::sleep(backoff).await;
+                tokio::time::sleep(GRANT_BACKOFF.delay(attempt)).await;
             }
             Err(e) => {
                 shared.lose(LostReason::GrantFailed(Arc::new(e)));

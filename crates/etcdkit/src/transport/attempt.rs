@@ -202,7 +202,7 @@ impl Transport {
 
     /// Waits before retry number `tries`; false when the deadline would pass first.
     async fn back_off(&self, tries: u32, deadline: Instant) -> bool {
-        let delay = super::retry_delay(tries, self.options());
+        let delay = self.options().retry_backoff.delay(tries);
         match Instant::now().checked_add(delay) {
             Some(wake) if wake < deadline => {
                 tokio::time::sleep_until(wake).await;

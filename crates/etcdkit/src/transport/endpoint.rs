@@ -2,13 +2,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::ClientConfig;
 
 use super::channel::Channel;
 use super::connector::Connector;
 use super::tls::TlsConnect;
+use crate::backoff::Backoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
@@ -196,14 +197,12 @@ impl Node {
     }
 
     /// Marks the node failed and schedules its next probe; true when that is news.
-    pub fn mark_failed(&self, reason: &str, backoff_max: Duration) -> bool {
+    pub fn mark_failed(&self, reason: &str, backoff: &Backoff) -> bool {
         let was_healthy = self.healthy.swap(false, Ordering::AcqRel);
         if let Ok(mut p) = self.probe.lock() {
             p.failures = p.failures.saturating_add(1);
             let now = Instant::now();
-            p.next_probe = now
-                .checked_add(probe_delay(p.failures, backoff_max))
-                .unwrap_or(now);
+            p.next_probe = now.checked_add(backoff.delay(p.failures)).unwrap_or(now);
             p.last_error = Some(reason.to_string());
         }
         was_healthy
@@ -220,14 +219,6 @@ impl Node {
     pub fn last_error(&self) -> Option<String> {
         self.probe.lock().ok().and_then(|p| p.last_error.clone())
     }
-}
-
-/// Capped exponential delay between probes of a failed endpoint, with jitter so that
-/// many clients do not probe a recovering member in lock step.
-fn probe_delay(failures: u32, max: Duration) -> Duration {
-    let base = Duration::from_millis(100);
-    let exp = base.saturating_mul(1u32 << failures.min(16)).min(max);
-    super::jitter(exp)
 }
 
 #[cfg(test)]

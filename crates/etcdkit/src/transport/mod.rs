@@ -193,7 +193,7 @@ impl Transport {
     }
 
     fn mark_failed(&self, node: &Node, reason: &str) {
-        if node.mark_failed(reason, self.shared.opts.probe_backoff_max) {
+        if node.mark_failed(reason, &self.shared.opts.probe_backoff) {
             tracing::warn!(endpoint = node.url(), reason, "endpoint marked unhealthy");
             let _ = self.shared.events.send(HealthEvent::Unhealthy {
                 endpoint: node.url().to_string(),
@@ -280,44 +280,5 @@ impl Transport {
 
     fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Transport> {
         weak.upgrade().map(|shared| Transport { shared })
-    }
-}
-
-/// The wait before retry number `n` (1-based): capped exponential backoff with jitter,
-/// as the client's options say.
-pub(crate) fn retry_delay(n: u32, opts: &ClientOptions) -> Duration {
-    jitter(backoff(n, opts.retry_backoff, opts.retry_backoff_max))
-}
-
-/// Capped exponential backoff for attempt `n` (1-based).
-fn backoff(n: u32, first: Duration, max: Duration) -> Duration {
-    first
-        .saturating_mul(1u32 << n.saturating_sub(1).min(16))
-        .min(max)
-}
-
-/// Equal jitter: somewhere between half and all of `d`.
-pub(crate) fn jitter(d: Duration) -> Duration {
-    let half = d / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_then_caps() {
-        let first = Duration::from_millis(20);
-        let max = Duration::from_secs(1);
-        assert_eq!(backoff(1, first, max), Duration::from_millis(20));
-        assert_eq!(backoff(2, first, max), Duration::from_millis(40));
-        assert_eq!(backoff(6, first, max), Duration::from_millis(640));
-        assert_eq!(backoff(7, first, max), max);
-        assert_eq!(backoff(u32::MAX, first, max), max);
-        for _ in 0..100 {
-            let j = jitter(Duration::from_millis(100));
-            assert!(j >= Duration::from_millis(50) && j <= Duration::from_millis(100));
-        }
     }
 }
