@@ -63,8 +63,7 @@ impl Client {
         let auto_sync = options.auto_sync_interval;
         let dial_timeout = options.dial_timeout;
         let transport = Transport::new(options)?;
-        let (reachable, failed) = transport.probe_all().await;
-        if reachable == 0 {
+        if let Err(failed) = transport.probe_until_one_answers().await {
             let detail = failed
                 .iter()
                 .map(|(endpoint, why)| format!("{endpoint}: {why}"))

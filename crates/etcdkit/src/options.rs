@@ -166,8 +166,17 @@ impl ClientOptions {
         self
     }
 
-    /// Connects: parses the endpoints, then waits (up to the dial timeout) until at least
-    /// one answers.
+    /// Connects: parses the endpoints, then probes them all at once and returns as soon
+    /// as one answers. The others are probed in the background; an endpoint gets
+    /// requests only once it has answered (or when none other is healthy), so a silent
+    /// endpoint delays neither the connection nor any request.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for an endpoint
+    /// that does not parse, or that needs TLS when none is configured;
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers
+    /// within the dial timeout (the message says why each did not).
     pub async fn connect(self) -> Result<Client> {
         Client::connect_with(self).await
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{bounded, cluster, options};
+use common::{bounded, cluster, options, server};
 use etcdkit::{Client, ErrorKind, HealthEvent};
 use tokio_stream::StreamExt;
 
@@ -287,6 +287,45 @@ async fn silent_endpoints_fail_at_connect_within_the_dial_timeout() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// One silent endpoint (it accepts connections and never answers, like a frozen member)
+/// delays neither `connect()` nor any request while another endpoint is healthy.
+#[tokio::test]
+async fn a_silent_endpoint_delays_neither_connect_nor_requests() {
+    let etcd = server().await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = silent.local_addr().unwrap().to_string();
+    // Waiting on the silent endpoint would take the dial timeout (connect) or half the
+    // request timeout (a read): far beyond the bound below.
+    let dial_timeout = Duration::from_secs(30);
+    let bound = Duration::from_secs(15);
+    for endpoints in [
+        vec![silent.clone(), etcd.endpoint()],
+        vec![etcd.endpoint(), silent.clone()],
+    ] {
+        let client = tokio::time::timeout(
+            bound,
+            options(endpoints)
+                .dial_timeout(dial_timeout)
+                .request_timeout(Duration::from_secs(60))
+                .connect(),
+        )
+        .await
+        .expect("connect waited for the silent endpoint")
+        .unwrap();
+        let requests = async {
+            client.kv().put("sil/k", "v").await?;
+            for _ in 0..10 {
+                client.kv().get("sil/k").await?;
+            }
+            Ok::<(), etcdkit::Error>(())
+        };
+        tokio::time::timeout(bound, requests)
+            .await
+            .expect("a request waited for the silent endpoint")
+            .unwrap();
+    }
 }
 
 #[tokio::test]

@@ -116,6 +116,9 @@ pub(crate) struct Node {
     pub addr: EndpointAddr,
     pub channel: Channel,
     healthy: AtomicBool,
+    /// Not yet heard from since the client started: avoided, but not news when it
+    /// answers (it was never reported unhealthy).
+    pending: AtomicBool,
     probe: Mutex<ProbeState>,
 }
 
@@ -168,6 +171,7 @@ impl Node {
             addr,
             channel,
             healthy: AtomicBool::new(true),
+            pending: AtomicBool::new(false),
             probe: Mutex::new(ProbeState {
                 failures: 0,
                 next_probe: Instant::now(),
@@ -184,9 +188,21 @@ impl Node {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// Marks the node as not heard from yet: avoided while another is healthy, and not
+    /// probed by the prober for `wait` (its first probe is running).
+    pub fn mark_pending(&self, wait: std::time::Duration) {
+        self.pending.store(true, Ordering::Release);
+        self.healthy.store(false, Ordering::Release);
+        if let Ok(mut p) = self.probe.lock() {
+            let now = Instant::now();
+            p.next_probe = now.checked_add(wait).unwrap_or(now);
+        }
+    }
+
     /// Marks the node healthy; true when that is news.
     pub fn mark_healthy(&self) -> bool {
-        if self.healthy.swap(true, Ordering::AcqRel) {
+        let was_pending = self.pending.swap(false, Ordering::AcqRel);
+        if self.healthy.swap(true, Ordering::AcqRel) || was_pending {
             return false;
         }
         if let Ok(mut p) = self.probe.lock() {
@@ -198,7 +214,8 @@ impl Node {
 
     /// Marks the node failed and schedules its next probe; true when that is news.
     pub fn mark_failed(&self, reason: &str, backoff: &Backoff) -> bool {
-        let was_healthy = self.healthy.swap(false, Ordering::AcqRel);
+        let was_pending = self.pending.swap(false, Ordering::AcqRel);
+        let was_healthy = self.healthy.swap(false, Ordering::AcqRel) || was_pending;
         if let Ok(mut p) = self.probe.lock() {
             p.failures = p.failures.saturating_add(1);
             let now = Instant::now();
