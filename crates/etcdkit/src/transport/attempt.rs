@@ -69,7 +69,12 @@ impl Transport {
         let opts = self.options();
         let timeout = call.timeout.unwrap_or(opts.request_timeout);
         let deadline = deadline_after(timeout);
-        let several_endpoints = self.nodes().len() > 1;
+        // A member-targeted call goes to its member only: a failure there is final.
+        let target = match &call.endpoint {
+            Some(raw) => Some(self.target(raw).map_err(|e| e.with_operation(call.op))?),
+            None => None,
+        };
+        let several_endpoints = target.is_none() && self.nodes().len() > 1;
         let mut token = self
             .token_for(&call)
             .await
@@ -82,7 +87,10 @@ impl Transport {
             last_error: None,
         };
         loop {
-            let node = self.pick(last_node.as_ref());
+            let node = match &target {
+                Some(node) => node.clone(),
+                None => self.pick(last_node.as_ref()),
+            };
             observe::attempt_on(call.op, last_node.as_deref(), &node, tries);
             last_node = Some(node.clone());
             let now = Instant::now();
@@ -134,19 +142,19 @@ impl Transport {
                         self.mark_failed(&node, e.message());
                     }
                     history.maybe_sent = true;
-                    if decision.action != Action::RetryElsewhere {
-                        return Err(deadline_error(call, timeout, true, history, &node));
+                    if decision.action != Action::RetryElsewhere || target.is_some() {
+                        return Err(deadline_error(&call, timeout, true, history, &node));
                     }
                     observe::retry(call.op, node.url(), tries, &e);
                     history.last_error = Some(e);
                     tries = tries.saturating_add(1);
                     if !self.back_off(tries, deadline).await {
-                        return Err(deadline_error(call, timeout, false, history, &node));
+                        return Err(deadline_error(&call, timeout, false, history, &node));
                     }
                     continue;
                 }
                 Err(_elapsed) => {
-                    return Err(deadline_error(call, timeout, true, history, &node));
+                    return Err(deadline_error(&call, timeout, true, history, &node));
                 }
             };
             let decision = policy::decide(call.retry, failure);
@@ -170,13 +178,13 @@ impl Transport {
             }
             let error = status::to_error(error, failure, node.url()).with_operation(call.op);
             match decision.action {
-                Action::RetryElsewhere => {
+                Action::RetryElsewhere if target.is_none() => {
                     history.maybe_sent |= failure == Failure::MaybeSent;
                     observe::retry(call.op, node.url(), tries, &error);
                     history.last_error = Some(error);
                     tries = tries.saturating_add(1);
                     if !self.back_off(tries, deadline).await {
-                        return Err(deadline_error(call, timeout, false, history, &node));
+                        return Err(deadline_error(&call, timeout, false, history, &node));
                     }
                 }
                 Action::OutcomeUnknown if failure == Failure::MaybeSent => {
@@ -189,13 +197,18 @@ impl Transport {
                     .with_source(error));
                 }
                 Action::OutcomeUnknown => return Err(error.with_outcome_unknown()),
-                // A definite failure, or a token that cannot be refreshed (again).
-                Action::Fail | Action::RefreshToken if history.maybe_sent => {
+                // A definite failure, a token that cannot be refreshed (again), or a
+                // failure of a member-targeted call, which is never sent elsewhere.
+                Action::Fail | Action::RefreshToken | Action::RetryElsewhere
+                    if history.maybe_sent =>
+                {
                     // An earlier attempt may have been applied: a repeatable request (a
                     // lease revoke, say) may be failing only because it already worked.
                     return Err(error.with_outcome_unknown());
                 }
-                Action::Fail | Action::RefreshToken => return Err(error),
+                Action::Fail | Action::RefreshToken | Action::RetryElsewhere => {
+                    return Err(error);
+                }
             }
         }
     }
@@ -216,7 +229,7 @@ impl Transport {
 /// The error for a request that ran out of time: with the last attempt still in
 /// flight (`in_flight`), or before another attempt could be made.
 fn deadline_error(
-    call: Call,
+    call: &Call,
     timeout: Duration,
     in_flight: bool,
     history: History,

@@ -47,7 +47,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
 /// How to run one call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub op: &'static str,
     pub retry: Retry,
@@ -57,6 +57,9 @@ pub(crate) struct Call {
     /// Whether to ask the member to refuse the call when it has no leader (besides
     /// the client-wide option).
     pub require_leader: bool,
+    /// The one member to send the call to, as the caller wrote it: a member-scoped call
+    /// (status, defragment, ...) goes there only and is never retried elsewhere.
+    pub endpoint: Option<Arc<str>>,
 }
 
 impl Call {
@@ -67,6 +70,7 @@ impl Call {
             timeout,
             with_token: true,
             require_leader: false,
+            endpoint: None,
         }
     }
 
@@ -77,6 +81,7 @@ impl Call {
             timeout,
             with_token: true,
             require_leader: false,
+            endpoint: None,
         }
     }
 }
@@ -170,6 +175,20 @@ impl Transport {
     /// Picks the endpoint for the next attempt: the next healthy one in turn, avoiding the
     /// one that just failed; when none is healthy, the one that has waited longest for a
     /// probe (it may have recovered).
+    /// The node of a member-targeted call: one of the client's endpoints when it names
+    /// one, otherwise a node of its own for this call (connected on use, closed after).
+    fn target(&self, raw: &str) -> Result<Arc<Node>> {
+        let addr = parse_endpoint(raw, self.shared.opts.tls.is_some())?;
+        if let Some(node) = self.nodes().iter().find(|n| n.addr == addr) {
+            return Ok(node.clone());
+        }
+        Ok(Arc::new(Node::new(
+            addr,
+            &self.shared.opts,
+            self.shared.tls.as_ref(),
+        )?))
+    }
+
     fn pick(&self, avoid: Option<&Arc<Node>>) -> Arc<Node> {
         let nodes = self.nodes();
         let n = nodes.len();

@@ -13,10 +13,11 @@ macro_rules! unary_rpcs {
             $(
                 $(#[$doc])*
                 pub(crate) async fn $name(&self, call: Call, request: $req) -> Result<$resp> {
-                    crate::telemetry::request(call.op);
+                    let op = call.op;
+                    crate::telemetry::request(op);
                     let result = self.unary(call, $path, request).await;
                     if let Err(e) = &result {
-                        crate::telemetry::request_failed(call.op, e.kind());
+                        crate::telemetry::request_failed(op, e.kind());
                     }
                     result
                 }

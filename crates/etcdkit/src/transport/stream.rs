@@ -130,6 +130,7 @@ impl Transport {
             .open_stream(
                 op,
                 require_leader,
+                None,
                 opening_time(self),
                 |channel, metadata| {
                     let (tx, rx) = mpsc::channel(REQUEST_QUEUE.max(initial.len()));
@@ -158,6 +159,7 @@ impl Transport {
         &self,
         op: &'static str,
         require_leader: bool,
+        endpoint: Option<Arc<str>>,
         attempt_time: AttemptTime,
         mut open: F,
     ) -> Result<RpcStream<Resp>>
@@ -170,6 +172,7 @@ impl Transport {
         crate::telemetry::request(op);
         let mut call = Call::safe(op, None);
         call.require_leader = require_leader;
+        call.endpoint = endpoint;
         let result = self
             .drive(call, attempt_time, |channel, metadata| {
                 let opening = open(channel, metadata);
@@ -235,6 +238,7 @@ impl Transport {
         self.open_stream(
             OBSERVE,
             false,
+            None,
             AttemptTime::Unbounded,
             |channel, metadata| {
                 let request = metadata.request(request.clone());
@@ -244,12 +248,16 @@ impl Transport {
         .await
     }
 
-    /// Opens a Snapshot stream.
-    pub(crate) async fn snapshot_stream(&self) -> Result<RpcStream<pb::SnapshotResponse>> {
+    /// Opens a Snapshot stream, on `endpoint` only when given.
+    pub(crate) async fn snapshot_stream(
+        &self,
+        endpoint: Option<Arc<str>>,
+    ) -> Result<RpcStream<pb::SnapshotResponse>> {
         let max_recv = self.options().max_recv_size;
         self.open_stream(
             "maintenance.snapshot",
             false,
+            endpoint,
             opening_time(self),
             |channel, metadata| {
                 let request = metadata.request(pb::SnapshotRequest {});
