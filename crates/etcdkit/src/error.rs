@@ -89,6 +89,11 @@ pub enum ErrorKind {
     NotElectionLeader,
     /// The election has no leader.
     NoElectionLeader,
+    /// Every member that answered a read in time was behind a revision the client had
+    /// already seen in another response: answering would have gone back in time. The
+    /// lagging member catches up, so a retry may succeed. See
+    /// [`ClientOptions::monotonic_reads`](crate::ClientOptions::monotonic_reads).
+    StaleRead,
     /// A local input/output failure, such as writing a snapshot file.
     Io,
     /// Any other failure reported by the server.
@@ -134,6 +139,7 @@ impl ErrorKind {
             ErrorKind::SessionLost => "session lost",
             ErrorKind::NotElectionLeader => "not the election leader",
             ErrorKind::NoElectionLeader => "election has no leader",
+            ErrorKind::StaleRead => "stale read",
             ErrorKind::Io => "input/output error",
             ErrorKind::Server => "server error",
         }

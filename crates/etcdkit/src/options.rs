@@ -34,6 +34,7 @@ pub struct ClientOptions {
     pub(crate) max_recv_size: usize,
     pub(crate) auto_sync_interval: Option<Duration>,
     pub(crate) require_leader: bool,
+    pub(crate) monotonic_reads: bool,
     pub(crate) retry_backoff: Backoff,
     pub(crate) probe_backoff: Backoff,
     pub(crate) tls: Option<TlsOptions>,
@@ -60,6 +61,7 @@ impl ClientOptions {
             max_recv_size: i32::MAX as usize,
             auto_sync_interval: None,
             require_leader: false,
+            monotonic_reads: true,
             retry_backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(1)),
             probe_backoff: Backoff::new(PROBE_BACKOFF_FIRST, Duration::from_secs(5)),
             tls: None,
@@ -122,6 +124,22 @@ impl ClientOptions {
     /// refused request moves on to another member.
     pub fn require_leader(mut self, yes: bool) -> Self {
         self.require_leader = yes;
+        self
+    }
+
+    /// Whether reads never go back in time. On by default.
+    ///
+    /// The client remembers the highest revision in the header of any response it has
+    /// had. A read (a get, or a transaction that only reads) answered from an older
+    /// revision, by a member lagging behind the others (say, one just thawed after a
+    /// failover, answering a serializable read), is retried on another endpoint until
+    /// the request's deadline, then fails with
+    /// [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead).
+    ///
+    /// Turn it off only for a client that must follow a cluster restored from a backup
+    /// to an older revision; a new client starts from nothing either way.
+    pub fn monotonic_reads(mut self, yes: bool) -> Self {
+        self.monotonic_reads = yes;
         self
     }
 

@@ -208,6 +208,7 @@ pub(crate) fn kind_label(kind: ErrorKind) -> &'static str {
         ErrorKind::SessionLost => "session_lost",
         ErrorKind::NotElectionLeader => "not_election_leader",
         ErrorKind::NoElectionLeader => "no_election_leader",
+        ErrorKind::StaleRead => "stale_read",
         ErrorKind::Io => "io",
         ErrorKind::Server => "server",
     }

@@ -203,7 +203,7 @@ impl IntoFuture for Get<Kv> {
             let client = &self.sender.client;
             let mut request = self.request;
             namespace_range(client.namespace(), &mut request);
-            let call = Call::safe("kv.get", self.timeout);
+            let call = Call::read("kv.get", self.timeout);
             let response = client.transport().range(call, request).await?;
             Ok(GetResponse::from_pb(response, client.namespace()))
         })

@@ -372,7 +372,7 @@ impl IntoFuture for Txn<Kv> {
             let client = self.sender.client.clone();
             // A transaction that only reads is as safe to repeat as a read.
             let call = if self.is_read_only() {
-                Call::safe("kv.txn", self.timeout)
+                Call::read("kv.txn", self.timeout)
             } else {
                 Call::unsafe_("kv.txn", self.timeout)
             };

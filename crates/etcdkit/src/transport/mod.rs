@@ -26,7 +26,7 @@ mod sync;
 mod tls;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -46,6 +46,11 @@ pub use tls::TlsOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
+/// A response that carries etcd's header: the revision of the store that answered.
+pub(crate) trait Headed {
+    fn header_revision(&self) -> Option<i64>;
+}
+
 /// How to run one call.
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
@@ -57,6 +62,9 @@ pub(crate) struct Call {
     /// Whether to ask the member to refuse the call when it has no leader (besides
     /// the client-wide option).
     pub require_leader: bool,
+    /// A read that must not go back in time: an answer from an older revision than one
+    /// already seen is retried elsewhere (unless the client's options turn it off).
+    pub monotonic: bool,
     /// The one member to send the call to, as the caller wrote it: a member-scoped call
     /// (status, defragment, ...) goes there only and is never retried elsewhere.
     pub endpoint: Option<Arc<str>>,
@@ -70,7 +78,17 @@ impl Call {
             timeout,
             with_token: true,
             require_leader: false,
+            monotonic: false,
             endpoint: None,
+        }
+    }
+
+    /// A read: safe to repeat, and never answered from an older revision than one the
+    /// client has seen.
+    pub fn read(op: &'static str, timeout: Option<Duration>) -> Call {
+        Call {
+            monotonic: true,
+            ..Call::safe(op, timeout)
         }
     }
 
@@ -81,6 +99,7 @@ impl Call {
             timeout,
             with_token: true,
             require_leader: false,
+            monotonic: false,
             endpoint: None,
         }
     }
@@ -101,6 +120,9 @@ struct Shared {
     events: broadcast::Sender<HealthEvent>,
     /// The auth token, when the client authenticates.
     tokens: auth::TokenCache,
+    /// The highest header revision seen in any response: reads answered from an older
+    /// one are retried elsewhere.
+    highest_revision: AtomicI64,
     /// Background tasks (prober, auto-sync); aborted when the last clone goes.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -150,6 +172,7 @@ impl Transport {
                 tokens: auth::TokenCache::default(),
                 nodes: RwLock::new(nodes.into()),
                 cursor: AtomicUsize::new(0),
+                highest_revision: AtomicI64::new(0),
                 events,
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -239,7 +262,7 @@ impl Transport {
     ) -> Result<Resp>
     where
         Req: prost::Message,
-        Resp: prost::Message + Default,
+        Resp: prost::Message + Default + Headed,
     {
         let opts = &self.shared.opts;
         let size = message.encoded_len();
@@ -257,10 +280,23 @@ impl Transport {
         let frame = grpc::encode(&message);
         drop(message);
         let max_recv = opts.max_recv_size;
+        let monotonic = call.monotonic && opts.monotonic_reads;
+        let highest = &self.shared.highest_revision;
         let answered = self
             .drive(call, attempt::AttemptTime::Share, |channel, metadata| {
                 let frame = frame.clone();
-                async move { channel.unary::<Resp>(path, frame, metadata, max_recv).await }
+                async move {
+                    let response = channel
+                        .unary::<Resp>(path, frame, metadata, max_recv)
+                        .await?;
+                    if let Some(got) = response.header_revision() {
+                        let seen = highest.fetch_max(got, Ordering::AcqRel);
+                        if monotonic && got < seen {
+                            return Err(status::AttemptError::Behind { seen, got });
+                        }
+                    }
+                    Ok(response)
+                }
             })
             .await?;
         Ok(answered.value)

@@ -32,6 +32,9 @@ pub(crate) enum Failure {
     /// The server refused the request before acting on it (etcd says so for some
     /// refusals, such as a membership change while a member is unreachable).
     Refused(ErrorKind),
+    /// The member answered a read with an older revision than the client has already
+    /// seen: it lags behind the others.
+    Behind,
 }
 
 /// What to do after a failed attempt.
@@ -76,6 +79,9 @@ pub(crate) fn decide(retry: Retry, failure: Failure) -> Decision {
         // until the deadline, as giving up on it would only make its outcome unknown.
         Failure::NoAnswer => decision(ambiguous, safe),
         Failure::Unreadable => decision(if safe { Fail } else { OutcomeUnknown }, false),
+        // Another member may be up to date; this one catches up by itself, so it stays
+        // in the rotation. (Only reads are checked, and they are safe to repeat.)
+        Failure::Behind => decision(if safe { RetryElsewhere } else { Fail }, false),
         Failure::Refused(kind) if safe => decide(retry, Failure::Server(kind)),
         Failure::Refused(_) => decision(Fail, false),
         Failure::Server(kind) => match kind {
@@ -105,6 +111,7 @@ pub(crate) fn decide(retry: Retry, failure: Failure) -> Decision {
 pub(crate) fn kind_is_retryable(kind: ErrorKind) -> bool {
     let failure = match kind {
         ErrorKind::OutcomeUnknown => Failure::MaybeSent,
+        ErrorKind::StaleRead => Failure::Behind,
         kind => Failure::Server(kind),
     };
     decide(Retry::Safe, failure).action == Action::RetryElsewhere
@@ -127,6 +134,7 @@ mod tests {
             (F::MaybeSent,                    (RetryElsewhere, true),  (OutcomeUnknown, true)),
             (F::NoAnswer,                     (RetryElsewhere, true),  (OutcomeUnknown, false)),
             (F::Unreadable,                   (Fail, false),           (OutcomeUnknown, false)),
+            (F::Behind,                       (RetryElsewhere, false), (Fail, false)),
             (F::Refused(K::Unavailable),      (RetryElsewhere, true),  (Fail, false)),
             (F::Server(K::InvalidToken),      (RefreshToken, false),   (RefreshToken, false)),
             (F::Server(K::OldAuthRevision),   (RefreshToken, false),   (RefreshToken, false)),
@@ -185,6 +193,7 @@ mod tests {
             K::Timeout,
             K::TooManyRequests,
             K::OutcomeUnknown,
+            K::StaleRead,
         ];
         for kind in retryable {
             assert!(kind_is_retryable(kind), "{kind:?}");

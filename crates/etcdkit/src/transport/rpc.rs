@@ -24,6 +24,14 @@ macro_rules! unary_rpcs {
             )*
         }
 
+        $(
+            impl super::Headed for $resp {
+                fn header_revision(&self) -> Option<i64> {
+                    self.header.as_ref().map(|h| h.revision)
+                }
+            }
+        )*
+
         /// Every method path, to check against the generated clients.
         #[cfg(test)]
         const PATHS: &[&str] = &[$($path),*];

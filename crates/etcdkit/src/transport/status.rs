@@ -18,6 +18,9 @@ pub(crate) enum AttemptError {
     ConnectionLost(h2::Error),
     /// A response arrived but could not be read; says why.
     Unreadable(String),
+    /// The member answered a read from an older revision (`got`) than one the client
+    /// has already seen (`seen`).
+    Behind { seen: i64, got: i64 },
     /// A gRPC status: the server's own (from its trailers or headers), or, for the
     /// streams tonic runs, one tonic made (then carrying the local cause as its source).
     Status(tonic::Status),
@@ -45,6 +48,7 @@ impl AttemptError {
                 status
             }
             AttemptError::Unreadable(why) => tonic::Status::internal(why),
+            e @ AttemptError::Behind { .. } => tonic::Status::unavailable(describe(&e)),
             AttemptError::Status(status) => status,
         }
     }
@@ -82,6 +86,7 @@ pub(crate) fn classify(error: &AttemptError) -> Failure {
         AttemptError::NotSent(_) => Failure::NotSent,
         AttemptError::ConnectionLost(_) => Failure::MaybeSent,
         AttemptError::Unreadable(_) => Failure::Unreadable,
+        AttemptError::Behind { .. } => Failure::Behind,
         AttemptError::Status(status) => classify_status(status),
     }
 }
@@ -118,6 +123,9 @@ pub(crate) fn to_error(error: AttemptError, failure: Failure, endpoint: &str) ->
             format!("the response could not be read: {why}"),
         )
         .with_endpoint(endpoint),
+        e @ AttemptError::Behind { .. } => {
+            Error::new(ErrorKind::StaleRead, describe(&e)).with_endpoint(endpoint)
+        }
         AttemptError::Status(status) => status_to_error(status, failure, endpoint),
     }
 }
@@ -150,6 +158,9 @@ pub(crate) fn describe(error: &AttemptError) -> String {
         AttemptError::NotSent(e) => e.to_string(),
         AttemptError::ConnectionLost(e) => format!("connection error: {e}"),
         AttemptError::Unreadable(why) => format!("the response could not be read: {why}"),
+        AttemptError::Behind { seen, got } => {
+            format!("the member answered from revision {got}, behind revision {seen} already seen")
+        }
         AttemptError::Status(status) => describe_status(status),
     }
 }
