@@ -138,7 +138,7 @@ impl Auth {
     fn call(op: &'static str) -> Call {
         // Auth writes are not safe to repeat blindly (an add would fail as a duplicate),
         // so they follow the write policy; reads follow the read policy.
-        Call::unsafe_(op, None)
+        Call::not_idempotent(op, None)
     }
 
     /// Enables auth (a `root` user with the `root` role must exist).
@@ -166,7 +166,10 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .auth_status(Call::safe("auth.status", None), pb::AuthStatusRequest {})
+            .auth_status(
+                Call::idempotent("auth.status", None),
+                pb::AuthStatusRequest {},
+            )
             .await?;
         Ok(AuthStatus {
             header: r.header.into(),
@@ -234,7 +237,7 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .user_get(Call::safe("auth.user_get", None), request)
+            .user_get(Call::idempotent("auth.user_get", None), request)
             .await?;
         Ok(r.roles)
     }
@@ -245,7 +248,7 @@ impl Auth {
             .client
             .transport()
             .user_list(
-                Call::safe("auth.user_list", None),
+                Call::idempotent("auth.user_list", None),
                 pb::AuthUserListRequest {},
             )
             .await?;
@@ -329,7 +332,7 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .role_get(Call::safe("auth.role_get", None), request)
+            .role_get(Call::idempotent("auth.role_get", None), request)
             .await?;
         Ok(r.perm.into_iter().map(Permission::from_pb).collect())
     }
@@ -340,7 +343,7 @@ impl Auth {
             .client
             .transport()
             .role_list(
-                Call::safe("auth.role_list", None),
+                Call::idempotent("auth.role_list", None),
                 pb::AuthRoleListRequest {},
             )
             .await?;

@@ -240,7 +240,7 @@ impl IntoFuture for Campaign {
             }
             self.lease.require_granted(OP)?;
             let ns = self.client.namespace().clone();
-            let call = Call::unsafe_(OP, Some(self.timeout.unwrap_or(WAIT_FOREVER)));
+            let call = Call::not_idempotent(OP, Some(self.timeout.unwrap_or(WAIT_FOREVER)));
             let request = pb::CampaignRequest {
                 name: ns.key(&self.name),
                 lease: self.lease.0,
@@ -322,7 +322,7 @@ impl IntoFuture for Proclaim {
             // A leader key under lease 0 came from no campaign; the server would make a
             // session of its own for it.
             self.leader.lease.require_granted("election.proclaim")?;
-            let call = Call::unsafe_("election.proclaim", self.timeout);
+            let call = Call::not_idempotent("election.proclaim", self.timeout);
             let request = pb::ProclaimRequest {
                 leader: Some(self.leader.to_pb(self.client.namespace())),
                 value: self.value,
@@ -358,7 +358,7 @@ impl IntoFuture for Resign {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.leader.lease.require_granted("election.resign")?;
-            let call = Call::safe("election.resign", self.timeout);
+            let call = Call::idempotent("election.resign", self.timeout);
             let request = pb::ResignRequest {
                 leader: Some(self.leader.to_pb(self.client.namespace())),
             };
@@ -396,7 +396,7 @@ impl IntoFuture for Leader {
                 return Err(Error::empty_key().with_operation(OP));
             }
             let ns = self.client.namespace().clone();
-            let call = Call::safe(OP, self.timeout);
+            let call = Call::idempotent(OP, self.timeout);
             let request = pb::LeaderRequest {
                 name: ns.key(&self.name),
             };

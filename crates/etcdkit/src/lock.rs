@@ -112,7 +112,8 @@ impl IntoFuture for Acquire {
             }
             self.lease.require_granted("lock.lock")?;
             let ns = self.client.namespace().clone();
-            let call = Call::unsafe_("lock.lock", Some(self.timeout.unwrap_or(WAIT_FOREVER)));
+            let call =
+                Call::not_idempotent("lock.lock", Some(self.timeout.unwrap_or(WAIT_FOREVER)));
             let request = pb::LockRequest {
                 name: ns.key(&self.name),
                 lease: self.lease.0,
@@ -175,7 +176,7 @@ impl IntoFuture for Unlock {
             if self.key.is_empty() {
                 return Err(Error::empty_key().with_operation("lock.unlock"));
             }
-            let call = Call::safe("lock.unlock", self.timeout);
+            let call = Call::idempotent("lock.unlock", self.timeout);
             let request = pb::UnlockRequest {
                 key: self.client.namespace().key(&self.key),
             };

@@ -107,7 +107,7 @@ impl IntoFuture for Delete<Kv> {
             let client = &self.sender.client;
             let mut request = self.request;
             namespace_delete(client.namespace(), &mut request);
-            let call = Call::unsafe_("kv.delete", self.timeout);
+            let call = Call::not_idempotent("kv.delete", self.timeout);
             let response = client.transport().delete_range(call, request).await?;
             Ok(DeleteResponse::from_pb(response, client.namespace()))
         })

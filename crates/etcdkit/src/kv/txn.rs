@@ -374,7 +374,7 @@ impl IntoFuture for Txn<Kv> {
             let call = if self.is_read_only() {
                 Call::read("kv.txn", self.timeout)
             } else {
-                Call::unsafe_("kv.txn", self.timeout)
+                Call::not_idempotent("kv.txn", self.timeout)
             };
             let request = self.into_pb(client.namespace());
             let response = client.transport().txn(call, request).await?;

@@ -43,7 +43,7 @@ impl Maintenance {
     pub fn status(&self) -> AdminRequest<StatusResponse> {
         let client = self.client.clone();
         AdminRequest::new("maintenance.status", move |settings| async move {
-            let call = settings.safe("maintenance.status");
+            let call = settings.idempotent("maintenance.status");
             let inner = client
                 .transport()
                 .status(call, pb::StatusRequest {})
@@ -64,9 +64,9 @@ impl Maintenance {
         let client = self.client.clone();
         AdminRequest::new(op, move |settings| async move {
             let call = if action == pb::alarm_request::AlarmAction::Get {
-                settings.safe(op)
+                settings.idempotent(op)
             } else {
-                settings.unsafe_(op)
+                settings.not_idempotent(op)
             };
             let request = pb::AlarmRequest {
                 action: action as i32,
@@ -147,7 +147,7 @@ impl Maintenance {
     pub fn defragment(&self) -> AdminRequest<DefragmentResponse> {
         let client = self.client.clone();
         AdminRequest::new("maintenance.defragment", move |settings| async move {
-            let call = settings.unsafe_("maintenance.defragment");
+            let call = settings.not_idempotent("maintenance.defragment");
             let r = client
                 .transport()
                 .defragment(call, pb::DefragmentRequest {})
@@ -163,7 +163,7 @@ impl Maintenance {
     pub fn hash(&self) -> AdminRequest<HashResponse> {
         let client = self.client.clone();
         AdminRequest::new("maintenance.hash", move |settings| async move {
-            let call = settings.safe("maintenance.hash");
+            let call = settings.idempotent("maintenance.hash");
             let r = client.transport().hash(call, pb::HashRequest {}).await?;
             Ok(HashResponse {
                 header: r.header.into(),
@@ -177,7 +177,7 @@ impl Maintenance {
     pub fn hash_kv(&self, revision: Revision) -> AdminRequest<HashKvResponse> {
         let client = self.client.clone();
         AdminRequest::new("maintenance.hash_kv", move |settings| async move {
-            let call = settings.safe("maintenance.hash_kv");
+            let call = settings.idempotent("maintenance.hash_kv");
             let r = client
                 .transport()
                 .hash_kv(
@@ -217,7 +217,7 @@ impl Maintenance {
             if settings.endpoint.is_some() {
                 let r = client
                     .transport()
-                    .move_leader(settings.unsafe_(op), request)
+                    .move_leader(settings.not_idempotent(op), request)
                     .await?;
                 return Ok(MoveLeaderResponse {
                     header: r.header.into(),
@@ -225,13 +225,13 @@ impl Maintenance {
             }
             let status = client
                 .transport()
-                .status(settings.safe(op), pb::StatusRequest {})
+                .status(settings.idempotent(op), pb::StatusRequest {})
                 .await?;
             let leader = status.leader;
             let members = client
                 .transport()
                 .member_list(
-                    settings.safe(op),
+                    settings.idempotent(op),
                     pb::MemberListRequest {
                         linearizable: false,
                     },
@@ -252,7 +252,7 @@ impl Maintenance {
                 )
                 .with_operation(op));
             };
-            let mut call = settings.unsafe_(op);
+            let mut call = settings.not_idempotent(op);
             call.endpoint = Some(url.into());
             let r = client.transport().move_leader(call, request).await?;
             Ok(MoveLeaderResponse {
@@ -276,15 +276,15 @@ impl Maintenance {
             let (action, call) = match action {
                 DowngradeAction::Validate => (
                     pb::downgrade_request::DowngradeAction::Validate,
-                    settings.safe(op),
+                    settings.idempotent(op),
                 ),
                 DowngradeAction::Enable => (
                     pb::downgrade_request::DowngradeAction::Enable,
-                    settings.unsafe_(op),
+                    settings.not_idempotent(op),
                 ),
                 DowngradeAction::Cancel => (
                     pb::downgrade_request::DowngradeAction::Cancel,
-                    settings.unsafe_(op),
+                    settings.not_idempotent(op),
                 ),
             };
             let request = pb::DowngradeRequest {

@@ -20,15 +20,15 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// A call that is safe to repeat (on another member, unless aimed at one).
-    pub fn safe(&self, op: &'static str) -> Call {
-        let mut call = Call::safe(op, self.timeout);
+    pub fn idempotent(&self, op: &'static str) -> Call {
+        let mut call = Call::idempotent(op, self.timeout);
         call.endpoint = self.endpoint.clone();
         call
     }
 
     /// A call that is not safe to repeat.
-    pub fn unsafe_(&self, op: &'static str) -> Call {
-        let mut call = Call::unsafe_(op, self.timeout);
+    pub fn not_idempotent(&self, op: &'static str) -> Call {
+        let mut call = Call::not_idempotent(op, self.timeout);
         call.endpoint = self.endpoint.clone();
         call
     }

@@ -96,7 +96,7 @@ impl Transport {
             let now = Instant::now();
             let remaining = deadline.saturating_duration_since(now);
             let attempt_deadline = match attempt_time {
-                AttemptTime::Share if call.retry == Retry::Safe && several_endpoints => {
+                AttemptTime::Share if call.retry == Retry::Idempotent && several_endpoints => {
                     Some(now + (remaining / 2).max(MIN_ATTEMPT.min(remaining)))
                 }
                 AttemptTime::Share => Some(deadline),
@@ -236,7 +236,7 @@ fn deadline_error(
     node: &Node,
 ) -> Error {
     let within = crate::util::fmt_duration(timeout);
-    if call.retry == Retry::Unsafe && (in_flight || history.maybe_sent) {
+    if call.retry == Retry::NotIdempotent && (in_flight || history.maybe_sent) {
         let outcome = Error::new(
             ErrorKind::OutcomeUnknown,
             format!("no answer within {within}: the request may or may not have been applied"),

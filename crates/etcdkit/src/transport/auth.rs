@@ -46,7 +46,7 @@ pub(crate) struct Token {
 
 impl Token {
     fn new(token: &str, generation: u64) -> Result<Token> {
-        // Shared bytes, so that attaching the token to a call is a cheap clone.
+        // TransportState bytes, so that attaching the token to a call is a cheap clone.
         let header = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(token.to_owned()))
             .map_err(|_| {
                 Error::new(
@@ -125,7 +125,7 @@ impl Transport {
                 name: credentials.user,
                 password: credentials.password,
             };
-            let mut call = Call::safe("auth.authenticate", None);
+            let mut call = Call::idempotent("auth.authenticate", None);
             call.with_token = false;
             let response = self.authenticate(call, request).await?;
             let generation = match cache.generation.lock() {

@@ -46,10 +46,10 @@ const HAS_LEADER: http::HeaderName = http::HeaderName::from_static("hasleader");
 /// A cheaply cloned handle on one endpoint's connection.
 #[derive(Clone)]
 pub(crate) struct Channel {
-    shared: Arc<Shared>,
+    shared: Arc<ChannelState>,
 }
 
-struct Shared {
+struct ChannelState {
     connector: Connector,
     host: String,
     port: u16,
@@ -86,7 +86,7 @@ impl Channel {
             .trim_end_matches(']')
             .to_string();
         Ok(Channel {
-            shared: Arc::new(Shared {
+            shared: Arc::new(ChannelState {
                 connector,
                 host,
                 port,
@@ -102,7 +102,7 @@ impl Channel {
     }
 }
 
-impl Shared {
+impl ChannelState {
     fn current(&self) -> Option<Live> {
         match self.current.lock() {
             Ok(current) => current.clone(),
@@ -171,7 +171,7 @@ impl Shared {
 /// open. When it ends (closed, broken, or silent past the keepalive timeout) the channel
 /// forgets the connection, and dropping it fails whatever streams were still open.
 struct Driver {
-    shared: std::sync::Weak<Shared>,
+    shared: std::sync::Weak<ChannelState>,
     generation: u64,
     open: Arc<AtomicUsize>,
     read_activity: Arc<AtomicBool>,
@@ -263,7 +263,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
 
 /// Sends one request (for tonic's generated clients) and waits for its response headers.
 async fn send(
-    shared: Arc<Shared>,
+    shared: Arc<ChannelState>,
     request: http::Request<tonic::body::Body>,
 ) -> Result<http::Response<ResponseBody>, AttemptError> {
     let (mut parts, body) = request.into_parts();
@@ -374,7 +374,7 @@ impl Channel {
     }
 }
 
-impl Shared {
+impl ChannelState {
     fn uri(&self, path: PathAndQuery) -> Result<http::Uri, AttemptError> {
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
@@ -522,7 +522,7 @@ async fn forward_body(mut body: tonic::body::Body, mut stream: h2::SendStream<By
 struct OpenGuard(Arc<AtomicUsize>);
 
 impl OpenGuard {
-    fn new(shared: &Shared) -> OpenGuard {
+    fn new(shared: &ChannelState) -> OpenGuard {
         shared.open.fetch_add(1, Ordering::Relaxed);
         OpenGuard(shared.open.clone())
     }

@@ -198,7 +198,8 @@ fn is_auth_refusal(status: &tonic::Status) -> bool {
     match super::status::classify_status(status) {
         Failure::Server(kind) => {
             kind == ErrorKind::PermissionDenied
-                || policy::decide(Retry::Safe, Failure::Server(kind)).action == Action::RefreshToken
+                || policy::decide(Retry::Idempotent, Failure::Server(kind)).action
+                    == Action::RefreshToken
         }
         _ => false,
     }

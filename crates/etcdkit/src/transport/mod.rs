@@ -71,10 +71,12 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub fn safe(op: &'static str, timeout: Option<Duration>) -> Call {
+    /// A call that is safe to repeat: retried on another endpoint whenever the policy
+    /// table allows.
+    pub fn idempotent(op: &'static str, timeout: Option<Duration>) -> Call {
         Call {
             op,
-            retry: Retry::Safe,
+            retry: Retry::Idempotent,
             timeout,
             with_token: true,
             require_leader: false,
@@ -88,14 +90,16 @@ impl Call {
     pub fn read(op: &'static str, timeout: Option<Duration>) -> Call {
         Call {
             monotonic: true,
-            ..Call::safe(op, timeout)
+            ..Call::idempotent(op, timeout)
         }
     }
 
-    pub fn unsafe_(op: &'static str, timeout: Option<Duration>) -> Call {
+    /// A call that may not be sent twice (a write): retried only when it certainly
+    /// never reached a server; otherwise its failure says the outcome is unknown.
+    pub fn not_idempotent(op: &'static str, timeout: Option<Duration>) -> Call {
         Call {
             op,
-            retry: Retry::Unsafe,
+            retry: Retry::NotIdempotent,
             timeout,
             with_token: true,
             require_leader: false,
@@ -108,10 +112,10 @@ impl Call {
 /// The shared connection state of a client and all its clones.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    shared: Arc<Shared>,
+    shared: Arc<TransportState>,
 }
 
-struct Shared {
+struct TransportState {
     opts: ClientOptions,
     /// The rustls configuration, when any endpoint uses TLS.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -127,7 +131,7 @@ struct Shared {
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
-impl Drop for Shared {
+impl Drop for TransportState {
     fn drop(&mut self) {
         if let Ok(tasks) = self.tasks.get_mut() {
             for task in tasks.drain(..) {
@@ -166,7 +170,7 @@ impl Transport {
         }
         let (events, _) = broadcast::channel(256);
         Ok(Transport {
-            shared: Arc::new(Shared {
+            shared: Arc::new(TransportState {
                 opts,
                 tls,
                 tokens: auth::TokenCache::default(),
@@ -329,11 +333,11 @@ impl Transport {
         }
     }
 
-    fn weak(&self) -> std::sync::Weak<Shared> {
+    fn weak(&self) -> std::sync::Weak<TransportState> {
         Arc::downgrade(&self.shared)
     }
 
-    fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Transport> {
+    fn upgrade(weak: &std::sync::Weak<TransportState>) -> Option<Transport> {
         weak.upgrade().map(|shared| Transport { shared })
     }
 }

@@ -5,13 +5,13 @@
 
 use crate::error::ErrorKind;
 
-/// Whether a request may be sent twice without harm.
+/// Whether a request may be sent twice without harm (is idempotent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retry {
     /// Reads and other requests that are safe to repeat.
-    Safe,
+    Idempotent,
     /// Writes: retried only when certainly never sent.
-    Unsafe,
+    NotIdempotent,
 }
 
 /// How one attempt failed, as far as the client can tell.
@@ -69,7 +69,7 @@ const fn decision(action: Action, mark_unhealthy: bool) -> Decision {
 /// The policy table.
 pub(crate) fn decide(retry: Retry, failure: Failure) -> Decision {
     use Action::{Fail, OutcomeUnknown, RefreshToken, RetryElsewhere};
-    let safe = retry == Retry::Safe;
+    let safe = retry == Retry::Idempotent;
     // What to do when the request may have been applied: repeat it only if harmless.
     let ambiguous = if safe { RetryElsewhere } else { OutcomeUnknown };
     match failure {
@@ -114,7 +114,7 @@ pub(crate) fn kind_is_retryable(kind: ErrorKind) -> bool {
         ErrorKind::StaleRead => Failure::Behind,
         kind => Failure::Server(kind),
     };
-    decide(Retry::Safe, failure).action == Action::RetryElsewhere
+    decide(Retry::Idempotent, failure).action == Action::RetryElsewhere
 }
 
 #[cfg(test)]
@@ -170,12 +170,12 @@ mod tests {
         ];
         for (failure, (safe, safe_mark), (write, write_mark)) in table {
             assert_eq!(
-                decide(Retry::Safe, failure),
+                decide(Retry::Idempotent, failure),
                 decision(safe, safe_mark),
                 "{failure:?}, safe to repeat"
             );
             assert_eq!(
-                decide(Retry::Unsafe, failure),
+                decide(Retry::NotIdempotent, failure),
                 decision(write, write_mark),
                 "{failure:?}, not safe to repeat"
             );

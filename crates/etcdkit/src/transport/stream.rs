@@ -17,7 +17,7 @@ use super::channel::{CallMetadata, Channel};
 use super::endpoint::Node;
 use super::policy::{self, Action, Retry};
 use super::status::{self, AttemptError};
-use super::{Call, Shared, Transport};
+use super::{Call, Transport, TransportState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
 use crate::generated::etcdserverpb::lease_client::LeaseClient;
@@ -36,7 +36,7 @@ const REQUEST_QUEUE: usize = 1024;
 pub(crate) struct RpcStream<T> {
     inner: tonic::Streaming<T>,
     node: Arc<Node>,
-    transport: Weak<Shared>,
+    transport: Weak<TransportState>,
     op: &'static str,
     /// The generation of the auth token the stream was opened with, if any.
     token_generation: Option<u64>,
@@ -53,7 +53,7 @@ impl<T> RpcStream<T> {
             Err(status) => {
                 // The same table as for an opening; the owner re-opens the stream.
                 let failure = status::classify_status(&status);
-                let decision = policy::decide(Retry::Safe, failure);
+                let decision = policy::decide(Retry::Idempotent, failure);
                 if decision.mark_unhealthy
                     && let Some(transport) = Transport::upgrade(&self.transport)
                 {
@@ -170,7 +170,7 @@ impl Transport {
         >,
     {
         crate::telemetry::request(op);
-        let mut call = Call::safe(op, None);
+        let mut call = Call::idempotent(op, None);
         call.require_leader = require_leader;
         call.endpoint = endpoint;
         let result = self
