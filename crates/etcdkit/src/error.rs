@@ -100,50 +100,69 @@ pub enum ErrorKind {
     Server,
 }
 
-impl ErrorKind {
-    fn describe(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidArgument => "invalid argument",
-            ErrorKind::InvalidEndpoint => "invalid endpoint",
-            ErrorKind::EmptyKey => "empty key",
-            ErrorKind::KeyNotFound => "key not found",
-            ErrorKind::Compacted => "revision compacted",
-            ErrorKind::FutureRevision => "future revision",
-            ErrorKind::TooManyOps => "too many operations in transaction",
-            ErrorKind::DuplicateKey => "duplicate key in transaction",
-            ErrorKind::LeaseNotFound => "lease not found",
-            ErrorKind::LeaseExists => "lease already exists",
-            ErrorKind::LeaseTtlTooLarge => "lease TTL too large",
-            ErrorKind::NoLeader => "no leader",
-            ErrorKind::NotLeader => "not leader",
-            ErrorKind::LeaderChanged => "leader changed",
-            ErrorKind::PermissionDenied => "permission denied",
-            ErrorKind::AuthFailed => "authentication failed",
-            ErrorKind::InvalidToken => "invalid auth token",
-            ErrorKind::OldAuthRevision => "old auth revision",
-            ErrorKind::AuthNotEnabled => "auth not enabled",
-            ErrorKind::NotFound => "not found",
-            ErrorKind::AlreadyExists => "already exists",
-            ErrorKind::TooManyRequests => "too many requests",
-            ErrorKind::RequestTooLarge => "request too large",
-            ErrorKind::NoSpace => "no space",
-            ErrorKind::Corrupt => "corrupt cluster",
-            ErrorKind::Timeout => "timed out",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::OutcomeUnknown => "outcome unknown",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Protocol => "protocol error",
-            ErrorKind::Unsupported => "unsupported",
-            ErrorKind::WatchLagged => "watcher lagged",
-            ErrorKind::Locked => "locked",
-            ErrorKind::SessionLost => "session lost",
-            ErrorKind::NotElectionLeader => "not the election leader",
-            ErrorKind::NoElectionLeader => "election has no leader",
-            ErrorKind::StaleRead => "stale read",
-            ErrorKind::Io => "input/output error",
-            ErrorKind::Server => "server error",
+/// The one table of kind names: each kind's stable snake_case name (see
+/// [`ErrorKind::as_str`]) and its human description (its `Display`).
+macro_rules! kind_names {
+    ($($kind:ident => $name:literal, $text:literal;)*) => {
+        impl ErrorKind {
+            /// The kind's stable name: the variant's name in snake_case (`compacted`,
+            /// `outcome_unknown`, ...), as the metrics' `kind` label and the command
+            /// line use it. It does not change when a variant's `Debug` output does.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)*
+                }
+            }
+
+            fn describe(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $text,)*
+                }
+            }
         }
-    }
+    };
+}
+
+kind_names! {
+    InvalidArgument => "invalid_argument", "invalid argument";
+    InvalidEndpoint => "invalid_endpoint", "invalid endpoint";
+    EmptyKey => "empty_key", "empty key";
+    KeyNotFound => "key_not_found", "key not found";
+    Compacted => "compacted", "revision compacted";
+    FutureRevision => "future_revision", "future revision";
+    TooManyOps => "too_many_ops", "too many operations in transaction";
+    DuplicateKey => "duplicate_key", "duplicate key in transaction";
+    LeaseNotFound => "lease_not_found", "lease not found";
+    LeaseExists => "lease_exists", "lease already exists";
+    LeaseTtlTooLarge => "lease_ttl_too_large", "lease TTL too large";
+    NoLeader => "no_leader", "no leader";
+    NotLeader => "not_leader", "not leader";
+    LeaderChanged => "leader_changed", "leader changed";
+    PermissionDenied => "permission_denied", "permission denied";
+    AuthFailed => "auth_failed", "authentication failed";
+    InvalidToken => "invalid_token", "invalid auth token";
+    OldAuthRevision => "old_auth_revision", "old auth revision";
+    AuthNotEnabled => "auth_not_enabled", "auth not enabled";
+    NotFound => "not_found", "not found";
+    AlreadyExists => "already_exists", "already exists";
+    TooManyRequests => "too_many_requests", "too many requests";
+    RequestTooLarge => "request_too_large", "request too large";
+    NoSpace => "no_space", "no space";
+    Corrupt => "corrupt", "corrupt cluster";
+    Timeout => "timeout", "timed out";
+    Unavailable => "unavailable", "unavailable";
+    OutcomeUnknown => "outcome_unknown", "outcome unknown";
+    Cancelled => "cancelled", "cancelled";
+    Protocol => "protocol", "protocol error";
+    Unsupported => "unsupported", "unsupported";
+    WatchLagged => "watch_lagged", "watcher lagged";
+    Locked => "locked", "locked";
+    SessionLost => "session_lost", "session lost";
+    NotElectionLeader => "not_election_leader", "not the election leader";
+    NoElectionLeader => "no_election_leader", "election has no leader";
+    StaleRead => "stale_read", "stale read";
+    Io => "io", "input/output error";
+    Server => "server", "server error";
 }
 
 impl fmt::Display for ErrorKind {
