@@ -24,14 +24,14 @@
 //!   the session's lease. The candidate with the oldest key leads; each waiting candidate
 //!   watches only the key just before its own.
 //! - **[`campaign`](Election::campaign)** returns a [`Leadership`] once elected. It ends
-//!   with [`ErrorKind::SessionLost`](etcdkit::ErrorKind::SessionLost) when the session's
+//!   with [`ErrorKind::SessionLost`] when the session's
 //!   lease is lost, the session is dropped, or the candidate's key is deleted. One session
 //!   campaigns once per name: a second campaign fails with
-//!   [`ErrorKind::AlreadyExists`](etcdkit::ErrorKind::AlreadyExists). A dropped campaign
+//!   [`ErrorKind::AlreadyExists`]. A dropped campaign
 //!   future withdraws its key in the background.
 //! - **Proclaim** changes the value only while still leader: it is a transaction fenced on
 //!   the leader key's creation revision, and fails with
-//!   [`ErrorKind::NotElectionLeader`](etcdkit::ErrorKind::NotElectionLeader) otherwise.
+//!   [`ErrorKind::NotElectionLeader`] otherwise.
 //!   [`Leadership::compare`] gives the same fence for your own transactions.
 //! - **Lost.** [`Leadership::lost`] finishes when the leadership ends: the session's lease
 //!   lost, the session dropped, or the key deleted by someone else.

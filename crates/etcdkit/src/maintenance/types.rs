@@ -149,7 +149,7 @@ impl AlarmResponse {
         }
     }
 
-    /// The response header (`None` from [`Maintenance::alarm_disarm_all`] when there
+    /// The response header (`None` from [`Maintenance::alarm_disarm_all`](super::Maintenance::alarm_disarm_all) when there
     /// was nothing to disarm).
     pub fn header(&self) -> Option<&ResponseHeader> {
         self.header.as_ref()

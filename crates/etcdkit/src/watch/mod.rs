@@ -26,13 +26,13 @@
 //!   events of whole revisions: the events of one revision are never split, repeated or
 //!   lost; fragmented responses are joined before delivery.
 //! - **Compaction.** When the revision a watch needs has been compacted, the watcher
-//!   yields an [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) error whose
+//!   yields an [`ErrorKind::Compacted`] error whose
 //!   [`compact_revision`](crate::Error::compact_revision) says where history starts, then
 //!   ends.
 //! - **Bounded memory.** Each watcher buffers at most [`WatchBuilder::buffer`] responses.
 //!   One whose consumer does not keep up is cancelled, without slowing the others: after
 //!   its buffered responses it yields an
-//!   [`ErrorKind::WatchLagged`](crate::ErrorKind::WatchLagged) error whose
+//!   [`ErrorKind::WatchLagged`] error whose
 //!   [`last_delivered_revision`](crate::Error::last_delivered_revision) says where to
 //!   watch again from.
 
