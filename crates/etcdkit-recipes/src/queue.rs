@@ -288,7 +288,12 @@ impl Queue {
 
     /// Waits until the key of `rev`, seen at `seen_at`, is gone or the session ends.
     pub async fn lost(&self, rev: Revision, seen_at: Revision) -> LostCause {
+        const RECHECK: etcdkit::Backoff = etcdkit::Backoff::new(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(2),
+        );
         let mut from = seen_at.next();
+        let mut failures: u32 = 0;
         loop {
             tokio::select! {
                 cause = self.session_lost() => return cause,
@@ -304,13 +309,15 @@ impl Queue {
                     if !ours {
                         return LostCause::KeyGone;
                     }
+                    failures = 0;
                     from = response.header().revision().next();
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "checking a lock key failed; watching again");
+                    failures = failures.saturating_add(1);
                     tokio::select! {
                         cause = self.session_lost() => return cause,
-                        _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                        _ = tokio::time::sleep(RECHECK.delay(failures)) => {}
                     }
                 }
             }
