@@ -142,6 +142,13 @@ impl Auth {
     }
 
     /// Enables auth (a `root` user with the `root` role must exist).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AuthNotEnabled`] when there is no `root` user with the `root` role; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn enable(&self) -> Result<ResponseHeader> {
         let r = self
             .client
@@ -152,6 +159,13 @@ impl Auth {
     }
 
     /// Disables auth.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a caller that is not root; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn disable(&self) -> Result<ResponseHeader> {
         let r = self
             .client
@@ -162,6 +176,10 @@ impl Auth {
     }
 
     /// Whether auth is enabled, and the auth revision.
+    ///
+    /// # Errors
+    ///
+    /// the call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn status(&self) -> Result<AuthStatus> {
         let r = self
             .client
@@ -179,11 +197,27 @@ impl Auth {
     }
 
     /// Adds a user with a password.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty name (before sending);
+    /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::PermissionDenied`]; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_add(&self, name: &str, password: &str) -> Result<ResponseHeader> {
         self.add_user(name, password, false).await
     }
 
     /// Adds a user that cannot log in with a password (for certificate authentication).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty name (before sending);
+    /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::PermissionDenied`]; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_add_without_password(&self, name: &str) -> Result<ResponseHeader> {
         self.add_user(name, "", true).await
     }
@@ -217,6 +251,13 @@ impl Auth {
     }
 
     /// Deletes a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_delete(&self, name: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserDeleteRequest {
             name: name.to_string(),
@@ -230,6 +271,11 @@ impl Auth {
     }
 
     /// The roles of a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn user_get(&self, name: &str) -> Result<Vec<String>> {
         let request = pb::AuthUserGetRequest {
             name: name.to_string(),
@@ -243,6 +289,11 @@ impl Auth {
     }
 
     /// Every user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn user_list(&self) -> Result<Vec<String>> {
         let r = self
             .client
@@ -256,6 +307,13 @@ impl Auth {
     }
 
     /// Changes a user's password.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_change_password(&self, name: &str, password: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserChangePasswordRequest {
             name: name.to_string(),
@@ -271,6 +329,14 @@ impl Auth {
     }
 
     /// Grants a role to a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user or role;
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut short may
+    /// fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_grant_role(&self, user: &str, role: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserGrantRoleRequest {
             user: user.to_string(),
@@ -285,6 +351,14 @@ impl Auth {
     }
 
     /// Revokes a role from a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user or a role not granted;
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut short may
+    /// fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_revoke_role(&self, user: &str, role: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserRevokeRoleRequest {
             name: user.to_string(),
@@ -299,6 +373,13 @@ impl Auth {
     }
 
     /// Adds a role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::PermissionDenied`]; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_add(&self, name: &str) -> Result<ResponseHeader> {
         let request = pb::AuthRoleAddRequest {
             name: name.to_string(),
@@ -312,6 +393,13 @@ impl Auth {
     }
 
     /// Deletes a role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_delete(&self, name: &str) -> Result<ResponseHeader> {
         let request = pb::AuthRoleDeleteRequest {
             role: name.to_string(),
@@ -325,6 +413,11 @@ impl Auth {
     }
 
     /// A role's permissions.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn role_get(&self, name: &str) -> Result<Vec<Permission>> {
         let request = pb::AuthRoleGetRequest {
             role: name.to_string(),
@@ -338,6 +431,11 @@ impl Auth {
     }
 
     /// Every role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn role_list(&self) -> Result<Vec<String>> {
         let r = self
             .client
@@ -351,6 +449,13 @@ impl Auth {
     }
 
     /// Grants a permission to a role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_grant_permission(
         &self,
         role: &str,
@@ -369,6 +474,14 @@ impl Auth {
     }
 
     /// Revokes a role's permission over a key (`range_end` empty) or a range.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role or a permission not granted;
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut short may
+    /// fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_revoke_permission(
         &self,
         role: &str,

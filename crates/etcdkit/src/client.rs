@@ -42,6 +42,13 @@ pub struct Client {
 
 impl Client {
     /// Connects to these endpoints with default [`ClientOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientOptions::connect`]:
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for an endpoint
+    /// that does not parse; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when
+    /// none answers within the dial timeout.
     pub async fn connect<I, S>(endpoints: I) -> Result<Client>
     where
         I: IntoIterator<Item = S>,
@@ -203,6 +210,12 @@ impl Client {
     }
 
     /// Re-reads the member list now and adopts the members' client URLs.
+    ///
+    /// # Errors
+    ///
+    /// the call's own failures ([`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable),
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), ...) of the member list; the
+    /// endpoints are then left as they were.
     pub async fn sync_endpoints(&self) -> Result<()> {
         self.transport.sync_members().await
     }

@@ -205,8 +205,8 @@ impl Maintenance {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotLeader`] when the leader changes meanwhile (or the named member
-    /// is not the leader); [`ErrorKind::NoLeader`] when the leader cannot be found.
+    /// [`ErrorKind::NotLeader`] when the leader changes meanwhile (or the named member is
+    /// not the leader); [`ErrorKind::NoLeader`] when the leader cannot be found.
     pub fn move_leader(&self, target: MemberId) -> AdminRequest<MoveLeaderResponse> {
         let client = self.client.clone();
         AdminRequest::new("maintenance.move_leader", move |settings| async move {
@@ -308,6 +308,12 @@ impl Maintenance {
     }
 
     /// Saves a snapshot to `writer`, calling `progress` after each chunk.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] when writing fails; [`ErrorKind::Protocol`] when the stream ends
+    /// early; the call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`],
+    /// ...).
     pub async fn save_snapshot<W, P>(&self, writer: &mut W, progress: P) -> Result<SnapshotProgress>
     where
         W: AsyncWrite + Unpin + ?Sized,
@@ -320,6 +326,12 @@ impl Maintenance {
     ///
     /// It is written to `<path>.part`, synced to disk, then renamed to `path`, so `path`
     /// only ever holds a complete snapshot; on failure the part file is removed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] when the file cannot be created, written, synced or renamed (the
+    /// part file is removed); [`ErrorKind::Protocol`] when the stream ends early; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn save_snapshot_file<P>(
         &self,
         path: impl AsRef<Path>,

@@ -94,6 +94,12 @@ impl fmt::Debug for Snapshot {
 impl Snapshot {
     /// The next chunk; `Ok(None)` once the snapshot is complete. A stream that ends
     /// before the server said it was complete fails with [`ErrorKind::Protocol`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when the stream ends before the
+    /// size the server announced; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable)
+    /// when the connection fails.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
         if self.done {
             return Ok(None);
@@ -144,6 +150,11 @@ impl Snapshot {
 
     /// Writes the rest of the snapshot to `writer` (flushing it at the end), calling
     /// `progress` after each chunk. Returns the final progress.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when writing fails; otherwise as
+    /// [`Snapshot::chunk`].
     pub async fn write_to<W, P>(
         &mut self,
         writer: &mut W,

@@ -312,6 +312,10 @@ impl Watcher {
     /// Asks the server for a progress notification. The stream is shared, so every
     /// watcher on it gets one (a response with no events whose header revision is the
     /// store's current revision).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Cancelled`] when the watcher's stream has ended.
     pub fn request_progress(&self) -> Result<()> {
         self.commands.send(Command::Progress).map_err(|_| {
             Error::new(ErrorKind::Cancelled, "the watch stream has ended")
