@@ -428,6 +428,19 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
 async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     let etcd = cluster(3).await;
     let endpoints = etcd.endpoints();
+    // The member to freeze must be a follower: with the leader frozen, writes would wait
+    // out an election.
+    let probe = bounded(options(endpoints.clone()).connect()).await.unwrap();
+    let mut lag = 0;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
+            .await
+            .unwrap();
+        if status.header().member_id() != status.leader() {
+            lag = i;
+        }
+    }
+    let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
     let reader = bounded(
         fault_tolerant_options(endpoints.clone())
             .request_timeout(Duration::from_secs(3))
@@ -435,13 +448,13 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     )
     .await
     .unwrap();
-    let writer = bounded(options(endpoints[..2].to_vec()).connect())
+    let writer = bounded(options(up.iter().map(|&i| endpoints[i].clone()).collect()).connect())
         .await
         .unwrap();
     bounded(writer.kv().put("mono/k", "0")).await.unwrap();
-    // Let member 2 have everything so far, then freeze it while the others move on.
+    // Let the follower have everything so far, then freeze it while the others move on.
     bounded(reader.kv().get("mono/k")).await.unwrap();
-    etcd.stop(2).unwrap();
+    etcd.stop(lag).unwrap();
     // More than the socket buffers hold: a frozen process still receives into its
     // kernel buffers, and small writes would reach it that way once it thaws.
     let filler = vec![b'x'; 100 * 1024];
@@ -459,11 +472,12 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
         }
     };
 
-    // Member 2 thaws while the up-to-date members freeze: it cannot catch up, and
+    // The follower thaws while the up-to-date members freeze: it cannot catch up, and
     // serves serializable reads from its old revision.
-    etcd.stop(0).unwrap();
-    etcd.stop(1).unwrap();
-    etcd.resume(2).unwrap();
+    for &i in &up {
+        etcd.stop(i).unwrap();
+    }
+    etcd.resume(lag).unwrap();
     for _ in 0..3 {
         match bounded(reader.kv().get("mono/k").serializable()).await {
             Ok(r) => assert!(
@@ -486,8 +500,9 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     );
 
     // Once up-to-date members answer again, reads succeed, never older than seen.
-    etcd.resume(0).unwrap();
-    etcd.resume(1).unwrap();
+    for &i in &up {
+        etcd.resume(i).unwrap();
+    }
     let fresh = loop {
         if let Ok(r) = bounded(reader.kv().get("mono/k").serializable()).await {
             break r;
