@@ -99,7 +99,8 @@ struct State {
     revision: Revision,
 }
 
-struct Shared {
+/// The cache's contents and its channels, shared by the handle and its task.
+struct CacheCore {
     state: RwLock<State>,
     events: broadcast::Sender<CacheEvent>,
     ready: watch::Sender<bool>,
@@ -140,7 +141,7 @@ impl PrefixCacheBuilder {
     pub fn start(self) -> PrefixCache {
         let (events, _) = broadcast::channel(self.channel_capacity);
         let (ready, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(CacheCore {
             state: RwLock::new(State::default()),
             events,
             ready,
@@ -154,7 +155,7 @@ impl PrefixCacheBuilder {
 ///
 /// **Drop**: stops the cache's task.
 pub struct PrefixCache {
-    shared: Arc<Shared>,
+    shared: Arc<CacheCore>,
     task: AbortHandle,
 }
 
@@ -297,7 +298,7 @@ async fn watch_from(b: &PrefixCacheBuilder, revision: Revision) -> etcdkit::Resu
         .await
 }
 
-async fn run(b: PrefixCacheBuilder, shared: Arc<Shared>) {
+async fn run(b: PrefixCacheBuilder, shared: Arc<CacheCore>) {
     let (rev, map) = list_until_done(&b).await;
     if let Ok(mut s) = shared.state.write() {
         *s = State { map, revision: rev };
@@ -361,7 +362,7 @@ async fn run(b: PrefixCacheBuilder, shared: Arc<Shared>) {
 }
 
 /// Re-reads the prefix, replaces the copy and publishes one resync; returns its revision.
-async fn resync(b: &PrefixCacheBuilder, shared: &Shared) -> Revision {
+async fn resync(b: &PrefixCacheBuilder, shared: &CacheCore) -> Revision {
     let (rev, map) = list_until_done(b).await;
     let Ok(mut s) = shared.state.write() else {
         return rev;
