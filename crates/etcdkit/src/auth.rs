@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::{authpb, etcdserverpb as pb};
-use crate::namespace::prefix_end;
+use crate::key_range::KeyRange;
 use crate::transport::Call;
 use crate::types::ResponseHeader;
 
@@ -48,6 +48,21 @@ impl Permission {
         }
     }
 
+    /// A permission over the keys of `range`.
+    pub fn over(kind: PermissionType, range: KeyRange) -> Self {
+        let (key, range_end) = range.into_parts();
+        Permission {
+            kind,
+            key,
+            range_end,
+        }
+    }
+
+    /// The keys the permission covers.
+    pub fn range(&self) -> KeyRange {
+        KeyRange::range(self.key.clone(), self.range_end.clone())
+    }
+
     /// Read access to one key.
     pub fn read(key: impl Into<Bytes>) -> Self {
         Permission::new(PermissionType::Read, key)
@@ -65,19 +80,15 @@ impl Permission {
 
     /// Extends the permission to `[key, end)`.
     pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.range_end = end.into();
+        let end = end.into();
+        KeyRange::update(&mut self.key, &mut self.range_end, |r| r.with_end(end));
         self
     }
 
     /// Extends the permission to every key that starts with the key (every key, when
     /// the key is empty).
     pub fn prefix(mut self) -> Self {
-        if self.key.is_empty() {
-            self.key = Bytes::from_static(b"\0");
-            self.range_end = Bytes::from_static(b"\0");
-        } else {
-            self.range_end = prefix_end(&self.key);
-        }
+        KeyRange::update(&mut self.key, &mut self.range_end, KeyRange::into_prefix);
         self
     }
 
