@@ -333,10 +333,13 @@ fn same(a: &LeaderEvent, b: &LeaderEvent) -> bool {
     }
 }
 
-/// The pause before retry number `n`: 100 ms doubling up to 5 s.
+/// The pause before retry number `n`: up to 100 ms doubling up to 5 s.
 fn retry_pause(n: u32) -> std::time::Duration {
-    let shift = n.saturating_sub(1).min(6);
-    std::time::Duration::from_millis((100u64 << shift).min(5_000))
+    const PAUSE: etcdkit::Backoff = etcdkit::Backoff::new(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(5),
+    );
+    PAUSE.delay(n)
 }
 
 /// `event`, unless it is the state delivered last.

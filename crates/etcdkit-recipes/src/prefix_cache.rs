@@ -99,7 +99,8 @@ struct State {
     revision: Revision,
 }
 
-struct Shared {
+/// The cache's contents and its channels, shared by the handle and its task.
+struct CacheCore {
     state: RwLock<State>,
     events: broadcast::Sender<CacheEvent>,
     ready: watch::Sender<bool>,
@@ -140,7 +141,7 @@ impl PrefixCacheBuilder {
     pub fn start(self) -> PrefixCache {
         let (events, _) = broadcast::channel(self.channel_capacity);
         let (ready, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(CacheCore {
             state: RwLock::new(State::default()),
             events,
             ready,
@@ -154,7 +155,7 @@ impl PrefixCacheBuilder {
 ///
 /// **Drop**: stops the cache's task.
 pub struct PrefixCache {
-    shared: Arc<Shared>,
+    shared: Arc<CacheCore>,
     task: AbortHandle,
 }
 
@@ -266,17 +267,21 @@ async fn list(b: &PrefixCacheBuilder) -> etcdkit::Result<(Revision, BTreeMap<Byt
     }
 }
 
+/// The waits between two attempts to list or watch.
+const RETRY: etcdkit::Backoff =
+    etcdkit::Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+
 /// Lists until it succeeds (a compaction between pages starts it over).
 async fn list_until_done(b: &PrefixCacheBuilder) -> (Revision, BTreeMap<Bytes, KeyValue>) {
-    let mut delay = Duration::from_millis(50);
+    let mut failures: u32 = 0;
     loop {
         match list(b).await {
             Ok(listed) => return listed,
             Err(e) => {
                 tracing::warn!(error = %e, "prefix cache: listing failed; retrying");
                 if e.kind() != ErrorKind::Compacted {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(RETRY.delay(failures)).await;
                 }
             }
         }
@@ -293,23 +298,28 @@ async fn watch_from(b: &PrefixCacheBuilder, revision: Revision) -> etcdkit::Resu
         .await
 }
 
-async fn run(b: PrefixCacheBuilder, shared: Arc<Shared>) {
+async fn run(b: PrefixCacheBuilder, shared: Arc<CacheCore>) {
     let (rev, map) = list_until_done(&b).await;
     if let Ok(mut s) = shared.state.write() {
         *s = State { map, revision: rev };
     }
     shared.ready.send_replace(true);
     let mut from = rev;
+    let mut watch_failures: u32 = 0;
     loop {
         let mut watcher = match watch_from(&b, from).await {
-            Ok(w) => w,
+            Ok(w) => {
+                watch_failures = 0;
+                w
+            }
             Err(e) if e.kind() == ErrorKind::Compacted => {
                 from = resync(&b, &shared).await;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "prefix cache: cannot watch; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                watch_failures = watch_failures.saturating_add(1);
+                tokio::time::sleep(RETRY.delay(watch_failures)).await;
                 continue;
             }
         };
@@ -352,7 +362,7 @@ async fn run(b: PrefixCacheBuilder, shared: Arc<Shared>) {
 }
 
 /// Re-reads the prefix, replaces the copy and publishes one resync; returns its revision.
-async fn resync(b: &PrefixCacheBuilder, shared: &Shared) -> Revision {
+async fn resync(b: &PrefixCacheBuilder, shared: &CacheCore) -> Revision {
     let (rev, map) = list_until_done(b).await;
     let Ok(mut s) = shared.state.write() else {
         return rev;

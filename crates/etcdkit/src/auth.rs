@@ -6,9 +6,9 @@
 use bytes::Bytes;
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::generated::{authpb, etcdserverpb as pb};
-use crate::namespace::prefix_end;
+use crate::key_range::KeyRange;
 use crate::transport::Call;
 use crate::types::ResponseHeader;
 
@@ -48,6 +48,21 @@ impl Permission {
         }
     }
 
+    /// A permission over the keys of `range`.
+    pub fn over(kind: PermissionType, range: KeyRange) -> Self {
+        let (key, range_end) = range.into_parts();
+        Permission {
+            kind,
+            key,
+            range_end,
+        }
+    }
+
+    /// The keys the permission covers.
+    pub fn range(&self) -> KeyRange {
+        KeyRange::range(self.key.clone(), self.range_end.clone())
+    }
+
     /// Read access to one key.
     pub fn read(key: impl Into<Bytes>) -> Self {
         Permission::new(PermissionType::Read, key)
@@ -65,19 +80,15 @@ impl Permission {
 
     /// Extends the permission to `[key, end)`.
     pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.range_end = end.into();
+        let end = end.into();
+        KeyRange::update(&mut self.key, &mut self.range_end, |r| r.with_end(end));
         self
     }
 
     /// Extends the permission to every key that starts with the key (every key, when
     /// the key is empty).
     pub fn prefix(mut self) -> Self {
-        if self.key.is_empty() {
-            self.key = Bytes::from_static(b"\0");
-            self.range_end = Bytes::from_static(b"\0");
-        } else {
-            self.range_end = prefix_end(&self.key);
-        }
+        KeyRange::update(&mut self.key, &mut self.range_end, KeyRange::into_prefix);
         self
     }
 
@@ -138,10 +149,17 @@ impl Auth {
     fn call(op: &'static str) -> Call {
         // Auth writes are not safe to repeat blindly (an add would fail as a duplicate),
         // so they follow the write policy; reads follow the read policy.
-        Call::unsafe_(op, None)
+        Call::not_idempotent(op, None)
     }
 
     /// Enables auth (a `root` user with the `root` role must exist).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AuthNotEnabled`] when there is no `root` user with the `root` role; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn enable(&self) -> Result<ResponseHeader> {
         let r = self
             .client
@@ -152,6 +170,13 @@ impl Auth {
     }
 
     /// Disables auth.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a caller that is not root; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn disable(&self) -> Result<ResponseHeader> {
         let r = self
             .client
@@ -162,11 +187,18 @@ impl Auth {
     }
 
     /// Whether auth is enabled, and the auth revision.
+    ///
+    /// # Errors
+    ///
+    /// the call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn status(&self) -> Result<AuthStatus> {
         let r = self
             .client
             .transport()
-            .auth_status(Call::safe("auth.status", None), pb::AuthStatusRequest {})
+            .auth_status(
+                Call::idempotent("auth.status", None),
+                pb::AuthStatusRequest {},
+            )
             .await?;
         Ok(AuthStatus {
             header: r.header.into(),
@@ -176,11 +208,27 @@ impl Auth {
     }
 
     /// Adds a user with a password.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty name (before sending);
+    /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::PermissionDenied`]; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_add(&self, name: &str, password: &str) -> Result<ResponseHeader> {
         self.add_user(name, password, false).await
     }
 
     /// Adds a user that cannot log in with a password (for certificate authentication).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty name (before sending);
+    /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::PermissionDenied`]; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_add_without_password(&self, name: &str) -> Result<ResponseHeader> {
         self.add_user(name, "", true).await
     }
@@ -191,6 +239,14 @@ impl Auth {
         password: &str,
         no_password: bool,
     ) -> Result<ResponseHeader> {
+        if name.is_empty() {
+            // etcd's answer to an empty name is the one it gives a call without a token,
+            // which the client would take for an expired token.
+            return Err(
+                Error::new(ErrorKind::InvalidArgument, "a user name must not be empty")
+                    .with_operation("auth.user_add"),
+            );
+        }
         let request = pb::AuthUserAddRequest {
             name: name.to_string(),
             password: password.to_string(),
@@ -206,6 +262,13 @@ impl Auth {
     }
 
     /// Deletes a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_delete(&self, name: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserDeleteRequest {
             name: name.to_string(),
@@ -219,6 +282,11 @@ impl Auth {
     }
 
     /// The roles of a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn user_get(&self, name: &str) -> Result<Vec<String>> {
         let request = pb::AuthUserGetRequest {
             name: name.to_string(),
@@ -226,18 +294,23 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .user_get(Call::safe("auth.user_get", None), request)
+            .user_get(Call::idempotent("auth.user_get", None), request)
             .await?;
         Ok(r.roles)
     }
 
     /// Every user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn user_list(&self) -> Result<Vec<String>> {
         let r = self
             .client
             .transport()
             .user_list(
-                Call::safe("auth.user_list", None),
+                Call::idempotent("auth.user_list", None),
                 pb::AuthUserListRequest {},
             )
             .await?;
@@ -245,6 +318,13 @@ impl Auth {
     }
 
     /// Changes a user's password.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_change_password(&self, name: &str, password: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserChangePasswordRequest {
             name: name.to_string(),
@@ -260,6 +340,14 @@ impl Auth {
     }
 
     /// Grants a role to a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user or role;
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut short may
+    /// fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_grant_role(&self, user: &str, role: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserGrantRoleRequest {
             user: user.to_string(),
@@ -274,6 +362,14 @@ impl Auth {
     }
 
     /// Revokes a role from a user.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown user or a role not granted;
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut short may
+    /// fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn user_revoke_role(&self, user: &str, role: &str) -> Result<ResponseHeader> {
         let request = pb::AuthUserRevokeRoleRequest {
             name: user.to_string(),
@@ -288,6 +384,13 @@ impl Auth {
     }
 
     /// Adds a role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AlreadyExists`]; [`ErrorKind::PermissionDenied`]; the call's own
+    /// failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut
+    /// short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_add(&self, name: &str) -> Result<ResponseHeader> {
         let request = pb::AuthRoleAddRequest {
             name: name.to_string(),
@@ -301,6 +404,13 @@ impl Auth {
     }
 
     /// Deletes a role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_delete(&self, name: &str) -> Result<ResponseHeader> {
         let request = pb::AuthRoleDeleteRequest {
             role: name.to_string(),
@@ -314,6 +424,11 @@ impl Auth {
     }
 
     /// A role's permissions.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn role_get(&self, name: &str) -> Result<Vec<Permission>> {
         let request = pb::AuthRoleGetRequest {
             role: name.to_string(),
@@ -321,18 +436,23 @@ impl Auth {
         let r = self
             .client
             .transport()
-            .role_get(Call::safe("auth.role_get", None), request)
+            .role_get(Call::idempotent("auth.role_get", None), request)
             .await?;
         Ok(r.perm.into_iter().map(Permission::from_pb).collect())
     }
 
     /// Every role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn role_list(&self) -> Result<Vec<String>> {
         let r = self
             .client
             .transport()
             .role_list(
-                Call::safe("auth.role_list", None),
+                Call::idempotent("auth.role_list", None),
                 pb::AuthRoleListRequest {},
             )
             .await?;
@@ -340,6 +460,13 @@ impl Auth {
     }
 
     /// Grants a permission to a role.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role; [`ErrorKind::PermissionDenied`]; the
+    /// call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a
+    /// write cut short may fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_grant_permission(
         &self,
         role: &str,
@@ -358,6 +485,14 @@ impl Auth {
     }
 
     /// Revokes a role's permission over a key (`range_end` empty) or a range.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown role or a permission not granted;
+    /// [`ErrorKind::PermissionDenied`]; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...); a write cut short may
+    /// fail with its outcome unknown
+    /// ([`Error::is_outcome_unknown`](crate::Error::is_outcome_unknown)).
     pub async fn role_revoke_permission(
         &self,
         role: &str,

@@ -42,6 +42,13 @@ pub struct Client {
 
 impl Client {
     /// Connects to these endpoints with default [`ClientOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientOptions::connect`]:
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for an endpoint
+    /// that does not parse; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when
+    /// none answers within the dial timeout.
     pub async fn connect<I, S>(endpoints: I) -> Result<Client>
     where
         I: IntoIterator<Item = S>,
@@ -63,8 +70,7 @@ impl Client {
         let auto_sync = options.auto_sync_interval;
         let dial_timeout = options.dial_timeout;
         let transport = Transport::new(options)?;
-        let (reachable, failed) = transport.probe_all().await;
-        if reachable == 0 {
+        if let Err(failed) = transport.probe_until_one_answers().await {
             let detail = failed
                 .iter()
                 .map(|(endpoint, why)| format!("{endpoint}: {why}"))
@@ -204,6 +210,12 @@ impl Client {
     }
 
     /// Re-reads the member list now and adopts the members' client URLs.
+    ///
+    /// # Errors
+    ///
+    /// the call's own failures ([`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable),
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout), ...) of the member list; the
+    /// endpoints are then left as they were.
     pub async fn sync_endpoints(&self) -> Result<()> {
         self.transport.sync_members().await
     }

@@ -155,7 +155,7 @@ impl std::future::IntoFuture for MemberAdd {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::unsafe_("cluster.member_add", self.timeout);
+            let call = Call::not_idempotent("cluster.member_add", self.timeout);
             let request = pb::MemberAddRequest {
                 peer_ur_ls: self.peer_urls,
                 is_learner: self.learner,
@@ -184,8 +184,8 @@ impl Cluster {
 
     fn list(&self, linearizable: bool) -> AdminRequest<MemberListResponse> {
         let client = self.client.clone();
-        AdminRequest::new("cluster.member_list", move |timeout| async move {
-            let call = Call::safe("cluster.member_list", timeout);
+        AdminRequest::new("cluster.member_list", move |settings| async move {
+            let call = settings.idempotent("cluster.member_list");
             let r = client
                 .transport()
                 .member_list(call, pb::MemberListRequest { linearizable })
@@ -216,8 +216,8 @@ impl Cluster {
     /// Removes a member. An unknown id fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
     pub fn member_remove(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
         let client = self.client.clone();
-        AdminRequest::new("cluster.member_remove", move |timeout| async move {
-            let call = Call::unsafe_("cluster.member_remove", timeout);
+        AdminRequest::new("cluster.member_remove", move |settings| async move {
+            let call = settings.not_idempotent("cluster.member_remove");
             let r = client
                 .transport()
                 .member_remove(call, pb::MemberRemoveRequest { id: id.0 })
@@ -241,8 +241,8 @@ impl Cluster {
     {
         let client = self.client.clone();
         let peer_urls: Vec<String> = peer_urls.into_iter().map(Into::into).collect();
-        AdminRequest::new("cluster.member_update", move |timeout| async move {
-            let call = Call::unsafe_("cluster.member_update", timeout);
+        AdminRequest::new("cluster.member_update", move |settings| async move {
+            let call = settings.not_idempotent("cluster.member_update");
             let request = pb::MemberUpdateRequest {
                 id: id.0,
                 peer_ur_ls: peer_urls,
@@ -260,8 +260,8 @@ impl Cluster {
     /// [`ErrorKind::Server`](crate::ErrorKind::Server) saying so); try again later.
     pub fn member_promote(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
         let client = self.client.clone();
-        AdminRequest::new("cluster.member_promote", move |timeout| async move {
-            let call = Call::unsafe_("cluster.member_promote", timeout);
+        AdminRequest::new("cluster.member_promote", move |settings| async move {
+            let call = settings.not_idempotent("cluster.member_promote");
             let r = client
                 .transport()
                 .member_promote(call, pb::MemberPromoteRequest { id: id.0 })

@@ -60,6 +60,14 @@ impl Election {
     /// Campaigns for leadership of `name` under `lease`, with `value` as the election's
     /// value once elected. Waits until elected (unless [`Campaign::timeout`] says
     /// otherwise) and returns the [`LeaderKey`] of the leadership.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::InvalidArgument`] for lease 0, before anything is sent: etcd would
+    ///   campaign under a 60-second lease of its own that nobody renews, and the
+    ///   leadership would vanish a minute later.
+    /// - [`ErrorKind::EmptyKey`] for an empty name; [`ErrorKind::LeaseNotFound`] for a
+    ///   lease that does not exist.
     pub fn campaign(
         &self,
         name: impl Into<Bytes>,
@@ -75,8 +83,13 @@ impl Election {
         }
     }
 
-    /// Sets a new value for the election, as its leader. Fails with
-    /// [`ErrorKind::NotElectionLeader`] when `leader` no longer leads.
+    /// Sets a new value for the election, as its leader.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotElectionLeader`] when `leader` no longer leads;
+    /// [`ErrorKind::InvalidArgument`] for a leader key under lease 0 (no campaign makes
+    /// one), before anything is sent.
     pub fn proclaim(&self, leader: &LeaderKey, value: impl Into<Bytes>) -> Proclaim {
         Proclaim {
             client: self.client.clone(),
@@ -98,6 +111,11 @@ impl Election {
 
     /// Gives up leadership: deletes the leader's key if it is still this leadership's
     /// (a former leader's resignation does nothing to a newer leader).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for a leader key under lease 0 (no campaign makes
+    /// one), before anything is sent.
     pub fn resign(&self, leader: &LeaderKey) -> Resign {
         Resign {
             client: self.client.clone(),
@@ -220,8 +238,9 @@ impl IntoFuture for Campaign {
             if self.name.is_empty() {
                 return Err(Error::empty_key().with_operation(OP));
             }
+            self.lease.require_granted(OP)?;
             let ns = self.client.namespace().clone();
-            let call = Call::unsafe_(OP, Some(self.timeout.unwrap_or(WAIT_FOREVER)));
+            let call = Call::not_idempotent(OP, Some(self.timeout.unwrap_or(WAIT_FOREVER)));
             let request = pb::CampaignRequest {
                 name: ns.key(&self.name),
                 lease: self.lease.0,
@@ -300,7 +319,10 @@ impl IntoFuture for Proclaim {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::unsafe_("election.proclaim", self.timeout);
+            // A leader key under lease 0 came from no campaign; the server would make a
+            // session of its own for it.
+            self.leader.lease.require_granted("election.proclaim")?;
+            let call = Call::not_idempotent("election.proclaim", self.timeout);
             let request = pb::ProclaimRequest {
                 leader: Some(self.leader.to_pb(self.client.namespace())),
                 value: self.value,
@@ -335,7 +357,8 @@ impl IntoFuture for Resign {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::safe("election.resign", self.timeout);
+            self.leader.lease.require_granted("election.resign")?;
+            let call = Call::idempotent("election.resign", self.timeout);
             let request = pb::ResignRequest {
                 leader: Some(self.leader.to_pb(self.client.namespace())),
             };
@@ -373,7 +396,7 @@ impl IntoFuture for Leader {
                 return Err(Error::empty_key().with_operation(OP));
             }
             let ns = self.client.namespace().clone();
-            let call = Call::safe(OP, self.timeout);
+            let call = Call::idempotent(OP, self.timeout);
             let request = pb::LeaderRequest {
                 name: ns.key(&self.name),
             };
@@ -520,8 +543,7 @@ async fn observe(
             Err(e) if curable(&e) => {
                 failures = failures.saturating_add(1);
                 tracing::debug!(error = %e, "re-opening an election observe stream failed");
-                tokio::time::sleep(crate::transport::retry_delay(failures, transport.options()))
-                    .await;
+                tokio::time::sleep(transport.options().retry_backoff.delay(failures)).await;
                 continue;
             }
             Err(e) => {
@@ -559,6 +581,6 @@ async fn observe(
             }
         }
         failures = failures.saturating_add(1);
-        tokio::time::sleep(crate::transport::retry_delay(failures, transport.options())).await;
+        tokio::time::sleep(transport.options().retry_backoff.delay(failures)).await;
     }
 }

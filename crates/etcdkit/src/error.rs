@@ -89,55 +89,80 @@ pub enum ErrorKind {
     NotElectionLeader,
     /// The election has no leader.
     NoElectionLeader,
+    /// Every member that answered a read in time was behind a revision the client had
+    /// already seen in another response: answering would have gone back in time. The
+    /// lagging member catches up, so a retry may succeed. See
+    /// [`ClientOptions::monotonic_reads`](crate::ClientOptions::monotonic_reads).
+    StaleRead,
     /// A local input/output failure, such as writing a snapshot file.
     Io,
     /// Any other failure reported by the server.
     Server,
 }
 
-impl ErrorKind {
-    fn describe(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidArgument => "invalid argument",
-            ErrorKind::InvalidEndpoint => "invalid endpoint",
-            ErrorKind::EmptyKey => "empty key",
-            ErrorKind::KeyNotFound => "key not found",
-            ErrorKind::Compacted => "revision compacted",
-            ErrorKind::FutureRevision => "future revision",
-            ErrorKind::TooManyOps => "too many operations in transaction",
-            ErrorKind::DuplicateKey => "duplicate key in transaction",
-            ErrorKind::LeaseNotFound => "lease not found",
-            ErrorKind::LeaseExists => "lease already exists",
-            ErrorKind::LeaseTtlTooLarge => "lease TTL too large",
-            ErrorKind::NoLeader => "no leader",
-            ErrorKind::NotLeader => "not leader",
-            ErrorKind::LeaderChanged => "leader changed",
-            ErrorKind::PermissionDenied => "permission denied",
-            ErrorKind::AuthFailed => "authentication failed",
-            ErrorKind::InvalidToken => "invalid auth token",
-            ErrorKind::OldAuthRevision => "old auth revision",
-            ErrorKind::AuthNotEnabled => "auth not enabled",
-            ErrorKind::NotFound => "not found",
-            ErrorKind::AlreadyExists => "already exists",
-            ErrorKind::TooManyRequests => "too many requests",
-            ErrorKind::RequestTooLarge => "request too large",
-            ErrorKind::NoSpace => "no space",
-            ErrorKind::Corrupt => "corrupt cluster",
-            ErrorKind::Timeout => "timed out",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::OutcomeUnknown => "outcome unknown",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Protocol => "protocol error",
-            ErrorKind::Unsupported => "unsupported",
-            ErrorKind::WatchLagged => "watcher lagged",
-            ErrorKind::Locked => "locked",
-            ErrorKind::SessionLost => "session lost",
-            ErrorKind::NotElectionLeader => "not the election leader",
-            ErrorKind::NoElectionLeader => "election has no leader",
-            ErrorKind::Io => "input/output error",
-            ErrorKind::Server => "server error",
+/// The one table of kind names: each kind's stable snake_case name (see
+/// [`ErrorKind::as_str`]) and its human description (its `Display`).
+macro_rules! kind_names {
+    ($($kind:ident => $name:literal, $text:literal;)*) => {
+        impl ErrorKind {
+            /// The kind's stable name: the variant's name in snake_case (`compacted`,
+            /// `outcome_unknown`, ...), as the metrics' `kind` label and the command
+            /// line use it. It does not change when a variant's `Debug` output does.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)*
+                }
+            }
+
+            fn describe(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $text,)*
+                }
+            }
         }
-    }
+    };
+}
+
+kind_names! {
+    InvalidArgument => "invalid_argument", "invalid argument";
+    InvalidEndpoint => "invalid_endpoint", "invalid endpoint";
+    EmptyKey => "empty_key", "empty key";
+    KeyNotFound => "key_not_found", "key not found";
+    Compacted => "compacted", "revision compacted";
+    FutureRevision => "future_revision", "future revision";
+    TooManyOps => "too_many_ops", "too many operations in transaction";
+    DuplicateKey => "duplicate_key", "duplicate key in transaction";
+    LeaseNotFound => "lease_not_found", "lease not found";
+    LeaseExists => "lease_exists", "lease already exists";
+    LeaseTtlTooLarge => "lease_ttl_too_large", "lease TTL too large";
+    NoLeader => "no_leader", "no leader";
+    NotLeader => "not_leader", "not leader";
+    LeaderChanged => "leader_changed", "leader changed";
+    PermissionDenied => "permission_denied", "permission denied";
+    AuthFailed => "auth_failed", "authentication failed";
+    InvalidToken => "invalid_token", "invalid auth token";
+    OldAuthRevision => "old_auth_revision", "old auth revision";
+    AuthNotEnabled => "auth_not_enabled", "auth not enabled";
+    NotFound => "not_found", "not found";
+    AlreadyExists => "already_exists", "already exists";
+    TooManyRequests => "too_many_requests", "too many requests";
+    RequestTooLarge => "request_too_large", "request too large";
+    NoSpace => "no_space", "no space";
+    Corrupt => "corrupt", "corrupt cluster";
+    Timeout => "timeout", "timed out";
+    Unavailable => "unavailable", "unavailable";
+    OutcomeUnknown => "outcome_unknown", "outcome unknown";
+    Cancelled => "cancelled", "cancelled";
+    Protocol => "protocol", "protocol error";
+    Unsupported => "unsupported", "unsupported";
+    WatchLagged => "watch_lagged", "watcher lagged";
+    Locked => "locked", "locked";
+    SessionLost => "session_lost", "session lost";
+    NotElectionLeader => "not_election_leader", "not the election leader";
+    NoElectionLeader => "no_election_leader", "election has no leader";
+    StaleRead => "stale_read", "stale read";
+    Io => "io", "input/output error";
+    Server => "server", "server error";
 }
 
 impl fmt::Display for ErrorKind {
@@ -302,17 +327,11 @@ impl Error {
     /// True when trying the same request again later may succeed: the cluster was
     /// unavailable, leaderless, overloaded or slow. For a write whose outcome is unknown
     /// ([`is_outcome_unknown`](Error::is_outcome_unknown)) a retry may apply it twice.
+    ///
+    /// This is the client's own retry policy's answer for a request that is safe to
+    /// repeat (the same table decides the client's retries).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::Unavailable
-                | ErrorKind::NoLeader
-                | ErrorKind::NotLeader
-                | ErrorKind::LeaderChanged
-                | ErrorKind::Timeout
-                | ErrorKind::TooManyRequests
-                | ErrorKind::OutcomeUnknown
-        )
+        crate::transport::kind_is_retryable(self.inner.kind)
     }
 
     /// True when the request may have been applied even though it failed: the connection
@@ -422,7 +441,9 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
         "leader changed" => return ErrorKind::LeaderChanged,
         "permission denied" => return ErrorKind::PermissionDenied,
         "authentication failed, invalid user ID or password" => return ErrorKind::AuthFailed,
-        "invalid auth token" => return ErrorKind::InvalidToken,
+        // etcd says "user name is empty" to a call that carries no token while auth is
+        // enabled (the client refuses an empty user name itself before sending one).
+        "invalid auth token" | "user name is empty" => return ErrorKind::InvalidToken,
         "revision of auth store is old" | "revision in header is old" => {
             return ErrorKind::OldAuthRevision;
         }
@@ -456,8 +477,10 @@ pub(crate) fn kind_from_server(code: Code, message: &str) -> ErrorKind {
     if m.starts_with("request timed out") {
         return ErrorKind::Timeout;
     }
-    if m.contains("message larger than max") {
-        // gRPC's own size limit, on either side.
+    if m.starts_with("grpc: received message larger than max")
+        || m.starts_with("grpc: trying to send message larger than max")
+    {
+        // gRPC's own size limit (grpc-go's texts), on either side.
         return ErrorKind::RequestTooLarge;
     }
     match code {

@@ -66,11 +66,13 @@
 //! Requests refused before anything is sent (an empty key, say) are not counted.
 
 pub mod auth;
+mod backoff;
 mod client;
 pub mod cluster;
 pub mod election;
 mod error;
 mod generated;
+mod key_range;
 pub mod kv;
 pub mod lease;
 pub mod lock;
@@ -83,8 +85,10 @@ mod types;
 mod util;
 pub mod watch;
 
+pub use backoff::Backoff;
 pub use client::Client;
 pub use error::{Code, Error, ErrorKind, Result};
+pub use key_range::KeyRange;
 pub use namespace::prefix_end;
 pub use options::ClientOptions;
 pub use transport::{EndpointHealth, HealthEvent, TlsOptions};

@@ -44,8 +44,17 @@ pub struct Lock {
 
 impl Lock {
     /// Acquires the lock `name` under `lease`, waiting for as long as it is held by
-    /// others (unless [`Acquire::timeout`] says otherwise). A lease that does not exist
-    /// fails with [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound).
+    /// others (unless [`Acquire::timeout`] says otherwise).
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for lease 0,
+    ///   before anything is sent: etcd would hold the lock under a 60-second lease of its
+    ///   own that nobody renews, and the lock would vanish a minute later.
+    /// - [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty name.
+    /// - [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound) for a lease that
+    ///   does not exist.
+    /// - An error whose outcome is unknown when cut short while waiting (see [`Acquire`]).
     pub fn lock(&self, name: impl Into<Bytes>, lease: LeaseId) -> Acquire {
         Acquire {
             client: self.client.clone(),
@@ -101,8 +110,10 @@ impl IntoFuture for Acquire {
             if self.name.is_empty() {
                 return Err(Error::empty_key().with_operation("lock.lock"));
             }
+            self.lease.require_granted("lock.lock")?;
             let ns = self.client.namespace().clone();
-            let call = Call::unsafe_("lock.lock", Some(self.timeout.unwrap_or(WAIT_FOREVER)));
+            let call =
+                Call::not_idempotent("lock.lock", Some(self.timeout.unwrap_or(WAIT_FOREVER)));
             let request = pb::LockRequest {
                 name: ns.key(&self.name),
                 lease: self.lease.0,
@@ -165,7 +176,7 @@ impl IntoFuture for Unlock {
             if self.key.is_empty() {
                 return Err(Error::empty_key().with_operation("lock.unlock"));
             }
-            let call = Call::safe("lock.unlock", self.timeout);
+            let call = Call::idempotent("lock.unlock", self.timeout);
             let request = pb::UnlockRequest {
                 key: self.client.namespace().key(&self.key),
             };

@@ -2,9 +2,13 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::error::Result;
 use crate::transport::{Credentials, PresetToken, TlsOptions};
+
+/// The first ceiling of the probe backoff of a failed endpoint.
+const PROBE_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 
 /// How a [`Client`] connects and behaves. Built by value, then [`connect`](ClientOptions::connect)ed.
 ///
@@ -30,9 +34,9 @@ pub struct ClientOptions {
     pub(crate) max_recv_size: usize,
     pub(crate) auto_sync_interval: Option<Duration>,
     pub(crate) require_leader: bool,
-    pub(crate) retry_backoff: Duration,
-    pub(crate) retry_backoff_max: Duration,
-    pub(crate) probe_backoff_max: Duration,
+    pub(crate) monotonic_reads: bool,
+    pub(crate) retry_backoff: Backoff,
+    pub(crate) probe_backoff: Backoff,
     pub(crate) tls: Option<TlsOptions>,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) token: Option<PresetToken>,
@@ -57,9 +61,9 @@ impl ClientOptions {
             max_recv_size: i32::MAX as usize,
             auto_sync_interval: None,
             require_leader: false,
-            retry_backoff: Duration::from_millis(20),
-            retry_backoff_max: Duration::from_secs(1),
-            probe_backoff_max: Duration::from_secs(5),
+            monotonic_reads: true,
+            retry_backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(1)),
+            probe_backoff: Backoff::new(PROBE_BACKOFF_FIRST, Duration::from_secs(5)),
             tls: None,
             credentials: None,
             token: None,
@@ -123,17 +127,34 @@ impl ClientOptions {
         self
     }
 
-    /// The first and the largest wait between two attempts of a retried request
-    /// (exponential with jitter). Defaults 20 ms and 1 s.
-    pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.retry_backoff = first;
-        self.retry_backoff_max = max.max(first);
+    /// Whether reads never go back in time. On by default.
+    ///
+    /// The client remembers the highest revision in the header of any response it has
+    /// had. A read (a get, or a transaction that only reads) answered from an older
+    /// revision, by a member lagging behind the others (say, one just thawed after a
+    /// failover, answering a serializable read), is retried on another endpoint until
+    /// the request's deadline, then fails with
+    /// [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead).
+    ///
+    /// Turn it off only for a client that must follow a cluster restored from a backup
+    /// to an older revision; a new client starts from nothing either way.
+    pub fn monotonic_reads(mut self, yes: bool) -> Self {
+        self.monotonic_reads = yes;
         self
     }
 
-    /// The longest wait between two probes of a failed endpoint. Default 5 s.
+    /// The first and the largest wait between two attempts of a retried request, and
+    /// between re-openings of the client's streams (capped exponential with full
+    /// jitter, see [`Backoff`]). Defaults 20 ms and 1 s.
+    pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.retry_backoff = Backoff::new(first, max);
+        self
+    }
+
+    /// The longest wait between two probes of a failed endpoint (the first is within
+    /// 100 ms; capped exponential with full jitter). Default 5 s.
     pub fn probe_backoff_max(mut self, max: Duration) -> Self {
-        self.probe_backoff_max = max;
+        self.probe_backoff = Backoff::new(PROBE_BACKOFF_FIRST, max);
         self
     }
 
@@ -163,8 +184,17 @@ impl ClientOptions {
         self
     }
 
-    /// Connects: parses the endpoints, then waits (up to the dial timeout) until at least
-    /// one answers.
+    /// Connects: parses the endpoints, then probes them all at once and returns as soon
+    /// as one answers. The others are probed in the background; an endpoint gets
+    /// requests only once it has answered (or when none other is healthy), so a silent
+    /// endpoint delays neither the connection nor any request.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for an endpoint
+    /// that does not parse, or that needs TLS when none is configured;
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers
+    /// within the dial timeout (the message says why each did not).
     pub async fn connect(self) -> Result<Client> {
         Client::connect_with(self).await
     }

@@ -86,7 +86,7 @@ mod enabled {
 
     pub fn request_failed(op: &'static str, kind: ErrorKind) {
         // Errors are the exception: the allocation of a two-label key is fine here.
-        metrics::counter!(ERRORS, "op" => op, "kind" => super::kind_label(kind)).increment(1);
+        metrics::counter!(ERRORS, "op" => op, "kind" => kind.as_str()).increment(1);
     }
 
     pub fn count(name: &'static str) {
@@ -166,53 +166,6 @@ pub(crate) fn keepalive_margin(margin: Duration) {
     let _ = margin;
 }
 
-/// The `kind` label of an error: the variant's name in snake_case. Written out (not
-/// derived from `Debug`) so that it is a static string and stays stable if a variant's
-/// `Debug` output ever changes.
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) fn kind_label(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidArgument => "invalid_argument",
-        ErrorKind::InvalidEndpoint => "invalid_endpoint",
-        ErrorKind::EmptyKey => "empty_key",
-        ErrorKind::KeyNotFound => "key_not_found",
-        ErrorKind::Compacted => "compacted",
-        ErrorKind::FutureRevision => "future_revision",
-        ErrorKind::TooManyOps => "too_many_ops",
-        ErrorKind::DuplicateKey => "duplicate_key",
-        ErrorKind::LeaseNotFound => "lease_not_found",
-        ErrorKind::LeaseExists => "lease_exists",
-        ErrorKind::LeaseTtlTooLarge => "lease_ttl_too_large",
-        ErrorKind::NoLeader => "no_leader",
-        ErrorKind::NotLeader => "not_leader",
-        ErrorKind::LeaderChanged => "leader_changed",
-        ErrorKind::PermissionDenied => "permission_denied",
-        ErrorKind::AuthFailed => "auth_failed",
-        ErrorKind::InvalidToken => "invalid_token",
-        ErrorKind::OldAuthRevision => "old_auth_revision",
-        ErrorKind::AuthNotEnabled => "auth_not_enabled",
-        ErrorKind::NotFound => "not_found",
-        ErrorKind::AlreadyExists => "already_exists",
-        ErrorKind::TooManyRequests => "too_many_requests",
-        ErrorKind::RequestTooLarge => "request_too_large",
-        ErrorKind::NoSpace => "no_space",
-        ErrorKind::Corrupt => "corrupt",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::Unavailable => "unavailable",
-        ErrorKind::OutcomeUnknown => "outcome_unknown",
-        ErrorKind::Cancelled => "cancelled",
-        ErrorKind::Protocol => "protocol",
-        ErrorKind::Unsupported => "unsupported",
-        ErrorKind::WatchLagged => "watch_lagged",
-        ErrorKind::Locked => "locked",
-        ErrorKind::SessionLost => "session_lost",
-        ErrorKind::NotElectionLeader => "not_election_leader",
-        ErrorKind::NoElectionLeader => "no_election_leader",
-        ErrorKind::Io => "io",
-        ErrorKind::Server => "server",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +187,7 @@ mod tests {
                 }
                 snake.push(c.to_ascii_lowercase());
             }
-            assert_eq!(kind_label(kind), snake);
+            assert_eq!(kind.as_str(), snake);
         }
     }
 

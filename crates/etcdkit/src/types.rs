@@ -39,6 +39,22 @@ impl From<i64> for Revision {
 pub struct LeaseId(pub i64);
 
 impl LeaseId {
+    /// Refuses lease 0 where the server would read it as "make a lease of your own":
+    /// the Lock and Election services then hold the key under a 60-second lease that
+    /// nobody renews, so the lock or leadership silently vanishes a minute later while
+    /// its holder believes it holds it.
+    pub(crate) fn require_granted(self, op: &'static str) -> crate::Result<()> {
+        if self.0 != 0 {
+            return Ok(());
+        }
+        Err(crate::Error::new(
+            crate::ErrorKind::InvalidArgument,
+            "lease 0 is not a lease: the server would attach the key to a 60-second lease \
+             of its own that nobody renews, and it would vanish a minute later; \
+             grant a lease and keep it alive",
+        )
+        .with_operation(op))
+    }
     /// The raw id.
     pub fn get(self) -> i64 {
         self.0

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{bounded, cluster, options};
+use common::{bounded, cluster, options, server};
 use etcdkit::{Client, ErrorKind, HealthEvent};
 use tokio_stream::StreamExt;
 
@@ -289,6 +289,45 @@ async fn silent_endpoints_fail_at_connect_within_the_dial_timeout() {
     );
 }
 
+/// One silent endpoint (it accepts connections and never answers, like a frozen member)
+/// delays neither `connect()` nor any request while another endpoint is healthy.
+#[tokio::test]
+async fn a_silent_endpoint_delays_neither_connect_nor_requests() {
+    let etcd = server().await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = silent.local_addr().unwrap().to_string();
+    // Waiting on the silent endpoint would take the dial timeout (connect) or half the
+    // request timeout (a read): far beyond the bound below.
+    let dial_timeout = Duration::from_secs(30);
+    let bound = Duration::from_secs(15);
+    for endpoints in [
+        vec![silent.clone(), etcd.endpoint()],
+        vec![etcd.endpoint(), silent.clone()],
+    ] {
+        let client = tokio::time::timeout(
+            bound,
+            options(endpoints)
+                .dial_timeout(dial_timeout)
+                .request_timeout(Duration::from_secs(60))
+                .connect(),
+        )
+        .await
+        .expect("connect waited for the silent endpoint")
+        .unwrap();
+        let requests = async {
+            client.kv().put("sil/k", "v").await?;
+            for _ in 0..10 {
+                client.kv().get("sil/k").await?;
+            }
+            Ok::<(), etcdkit::Error>(())
+        };
+        tokio::time::timeout(bound, requests)
+            .await
+            .expect("a request waited for the silent endpoint")
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn malformed_endpoints_fail_at_connect() {
     for bad in ["", "http://", "h:port", "ftp://h:1", "h:1/path"] {
@@ -379,4 +418,96 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
     bounded(client.kv().get("huge/a").timeout(Duration::MAX))
         .await
         .unwrap();
+}
+
+/// A member frozen while the others moved on, then thawed while they are frozen, answers
+/// serializable reads from its old revision. A client that has seen a newer revision
+/// never returns that older one: its reads fail (typed) until an up-to-date member
+/// answers again.
+#[tokio::test]
+async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
+    let etcd = cluster(3).await;
+    let endpoints = etcd.endpoints();
+    // The member to freeze must be a follower: with the leader frozen, writes would wait
+    // out an election.
+    let probe = bounded(options(endpoints.clone()).connect()).await.unwrap();
+    let mut lag = 0;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
+            .await
+            .unwrap();
+        if status.header().member_id() != status.leader() {
+            lag = i;
+        }
+    }
+    let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
+    let reader = bounded(
+        fault_tolerant_options(endpoints.clone())
+            .request_timeout(Duration::from_secs(3))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let writer = bounded(options(up.iter().map(|&i| endpoints[i].clone()).collect()).connect())
+        .await
+        .unwrap();
+    bounded(writer.kv().put("mono/k", "0")).await.unwrap();
+    // Let the follower have everything so far, then freeze it while the others move on.
+    bounded(reader.kv().get("mono/k")).await.unwrap();
+    etcd.stop(lag).unwrap();
+    // More than the socket buffers hold: a frozen process still receives into its
+    // kernel buffers, and small writes would reach it that way once it thaws.
+    let filler = vec![b'x'; 100 * 1024];
+    for i in 1..=100 {
+        bounded(writer.kv().put(format!("mono/fill/{i}"), filler.clone()))
+            .await
+            .unwrap();
+    }
+    bounded(writer.kv().put("mono/k", "last")).await.unwrap();
+    // The reader learns the newest revision (a linearizable read, retried past the
+    // frozen member as needed).
+    let seen = loop {
+        if let Ok(r) = bounded(reader.kv().get("mono/k")).await {
+            break r.header().revision();
+        }
+    };
+
+    // The follower thaws while the up-to-date members freeze: it cannot catch up, and
+    // serves serializable reads from its old revision.
+    for &i in &up {
+        etcd.stop(i).unwrap();
+    }
+    etcd.resume(lag).unwrap();
+    for _ in 0..3 {
+        match bounded(reader.kv().get("mono/k").serializable()).await {
+            Ok(r) => assert!(
+                r.header().revision() >= seen,
+                "went back in time: {:?} after {seen:?}",
+                r.header().revision()
+            ),
+            Err(e) => assert!(
+                matches!(e.kind(), ErrorKind::StaleRead | ErrorKind::Timeout),
+                "{e}"
+            ),
+        }
+    }
+    let err = bounded(reader.kv().get("mono/k").serializable())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::StaleRead | ErrorKind::Timeout),
+        "{err}"
+    );
+
+    // Once up-to-date members answer again, reads succeed, never older than seen.
+    for &i in &up {
+        etcd.resume(i).unwrap();
+    }
+    let fresh = loop {
+        if let Ok(r) = bounded(reader.kv().get("mono/k").serializable()).await {
+            break r;
+        }
+    };
+    assert!(fresh.header().revision() >= seen);
+    assert_eq!(fresh.kvs()[0].value().as_ref(), b"last");
 }

@@ -611,3 +611,37 @@ async fn requests_over_the_servers_grpc_limit_are_typed_too_large() {
     assert_eq!(err.kind(), ErrorKind::RequestTooLarge, "{err:?}");
     assert!(!err.is_retryable());
 }
+
+/// One key-range type serves get, delete and watch alike.
+#[tokio::test]
+async fn key_ranges_select_the_same_keys_for_get_delete_and_watch() {
+    use etcdkit::KeyRange;
+    use futures_util::StreamExt;
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    for k in ["kr/a/1", "kr/a/2", "kr/b"] {
+        bounded(c.kv().put(k, "v")).await.unwrap();
+    }
+    let got = bounded(c.kv().get("").range(KeyRange::prefix("kr/a/")))
+        .await
+        .unwrap();
+    assert_eq!(got.count(), 2);
+    let from = bounded(c.kv().get("").range(KeyRange::from_key("kr/a/2")))
+        .await
+        .unwrap();
+    assert_eq!(from.count(), 2);
+
+    let mut watcher = bounded(c.watch().range(KeyRange::range("kr/a/", "kr/a0")))
+        .await
+        .unwrap();
+    let deleted = bounded(c.kv().delete("").range(KeyRange::prefix("kr/a/")))
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted(), 2);
+    let mut seen = 0;
+    while seen < 2 {
+        let response = bounded(watcher.next()).await.unwrap().unwrap();
+        seen += response.events().len();
+    }
+    assert_eq!(seen, 2);
+}

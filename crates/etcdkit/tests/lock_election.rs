@@ -189,3 +189,29 @@ async fn observe_survives_losing_its_member() {
             .unwrap();
     }
 }
+
+/// Lease 0 would have etcd hold the lock or the leadership under a 60-second lease of its
+/// own that nobody renews: refused before sending, and nothing is written.
+#[tokio::test]
+async fn lease_zero_is_refused_for_locks_and_campaigns_before_sending() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let no_lease = etcdkit::LeaseId(0);
+
+    let err = bounded(c.lock().lock("lz/lock", no_lease))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.message().contains("lease 0"), "{err}");
+
+    let err = bounded(c.election().campaign("lz/election", no_lease, "v"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+
+    // Neither request reached the server: no key, and no lease made on our behalf.
+    let keys = bounded(c.kv().get("lz/").prefix()).await.unwrap();
+    assert_eq!(keys.count(), 0);
+    let leases = bounded(c.lease().leases()).await.unwrap();
+    assert!(leases.leases().is_empty(), "{:?}", leases.leases());
+}

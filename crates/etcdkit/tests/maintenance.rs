@@ -287,3 +287,44 @@ async fn status_takes_a_timeout_and_downgrade_validation_follows_the_server_vers
         assert_eq!(validated.unwrap_err().kind(), ErrorKind::Unsupported);
     }
 }
+
+/// A member-targeted call goes to that member only: each member reports its own status,
+/// and a defragmentation aimed at a frozen member fails there instead of running on a
+/// member nobody meant.
+#[tokio::test]
+async fn member_targeted_calls_go_to_that_member_only() {
+    let etcd = common::cluster(3).await;
+    let client = bounded(common::options(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for endpoint in etcd.endpoints() {
+        let status = bounded(client.maintenance().status().endpoint(endpoint.clone()))
+            .await
+            .unwrap();
+        ids.insert(status.header().member_id());
+    }
+    assert_eq!(ids.len(), 3, "each member answered for itself: {ids:?}");
+
+    let frozen = etcd.endpoint(1).unwrap();
+    etcd.stop(1).unwrap();
+    let err = bounded(
+        client
+            .maintenance()
+            .defragment()
+            .endpoint(frozen.clone())
+            .timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_err();
+    // Sent to either healthy member, it would have succeeded: failing proves it went to
+    // the frozen one alone.
+    assert_eq!(err.endpoint(), Some(frozen.as_str()), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::OutcomeUnknown),
+        "{err}"
+    );
+    // Not aimed at any member, the others still serve.
+    bounded(client.maintenance().status()).await.unwrap();
+    etcd.resume(1).unwrap();
+}

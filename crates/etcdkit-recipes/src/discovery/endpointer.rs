@@ -32,7 +32,8 @@ struct Entry<E> {
     _closer: Closing,
 }
 
-struct Shared<E> {
+/// The current endpoints, shared by the endpointer and the task that keeps them.
+struct EndpointSet<E> {
     current: RwLock<Arc<Vec<E>>>,
     updates: watch::Sender<usize>,
     ready: watch::Sender<bool>,
@@ -57,7 +58,7 @@ impl Drop for Owner {
 /// **Drop**: when the last clone is dropped, the background task is aborted, every
 /// endpoint is dropped and every closer runs.
 pub struct Endpointer<E> {
-    shared: Arc<Shared<E>>,
+    shared: Arc<EndpointSet<E>>,
     _owner: Arc<Owner>,
 }
 
@@ -78,7 +79,7 @@ impl<E: Clone + Send + Sync + 'static> Endpointer<E> {
     {
         let (updates, _) = watch::channel(0);
         let (ready, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(EndpointSet {
             current: RwLock::new(Arc::new(Vec::new())),
             updates,
             ready,
@@ -122,7 +123,7 @@ impl<E> std::fmt::Debug for Endpointer<E> {
 async fn run<E, F>(
     mut events: impl futures_util::Stream<Item = InstancerEvent> + Unpin,
     factory: F,
-    shared: Arc<Shared<E>>,
+    shared: Arc<EndpointSet<E>>,
 ) where
     E: Clone + Send + Sync + 'static,
     F: Fn(&Instance) -> Result<(E, Option<Closer>), BoxError>,

@@ -72,7 +72,7 @@ pub use events::{KeeperEvent, KeeperState, LostReason};
 const EVENT_BUFFER: usize = 64;
 
 /// What the keeper and its task share.
-pub(crate) struct Shared {
+pub(crate) struct KeeperCore {
     client: Client,
     state: watch::Sender<KeeperState>,
     events: broadcast::Sender<KeeperEvent>,
@@ -84,7 +84,7 @@ pub(crate) struct Shared {
     revoking: AtomicBool,
 }
 
-impl Shared {
+impl KeeperCore {
     fn emit(&self, event: KeeperEvent) {
         let _ = self.events.send(event);
     }
@@ -164,7 +164,7 @@ impl LeaseKeeperBuilder {
     pub fn start(self) -> LeaseKeeper {
         let (state, _) = watch::channel(KeeperState::Granting);
         let (events, first) = broadcast::channel(EVENT_BUFFER);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(KeeperCore {
             client: self.client.clone(),
             state,
             events,
@@ -187,7 +187,7 @@ impl LeaseKeeperBuilder {
 /// **Drop** stops the renewals (the lease expires after its TTL; nothing is revoked);
 /// [`close`](LeaseKeeper::close) revokes.
 pub struct LeaseKeeper {
-    shared: Arc<Shared>,
+    shared: Arc<KeeperCore>,
     task: tokio::task::AbortHandle,
     first_events: Mutex<Option<broadcast::Receiver<KeeperEvent>>>,
 }

@@ -9,12 +9,13 @@ use etcdkit::lease::{KeepAliveEvent, KeepAliveState, LostReason as ClientLost};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
-use super::{KeeperEvent, KeeperState, LeaseKeeperBuilder, LostReason, Shared, deadline};
+use super::{KeeperCore, KeeperEvent, KeeperState, LeaseKeeperBuilder, LostReason, deadline};
 
-/// The longest wait between two grant attempts.
-const GRANT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The waits between two grant attempts.
+const GRANT_BACKOFF: etcdkit::Backoff =
+    etcdkit::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
-pub(crate) async fn run(shared: Arc<Shared>, builder: LeaseKeeperBuilder) {
+pub(crate) async fn run(shared: Arc<KeeperCore>, builder: LeaseKeeperBuilder) {
     let (id, confirmed) = match builder.resume {
         Some(id) => (id, None),
         None => match grant(&shared, &builder).await {
@@ -100,7 +101,7 @@ pub(crate) async fn run(shared: Arc<Shared>, builder: LeaseKeeperBuilder) {
 
 /// Grants the lease, retrying retryable failures; `None` when it failed for good.
 async fn grant(
-    shared: &Shared,
+    shared: &KeeperCore,
     builder: &LeaseKeeperBuilder,
 ) -> Option<(LeaseId, Option<(Duration, Instant)>)> {
     let mut attempt: u32 = 0;
@@ -132,10 +133,7 @@ async fn grant(
                 tracing::debug!(error = %e, "lease grant failed; retrying");
                 shared.emit(KeeperEvent::KeepaliveFailed { error: Arc::new(e) });
                 attempt = attempt.saturating_add(1);
-                let backoff = Duration::from_millis(50)
-                    .saturating_mul(1u32 << attempt.min(8))
-                    .min(GRANT_BACKOFF_MAX);
-                tokio::time::sleep(backoff).await;
+                tokio::time::sleep(GRANT_BACKOFF.delay(attempt)).await;
             }
             Err(e) => {
                 shared.lose(LostReason::GrantFailed(Arc::new(e)));
@@ -146,7 +144,7 @@ async fn grant(
 }
 
 /// The keeper's reason for a loss the client's keepalive reported.
-fn map_lost(shared: &Shared, reason: ClientLost) -> LostReason {
+fn map_lost(shared: &KeeperCore, reason: ClientLost) -> LostReason {
     match reason {
         ClientLost::NotFound if shared.revoking.load(Ordering::SeqCst) => LostReason::Revoked,
         ClientLost::NotFound => LostReason::NotFound,

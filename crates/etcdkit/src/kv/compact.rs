@@ -52,7 +52,7 @@ impl IntoFuture for Compact {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::unsafe_("kv.compact", self.timeout);
+            let call = Call::not_idempotent("kv.compact", self.timeout);
             let response = self
                 .kv
                 .client

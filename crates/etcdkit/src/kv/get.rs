@@ -9,7 +9,8 @@ use futures_util::future::BoxFuture;
 use super::Kv;
 use crate::error::{Error, Result};
 use crate::generated::etcdserverpb as pb;
-use crate::namespace::{Namespace, prefix_end};
+use crate::key_range::KeyRange;
+use crate::namespace::Namespace;
 use crate::transport::Call;
 use crate::types::{KeyValue, ResponseHeader, Revision, wrap_kvs};
 
@@ -76,30 +77,38 @@ impl Get<()> {
 }
 
 impl<S> Get<S> {
+    /// Reads the keys of `range` (replacing the key this request was made with).
+    pub fn range(mut self, range: KeyRange) -> Self {
+        (self.request.key, self.request.range_end) = range.into_parts();
+        self
+    }
+
     /// Reads the keys in `[key, end)`.
     pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.request.range_end = end.into();
+        let end = end.into();
+        KeyRange::update(&mut self.request.key, &mut self.request.range_end, |r| {
+            r.with_end(end)
+        });
         self
     }
 
     /// Reads every key that starts with the key (every key, when the key is empty).
     pub fn prefix(mut self) -> Self {
-        if self.request.key.is_empty() {
-            // The prefix "" is the whole keyspace: etcd spells that ["\0", "\0").
-            self.request.key = Bytes::from_static(b"\0");
-            self.request.range_end = Bytes::from_static(b"\0");
-        } else {
-            self.request.range_end = prefix_end(&self.request.key);
-        }
+        KeyRange::update(
+            &mut self.request.key,
+            &mut self.request.range_end,
+            KeyRange::into_prefix,
+        );
         self
     }
 
     /// Reads every key from the key onwards (every key, when the key is empty).
     pub fn from_key(mut self) -> Self {
-        if self.request.key.is_empty() {
-            self.request.key = Bytes::from_static(b"\0");
-        }
-        self.request.range_end = Bytes::from_static(b"\0");
+        KeyRange::update(
+            &mut self.request.key,
+            &mut self.request.range_end,
+            KeyRange::into_from_key,
+        );
         self
     }
 
@@ -203,7 +212,7 @@ impl IntoFuture for Get<Kv> {
             let client = &self.sender.client;
             let mut request = self.request;
             namespace_range(client.namespace(), &mut request);
-            let call = Call::safe("kv.get", self.timeout);
+            let call = Call::read("kv.get", self.timeout);
             let response = client.transport().range(call, request).await?;
             Ok(GetResponse::from_pb(response, client.namespace()))
         })

@@ -101,7 +101,7 @@ impl IntoFuture for Put<Kv> {
             let client = &self.sender.client;
             let mut request = self.request;
             namespace_put(client.namespace(), &mut request);
-            let call = Call::unsafe_("kv.put", self.timeout);
+            let call = Call::not_idempotent("kv.put", self.timeout);
             let response = client.transport().put(call, request).await?;
             Ok(PutResponse::from_pb(response, client.namespace()))
         })

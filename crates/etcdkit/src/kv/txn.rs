@@ -372,9 +372,9 @@ impl IntoFuture for Txn<Kv> {
             let client = self.sender.client.clone();
             // A transaction that only reads is as safe to repeat as a read.
             let call = if self.is_read_only() {
-                Call::safe("kv.txn", self.timeout)
+                Call::read("kv.txn", self.timeout)
             } else {
-                Call::unsafe_("kv.txn", self.timeout)
+                Call::not_idempotent("kv.txn", self.timeout)
             };
             let request = self.into_pb(client.namespace());
             let response = client.transport().txn(call, request).await?;

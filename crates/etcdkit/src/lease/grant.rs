@@ -73,7 +73,7 @@ impl IntoFuture for Grant {
             // With a server-chosen id a repeat would grant a second lease; with our own id
             // a repeat after an unknown outcome would fail with "lease exists". Either
             // way, not safe to repeat blindly.
-            let call = Call::unsafe_("lease.grant", self.timeout);
+            let call = Call::not_idempotent("lease.grant", self.timeout);
             let request = pb::LeaseGrantRequest {
                 ttl: ttl_seconds(self.ttl),
                 id,

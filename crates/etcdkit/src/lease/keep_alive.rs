@@ -225,9 +225,13 @@ impl KeepAlive {
     }
 
     /// Renews the lease now, over the shared stream, and returns the TTL the server
-    /// granted. Fails with [`ErrorKind::LeaseNotFound`] when the lease is (or becomes)
-    /// lost, with the stream's error when it fails, and with [`ErrorKind::Timeout`] when
-    /// no answer comes within the client's request timeout.
+    /// granted.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LeaseNotFound`] when the lease is (or becomes) lost; the stream's error
+    /// when it fails; [`ErrorKind::Timeout`] when no answer comes within the client's
+    /// request timeout.
     pub async fn renew_now(&self) -> Result<Duration> {
         const OP: &str = "lease.keep_alive";
         let mut events = BroadcastStream::new(self.slot.events.subscribe());

@@ -83,7 +83,7 @@ impl IntoFuture for KeepAliveOnce {
                         Ok(r) => return Ok(r),
                         Err(e) if e.is_retryable() => {
                             attempt = attempt.saturating_add(1);
-                            let delay = crate::transport::retry_delay(attempt, options);
+                            let delay = options.retry_backoff.delay(attempt);
                             match Instant::now().checked_add(delay) {
                                 Some(wake) if wake < deadline => {
                                     tokio::time::sleep_until(wake).await;

@@ -40,7 +40,7 @@ impl IntoFuture for Leases {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::safe("lease.leases", self.timeout);
+            let call = Call::idempotent("lease.leases", self.timeout);
             let r = self
                 .client
                 .transport()

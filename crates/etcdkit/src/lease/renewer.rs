@@ -581,7 +581,10 @@ impl Task {
         let delay = if self.failures <= 1 {
             Duration::ZERO
         } else {
-            crate::transport::retry_delay(self.failures - 1, self.transport.options())
+            self.transport
+                .options()
+                .retry_backoff
+                .delay(self.failures - 1)
         };
         self.open_after = now.checked_add(delay);
     }

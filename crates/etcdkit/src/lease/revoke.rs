@@ -62,7 +62,7 @@ impl IntoFuture for Revoke {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::safe("lease.revoke", self.timeout);
+            let call = Call::idempotent("lease.revoke", self.timeout);
             let request = pb::LeaseRevokeRequest { id: self.id.0 };
             settle(self.client.transport().lease_revoke(call, request).await)
         })

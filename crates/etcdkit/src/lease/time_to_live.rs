@@ -52,7 +52,7 @@ impl IntoFuture for TimeToLive {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let call = Call::safe("lease.time_to_live", self.timeout);
+            let call = Call::idempotent("lease.time_to_live", self.timeout);
             let request = pb::LeaseTimeToLiveRequest {
                 id: self.id.0,
                 keys: self.keys,

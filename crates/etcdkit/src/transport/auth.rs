@@ -5,8 +5,6 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-
 use super::{Call, Transport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
@@ -41,27 +39,22 @@ impl fmt::Debug for PresetToken {
 /// since the caller saw it, so many calls failing at once cause one authentication.
 #[derive(Clone)]
 pub(crate) struct Token {
-    /// For tonic's stream requests.
-    pub value: AsciiMetadataValue,
-    /// The same, for unary calls, which build their HTTP/2 headers themselves.
+    /// The token as the header every call carries (unary calls and streams alike).
     pub header: http::HeaderValue,
     pub generation: u64,
 }
 
 impl Token {
     fn new(token: &str, generation: u64) -> Result<Token> {
-        let value = metadata_value(token)?;
-        let header = http::HeaderValue::from_bytes(value.as_encoded_bytes()).map_err(|_| {
-            Error::new(
-                ErrorKind::Protocol,
-                "the auth token has characters that cannot go in a gRPC header",
-            )
-        })?;
-        Ok(Token {
-            value,
-            header,
-            generation,
-        })
+        // TransportState bytes, so that attaching the token to a call is a cheap clone.
+        let header = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(token.to_owned()))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    "the auth token has characters that cannot go in a gRPC header",
+                )
+            })?;
+        Ok(Token { header, generation })
     }
 }
 
@@ -70,23 +63,6 @@ pub(crate) struct TokenCache {
     current: Mutex<Option<Token>>,
     generation: Mutex<u64>,
     refresh: tokio::sync::Mutex<()>,
-}
-
-/// True when the server refused a call because of its token; with credentials, a new
-/// token may fix it.
-pub(crate) fn is_token_rejection(kind: ErrorKind, message: &str) -> bool {
-    matches!(kind, ErrorKind::InvalidToken | ErrorKind::OldAuthRevision)
-        // What etcd says to a call that carries no token at all.
-        || message == "etcdserver: user name is empty"
-}
-
-fn metadata_value(token: &str) -> Result<AsciiMetadataValue> {
-    MetadataValue::try_from(token).map_err(|_| {
-        Error::new(
-            ErrorKind::Protocol,
-            "the auth token has characters that cannot go in a gRPC header",
-        )
-    })
 }
 
 impl Transport {
@@ -149,7 +125,7 @@ impl Transport {
                 name: credentials.user,
                 password: credentials.password,
             };
-            let mut call = Call::safe("auth.authenticate", None);
+            let mut call = Call::idempotent("auth.authenticate", None);
             call.with_token = false;
             let response = self.authenticate(call, request).await?;
             let generation = match cache.generation.lock() {

@@ -8,7 +8,7 @@
 //! connection itself; only the connection's reader/writer runs as a task of its own.
 //!
 //! The channel connects lazily, on first use, and again after the connection dies; a
-//! request that finds no usable connection fails with a [`DialError`] in its cause chain,
+//! request that finds no usable connection fails with [`AttemptError::NotSent`],
 //! the proof that it never left the client. Keepalive pings run only while requests are
 //! open (etcd polices pings on idle connections) and only when nothing has been read
 //! for a whole interval.
@@ -27,8 +27,9 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::connector::{Conn, Connector, DialError};
+use super::connector::{Conn, Connector};
 use super::grpc;
+use super::status::AttemptError;
 
 /// The HTTP/2 windows we offer etcd. etcd answers can be large (a range of many keys, a
 /// snapshot), and the 64 KiB default window would have every large answer wait a round
@@ -45,10 +46,10 @@ const HAS_LEADER: http::HeaderName = http::HeaderName::from_static("hasleader");
 /// A cheaply cloned handle on one endpoint's connection.
 #[derive(Clone)]
 pub(crate) struct Channel {
-    shared: Arc<Shared>,
+    shared: Arc<ChannelState>,
 }
 
-struct Shared {
+struct ChannelState {
     connector: Connector,
     host: String,
     port: u16,
@@ -85,7 +86,7 @@ impl Channel {
             .trim_end_matches(']')
             .to_string();
         Ok(Channel {
-            shared: Arc::new(Shared {
+            shared: Arc::new(ChannelState {
                 connector,
                 host,
                 port,
@@ -101,7 +102,7 @@ impl Channel {
     }
 }
 
-impl Shared {
+impl ChannelState {
     fn current(&self) -> Option<Live> {
         match self.current.lock() {
             Ok(current) => current.clone(),
@@ -121,7 +122,7 @@ impl Shared {
     }
 
     /// The live connection, dialing one when there is none.
-    async fn live(self: &Arc<Self>) -> Result<Live, DialError> {
+    async fn live(self: &Arc<Self>) -> Result<Live, super::connector::DialError> {
         if let Some(live) = self.current() {
             return Ok(live);
         }
@@ -170,7 +171,7 @@ impl Shared {
 /// open. When it ends (closed, broken, or silent past the keepalive timeout) the channel
 /// forgets the connection, and dropping it fails whatever streams were still open.
 struct Driver {
-    shared: std::sync::Weak<Shared>,
+    shared: std::sync::Weak<ChannelState>,
     generation: u64,
     open: Arc<AtomicUsize>,
     read_activity: Arc<AtomicBool>,
@@ -255,16 +256,16 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
         Box::pin(async move {
             send(shared, request)
                 .await
-                .map_err(|s| Box::new(s) as BoxError)
+                .map_err(|e| Box::new(e.into_status()) as BoxError)
         })
     }
 }
 
 /// Sends one request (for tonic's generated clients) and waits for its response headers.
 async fn send(
-    shared: Arc<Shared>,
+    shared: Arc<ChannelState>,
     request: http::Request<tonic::body::Body>,
-) -> Result<http::Response<ResponseBody>, tonic::Status> {
+) -> Result<http::Response<ResponseBody>, AttemptError> {
     let (mut parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -284,10 +285,36 @@ async fn send(
     Ok(response.map(|recv| ResponseBody { recv, _open: open }))
 }
 
-/// What a unary call carries besides its message.
-pub(crate) struct CallMetadata<'a> {
-    pub token: Option<&'a http::HeaderValue>,
+/// What every call carries besides its message: etcd's metadata. The one way metadata
+/// is attached, to unary calls and stream openings alike.
+#[derive(Clone, Default)]
+pub(crate) struct CallMetadata {
+    /// The auth token (a cheap clone: the bytes are shared).
+    pub token: Option<http::HeaderValue>,
     pub require_leader: bool,
+}
+
+impl CallMetadata {
+    /// Adds the metadata to a request's headers.
+    pub fn apply(self, headers: &mut http::HeaderMap) {
+        if let Some(token) = self.token {
+            headers.insert(TOKEN, token);
+        }
+        if self.require_leader {
+            headers.insert(HAS_LEADER, http::HeaderValue::from_static("true"));
+        }
+    }
+
+    /// A request for tonic's generated clients (the streams), carrying the metadata.
+    pub fn request<T>(self, message: T) -> tonic::Request<T> {
+        let mut headers = http::HeaderMap::new();
+        self.apply(&mut headers);
+        tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(headers),
+            http::Extensions::default(),
+            message,
+        )
+    }
 }
 
 impl Channel {
@@ -297,9 +324,9 @@ impl Channel {
         &self,
         path: &'static str,
         frame: Bytes,
-        metadata: CallMetadata<'_>,
+        metadata: CallMetadata,
         max_recv: usize,
-    ) -> Result<M, tonic::Status> {
+    ) -> Result<M, AttemptError> {
         use http::header::{CONTENT_TYPE, HeaderValue, TE};
         let shared = &self.shared;
         let mut request = http::Request::new(());
@@ -308,40 +335,37 @@ impl Channel {
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
-        if let Some(token) = metadata.token {
-            headers.insert(TOKEN, token.clone());
-        }
-        if metadata.require_leader {
-            headers.insert(HAS_LEADER, HeaderValue::from_static("true"));
-        }
+        metadata.apply(headers);
         let _open = OpenGuard::new(shared);
         let (live, response, mut stream) = shared.open(request, false).await?;
-        stream.send_data(frame, true).map_err(maybe_sent)?;
+        stream
+            .send_data(frame, true)
+            .map_err(AttemptError::ConnectionLost)?;
         let (head, mut body) = shared.response(&live, response).await?.into_parts();
         if head.status != http::StatusCode::OK {
-            return Err(grpc::http_error(head.status));
+            return Err(grpc::http_error(head.status).into());
         }
         if let Some(status) = grpc::error_in(&head.headers) {
-            return Err(status);
+            return Err(status.into());
         }
         let mut decoder = grpc::Decoder::new(max_recv);
         while let Some(data) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
-            let data = data.map_err(maybe_sent)?;
+            let data = data.map_err(AttemptError::ConnectionLost)?;
             let _ = body.flow_control().release_capacity(data.len());
             decoder.push(data)?;
         }
         let trailers = std::future::poll_fn(|cx| body.poll_trailers(cx))
             .await
-            .map_err(maybe_sent)?;
+            .map_err(AttemptError::ConnectionLost)?;
         match trailers {
             Some(trailers) => {
                 if let Some(status) = grpc::error_in(&trailers) {
-                    return Err(status);
+                    return Err(status.into());
                 }
             }
             None if !grpc::has_status(&head.headers) => {
-                return Err(tonic::Status::internal(
-                    "Unexpected EOF decoding stream: the response ended without a gRPC status",
+                return Err(AttemptError::Unreadable(
+                    "the response ended without a gRPC status".into(),
                 ));
             }
             None => {}
@@ -350,14 +374,19 @@ impl Channel {
     }
 }
 
-impl Shared {
-    fn uri(&self, path: PathAndQuery) -> Result<http::Uri, tonic::Status> {
+impl ChannelState {
+    fn uri(&self, path: PathAndQuery) -> Result<http::Uri, AttemptError> {
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
         uri.authority = Some(self.authority.clone());
         uri.path_and_query = Some(path);
-        http::Uri::from_parts(uri)
-            .map_err(|e| tonic::Status::internal(format!("bad request URI: {e}")))
+        http::Uri::from_parts(uri).map_err(|e| {
+            AttemptError::NotSent(self.connector.dial_error(
+                &self.host,
+                self.port,
+                format!("bad request URI: {e}"),
+            ))
+        })
     }
 
     /// Opens a stream for `request` on the live connection, dialing one when needed.
@@ -365,12 +394,12 @@ impl Shared {
         self: &Arc<Self>,
         request: http::Request<()>,
         end_of_stream: bool,
-    ) -> Result<(Live, h2::client::ResponseFuture, h2::SendStream<Bytes>), tonic::Status> {
-        let live = self.live().await.map_err(not_sent)?;
+    ) -> Result<(Live, h2::client::ResponseFuture, h2::SendStream<Bytes>), AttemptError> {
+        let live = self.live().await.map_err(AttemptError::NotSent)?;
         let closed = |e: h2::Error| {
             // The connection died before this request could be written.
             self.forget(live.generation);
-            not_sent(self.connector.dial_error(
+            AttemptError::NotSent(self.connector.dial_error(
                 &self.host,
                 self.port,
                 format!("the connection closed before the request was sent: {e}"),
@@ -388,12 +417,12 @@ impl Shared {
         &self,
         live: &Live,
         response: h2::client::ResponseFuture,
-    ) -> Result<http::Response<h2::RecvStream>, tonic::Status> {
+    ) -> Result<http::Response<h2::RecvStream>, AttemptError> {
         response.await.map_err(|e| {
             if e.is_io() || e.is_go_away() {
                 self.forget(live.generation);
             }
-            maybe_sent(e)
+            AttemptError::ConnectionLost(e)
         })
     }
 }
@@ -404,7 +433,7 @@ impl Shared {
 fn send_body(
     mut body: tonic::body::Body,
     mut stream: h2::SendStream<Bytes>,
-) -> Result<(), tonic::Status> {
+) -> Result<(), AttemptError> {
     // One frame of look-ahead, so a unary message goes out with END_STREAM on it.
     let mut held: Option<Bytes> = None;
     loop {
@@ -412,15 +441,21 @@ fn send_body(
             Some(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
                     if let Some(previous) = held.replace(data) {
-                        stream.send_data(previous, false).map_err(maybe_sent)?;
+                        stream
+                            .send_data(previous, false)
+                            .map_err(AttemptError::ConnectionLost)?;
                     }
                 }
                 Err(frame) => {
                     if let Some(previous) = held.take() {
-                        stream.send_data(previous, false).map_err(maybe_sent)?;
+                        stream
+                            .send_data(previous, false)
+                            .map_err(AttemptError::ConnectionLost)?;
                     }
                     if let Ok(trailers) = frame.into_trailers() {
-                        stream.send_trailers(trailers).map_err(maybe_sent)?;
+                        stream
+                            .send_trailers(trailers)
+                            .map_err(AttemptError::ConnectionLost)?;
                     }
                     return Ok(());
                 }
@@ -428,16 +463,18 @@ fn send_body(
             Some(None) => {
                 stream
                     .send_data(held.take().unwrap_or_default(), true)
-                    .map_err(maybe_sent)?;
+                    .map_err(AttemptError::ConnectionLost)?;
                 return Ok(());
             }
             Some(Some(Err(status))) => {
                 stream.send_reset(h2::Reason::CANCEL);
-                return Err(status);
+                return Err(status.into());
             }
             None => {
                 if let Some(previous) = held.take() {
-                    stream.send_data(previous, false).map_err(maybe_sent)?;
+                    stream
+                        .send_data(previous, false)
+                        .map_err(AttemptError::ConnectionLost)?;
                 }
                 tokio::spawn(forward_body(body, stream));
                 return Ok(());
@@ -480,27 +517,12 @@ async fn forward_body(mut body: tonic::body::Body, mut stream: h2::SendStream<By
     }
 }
 
-/// A request that failed before anything was written: tonic's `Unavailable`, with the
-/// [`DialError`] as its cause (which the retry policy looks for).
-fn not_sent(e: DialError) -> tonic::Status {
-    let mut status = tonic::Status::unavailable(e.to_string());
-    status.set_source(Arc::new(e));
-    status
-}
-
-/// A request that may have reached the server before its connection failed.
-fn maybe_sent(e: h2::Error) -> tonic::Status {
-    let mut status = tonic::Status::unavailable(format!("connection error: {e}"));
-    status.set_source(Arc::new(e));
-    status
-}
-
 /// Counts a request as open from its sending until its response is read (or, for
 /// tonic's clients, its response body dropped).
 struct OpenGuard(Arc<AtomicUsize>);
 
 impl OpenGuard {
-    fn new(shared: &Shared) -> OpenGuard {
+    fn new(shared: &ChannelState) -> OpenGuard {
         shared.open.fetch_add(1, Ordering::Relaxed);
         OpenGuard(shared.open.clone())
     }
@@ -534,7 +556,9 @@ impl Body for ResponseBody {
                     let _ = recv.flow_control().release_capacity(data.len());
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(maybe_sent(e)))),
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Some(Err(AttemptError::ConnectionLost(e).into_status())));
+                }
                 Poll::Ready(None) => {}
                 Poll::Pending => return Poll::Pending,
             }
@@ -542,7 +566,9 @@ impl Body for ResponseBody {
         match recv.poll_trailers(cx) {
             Poll::Ready(Ok(Some(trailers))) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
             Poll::Ready(Ok(None)) => Poll::Ready(None),
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(maybe_sent(e)))),
+            Poll::Ready(Err(e)) => {
+                Poll::Ready(Some(Err(AttemptError::ConnectionLost(e).into_status())))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -2,13 +2,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::ClientConfig;
 
 use super::channel::Channel;
 use super::connector::Connector;
 use super::tls::TlsConnect;
+use crate::backoff::Backoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
@@ -115,6 +116,9 @@ pub(crate) struct Node {
     pub addr: EndpointAddr,
     pub channel: Channel,
     healthy: AtomicBool,
+    /// Not yet heard from since the client started: avoided, but not news when it
+    /// answers (it was never reported unhealthy).
+    pending: AtomicBool,
     probe: Mutex<ProbeState>,
 }
 
@@ -167,6 +171,7 @@ impl Node {
             addr,
             channel,
             healthy: AtomicBool::new(true),
+            pending: AtomicBool::new(false),
             probe: Mutex::new(ProbeState {
                 failures: 0,
                 next_probe: Instant::now(),
@@ -183,9 +188,21 @@ impl Node {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// Marks the node as not heard from yet: avoided while another is healthy, and not
+    /// probed by the prober for `wait` (its first probe is running).
+    pub fn mark_pending(&self, wait: std::time::Duration) {
+        self.pending.store(true, Ordering::Release);
+        self.healthy.store(false, Ordering::Release);
+        if let Ok(mut p) = self.probe.lock() {
+            let now = Instant::now();
+            p.next_probe = now.checked_add(wait).unwrap_or(now);
+        }
+    }
+
     /// Marks the node healthy; true when that is news.
     pub fn mark_healthy(&self) -> bool {
-        if self.healthy.swap(true, Ordering::AcqRel) {
+        let was_pending = self.pending.swap(false, Ordering::AcqRel);
+        if self.healthy.swap(true, Ordering::AcqRel) || was_pending {
             return false;
         }
         if let Ok(mut p) = self.probe.lock() {
@@ -196,14 +213,13 @@ impl Node {
     }
 
     /// Marks the node failed and schedules its next probe; true when that is news.
-    pub fn mark_failed(&self, reason: &str, backoff_max: Duration) -> bool {
-        let was_healthy = self.healthy.swap(false, Ordering::AcqRel);
+    pub fn mark_failed(&self, reason: &str, backoff: &Backoff) -> bool {
+        let was_pending = self.pending.swap(false, Ordering::AcqRel);
+        let was_healthy = self.healthy.swap(false, Ordering::AcqRel) || was_pending;
         if let Ok(mut p) = self.probe.lock() {
             p.failures = p.failures.saturating_add(1);
             let now = Instant::now();
-            p.next_probe = now
-                .checked_add(probe_delay(p.failures, backoff_max))
-                .unwrap_or(now);
+            p.next_probe = now.checked_add(backoff.delay(p.failures)).unwrap_or(now);
             p.last_error = Some(reason.to_string());
         }
         was_healthy
@@ -220,14 +236,6 @@ impl Node {
     pub fn last_error(&self) -> Option<String> {
         self.probe.lock().ok().and_then(|p| p.last_error.clone())
     }
-}
-
-/// Capped exponential delay between probes of a failed endpoint, with jitter so that
-/// many clients do not probe a recovering member in lock step.
-fn probe_delay(failures: u32, max: Duration) -> Duration {
-    let base = Duration::from_millis(100);
-    let exp = base.saturating_mul(1u32 << failures.min(16)).min(max);
-    super::jitter(exp)
 }
 
 #[cfg(test)]

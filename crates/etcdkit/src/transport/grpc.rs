@@ -10,6 +10,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::HeaderMap;
 
+use super::status::AttemptError;
+
 /// Encodes `message` as one gRPC frame.
 pub(crate) fn encode<M: prost::Message>(message: &M) -> Bytes {
     let len = message.encoded_len();
@@ -40,7 +42,7 @@ impl Decoder {
     }
 
     /// Adds received bytes; fails as soon as the frame's declared length is over the limit.
-    pub fn push(&mut self, data: Bytes) -> Result<(), tonic::Status> {
+    pub fn push(&mut self, data: Bytes) -> Result<(), AttemptError> {
         match self.first.take() {
             None if self.buf.is_empty() => self.first = Some(data),
             None => self.buf.extend_from_slice(&data),
@@ -57,8 +59,8 @@ impl Decoder {
         if head.len() >= 5 {
             let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
             if len > self.max_len {
-                return Err(tonic::Status::out_of_range(format!(
-                    "Error, decoded message length too large: found {len} bytes, the limit is: {} bytes",
+                return Err(AttemptError::Unreadable(format!(
+                    "the message is {len} bytes, over the limit of {} bytes (max_recv_size)",
                     self.max_len
                 )));
             }
@@ -67,31 +69,31 @@ impl Decoder {
     }
 
     /// Decodes the message once the body has ended.
-    pub fn finish<M: prost::Message + Default>(self) -> Result<M, tonic::Status> {
+    pub fn finish<M: prost::Message + Default>(self) -> Result<M, AttemptError> {
         let mut frame: Bytes = match self.first {
             Some(first) => first,
             None => self.buf.freeze(),
         };
         if frame.len() < 5 {
-            return Err(tonic::Status::internal(
-                "Unexpected EOF decoding stream: the response had no complete message",
+            return Err(AttemptError::Unreadable(
+                "the response had no complete message".into(),
             ));
         }
         let compressed = frame.get_u8();
         let len = frame.get_u32() as usize;
         if compressed != 0 {
-            return Err(tonic::Status::internal(
-                "failed to decode the response: it is compressed, which was not asked for",
+            return Err(AttemptError::Unreadable(
+                "the response is compressed, which was not asked for".into(),
             ));
         }
         if frame.len() < len {
-            return Err(tonic::Status::internal(format!(
-                "Unexpected EOF decoding stream: {} of {len} bytes",
+            return Err(AttemptError::Unreadable(format!(
+                "the response was cut short: {} of {len} bytes",
                 frame.len()
             )));
         }
         M::decode(frame.slice(..len))
-            .map_err(|e| tonic::Status::internal(format!("failed to decode the response: {e}")))
+            .map_err(|e| AttemptError::Unreadable(format!("cannot decode the response: {e}")))
     }
 }
 
@@ -161,28 +163,22 @@ mod tests {
         };
         let frame = encode(&message);
         let mut small = Decoder::new(10);
-        let err = small.push(frame.clone()).unwrap_err();
-        assert!(err.message().contains("message length too large"));
+        let unreadable = |e| matches!(e, AttemptError::Unreadable(_));
+        assert!(unreadable(small.push(frame.clone()).unwrap_err()));
 
         let mut cut = Decoder::new(1024);
         cut.push(frame.slice(..20)).unwrap();
-        let err = cut.finish::<pb::PutRequest>().unwrap_err();
-        assert!(
-            err.message().contains("Unexpected EOF"),
-            "{}",
-            err.message()
-        );
+        assert!(unreadable(cut.finish::<pb::PutRequest>().unwrap_err()));
 
         let mut empty = Decoder::new(1024);
         empty.push(Bytes::new()).unwrap();
-        assert!(empty.finish::<pb::PutRequest>().is_err());
+        assert!(unreadable(empty.finish::<pb::PutRequest>().unwrap_err()));
 
         let mut garbage = Decoder::new(1024);
         garbage
             .push(Bytes::from_static(&[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]))
             .unwrap();
-        let err = garbage.finish::<pb::PutRequest>().unwrap_err();
-        assert!(err.message().contains("decode"), "{}", err.message());
+        assert!(unreadable(garbage.finish::<pb::PutRequest>().unwrap_err()));
     }
 
     #[test]

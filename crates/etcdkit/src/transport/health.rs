@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Transport;
+use super::channel::CallMetadata;
 use super::endpoint::Node;
-use super::status::Failure;
+use super::policy::{self, Action, Failure, Retry};
 use crate::error::ErrorKind;
 use crate::generated::etcdserverpb::StatusRequest;
 use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
@@ -84,74 +85,121 @@ impl Transport {
     /// result: healthy when it answers and has a leader (a member without one cannot
     /// serve linearizable requests). Returns whether it answered at all.
     pub(crate) async fn probe(&self, node: &Arc<Node>) -> bool {
-        let timeout = self.options().dial_timeout;
-        let mut client = MaintenanceClient::new(node.channel.clone());
-        let span = tracing::debug_span!(
-            "rpc",
-            op = "health.probe",
-            endpoint = node.url(),
-            attempt = 0u32
-        );
-        let mut request = tonic::Request::new(StatusRequest {});
-        // Since etcd 3.6 a member with auth enabled answers Status only to a caller with a
-        // token. The probe carries the token calls carry now, but never fetches one: that
-        // would be a call through the endpoints whose health is being found out.
-        if let Ok(Some(token)) = self.current_token() {
-            request.metadata_mut().insert("token", token.value);
-        }
-        let status = client.status(request).instrument(span);
-        match tokio::time::timeout(timeout, status).await {
-            Ok(Ok(status)) if status.get_ref().leader == 0 => {
+        let outcome = ask(node, self.probe_token(), self.options().dial_timeout).await;
+        self.record(node, outcome)
+    }
+
+    /// The token a probe carries. Since etcd 3.6 a member with auth enabled answers
+    /// Status only to a caller with a token. The probe carries the token calls carry
+    /// now, but never fetches one: that would be a call through the endpoints whose
+    /// health is being found out.
+    fn probe_token(&self) -> Option<http::HeaderValue> {
+        self.current_token().ok().flatten().map(|t| t.header)
+    }
+
+    /// Records a probe's outcome; returns whether the endpoint answered at all.
+    fn record(&self, node: &Node, outcome: Probed) -> bool {
+        match outcome {
+            Probed::Healthy => {
+                self.mark_healthy(node);
+                true
+            }
+            Probed::NoLeader => {
                 self.mark_failed(node, "the member has no leader");
                 true
             }
-            Ok(Ok(_)) => {
-                self.mark_healthy(node);
-                true
-            }
-            // The member is up and serving; it refused the probe's (missing or stale)
-            // token, which the next call fetches afresh.
-            Ok(Err(status)) if is_auth_refusal(&status) => {
-                self.mark_healthy(node);
-                true
-            }
-            Ok(Err(status)) => {
-                self.mark_failed(node, &super::status::describe(&status));
-                false
-            }
-            Err(_) => {
-                self.mark_failed(node, "no answer to a status probe within the dial timeout");
+            Probed::Failed(reason) => {
+                self.mark_failed(node, &reason);
                 false
             }
         }
     }
 
-    /// Probes every endpoint at once; returns how many answered, and why the others did not.
-    pub(crate) async fn probe_all(&self) -> (usize, Vec<(String, String)>) {
+    /// Probes every endpoint at once and returns as soon as one answers; the others'
+    /// probes go on in the background (owned by the client: they end with it), and
+    /// until theirs answers, an endpoint gets no requests while another is healthy. So
+    /// a silent endpoint delays neither `connect()` nor any request. When none answers,
+    /// says why each did not.
+    pub(crate) async fn probe_until_one_answers(
+        &self,
+    ) -> std::result::Result<(), Vec<(String, String)>> {
         let nodes = self.nodes();
-        let results = futures_util::future::join_all(nodes.iter().map(|n| self.probe(n))).await;
-        let mut ok = 0;
-        let mut failed = Vec::new();
-        for (node, healthy) in nodes.iter().zip(results) {
-            if healthy {
-                ok += 1;
-            } else {
-                failed.push((
-                    node.url().to_string(),
-                    node.last_error().unwrap_or_else(|| "unknown error".into()),
-                ));
-            }
+        let timeout = self.options().dial_timeout;
+        let token = self.probe_token();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for node in nodes.iter() {
+            node.mark_pending(timeout);
+            let node = node.clone();
+            let token = token.clone();
+            let tx = tx.clone();
+            let weak = self.weak();
+            // Holds the transport only weakly while it waits, so that dropping the client
+            // is not delayed by a silent endpoint.
+            self.spawn_task(async move {
+                let outcome = ask(&node, token, timeout).await;
+                let Some(transport) = Transport::upgrade(&weak) else {
+                    return;
+                };
+                let answered = transport.record(&node, outcome);
+                let _ = tx.send((node, answered));
+            });
         }
-        (ok, failed)
+        drop(tx);
+        let mut failed = Vec::new();
+        while let Some((node, answered)) = rx.recv().await {
+            if answered {
+                return Ok(());
+            }
+            failed.push((
+                node.url().to_string(),
+                node.last_error().unwrap_or_else(|| "unknown error".into()),
+            ));
+        }
+        Err(failed)
+    }
+}
+
+/// What a status probe found.
+enum Probed {
+    Healthy,
+    NoLeader,
+    Failed(String),
+}
+
+/// Asks `node` for its status within `timeout`.
+async fn ask(node: &Node, token: Option<http::HeaderValue>, timeout: Duration) -> Probed {
+    let mut client = MaintenanceClient::new(node.channel.clone());
+    let span = tracing::debug_span!(
+        "rpc",
+        op = "health.probe",
+        endpoint = node.url(),
+        attempt = 0u32
+    );
+    let metadata = CallMetadata {
+        token,
+        require_leader: false,
+    };
+    let status = client
+        .status(metadata.request(StatusRequest {}))
+        .instrument(span);
+    match tokio::time::timeout(timeout, status).await {
+        Ok(Ok(status)) if status.get_ref().leader == 0 => Probed::NoLeader,
+        Ok(Ok(_)) => Probed::Healthy,
+        // The member is up and serving; it refused the probe's (missing or stale)
+        // token, which the next call fetches afresh.
+        Ok(Err(status)) if is_auth_refusal(&status) => Probed::Healthy,
+        Ok(Err(status)) => Probed::Failed(super::status::describe_status(&status)),
+        Err(_) => Probed::Failed("no answer to a status probe within the dial timeout".into()),
     }
 }
 
 /// True when a member answered a probe by refusing its credentials.
 fn is_auth_refusal(status: &tonic::Status) -> bool {
-    match super::status::classify(status) {
+    match super::status::classify_status(status) {
         Failure::Server(kind) => {
-            super::auth::is_token_rejection(kind, status.message())
-                || kind == ErrorKind::PermissionDenied
+            kind == ErrorKind::PermissionDenied
+                || policy::decide(Retry::Idempotent, Failure::Server(kind)).action
+                    == Action::RefreshToken
         }
         _ => false,
     }

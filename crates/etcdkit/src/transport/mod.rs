@@ -6,8 +6,11 @@
 //! Whether a failed request is retried follows DESIGN.md: anything safe to repeat is
 //! retried on another endpoint with capped exponential backoff and jitter until its
 //! deadline; a write is retried only when it certainly never reached a server, and
-//! otherwise fails with an error that says its outcome is unknown.
+//! otherwise fails with an error that says its outcome is unknown. That policy is one
+//! table (`policy`), applied by one attempt driver (`attempt`) that every unary call,
+//! stream opening and Observe goes through.
 
+mod attempt;
 mod auth;
 mod channel;
 mod connector;
@@ -15,6 +18,7 @@ mod endpoint;
 mod grpc;
 mod health;
 mod observe;
+mod policy;
 mod rpc;
 mod status;
 mod stream;
@@ -22,20 +26,19 @@ mod sync;
 mod tls;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use tokio::time::Instant;
-use tracing::Instrument;
 
+pub(crate) use attempt::deadline_after;
 pub(crate) use auth::{Credentials, PresetToken};
 use endpoint::Node;
 pub(crate) use endpoint::parse_endpoint;
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
-use status::Failure;
+pub(crate) use policy::{Retry, kind_is_retryable};
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
 pub use tls::TlsOptions;
@@ -43,41 +46,65 @@ pub use tls::TlsOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
-/// Whether a request may be sent twice without harm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// Reads and other requests that are safe to repeat.
-    Safe,
-    /// Writes: retried only when certainly never sent.
-    Unsafe,
+/// A response that carries etcd's header: the revision of the store that answered.
+pub(crate) trait Headed {
+    fn header_revision(&self) -> Option<i64>;
 }
 
 /// How to run one call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub op: &'static str,
     pub retry: Retry,
     pub timeout: Option<Duration>,
     /// Whether to attach the auth token (not to Authenticate itself).
     pub with_token: bool,
+    /// Whether to ask the member to refuse the call when it has no leader (besides
+    /// the client-wide option).
+    pub require_leader: bool,
+    /// A read that must not go back in time: an answer from an older revision than one
+    /// already seen is retried elsewhere (unless the client's options turn it off).
+    pub monotonic: bool,
+    /// The one member to send the call to, as the caller wrote it: a member-scoped call
+    /// (status, defragment, ...) goes there only and is never retried elsewhere.
+    pub endpoint: Option<Arc<str>>,
 }
 
 impl Call {
-    pub fn safe(op: &'static str, timeout: Option<Duration>) -> Call {
+    /// A call that is safe to repeat: retried on another endpoint whenever the policy
+    /// table allows.
+    pub fn idempotent(op: &'static str, timeout: Option<Duration>) -> Call {
         Call {
             op,
-            retry: Retry::Safe,
+            retry: Retry::Idempotent,
             timeout,
             with_token: true,
+            require_leader: false,
+            monotonic: false,
+            endpoint: None,
         }
     }
 
-    pub fn unsafe_(op: &'static str, timeout: Option<Duration>) -> Call {
+    /// A read: safe to repeat, and never answered from an older revision than one the
+    /// client has seen.
+    pub fn read(op: &'static str, timeout: Option<Duration>) -> Call {
+        Call {
+            monotonic: true,
+            ..Call::idempotent(op, timeout)
+        }
+    }
+
+    /// A call that may not be sent twice (a write): retried only when it certainly
+    /// never reached a server; otherwise its failure says the outcome is unknown.
+    pub fn not_idempotent(op: &'static str, timeout: Option<Duration>) -> Call {
         Call {
             op,
-            retry: Retry::Unsafe,
+            retry: Retry::NotIdempotent,
             timeout,
             with_token: true,
+            require_leader: false,
+            monotonic: false,
+            endpoint: None,
         }
     }
 }
@@ -85,10 +112,10 @@ impl Call {
 /// The shared connection state of a client and all its clones.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    shared: Arc<Shared>,
+    shared: Arc<TransportState>,
 }
 
-struct Shared {
+struct TransportState {
     opts: ClientOptions,
     /// The rustls configuration, when any endpoint uses TLS.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -97,11 +124,14 @@ struct Shared {
     events: broadcast::Sender<HealthEvent>,
     /// The auth token, when the client authenticates.
     tokens: auth::TokenCache,
+    /// The highest header revision seen in any response: reads answered from an older
+    /// one are retried elsewhere.
+    highest_revision: AtomicI64,
     /// Background tasks (prober, auto-sync); aborted when the last clone goes.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
-impl Drop for Shared {
+impl Drop for TransportState {
     fn drop(&mut self) {
         if let Ok(tasks) = self.tasks.get_mut() {
             for task in tasks.drain(..) {
@@ -140,12 +170,13 @@ impl Transport {
         }
         let (events, _) = broadcast::channel(256);
         Ok(Transport {
-            shared: Arc::new(Shared {
+            shared: Arc::new(TransportState {
                 opts,
                 tls,
                 tokens: auth::TokenCache::default(),
                 nodes: RwLock::new(nodes.into()),
                 cursor: AtomicUsize::new(0),
+                highest_revision: AtomicI64::new(0),
                 events,
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -171,6 +202,20 @@ impl Transport {
     /// Picks the endpoint for the next attempt: the next healthy one in turn, avoiding the
     /// one that just failed; when none is healthy, the one that has waited longest for a
     /// probe (it may have recovered).
+    /// The node of a member-targeted call: one of the client's endpoints when it names
+    /// one, otherwise a node of its own for this call (connected on use, closed after).
+    fn target(&self, raw: &str) -> Result<Arc<Node>> {
+        let addr = parse_endpoint(raw, self.shared.opts.tls.is_some())?;
+        if let Some(node) = self.nodes().iter().find(|n| n.addr == addr) {
+            return Ok(node.clone());
+        }
+        Ok(Arc::new(Node::new(
+            addr,
+            &self.shared.opts,
+            self.shared.tls.as_ref(),
+        )?))
+    }
+
     fn pick(&self, avoid: Option<&Arc<Node>>) -> Arc<Node> {
         let nodes = self.nodes();
         let n = nodes.len();
@@ -194,7 +239,7 @@ impl Transport {
     }
 
     fn mark_failed(&self, node: &Node, reason: &str) {
-        if node.mark_failed(reason, self.shared.opts.probe_backoff_max) {
+        if node.mark_failed(reason, &self.shared.opts.probe_backoff) {
             tracing::warn!(endpoint = node.url(), reason, "endpoint marked unhealthy");
             let _ = self.shared.events.send(HealthEvent::Unhealthy {
                 endpoint: node.url().to_string(),
@@ -212,24 +257,6 @@ impl Transport {
         }
     }
 
-    /// Adds the metadata every call carries: the auth token, and "has leader" when asked.
-    fn decorate<T>(
-        &self,
-        request: &mut tonic::Request<T>,
-        require_leader: bool,
-        token: Option<&auth::Token>,
-    ) {
-        if require_leader || self.shared.opts.require_leader {
-            request.metadata_mut().insert(
-                "hasleader",
-                tonic::metadata::MetadataValue::from_static("true"),
-            );
-        }
-        if let Some(token) = token {
-            request.metadata_mut().insert("token", token.value.clone());
-        }
-    }
-
     /// Runs a unary call to `path` with the retry policy of `call`.
     pub async fn unary<Req, Resp>(
         &self,
@@ -239,7 +266,7 @@ impl Transport {
     ) -> Result<Resp>
     where
         Req: prost::Message,
-        Resp: prost::Message + Default,
+        Resp: prost::Message + Default + Headed,
     {
         let opts = &self.shared.opts;
         let size = message.encoded_len();
@@ -256,190 +283,27 @@ impl Transport {
         // Encoded once: every attempt sends the same bytes.
         let frame = grpc::encode(&message);
         drop(message);
-        let timeout = call.timeout.unwrap_or(opts.request_timeout);
-        let deadline = deadline_after(timeout);
-        let several_endpoints = self.nodes().len() > 1;
-        let mut token = self
-            .token_for(&call)
-            .await
-            .map_err(|e| e.with_operation(call.op))?;
-        let mut token_refreshed = false;
-        let mut attempt: u32 = 0;
-        let mut maybe_sent = false;
-        let mut last_node: Option<Arc<Node>> = None;
-        let mut last_error: Option<Error> = None;
-        loop {
-            let node = self.pick(last_node.as_ref());
-            observe::attempt_on(call.op, last_node.as_deref(), &node, attempt);
-            last_node = Some(node.clone());
-            let now = Instant::now();
-            // A read gives a member at most half of the time left, so that a member that
-            // has gone silent (frozen, partitioned) leaves time to ask another. A write
-            // waits for its answer: giving up on it would only make its outcome unknown.
-            let remaining = deadline.saturating_duration_since(now);
-            let attempt_deadline = if call.retry == Retry::Safe && several_endpoints {
-                now + (remaining / 2).max(MIN_ATTEMPT.min(remaining))
-            } else {
-                deadline
-            };
-            let metadata = channel::CallMetadata {
-                token: token.as_ref().map(|t| &t.header),
-                require_leader: opts.require_leader,
-            };
-            let span = tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt);
-            let attempt_future = node
-                .channel
-                .unary::<Resp>(path, frame.clone(), metadata, opts.max_recv_size)
-                .instrument(span);
-            let status = match tokio::time::timeout_at(attempt_deadline, attempt_future).await {
-                Ok(Ok(response)) => {
-                    self.mark_healthy(&node);
-                    return Ok(response);
-                }
-                Ok(Err(status)) => status,
-                Err(_elapsed) if attempt_deadline < deadline => {
-                    let waited = attempt_deadline.saturating_duration_since(now);
-                    let reason = format!("no answer within {}", crate::util::fmt_duration(waited));
-                    self.mark_failed(&node, &reason);
-                    // A silent member may still have applied the request.
-                    maybe_sent = true;
-                    last_error = Some(
-                        Error::new(ErrorKind::Timeout, reason)
-                            .with_code(crate::error::Code::DeadlineExceeded)
-                            .with_endpoint(node.url())
-                            .with_operation(call.op),
-                    );
-                    if let Some(e) = &last_error {
-                        observe::retry(call.op, node.url(), attempt, e);
+        let max_recv = opts.max_recv_size;
+        let monotonic = call.monotonic && opts.monotonic_reads;
+        let highest = &self.shared.highest_revision;
+        let answered = self
+            .drive(call, attempt::AttemptTime::Share, |channel, metadata| {
+                let frame = frame.clone();
+                async move {
+                    let response = channel
+                        .unary::<Resp>(path, frame, metadata, max_recv)
+                        .await?;
+                    if let Some(got) = response.header_revision() {
+                        let seen = highest.fetch_max(got, Ordering::AcqRel);
+                        if monotonic && got < seen {
+                            return Err(status::AttemptError::Behind { seen, got });
+                        }
                     }
-                    attempt = attempt.saturating_add(1);
-                    continue;
+                    Ok(response)
                 }
-                Err(_elapsed) => {
-                    // Not marked failed: a slow answer is often the cluster's doing (a
-                    // write waiting out a leader change); a silent member is caught by
-                    // the keepalive pings and by reads.
-                    return Err(
-                        self.deadline_error(call, timeout, true, maybe_sent, last_error, &node)
-                    );
-                }
-            };
-            let failure = status::classify(&status);
-            let retry = match failure {
-                Failure::NotSent => {
-                    self.mark_failed(&node, &status::describe(&status));
-                    true
-                }
-                Failure::MaybeSent => {
-                    self.mark_failed(&node, &status::describe(&status));
-                    maybe_sent = true;
-                    call.retry == Retry::Safe
-                }
-                Failure::Unreadable => false,
-                Failure::Server(kind)
-                    if !token_refreshed
-                        && call.with_token
-                        && self.shared.opts.credentials.is_some()
-                        && auth::is_token_rejection(kind, status.message()) =>
-                {
-                    // The server refused the token before doing anything: get a new one
-                    // and try again at once, once.
-                    let stale = token.as_ref().map(|t| t.generation);
-                    token = Some(
-                        self.refresh_token(stale)
-                            .await
-                            .map_err(|e| e.with_operation(call.op))?,
-                    );
-                    token_refreshed = true;
-                    last_node = None;
-                    continue;
-                }
-                Failure::Server(kind) => {
-                    let cannot_serve = matches!(kind, ErrorKind::NoLeader | ErrorKind::Unavailable)
-                        || (kind == ErrorKind::Timeout && call.retry == Retry::Safe);
-                    if cannot_serve {
-                        // This member cannot serve now (partitioned, stopping, no leader).
-                        self.mark_failed(&node, &status::describe(&status));
-                    }
-                    server_error_is_retryable(kind, call.retry)
-                }
-            };
-            let mut error = status::to_error(status, failure, node.url()).with_operation(call.op);
-            if !retry {
-                if failure == Failure::MaybeSent {
-                    error = Error::new(
-                        ErrorKind::OutcomeUnknown,
-                        "the connection failed after the request was sent: it may or may not have been applied",
-                    )
-                    .with_operation(call.op)
-                    .with_endpoint(node.url())
-                    .with_source(error);
-                } else if call.retry == Retry::Unsafe
-                    && (failure == Failure::Unreadable
-                        || matches!(failure, Failure::Server(kind) if ambiguous_server_error(kind, error.message())))
-                {
-                    error = error.with_outcome_unknown();
-                } else if maybe_sent {
-                    // An earlier attempt may have been applied: a repeatable request (a
-                    // lease revoke, say) may be failing only because it already worked.
-                    error = error.with_outcome_unknown();
-                }
-                return Err(error);
-            }
-            observe::retry(call.op, node.url(), attempt, &error);
-            last_error = Some(error);
-            attempt = attempt.saturating_add(1);
-            let delay = jitter(backoff(attempt, opts.retry_backoff, opts.retry_backoff_max));
-            match Instant::now().checked_add(delay) {
-                Some(wake) if wake < deadline => tokio::time::sleep_until(wake).await,
-                _ => {
-                    return Err(
-                        self.deadline_error(call, timeout, false, maybe_sent, last_error, &node)
-                    );
-                }
-            }
-        }
-    }
-
-    /// The error for a request that ran out of time: with the last attempt still in
-    /// flight (`in_flight`), or before another attempt could be made.
-    fn deadline_error(
-        &self,
-        call: Call,
-        timeout: Duration,
-        in_flight: bool,
-        maybe_sent: bool,
-        last_error: Option<Error>,
-        node: &Node,
-    ) -> Error {
-        let within = crate::util::fmt_duration(timeout);
-        if call.retry == Retry::Unsafe && (in_flight || maybe_sent) {
-            let outcome = Error::new(
-                ErrorKind::OutcomeUnknown,
-                format!("no answer within {within}: the request may or may not have been applied"),
-            )
-            .with_operation(call.op)
-            .with_endpoint(node.url());
-            return match last_error {
-                Some(e) => outcome.with_source(e),
-                None => outcome,
-            };
-        }
-        match last_error {
-            Some(e) if !in_flight => Error::new(
-                e.kind(),
-                format!(
-                    "no endpoint succeeded within {within}; the last said: {}",
-                    e.message()
-                ),
-            )
-            .with_operation(call.op)
-            .with_endpoint(e.endpoint().unwrap_or(node.url()).to_string())
-            .with_source(e),
-            _ => Error::timeout(timeout)
-                .with_operation(call.op)
-                .with_endpoint(node.url()),
-        }
+            })
+            .await?;
+        Ok(answered.value)
     }
 
     /// Subscribes to endpoint health changes.
@@ -469,107 +333,11 @@ impl Transport {
         }
     }
 
-    fn weak(&self) -> std::sync::Weak<Shared> {
+    fn weak(&self) -> std::sync::Weak<TransportState> {
         Arc::downgrade(&self.shared)
     }
 
-    fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Transport> {
+    fn upgrade(weak: &std::sync::Weak<TransportState>) -> Option<Transport> {
         weak.upgrade().map(|shared| Transport { shared })
-    }
-}
-
-/// Server errors after which a retry can succeed, given whether the request may be
-/// repeated. A write is retried only when etcd refused it before proposing it.
-fn server_error_is_retryable(kind: ErrorKind, retry: Retry) -> bool {
-    match retry {
-        Retry::Safe => matches!(
-            kind,
-            ErrorKind::NoLeader
-                | ErrorKind::NotLeader
-                | ErrorKind::LeaderChanged
-                | ErrorKind::Timeout
-                | ErrorKind::Unavailable
-                | ErrorKind::TooManyRequests
-        ),
-        Retry::Unsafe => matches!(kind, ErrorKind::NoLeader | ErrorKind::TooManyRequests),
-    }
-}
-
-/// Server errors that leave a write's fate open: the proposal may still commit.
-fn ambiguous_server_error(kind: ErrorKind, message: &str) -> bool {
-    // A membership change refused because the member is not connected to all its peers
-    // is refused before anything is proposed.
-    const REFUSED_BEFORE_PROPOSING: &str = "etcdserver: unhealthy cluster";
-    matches!(
-        kind,
-        ErrorKind::Timeout | ErrorKind::LeaderChanged | ErrorKind::Unavailable
-    ) && message != REFUSED_BEFORE_PROPOSING
-}
-
-/// The shortest time a read gives one member before it may try another.
-const MIN_ATTEMPT: Duration = Duration::from_millis(250);
-
-/// `timeout` from now; a timeout too large to represent means "no deadline" in practice.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(now)
-}
-
-/// The wait before retry number `n` (1-based): capped exponential backoff with jitter,
-/// as the client's options say.
-pub(crate) fn retry_delay(n: u32, opts: &ClientOptions) -> Duration {
-    jitter(backoff(n, opts.retry_backoff, opts.retry_backoff_max))
-}
-
-/// Capped exponential backoff for attempt `n` (1-based).
-fn backoff(n: u32, first: Duration, max: Duration) -> Duration {
-    first
-        .saturating_mul(1u32 << n.saturating_sub(1).min(16))
-        .min(max)
-}
-
-/// Equal jitter: somewhere between half and all of `d`.
-pub(crate) fn jitter(d: Duration) -> Duration {
-    let half = d / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_then_caps() {
-        let first = Duration::from_millis(20);
-        let max = Duration::from_secs(1);
-        assert_eq!(backoff(1, first, max), Duration::from_millis(20));
-        assert_eq!(backoff(2, first, max), Duration::from_millis(40));
-        assert_eq!(backoff(6, first, max), Duration::from_millis(640));
-        assert_eq!(backoff(7, first, max), max);
-        assert_eq!(backoff(u32::MAX, first, max), max);
-        for _ in 0..100 {
-            let j = jitter(Duration::from_millis(100));
-            assert!(j >= Duration::from_millis(50) && j <= Duration::from_millis(100));
-        }
-    }
-
-    #[test]
-    fn writes_retry_only_on_refusals_before_proposal() {
-        assert!(server_error_is_retryable(
-            ErrorKind::NoLeader,
-            Retry::Unsafe
-        ));
-        assert!(!server_error_is_retryable(
-            ErrorKind::Timeout,
-            Retry::Unsafe
-        ));
-        assert!(!server_error_is_retryable(
-            ErrorKind::LeaderChanged,
-            Retry::Unsafe
-        ));
-        assert!(server_error_is_retryable(ErrorKind::Timeout, Retry::Safe));
-        assert!(!server_error_is_retryable(ErrorKind::EmptyKey, Retry::Safe));
     }
 }

@@ -13,15 +13,24 @@ macro_rules! unary_rpcs {
             $(
                 $(#[$doc])*
                 pub(crate) async fn $name(&self, call: Call, request: $req) -> Result<$resp> {
-                    crate::telemetry::request(call.op);
+                    let op = call.op;
+                    crate::telemetry::request(op);
                     let result = self.unary(call, $path, request).await;
                     if let Err(e) = &result {
-                        crate::telemetry::request_failed(call.op, e.kind());
+                        crate::telemetry::request_failed(op, e.kind());
                     }
                     result
                 }
             )*
         }
+
+        $(
+            impl super::Headed for $resp {
+                fn header_revision(&self) -> Option<i64> {
+                    self.header.as_ref().map(|h| h.revision)
+                }
+            }
+        )*
 
         /// Every method path, to check against the generated clients.
         #[cfg(test)]

@@ -1,19 +1,57 @@
-//! Turns a `tonic::Status` into our [`Error`] and says what it means for a retry.
+//! Typed failures of one attempt, what they mean for the retry policy, and the error a
+//! caller sees.
 
+use std::sync::Arc;
+
+use super::connector::DialError;
+use super::policy::Failure;
 use crate::error::{Code, Error, ErrorKind, kind_from_server};
 
-/// Where a failed attempt failed, which decides whether it may be retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// The connection could not be made: the request certainly never left.
-    NotSent,
-    /// The connection broke while the request was in flight: it may have been applied.
-    MaybeSent,
-    /// The server answered, but the answer could not be read (too large, cut short,
-    /// undecodable): the request was processed.
-    Unreadable,
-    /// The server answered with an error.
-    Server(ErrorKind),
+/// How one attempt failed, as the transport saw it. The HTTP/2 and gRPC framing code
+/// returns these, so nothing downstream has to read error texts to learn what happened.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// The connection could not be made, or was found closed before the request was
+    /// written: the request certainly never left.
+    NotSent(DialError),
+    /// The connection failed after the request may have been written.
+    ConnectionLost(h2::Error),
+    /// A response arrived but could not be read; says why.
+    Unreadable(String),
+    /// The member answered a read from an older revision (`got`) than one the client
+    /// has already seen (`seen`).
+    Behind { seen: i64, got: i64 },
+    /// A gRPC status: the server's own (from its trailers or headers), or, for the
+    /// streams tonic runs, one tonic made (then carrying the local cause as its source).
+    Status(tonic::Status),
+}
+
+impl From<tonic::Status> for AttemptError {
+    fn from(status: tonic::Status) -> Self {
+        AttemptError::Status(status)
+    }
+}
+
+impl AttemptError {
+    /// This failure in tonic's terms, for tonic's generated clients (the streams): the
+    /// local cause goes along as the status's source, where [`classify`] finds it again.
+    pub(crate) fn into_status(self) -> tonic::Status {
+        match self {
+            AttemptError::NotSent(e) => {
+                let mut status = tonic::Status::unavailable(e.to_string());
+                status.set_source(Arc::new(e));
+                status
+            }
+            AttemptError::ConnectionLost(e) => {
+                let mut status = tonic::Status::unavailable(format!("connection error: {e}"));
+                status.set_source(Arc::new(e));
+                status
+            }
+            AttemptError::Unreadable(why) => tonic::Status::internal(why),
+            e @ AttemptError::Behind { .. } => tonic::Status::unavailable(describe(&e)),
+            AttemptError::Status(status) => status,
+        }
+    }
 }
 
 pub(crate) fn code_of(code: tonic::Code) -> Code {
@@ -38,46 +76,72 @@ pub(crate) fn code_of(code: tonic::Code) -> Code {
     }
 }
 
-/// Classifies a failed attempt. A status the server sent arrives from its trailers and
-/// carries no source; one tonic made from a local I/O or HTTP/2 failure carries the cause.
-pub(crate) fn classify(status: &tonic::Status) -> Failure {
+/// etcd's answer to a membership change while a member is unreachable: refused before
+/// anything is proposed (etcd's own text, as its rpctypes define it).
+const UNHEALTHY_CLUSTER: &str = "etcdserver: unhealthy cluster";
+
+/// Classifies a failed attempt for the policy table.
+pub(crate) fn classify(error: &AttemptError) -> Failure {
+    match error {
+        AttemptError::NotSent(_) => Failure::NotSent,
+        AttemptError::ConnectionLost(_) => Failure::MaybeSent,
+        AttemptError::Unreadable(_) => Failure::Unreadable,
+        AttemptError::Behind { .. } => Failure::Behind,
+        AttemptError::Status(status) => classify_status(status),
+    }
+}
+
+/// Classifies a gRPC status. One the server sent carries no source; one tonic made from
+/// a local failure carries the cause: our [`DialError`] when nothing was sent.
+pub(crate) fn classify_status(status: &tonic::Status) -> Failure {
     use std::error::Error as _;
     match status.source() {
         Some(cause) if super::connector::is_dial_error(cause) => Failure::NotSent,
         Some(_) => Failure::MaybeSent,
-        None if is_unreadable_response(status) => Failure::Unreadable,
+        None if status.message() == UNHEALTHY_CLUSTER => {
+            Failure::Refused(kind_from_server(code_of(status.code()), status.message()))
+        }
         None => Failure::Server(kind_from_server(code_of(status.code()), status.message())),
     }
 }
 
-/// Failures tonic reports, without a source, when a response arrived but could not be
-/// read. etcd never sends these texts itself (its messages start with "etcdserver:").
-fn is_unreadable_response(status: &tonic::Status) -> bool {
-    let m = status.message();
-    !m.starts_with("etcdserver:")
-        && matches!(
-            status.code(),
-            tonic::Code::Internal | tonic::Code::OutOfRange | tonic::Code::Unknown
+/// The error to report for a failed attempt.
+pub(crate) fn to_error(error: AttemptError, failure: Failure, endpoint: &str) -> Error {
+    match error {
+        AttemptError::NotSent(e) => Error::new(ErrorKind::Unavailable, e.to_string())
+            .with_code(Code::Unavailable)
+            .with_endpoint(endpoint)
+            .with_source(e),
+        AttemptError::ConnectionLost(e) => {
+            Error::new(ErrorKind::Unavailable, format!("connection error: {e}"))
+                .with_code(Code::Unavailable)
+                .with_endpoint(endpoint)
+                .with_source(e)
+        }
+        AttemptError::Unreadable(why) => Error::new(
+            ErrorKind::Protocol,
+            format!("the response could not be read: {why}"),
         )
-        && (m.contains("decod")
-            || m.contains("message length too large")
-            || m.contains("Unexpected EOF"))
+        .with_endpoint(endpoint),
+        e @ AttemptError::Behind { .. } => {
+            Error::new(ErrorKind::StaleRead, describe(&e)).with_endpoint(endpoint)
+        }
+        AttemptError::Status(status) => status_to_error(status, failure, endpoint),
+    }
 }
 
-/// The error to report for a failed attempt.
-pub(crate) fn to_error(status: tonic::Status, failure: Failure, endpoint: &str) -> Error {
+/// The error to report for a failed gRPC status.
+pub(crate) fn status_to_error(status: tonic::Status, failure: Failure, endpoint: &str) -> Error {
     let code = code_of(status.code());
     let message = status.message().to_string();
-    let err = match failure {
-        Failure::Server(kind) => Error::new(kind, message),
-        Failure::Unreadable => Error::new(
-            ErrorKind::Protocol,
-            format!("the response could not be read: {message}"),
-        ),
-        Failure::NotSent => Error::new(ErrorKind::Unavailable, message),
-        Failure::MaybeSent => Error::new(ErrorKind::Unavailable, message),
+    let kind = match failure {
+        Failure::Server(kind) | Failure::Refused(kind) => kind,
+        Failure::Unreadable => ErrorKind::Protocol,
+        _ => ErrorKind::Unavailable,
     };
-    let err = err.with_code(code).with_endpoint(endpoint);
+    let err = Error::new(kind, message)
+        .with_code(code)
+        .with_endpoint(endpoint);
     // Keep tonic's own error as the cause: its chain has the I/O detail.
     if status_has_source(&status) {
         err.with_source(status)
@@ -86,10 +150,23 @@ pub(crate) fn to_error(status: tonic::Status, failure: Failure, endpoint: &str) 
     }
 }
 
-/// The status's message with its root cause, for health reports: tonic's own message
-/// for a failed connection is often just "transport error", and the cause (a refused
-/// connection, a TLS alert) is what a person needs.
-pub(crate) fn describe(status: &tonic::Status) -> String {
+/// The failure's text with its root cause, for health reports: a failed connection's
+/// own text is often just "transport error", and the cause (a refused connection, a TLS
+/// alert) is what a person needs.
+pub(crate) fn describe(error: &AttemptError) -> String {
+    match error {
+        AttemptError::NotSent(e) => e.to_string(),
+        AttemptError::ConnectionLost(e) => format!("connection error: {e}"),
+        AttemptError::Unreadable(why) => format!("the response could not be read: {why}"),
+        AttemptError::Behind { seen, got } => {
+            format!("the member answered from revision {got}, behind revision {seen} already seen")
+        }
+        AttemptError::Status(status) => describe_status(status),
+    }
+}
+
+/// [`describe`] for a gRPC status.
+pub(crate) fn describe_status(status: &tonic::Status) -> String {
     use std::error::Error as _;
     let mut root: Option<&(dyn std::error::Error + 'static)> = status.source();
     while let Some(next) = root.and_then(|e| e.source()) {

@@ -9,17 +9,15 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::channel::Channel;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tracing::Instrument;
 
-use super::auth::Token;
+use super::attempt::AttemptTime;
+use super::channel::{CallMetadata, Channel};
 use super::endpoint::Node;
-use super::observe;
-use super::status::{self, Failure};
-use super::{Shared, Transport, backoff, deadline_after, jitter};
+use super::policy::{self, Action, Retry};
+use super::status::{self, AttemptError};
+use super::{Call, Transport, TransportState};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
 use crate::generated::etcdserverpb::lease_client::LeaseClient;
@@ -38,7 +36,7 @@ const REQUEST_QUEUE: usize = 1024;
 pub(crate) struct RpcStream<T> {
     inner: tonic::Streaming<T>,
     node: Arc<Node>,
-    transport: Weak<Shared>,
+    transport: Weak<TransportState>,
     op: &'static str,
     /// The generation of the auth token the stream was opened with, if any.
     token_generation: Option<u64>,
@@ -53,19 +51,21 @@ impl<T> RpcStream<T> {
         match self.inner.message().await {
             Ok(message) => Ok(message),
             Err(status) => {
-                let failure = status::classify(&status);
-                if matches!(failure, Failure::NotSent | Failure::MaybeSent)
+                // The same table as for an opening; the owner re-opens the stream.
+                let failure = status::classify_status(&status);
+                let decision = policy::decide(Retry::Idempotent, failure);
+                if decision.mark_unhealthy
                     && let Some(transport) = Transport::upgrade(&self.transport)
                 {
-                    transport.mark_failed(&self.node, &status::describe(&status));
+                    transport.mark_failed(&self.node, &status::describe_status(&status));
                 }
-                if let Failure::Server(kind) = failure
-                    && super::auth::is_token_rejection(kind, status.message())
+                if decision.action == Action::RefreshToken
                     && let Err(e) = self.refresh_token().await
                 {
                     tracing::warn!(op = self.op, error = %e, "cannot fetch a new auth token");
                 }
-                Err(status::to_error(status, failure, self.node.url()).with_operation(self.op))
+                Err(status::status_to_error(status, failure, self.node.url())
+                    .with_operation(self.op))
             }
         }
     }
@@ -127,17 +127,21 @@ impl Transport {
     {
         let mut sender = None;
         let stream = self
-            .open_with_retry(op, |channel, token| {
-                let (tx, rx) = mpsc::channel(REQUEST_QUEUE.max(initial.len()));
-                for request in initial {
-                    // Cannot fail: the queue is empty and large enough.
-                    let _ = tx.try_send(request.clone());
-                }
-                sender = Some(tx);
-                let mut request = tonic::Request::new(ReceiverStream::new(rx));
-                self.decorate(&mut request, require_leader, token);
-                open(channel, request)
-            })
+            .open_stream(
+                op,
+                require_leader,
+                None,
+                opening_time(self),
+                |channel, metadata| {
+                    let (tx, rx) = mpsc::channel(REQUEST_QUEUE.max(initial.len()));
+                    for request in initial {
+                        // Cannot fail: the queue is empty and large enough.
+                        let _ = tx.try_send(request.clone());
+                    }
+                    sender = Some(tx);
+                    open(channel, metadata.request(ReceiverStream::new(rx)))
+                },
+            )
             .await?;
         let sender = sender.ok_or_else(|| {
             Error::new(
@@ -149,166 +153,43 @@ impl Transport {
         Ok(BidiStream { sender, stream })
     }
 
-    /// Opens a server-streaming call on a healthy endpoint.
-    async fn open_server_stream<Req, Resp, F, Fut>(
-        &self,
-        op: &'static str,
-        message: Req,
-        require_leader: bool,
-        open: F,
-    ) -> Result<RpcStream<Resp>>
-    where
-        Req: Clone,
-        F: Fn(Channel, tonic::Request<Req>) -> Fut,
-        Fut: Future<
-            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
-        >,
-    {
-        self.open_with_retry(op, |channel, token| {
-            let mut request = tonic::Request::new(message.clone());
-            self.decorate(&mut request, require_leader, token);
-            open(channel, request)
-        })
-        .await
-    }
-
-    /// Tries endpoints in turn until one opens the stream, within the request timeout;
+    /// Opens a stream through the attempt driver (a stream opening is safe to repeat),
     /// counted as one request in the metrics.
-    async fn open_with_retry<Resp, F, Fut>(
+    async fn open_stream<Resp, F, Fut>(
         &self,
         op: &'static str,
-        attempt: F,
+        require_leader: bool,
+        endpoint: Option<Arc<str>>,
+        attempt_time: AttemptTime,
+        mut open: F,
     ) -> Result<RpcStream<Resp>>
     where
-        F: FnMut(Channel, Option<&Token>) -> Fut,
+        F: FnMut(Channel, CallMetadata) -> Fut,
         Fut: Future<
             Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
         >,
     {
         crate::telemetry::request(op);
-        let result = self.open_attempts(op, attempt).await;
-        if let Err(e) = &result {
-            crate::telemetry::request_failed(op, e.kind());
-        }
-        result
-    }
-
-    /// The attempts of [`open_with_retry`](Self::open_with_retry), each in an `rpc` span.
-    async fn open_attempts<Resp, F, Fut>(
-        &self,
-        op: &'static str,
-        mut attempt: F,
-    ) -> Result<RpcStream<Resp>>
-    where
-        F: FnMut(Channel, Option<&Token>) -> Fut,
-        Fut: Future<
-            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
-        >,
-    {
-        let opts = self.options();
-        let timeout = opts.request_timeout;
-        let deadline = deadline_after(timeout);
-        // One member may take at most this long to answer the opening, so that a silent
-        // one leaves time to try the others.
-        let per_attempt = opts.dial_timeout.max(Duration::from_millis(250));
-        let call = super::Call::safe(op, None);
-        let mut token = self
-            .token_for(&call)
-            .await
-            .map_err(|e| e.with_operation(op))?;
-        let mut token_refreshed = false;
-        let mut tries: u32 = 0;
-        let mut last_node: Option<Arc<Node>> = None;
-        let mut last_error: Option<Error>;
-        loop {
-            let node = self.pick(last_node.as_ref());
-            observe::attempt_on(op, last_node.as_deref(), &node, tries);
-            last_node = Some(node.clone());
-            let now = Instant::now();
-            let attempt_deadline = now
-                .checked_add(per_attempt)
-                .map_or(deadline, |d| d.min(deadline));
-            let span = tracing::debug_span!("rpc", op, endpoint = node.url(), attempt = tries);
-            let opening = attempt(node.channel.clone(), token.as_ref()).instrument(span);
-            match tokio::time::timeout_at(attempt_deadline, opening).await {
-                Ok(Ok(response)) => {
-                    self.mark_healthy(&node);
-                    return Ok(RpcStream {
-                        inner: response.into_inner(),
-                        node,
-                        transport: self.weak(),
-                        op,
-                        token_generation: token.as_ref().map(|t| t.generation),
-                    });
-                }
-                Ok(Err(status)) => {
-                    let failure = status::classify(&status);
-                    let retry = match failure {
-                        Failure::NotSent | Failure::MaybeSent => {
-                            self.mark_failed(&node, &status::describe(&status));
-                            true
-                        }
-                        Failure::Unreadable => false,
-                        Failure::Server(kind)
-                            if !token_refreshed
-                                && self.options().credentials.is_some()
-                                && super::auth::is_token_rejection(kind, status.message()) =>
-                        {
-                            let stale = token.as_ref().map(|t| t.generation);
-                            token = Some(
-                                self.refresh_token(stale)
-                                    .await
-                                    .map_err(|e| e.with_operation(op))?,
-                            );
-                            token_refreshed = true;
-                            continue;
-                        }
-                        Failure::Server(kind) => {
-                            let retry = matches!(
-                                kind,
-                                ErrorKind::NoLeader
-                                    | ErrorKind::Unavailable
-                                    | ErrorKind::Timeout
-                                    | ErrorKind::TooManyRequests
-                                    | ErrorKind::LeaderChanged
-                            );
-                            if retry {
-                                self.mark_failed(&node, &status::describe(&status));
-                            }
-                            retry
-                        }
-                    };
-                    let error = status::to_error(status, failure, node.url()).with_operation(op);
-                    if !retry {
-                        return Err(error);
-                    }
-                    last_error = Some(error);
-                }
-                Err(_) => {
-                    let reason = format!(
-                        "no answer to opening a stream within {}",
-                        crate::util::fmt_duration(per_attempt)
-                    );
-                    self.mark_failed(&node, &reason);
-                    last_error = Some(
-                        Error::new(ErrorKind::Timeout, reason)
-                            .with_endpoint(node.url())
-                            .with_operation(op),
-                    );
-                }
-            }
-            if let Some(e) = &last_error {
-                observe::retry(op, node.url(), tries, e);
-            }
-            tries = tries.saturating_add(1);
-            let delay = jitter(backoff(tries, opts.retry_backoff, opts.retry_backoff_max));
-            match Instant::now().checked_add(delay) {
-                Some(wake) if wake < deadline => tokio::time::sleep_until(wake).await,
-                _ => {
-                    return Err(
-                        last_error.unwrap_or_else(|| Error::timeout(timeout).with_operation(op))
-                    );
-                }
+        let mut call = Call::idempotent(op, None);
+        call.require_leader = require_leader;
+        call.endpoint = endpoint;
+        let result = self
+            .drive(call, attempt_time, |channel, metadata| {
+                let opening = open(channel, metadata);
+                async move { opening.await.map_err(AttemptError::Status) }
+            })
+            .await;
+        match result {
+            Ok(answered) => Ok(RpcStream {
+                inner: answered.value.into_inner(),
+                node: answered.node,
+                transport: self.weak(),
+                op,
+                token_generation: answered.token_generation,
+            }),
+            Err(e) => {
+                crate::telemetry::request_failed(op, e.kind());
+                Err(e)
             }
         }
     }
@@ -348,96 +229,57 @@ impl Transport {
     /// Opens an election Observe stream on a healthy endpoint.
     ///
     /// etcd answers an Observe call (headers included) only once the election has a
-    /// leader, so the opening cannot be timed like other streams: it waits, and a
-    /// member that dies meanwhile is caught by the keepalive pings. A rejected token is
-    /// refreshed and the opening tried once more.
+    /// leader, so an attempt cannot be timed like other openings: it waits, and a
+    /// member that dies meanwhile is caught by the keepalive pings.
     pub(crate) async fn observe_stream(
         &self,
         request: election::LeaderRequest,
     ) -> Result<RpcStream<election::LeaderResponse>> {
-        crate::telemetry::request(OBSERVE);
-        let result = self.open_observe(request).await;
-        if let Err(e) = &result {
-            crate::telemetry::request_failed(OBSERVE, e.kind());
-        }
-        result
-    }
-
-    async fn open_observe(
-        &self,
-        request: election::LeaderRequest,
-    ) -> Result<RpcStream<election::LeaderResponse>> {
-        const OP: &str = OBSERVE;
-        let call = super::Call::safe(OP, None);
-        let mut token = self
-            .token_for(&call)
-            .await
-            .map_err(|e| e.with_operation(OP))?;
-        let mut token_refreshed = false;
-        let mut attempt: u32 = 0;
-        loop {
-            let node = self.pick(None);
-            let mut message = tonic::Request::new(request.clone());
-            self.decorate(&mut message, false, token.as_ref());
-            let span = tracing::debug_span!("rpc", op = OP, endpoint = node.url(), attempt);
-            match ElectionClient::new(node.channel.clone())
-                .observe(message)
-                .instrument(span)
-                .await
-            {
-                Ok(response) => {
-                    self.mark_healthy(&node);
-                    return Ok(RpcStream {
-                        inner: response.into_inner(),
-                        node,
-                        transport: self.weak(),
-                        op: OP,
-                        token_generation: token.as_ref().map(|t| t.generation),
-                    });
-                }
-                Err(status) => {
-                    let failure = status::classify(&status);
-                    match failure {
-                        Failure::NotSent | Failure::MaybeSent => {
-                            self.mark_failed(&node, &status::describe(&status));
-                        }
-                        Failure::Server(kind)
-                            if !token_refreshed
-                                && self.options().credentials.is_some()
-                                && super::auth::is_token_rejection(kind, status.message()) =>
-                        {
-                            let stale = token.as_ref().map(|t| t.generation);
-                            token = Some(
-                                self.refresh_token(stale)
-                                    .await
-                                    .map_err(|e| e.with_operation(OP))?,
-                            );
-                            token_refreshed = true;
-                            attempt = attempt.saturating_add(1);
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    return Err(status::to_error(status, failure, node.url()).with_operation(OP));
-                }
-            }
-        }
-    }
-
-    /// Opens a Snapshot stream.
-    pub(crate) async fn snapshot_stream(&self) -> Result<RpcStream<pb::SnapshotResponse>> {
-        let max_recv = self.options().max_recv_size;
-        self.open_server_stream(
-            "maintenance.snapshot",
-            pb::SnapshotRequest {},
+        self.open_stream(
+            OBSERVE,
             false,
-            |channel, request| async move {
-                MaintenanceClient::new(channel)
-                    .max_decoding_message_size(max_recv)
-                    .snapshot(request)
-                    .await
+            None,
+            AttemptTime::Unbounded,
+            |channel, metadata| {
+                let request = metadata.request(request.clone());
+                async move { ElectionClient::new(channel).observe(request).await }
             },
         )
         .await
     }
+
+    /// Opens a Snapshot stream, on `endpoint` only when given.
+    pub(crate) async fn snapshot_stream(
+        &self,
+        endpoint: Option<Arc<str>>,
+    ) -> Result<RpcStream<pb::SnapshotResponse>> {
+        let max_recv = self.options().max_recv_size;
+        self.open_stream(
+            "maintenance.snapshot",
+            false,
+            endpoint,
+            opening_time(self),
+            |channel, metadata| {
+                let request = metadata.request(pb::SnapshotRequest {});
+                async move {
+                    MaintenanceClient::new(channel)
+                        .max_decoding_message_size(max_recv)
+                        .snapshot(request)
+                        .await
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// How long one member may take to answer a stream opening, so that a silent one
+/// leaves time to try the others.
+fn opening_time(transport: &Transport) -> AttemptTime {
+    AttemptTime::AtMost(
+        transport
+            .options()
+            .dial_timeout
+            .max(Duration::from_millis(250)),
+    )
 }

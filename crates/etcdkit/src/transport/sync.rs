@@ -14,7 +14,7 @@ impl Transport {
     /// started yet (no name) and learners (they serve no client traffic) are left out;
     /// an empty result changes nothing.
     pub(crate) async fn sync_members(&self) -> Result<()> {
-        let call = Call::safe("cluster.member_list", Some(self.options().dial_timeout));
+        let call = Call::idempotent("cluster.member_list", Some(self.options().dial_timeout));
         let response = self
             .member_list(
                 call,

@@ -26,13 +26,13 @@
 //!   events of whole revisions: the events of one revision are never split, repeated or
 //!   lost; fragmented responses are joined before delivery.
 //! - **Compaction.** When the revision a watch needs has been compacted, the watcher
-//!   yields an [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) error whose
+//!   yields an [`ErrorKind::Compacted`] error whose
 //!   [`compact_revision`](crate::Error::compact_revision) says where history starts, then
 //!   ends.
 //! - **Bounded memory.** Each watcher buffers at most [`WatchBuilder::buffer`] responses.
 //!   One whose consumer does not keep up is cancelled, without slowing the others: after
 //!   its buffered responses it yields an
-//!   [`ErrorKind::WatchLagged`](crate::ErrorKind::WatchLagged) error whose
+//!   [`ErrorKind::WatchLagged`] error whose
 //!   [`last_delivered_revision`](crate::Error::last_delivered_revision) says where to
 //!   watch again from.
 
@@ -60,7 +60,7 @@ pub use types::{Event, EventType, WatchResponse};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::namespace::prefix_end;
+use crate::key_range::KeyRange;
 use crate::types::Revision;
 
 /// The default number of responses a watcher may hold before it counts as lagging.
@@ -93,6 +93,14 @@ impl Watch {
         self.key(prefix).prefix()
     }
 
+    /// Watches the keys of `range`.
+    pub fn range(&self, range: KeyRange) -> WatchBuilder {
+        let (key, end) = range.into_parts();
+        let mut builder = self.key(key);
+        builder.range_end = end;
+        builder
+    }
+
     /// The endpoint carrying this client's shared watch stream now (the one of watches
     /// that do not require a leader), or `None` while it is not open.
     pub fn endpoint(&self) -> Option<String> {
@@ -116,27 +124,20 @@ pub struct WatchBuilder {
 impl WatchBuilder {
     /// Watches the keys in `[key, end)`.
     pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        self.range_end = end.into();
+        let end = end.into();
+        KeyRange::update(&mut self.key, &mut self.range_end, |r| r.with_end(end));
         self
     }
 
     /// Watches every key that starts with the key (every key, when it is empty).
     pub fn prefix(mut self) -> Self {
-        if self.key.is_empty() {
-            self.key = Bytes::from_static(b"\0");
-            self.range_end = Bytes::from_static(b"\0");
-        } else {
-            self.range_end = prefix_end(&self.key);
-        }
+        KeyRange::update(&mut self.key, &mut self.range_end, KeyRange::into_prefix);
         self
     }
 
     /// Watches every key from the key onwards (every key, when it is empty).
     pub fn from_key(mut self) -> Self {
-        if self.key.is_empty() {
-            self.key = Bytes::from_static(b"\0");
-        }
-        self.range_end = Bytes::from_static(b"\0");
+        KeyRange::update(&mut self.key, &mut self.range_end, KeyRange::into_from_key);
         self
     }
 
@@ -312,6 +313,10 @@ impl Watcher {
     /// Asks the server for a progress notification. The stream is shared, so every
     /// watcher on it gets one (a response with no events whose header revision is the
     /// store's current revision).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Cancelled`] when the watcher's stream has ended.
     pub fn request_progress(&self) -> Result<()> {
         self.commands.send(Command::Progress).map_err(|_| {
             Error::new(ErrorKind::Cancelled, "the watch stream has ended")

@@ -1,0 +1,274 @@
+//! The attempt driver: the one loop every RPC goes through (unary calls, stream
+//! openings, Observe). It picks an endpoint, runs one attempt within its share of the
+//! deadline, and on failure asks the policy table ([`policy::decide`]) what to do:
+//! retry elsewhere after a backoff, refresh the token once, or fail, definitely or with
+//! the outcome unknown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::channel::{CallMetadata, Channel};
+use super::endpoint::Node;
+use super::observe;
+use super::policy::{self, Action, Failure, Retry};
+use super::status::{self, AttemptError};
+use super::{Call, Transport};
+use crate::error::{Code, Error, ErrorKind, Result};
+
+/// How long one attempt may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AttemptTime {
+    /// What remains of the deadline, except that a call safe to repeat on a client of
+    /// several endpoints gives a member at most half of it, so that a member gone
+    /// silent (frozen, partitioned) leaves time to ask another. A write waits for its
+    /// answer: giving up on it would only make its outcome unknown.
+    Share,
+    /// At most this long, within the deadline.
+    AtMost(Duration),
+    /// As long as it takes: the attempt's wait is the point (an Observe opening is
+    /// answered only once the election has a leader). The deadline still bounds the
+    /// retries; a member dying meanwhile is caught by the keepalive pings.
+    Unbounded,
+}
+
+/// A successful attempt: its result, the endpoint that answered, and the generation of
+/// the auth token it carried.
+pub(crate) struct Answered<T> {
+    pub value: T,
+    pub node: Arc<Node>,
+    pub token_generation: Option<u64>,
+}
+
+/// The shortest time a read gives one member before it may try another.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// What a failed attempt left behind, for the error reported at the deadline.
+struct History {
+    /// Some attempt may have reached a server (and been applied).
+    maybe_sent: bool,
+    last_error: Option<Error>,
+}
+
+impl Transport {
+    /// Runs `attempt` on endpoints in turn, as the policy table says, until it succeeds,
+    /// fails for good, or the call's deadline passes.
+    pub(crate) async fn drive<T, F, Fut>(
+        &self,
+        call: Call,
+        attempt_time: AttemptTime,
+        mut attempt: F,
+    ) -> Result<Answered<T>>
+    where
+        F: FnMut(Channel, CallMetadata) -> Fut,
+        Fut: Future<Output = std::result::Result<T, AttemptError>>,
+    {
+        let opts = self.options();
+        let timeout = call.timeout.unwrap_or(opts.request_timeout);
+        let deadline = deadline_after(timeout);
+        // A member-targeted call goes to its member only: a failure there is final.
+        let target = match &call.endpoint {
+            Some(raw) => Some(self.target(raw).map_err(|e| e.with_operation(call.op))?),
+            None => None,
+        };
+        let several_endpoints = target.is_none() && self.nodes().len() > 1;
+        let mut token = self
+            .token_for(&call)
+            .await
+            .map_err(|e| e.with_operation(call.op))?;
+        let mut token_refreshed = false;
+        let mut tries: u32 = 0;
+        let mut last_node: Option<Arc<Node>> = None;
+        let mut history = History {
+            maybe_sent: false,
+            last_error: None,
+        };
+        loop {
+            let node = match &target {
+                Some(node) => node.clone(),
+                None => self.pick(last_node.as_ref()),
+            };
+            observe::attempt_on(call.op, last_node.as_deref(), &node, tries);
+            last_node = Some(node.clone());
+            let now = Instant::now();
+            let remaining = deadline.saturating_duration_since(now);
+            let attempt_deadline = match attempt_time {
+                AttemptTime::Share if call.retry == Retry::Idempotent && several_endpoints => {
+                    Some(now + (remaining / 2).max(MIN_ATTEMPT.min(remaining)))
+                }
+                AttemptTime::Share => Some(deadline),
+                AttemptTime::AtMost(limit) => {
+                    Some(now.checked_add(limit).map_or(deadline, |d| d.min(deadline)))
+                }
+                AttemptTime::Unbounded => None,
+            };
+            let metadata = CallMetadata {
+                token: token.as_ref().map(|t| t.header.clone()),
+                require_leader: call.require_leader || opts.require_leader,
+            };
+            let span =
+                tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt = tries);
+            let running = attempt(node.channel.clone(), metadata).instrument(span);
+            let outcome = match attempt_deadline {
+                Some(at) => tokio::time::timeout_at(at, running).await,
+                None => Ok(running.await),
+            };
+            let (failure, error) = match outcome {
+                Ok(Ok(value)) => {
+                    self.mark_healthy(&node);
+                    return Ok(Answered {
+                        value,
+                        node,
+                        token_generation: token.as_ref().map(|t| t.generation),
+                    });
+                }
+                Ok(Err(e)) => {
+                    let failure = status::classify(&e);
+                    (failure, e)
+                }
+                Err(_elapsed) if attempt_deadline.is_some_and(|at| at < deadline) => {
+                    let waited = attempt_deadline
+                        .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
+                    let reason = format!("no answer within {}", crate::util::fmt_duration(waited));
+                    let e = Error::new(ErrorKind::Timeout, reason)
+                        .with_code(Code::DeadlineExceeded)
+                        .with_endpoint(node.url())
+                        .with_operation(call.op);
+                    let decision = policy::decide(call.retry, Failure::NoAnswer);
+                    if decision.mark_unhealthy {
+                        self.mark_failed(&node, e.message());
+                    }
+                    history.maybe_sent = true;
+                    if decision.action != Action::RetryElsewhere || target.is_some() {
+                        return Err(deadline_error(&call, timeout, true, history, &node));
+                    }
+                    observe::retry(call.op, node.url(), tries, &e);
+                    history.last_error = Some(e);
+                    tries = tries.saturating_add(1);
+                    if !self.back_off(tries, deadline).await {
+                        return Err(deadline_error(&call, timeout, false, history, &node));
+                    }
+                    continue;
+                }
+                Err(_elapsed) => {
+                    return Err(deadline_error(&call, timeout, true, history, &node));
+                }
+            };
+            let decision = policy::decide(call.retry, failure);
+            if decision.mark_unhealthy {
+                self.mark_failed(&node, &status::describe(&error));
+            }
+            if decision.action == Action::RefreshToken
+                && !token_refreshed
+                && call.with_token
+                && opts.credentials.is_some()
+            {
+                let stale = token.as_ref().map(|t| t.generation);
+                token = Some(
+                    self.refresh_token(stale)
+                        .await
+                        .map_err(|e| e.with_operation(call.op))?,
+                );
+                token_refreshed = true;
+                last_node = None;
+                continue;
+            }
+            let error = status::to_error(error, failure, node.url()).with_operation(call.op);
+            match decision.action {
+                Action::RetryElsewhere if target.is_none() => {
+                    history.maybe_sent |= failure == Failure::MaybeSent;
+                    observe::retry(call.op, node.url(), tries, &error);
+                    history.last_error = Some(error);
+                    tries = tries.saturating_add(1);
+                    if !self.back_off(tries, deadline).await {
+                        return Err(deadline_error(&call, timeout, false, history, &node));
+                    }
+                }
+                Action::OutcomeUnknown if failure == Failure::MaybeSent => {
+                    return Err(Error::new(
+                        ErrorKind::OutcomeUnknown,
+                        "the connection failed after the request was sent: it may or may not have been applied",
+                    )
+                    .with_operation(call.op)
+                    .with_endpoint(node.url())
+                    .with_source(error));
+                }
+                Action::OutcomeUnknown => return Err(error.with_outcome_unknown()),
+                // A definite failure, a token that cannot be refreshed (again), or a
+                // failure of a member-targeted call, which is never sent elsewhere.
+                Action::Fail | Action::RefreshToken | Action::RetryElsewhere
+                    if history.maybe_sent =>
+                {
+                    // An earlier attempt may have been applied: a repeatable request (a
+                    // lease revoke, say) may be failing only because it already worked.
+                    return Err(error.with_outcome_unknown());
+                }
+                Action::Fail | Action::RefreshToken | Action::RetryElsewhere => {
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Waits before retry number `tries`; false when the deadline would pass first.
+    async fn back_off(&self, tries: u32, deadline: Instant) -> bool {
+        let delay = self.options().retry_backoff.delay(tries);
+        match Instant::now().checked_add(delay) {
+            Some(wake) if wake < deadline => {
+                tokio::time::sleep_until(wake).await;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The error for a request that ran out of time: with the last attempt still in
+/// flight (`in_flight`), or before another attempt could be made.
+fn deadline_error(
+    call: &Call,
+    timeout: Duration,
+    in_flight: bool,
+    history: History,
+    node: &Node,
+) -> Error {
+    let within = crate::util::fmt_duration(timeout);
+    if call.retry == Retry::NotIdempotent && (in_flight || history.maybe_sent) {
+        let outcome = Error::new(
+            ErrorKind::OutcomeUnknown,
+            format!("no answer within {within}: the request may or may not have been applied"),
+        )
+        .with_operation(call.op)
+        .with_endpoint(node.url());
+        return match history.last_error {
+            Some(e) => outcome.with_source(e),
+            None => outcome,
+        };
+    }
+    match history.last_error {
+        Some(e) if !in_flight => Error::new(
+            e.kind(),
+            format!(
+                "no endpoint succeeded within {within}; the last said: {}",
+                e.message()
+            ),
+        )
+        .with_operation(call.op)
+        .with_endpoint(e.endpoint().unwrap_or(node.url()).to_string())
+        .with_source(e),
+        _ => Error::timeout(timeout)
+            .with_operation(call.op)
+            .with_endpoint(node.url()),
+    }
+}
+
+/// `timeout` from now; a timeout too large to represent means "no deadline" in practice.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
