@@ -364,7 +364,7 @@ async fn an_unlock_cut_off_by_a_frozen_member_is_released_in_the_background_and_
     let guard = bounded(mutex.lock()).await.unwrap();
     let token = guard.fencing_token();
 
-    etcd.stop(0).unwrap();
+    etcd.stop(0).await.unwrap();
     let err = bounded(guard.unlock()).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err}");
     assert!(

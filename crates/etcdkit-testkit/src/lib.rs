@@ -16,7 +16,7 @@
 //! let cluster = EtcdCluster::start(3).await?;
 //! cluster.kill(1)?;
 //! cluster.restart(1).await?;
-//! cluster.stop(2)?; // frozen: answers nothing
+//! cluster.stop(2).await?; // frozen: answers nothing
 //! cluster.resume(2)?;
 //! cluster.wait_all_healthy(Duration::from_secs(10)).await?;
 //! # Ok(()) }
@@ -47,12 +47,15 @@ mod cluster;
 mod error;
 mod health;
 mod http;
+mod member;
+mod new_member;
 mod ports;
 mod root;
 mod saved;
 mod version;
 
-pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer, NewMember};
+pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer};
 pub use error::Error;
 pub use health::MemberHealth;
+pub use new_member::NewMember;
 pub use version::EtcdVersion;

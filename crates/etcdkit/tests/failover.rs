@@ -119,7 +119,7 @@ async fn reads_and_writes_survive_a_killed_then_a_frozen_member() {
     bounded(etcd.restart(0)).await.unwrap();
     progress(&tally, 20).await;
 
-    etcd.stop(1).unwrap();
+    etcd.stop(1).await.unwrap();
     progress(&tally, 40).await;
     etcd.resume(1).unwrap();
     progress(&tally, 20).await;
@@ -308,7 +308,7 @@ async fn per_request_timeout_overrides_the_default() {
         .await
         .unwrap();
     bounded(client.kv().put("to/a", "1")).await.unwrap();
-    etcd.stop(0).unwrap();
+    etcd.stop(0).await.unwrap();
     let started = Instant::now();
     let err = bounded(client.kv().get("to/a").timeout(Duration::from_millis(300)))
         .await
@@ -343,7 +343,7 @@ async fn reads_move_on_from_a_frozen_member_within_their_deadline() {
     // Default keepalive (slower than these reads' deadlines): reads must not rely on it.
     let client = bounded(options(etcd.endpoints()).connect()).await.unwrap();
     bounded(client.kv().put("frz/a", "1")).await.unwrap();
-    etcd.stop(1).unwrap();
+    etcd.stop(1).await.unwrap();
     for _ in 0..9 {
         let r = bounded(client.kv().get("frz/a").timeout(Duration::from_secs(4)))
             .await
