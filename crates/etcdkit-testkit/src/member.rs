@@ -40,6 +40,12 @@ pub(crate) struct Member {
     /// Plain-HTTP port for `/health` and `/metrics`, whatever the client URLs are.
     pub(crate) metrics_port: u16,
     pub(crate) client_scheme: &'static str,
+    /// The client proxy's port, when the cluster has network faults: advertised to
+    /// clients instead of `client_port`.
+    pub(crate) proxy_client_port: Option<u16>,
+    /// The peer proxy's port, when the cluster has network faults: advertised to peers
+    /// instead of `peer_port`.
+    pub(crate) proxy_peer_port: Option<u16>,
     pub(crate) data_dir: PathBuf,
     pub(crate) log_path: PathBuf,
     pub(crate) stderr_path: PathBuf,
@@ -58,6 +64,8 @@ impl Member {
             peer_port: saved.peer_port,
             metrics_port: saved.metrics_port,
             client_scheme,
+            proxy_client_port: None,
+            proxy_peer_port: None,
         }
     }
 
@@ -75,7 +83,14 @@ impl Member {
         }
     }
 
+    /// The client URL it advertises: its client proxy's when it has one.
     pub(crate) fn client_url(&self) -> String {
+        let port = self.proxy_client_port.unwrap_or(self.client_port);
+        format!("{}://127.0.0.1:{port}", self.client_scheme)
+    }
+
+    /// The client URL it listens on.
+    pub(crate) fn listen_client_url(&self) -> String {
         format!("{}://127.0.0.1:{}", self.client_scheme, self.client_port)
     }
 
@@ -83,7 +98,14 @@ impl Member {
         format!("http://127.0.0.1:{}", self.metrics_port)
     }
 
+    /// The peer URL it advertises: its peer proxy's when it has one.
     pub(crate) fn peer_url(&self) -> String {
+        let port = self.proxy_peer_port.unwrap_or(self.peer_port);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The peer URL it listens on.
+    pub(crate) fn listen_peer_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.peer_port)
     }
 
@@ -399,11 +421,11 @@ fn spawn_etcd(
         .arg("--data-dir")
         .arg(&member.data_dir)
         .arg("--listen-client-urls")
-        .arg(member.client_url())
+        .arg(member.listen_client_url())
         .arg("--advertise-client-urls")
         .arg(member.client_url())
         .arg("--listen-peer-urls")
-        .arg(member.peer_url())
+        .arg(member.listen_peer_url())
         .arg("--initial-advertise-peer-urls")
         .arg(member.peer_url())
         .arg("--initial-cluster")

@@ -40,6 +40,7 @@ pub struct ClusterBuilder {
     pub(super) startup_timeout: Duration,
     pub(super) data_in_tmpfs: bool,
     pub(super) client_tls: Option<ClientTls>,
+    pub(super) network_faults: bool,
 }
 
 /// TLS for the members' client URLs: they become `https://`, serving this certificate.
@@ -76,6 +77,7 @@ impl ClusterBuilder {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             data_in_tmpfs: true,
             client_tls: None,
+            network_faults: false,
         }
     }
 
@@ -159,6 +161,41 @@ impl ClusterBuilder {
         self
     }
 
+    /// Puts every member behind TCP proxies the test kit owns (default `false`), so that
+    /// network faults can be injected: [`EtcdCluster::partition`],
+    /// [`EtcdCluster::isolate_from_clients`], [`EtcdCluster::blackhole`],
+    /// [`EtcdCluster::delay`], healed by [`EtcdCluster::heal`].
+    ///
+    /// Each member gets a proxy in front of its client port and one in front of its peer
+    /// port, and advertises them: [`EtcdCluster::endpoints`] are the client proxies,
+    /// `--initial-advertise-peer-urls` and `--initial-cluster` name the peer proxies, so
+    /// every client request and raft message passes through a proxy. Health checks and
+    /// metrics go straight to the member (its metrics URL), whatever the faults.
+    ///
+    /// The proxies run as tasks on the tokio runtime that awaits `start()`, which must
+    /// therefore keep running while the cluster is used (a `#[tokio::test]` does). They
+    /// end with the cluster. Not available with [`ClusterBuilder::data_dir`] (an
+    /// [`Error::InvalidConfig`]): etcd keeps the advertised peer URLs in its data, and the
+    /// proxies' ports are not kept. Members added with [`EtcdCluster::new_member`] have no
+    /// proxies.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+    /// use std::time::Duration;
+    /// use etcdkit_testkit::EtcdCluster;
+    ///
+    /// let cluster = EtcdCluster::builder().members(3).network_faults(true).start().await?;
+    /// cluster.partition(0)?; // m0 can neither send nor receive raft messages
+    /// // ... the client under test, given cluster.endpoints(), must cope ...
+    /// cluster.heal()?;
+    /// cluster.delay(1, Duration::from_millis(50), Duration::from_millis(10))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn network_faults(mut self, yes: bool) -> Self {
+        self.network_faults = yes;
+        self
+    }
+
     /// Starts the members and waits until every one answers `/health` with
     /// `"health":"true"`, at most the startup timeout.
     ///
@@ -192,6 +229,12 @@ impl ClusterBuilder {
                     "{} holds a {saved}-member cluster, but {members} member(s) were asked for",
                     dir.display()
                 ),
+            });
+        }
+        if self.network_faults && self.data_dir.is_some() {
+            return Err(Error::InvalidConfig {
+                reason: "network faults are not available for a cluster kept in a directory"
+                    .to_owned(),
             });
         }
         let bin = binary::resolve(self.etcd_bin.as_deref())?;
@@ -263,6 +306,7 @@ mod tests {
         assert_eq!(b.data_dir, None);
         assert_eq!(b.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
         assert!(b.data_in_tmpfs);
+        assert!(!b.network_faults);
         assert_eq!(EtcdServer::builder().members, Some(1));
         let b = b.arg("--a").args(["--b", "--c"]);
         assert_eq!(b.args, ["--a", "--b", "--c"]);

@@ -2,6 +2,7 @@
 //! faults. The builder, the making of members and the single server live beside it.
 
 mod builder;
+mod faults;
 mod server;
 mod setup;
 
@@ -17,6 +18,7 @@ pub use server::EtcdServer;
 use crate::health::{MemberHealth, probe};
 use crate::member::{self, Member, MemberProcess, SpawnSpec};
 use crate::new_member::NewMember;
+use crate::proxy::Network;
 use crate::root::Root;
 use crate::{Error, EtcdVersion, http, ports};
 
@@ -55,6 +57,8 @@ pub struct EtcdCluster {
     /// How many members [`EtcdCluster::new_member`] has made (for their names).
     new_members: AtomicU64,
     data_in_tmpfs: bool,
+    /// The proxies, when started with [`ClusterBuilder::network_faults`].
+    network: Option<Network>,
     // Last field: removed (unless kept) after the processes are reaped.
     root: Root,
 }
@@ -81,17 +85,21 @@ impl EtcdCluster {
         self.procs.is_empty()
     }
 
-    /// Client URLs of all members, such as `http://127.0.0.1:43121`, in member order.
+    /// Client URLs of all members, such as `http://127.0.0.1:43121`, in member order: the
+    /// URLs the members advertise, which are their client proxies' when the cluster was
+    /// started with [`ClusterBuilder::network_faults`].
     pub fn endpoints(&self) -> Vec<String> {
         self.procs.iter().map(|p| p.member.client_url()).collect()
     }
 
-    /// Client URL of member `i`, such as `http://127.0.0.1:43121`.
+    /// Client URL of member `i`, such as `http://127.0.0.1:43121` (its client proxy's
+    /// with [`ClusterBuilder::network_faults`]; see [`EtcdCluster::direct_endpoint`]).
     pub fn endpoint(&self, i: usize) -> Result<String, Error> {
         Ok(self.member(i)?.client_url())
     }
 
-    /// Peer URL of member `i`, such as `http://127.0.0.1:43122`.
+    /// Peer URL of member `i`, such as `http://127.0.0.1:43122`, as it advertises it (its
+    /// peer proxy's with [`ClusterBuilder::network_faults`]).
     pub fn peer_url(&self, i: usize) -> Result<String, Error> {
         Ok(self.member(i)?.peer_url())
     }
@@ -343,6 +351,8 @@ impl EtcdCluster {
             client_port,
             peer_port,
             metrics_port,
+            proxy_client_port: None,
+            proxy_peer_port: None,
             client_scheme: if self.spec.client_tls.is_some() {
                 "https"
             } else {

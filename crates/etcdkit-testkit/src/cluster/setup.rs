@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::builder::client_scheme;
 use super::{ClusterBuilder, EtcdCluster};
 use crate::member::{Member, MemberProcess, SpawnSpec};
+use crate::proxy::{Listeners, Network, Upstream};
 use crate::root::Root;
 use crate::saved::{self, SavedCluster, SavedMember};
 use crate::{Error, EtcdVersion, ports};
@@ -50,6 +51,11 @@ impl EtcdCluster {
             }
             members.push(member);
         }
+        let network = if builder.network_faults {
+            Some(start_network(&mut members)?)
+        } else {
+            None
+        };
         let seq = CLUSTER_SEQ.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -65,7 +71,9 @@ impl EtcdCluster {
             root.created(saved::path(root.path()));
             saved::save(root.path(), &record)?;
         }
-        Ok(Self::assemble(builder, bin, version, token, members, root))
+        let mut cluster = Self::assemble(builder, bin, version, token, members, root);
+        cluster.network = network;
+        Ok(cluster)
     }
 
     /// The cluster kept in `dir` as `saved` describes it; spawns nothing.
@@ -121,6 +129,7 @@ impl EtcdCluster {
                 .collect(),
             new_members: AtomicU64::new(0),
             data_in_tmpfs: builder.data_in_tmpfs,
+            network: None,
             root,
         }
     }
@@ -135,6 +144,25 @@ impl EtcdCluster {
     pub(super) fn port_conflict(&self) -> bool {
         self.procs.iter().any(|p| p.member.port_conflict())
     }
+}
+
+/// Binds a client and a peer proxy for each member, makes the members advertise them,
+/// and starts serving them.
+fn start_network(members: &mut [Member]) -> Result<Network, Error> {
+    let mut upstreams = Vec::with_capacity(members.len());
+    for member in members.iter_mut() {
+        let listeners = Listeners::bind()?;
+        let (client, peer) = listeners.ports()?;
+        member.proxy_client_port = Some(client);
+        member.proxy_peer_port = Some(peer);
+        upstreams.push(Upstream {
+            listeners,
+            client_port: member.client_port,
+            peer_port: member.peer_port,
+            advertised_peer_url: member.peer_url(),
+        });
+    }
+    Network::start(upstreams)
 }
 
 #[cfg(test)]
