@@ -216,7 +216,7 @@ async fn every_member_frozen_longer_than_the_ttl_loses_the_lease() {
     })
     .await;
     for i in 0..3 {
-        etcd.stop(i).unwrap();
+        etcd.stop(i).await.unwrap();
     }
     let reason = bounded(keeper.lost()).await;
     for i in 0..3 {
@@ -326,7 +326,7 @@ async fn no_lease_is_lost_while_a_quorum_holds() {
     renewed_after(&mut events).await;
 
     for i in 0..3 {
-        etcd.stop(i).unwrap();
+        etcd.stop(i).await.unwrap();
         renewed_after(&mut events).await;
         renewed_after(&mut events).await;
         bounded(etcd.restart(i)).await.unwrap();

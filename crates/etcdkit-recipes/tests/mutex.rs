@@ -1,13 +1,15 @@
 //! The mutex recipe against real etcd: contention with a fenced counter, a holder whose
 //! lease is revoked from outside, a waiter whose session is lost, try_lock, drop, fenced
-//! unlock, a lock timeout, an unlock cut off by a frozen member, and a 3-member cluster
-//! losing members under a held lock. (The interleavings of unknown outcomes that need a
-//! seam are unit tests in `src/mutex.rs`.)
+//! unlock, a lock timeout, an unlock cut off by a frozen member, a 3-member cluster
+//! losing members under a held lock, and a holder whose member is partitioned from its
+//! peers. (The interleavings of unknown outcomes that need a seam are unit tests in
+//! `src/mutex.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::bounded;
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -364,7 +366,7 @@ async fn an_unlock_cut_off_by_a_frozen_member_is_released_in_the_background_and_
     let guard = bounded(mutex.lock()).await.unwrap();
     let token = guard.fencing_token();
 
-    etcd.stop(0).unwrap();
+    etcd.stop(0).await.unwrap();
     let err = bounded(guard.unlock()).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err}");
     assert!(
@@ -389,4 +391,86 @@ async fn an_unlock_cut_off_by_a_frozen_member_is_released_in_the_background_and_
     let next = bounded(mutex.lock()).await.unwrap();
     assert!(next.fencing_token() > token);
     assert!(bounded(next.unlock()).await.unwrap());
+}
+
+/// Sends a put of `value` fenced by `fence` through `client` until etcd answers (errors
+/// while the member catches up are retried, within the bound); whether it applied.
+async fn fenced_put_once_answered(client: &Client, fence: Compare, value: &str) -> bool {
+    bounded(async {
+        loop {
+            let txn = client
+                .kv()
+                .txn()
+                .when([fence.clone()])
+                .and_then([Put::new("mx-part/data".to_string(), value.to_string())]);
+            match txn.await {
+                Ok(response) => return response.succeeded(),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_holder_whose_member_is_partitioned_loses_the_lock_and_its_fenced_writes_are_refused() {
+    let cluster = bounded(
+        EtcdCluster::builder()
+            .members(3)
+            .network_faults(true)
+            .start(),
+    )
+    .await
+    .unwrap();
+    // A reaches only m0; B reaches only the other two.
+    let client_a = connect(vec![cluster.endpoint(0).unwrap()]).await;
+    let client_b = connect(vec![
+        cluster.endpoint(1).unwrap(),
+        cluster.endpoint(2).unwrap(),
+    ])
+    .await;
+    // A short TTL, so that A's lease runs out soon once its renewals stop committing.
+    let a = session(&client_a, 2).await;
+    let b = session(&client_b, 30).await;
+    let guard_a = bounded(Mutex::new(&a, "mx-part/lock").lock())
+        .await
+        .unwrap();
+    assert!(fenced_put_once_answered(&client_a, guard_a.compare(), "a-before").await);
+
+    cluster.partition(0).unwrap();
+    // m0 can commit nothing, so A's lease expires on the majority and B gets the lock.
+    let mutex_b = Mutex::new(&b, "mx-part/lock");
+    let guard_b = bounded(mutex_b.lock()).await.unwrap();
+    assert!(guard_b.fencing_token() > guard_a.fencing_token());
+    // While cut off, A's fenced write does not apply (it hangs or fails; bounded here).
+    let cut_off = tokio::time::timeout(
+        Duration::from_secs(3),
+        client_a
+            .kv()
+            .txn()
+            .when([guard_a.compare()])
+            .and_then([Put::new(
+                "mx-part/data".to_string(),
+                "a-cut-off".to_string(),
+            )])
+            .into_future(),
+    )
+    .await;
+    assert!(
+        !matches!(&cut_off, Ok(Ok(r)) if r.succeeded()),
+        "a partitioned holder's fenced write applied"
+    );
+    assert!(fenced_put_once_answered(&client_b, guard_b.compare(), "b").await);
+
+    cluster.heal().unwrap();
+    // Once its member is back, A learns it lost the lock, and its fenced write is refused.
+    let cause = bounded(guard_a.lost()).await;
+    assert!(
+        matches!(cause, LostCause::KeyGone | LostCause::Session(_)),
+        "{cause}"
+    );
+    assert!(!fenced_put_once_answered(&client_a, guard_a.compare(), "a-after").await);
+    let data = bounded(client_b.kv().get("mx-part/data")).await.unwrap();
+    assert_eq!(data.first().unwrap().value_str(), Some("b"));
+    assert!(bounded(guard_b.unlock()).await.unwrap());
 }

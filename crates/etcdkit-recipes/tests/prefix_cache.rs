@@ -81,7 +81,7 @@ async fn converges_after_compaction_while_frozen_with_one_resync() {
         .iter()
         .position(|e| *e == carrier)
         .unwrap();
-    cluster.stop(frozen).unwrap();
+    cluster.stop(frozen).await.unwrap();
     let others: Vec<String> = (0..3)
         .filter(|i| *i != frozen)
         .map(|i| cluster.endpoint(i).unwrap())

@@ -189,7 +189,7 @@ async fn a_registrant_cut_off_longer_than_the_ttl_comes_back_exactly_once() {
     assert_eq!(registration.current().registrations(), 1);
 
     for i in 0..cluster.len() {
-        cluster.stop(i).unwrap();
+        cluster.stop(i).await.unwrap();
     }
     // Cut off until the registrant knows its lease ran out (it is then Lost, and at once
     // Registering again).

@@ -1,6 +1,6 @@
 //! Starts real etcd processes for tests: a single server or a cluster of several members on
 //! loopback, each in a throwaway data directory, with fault injection (kill, freeze,
-//! resume, restart).
+//! resume, restart, and network faults through the test kit's own proxies).
 //!
 //! The test kit knows nothing of any etcd client: it checks health with a plain HTTP
 //! `GET /health` on the client URL, and hands out client URLs for the client under test.
@@ -16,9 +16,34 @@
 //! let cluster = EtcdCluster::start(3).await?;
 //! cluster.kill(1)?;
 //! cluster.restart(1).await?;
-//! cluster.stop(2)?; // frozen: answers nothing
+//! cluster.stop(2).await?; // frozen: answers nothing
 //! cluster.resume(2)?;
 //! cluster.wait_all_healthy(Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Network faults
+//!
+//! A cluster started with [`ClusterBuilder::network_faults`] puts each member behind TCP
+//! proxies the test kit owns (one for its clients, one for its peers) and has the members
+//! advertise them. A test can then cut a member off from its clients
+//! ([`EtcdCluster::isolate_from_clients`]) or from its peers ([`EtcdCluster::partition`]),
+//! let its traffic vanish silently ([`EtcdCluster::blackhole`]), slow it down
+//! ([`EtcdCluster::delay`]), and heal ([`EtcdCluster::heal`],
+//! [`EtcdCluster::heal_member`]). `examples/partition.rs` shows it whole.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+//! use std::time::Duration;
+//! use etcdkit_testkit::EtcdCluster;
+//!
+//! let cluster = EtcdCluster::builder().network_faults(true).start().await?;
+//! let endpoints = cluster.endpoints(); // the client proxies: give these to the client
+//! cluster.partition(0)?; // m0 neither sends nor receives raft messages
+//! cluster.isolate_from_clients(1)?; // connections to m1's client URL are refused
+//! cluster.blackhole(2)?; // m2's connections stay open, nothing passes
+//! cluster.heal()?;
+//! cluster.delay(0, Duration::from_millis(100), Duration::from_millis(20))?;
 //! # Ok(()) }
 //! ```
 //!
@@ -47,12 +72,16 @@ mod cluster;
 mod error;
 mod health;
 mod http;
+mod member;
+mod new_member;
 mod ports;
+mod proxy;
 mod root;
 mod saved;
 mod version;
 
-pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer, NewMember};
+pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer};
 pub use error::Error;
 pub use health::MemberHealth;
+pub use new_member::NewMember;
 pub use version::EtcdVersion;

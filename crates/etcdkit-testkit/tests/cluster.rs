@@ -90,7 +90,7 @@ async fn kill_and_restart_make_members_healthy_again() {
     // Killing again is a no-op; freezing a dead member is an error.
     cluster.kill(1).unwrap();
     assert!(matches!(
-        cluster.stop(1),
+        cluster.stop(1).await,
         Err(Error::NotRunning { member: 1, .. })
     ));
     // The other two still form a quorum.
@@ -124,7 +124,7 @@ async fn kill_and_restart_make_members_healthy_again() {
 async fn stop_freezes_and_resume_recovers() {
     let server = within(60, EtcdServer::start()).await.unwrap();
     for _ in 0..3 {
-        server.stop(0).unwrap();
+        server.stop(0).await.unwrap();
         assert!(
             !within(10, server.is_healthy(0, Duration::from_millis(200)))
                 .await
@@ -135,7 +135,7 @@ async fn stop_freezes_and_resume_recovers() {
             .await
             .unwrap();
     }
-    server.stop(0).unwrap();
+    server.stop(0).await.unwrap();
     assert!(server.is_running(0), "a frozen member still runs");
     assert!(
         !within(10, server.is_healthy(0, Duration::from_millis(300)))
@@ -164,7 +164,7 @@ async fn drop_kills_processes_and_removes_data() {
     let root = cluster.root_dir().to_path_buf();
     let data_dirs: Vec<_> = (0..3).map(|i| cluster.data_dir(i).unwrap()).collect();
     assert!(data_dirs.iter().all(|d| d.starts_with(&root) && d.exists()));
-    cluster.stop(1).unwrap(); // a frozen member must be killed too
+    cluster.stop(1).await.unwrap(); // a frozen member must be killed too
     cluster.kill(2).unwrap(); // and an already killed one is fine
     drop(cluster);
     for pid in pids {
@@ -285,7 +285,7 @@ async fn faults_can_be_injected_while_other_tasks_use_the_cluster() {
             healthy_answers
         })
     };
-    cluster.stop(2).unwrap();
+    cluster.stop(2).await.unwrap();
     cluster.resume(2).unwrap();
     within(60, cluster.restart(1)).await.unwrap();
     let healthy_answers = within(60, prober).await.unwrap();

@@ -173,7 +173,7 @@ async fn member_health_tells_a_crashed_member_from_one_the_kit_stopped() {
 async fn shutdown_ends_every_member_even_a_frozen_one_and_keeps_data_until_drop() {
     let cluster = within(60, EtcdCluster::start(2)).await.unwrap();
     let pids: Vec<u32> = (0..2).map(|i| cluster.pid(i).unwrap()).collect();
-    cluster.stop(1).unwrap();
+    cluster.stop(1).await.unwrap();
     within(60, cluster.shutdown(Duration::from_secs(10)))
         .await
         .unwrap();

@@ -119,7 +119,7 @@ async fn reads_and_writes_survive_a_killed_then_a_frozen_member() {
     bounded(etcd.restart(0)).await.unwrap();
     progress(&tally, 20).await;
 
-    etcd.stop(1).unwrap();
+    etcd.stop(1).await.unwrap();
     progress(&tally, 40).await;
     etcd.resume(1).unwrap();
     progress(&tally, 20).await;
@@ -347,7 +347,7 @@ async fn per_request_timeout_overrides_the_default() {
         .await
         .unwrap();
     bounded(client.kv().put("to/a", "1")).await.unwrap();
-    etcd.stop(0).unwrap();
+    etcd.stop(0).await.unwrap();
     let started = Instant::now();
     let err = bounded(client.kv().get("to/a").timeout(Duration::from_millis(300)))
         .await
@@ -382,7 +382,7 @@ async fn reads_move_on_from_a_frozen_member_within_their_deadline() {
     // Default keepalive (slower than these reads' deadlines): reads must not rely on it.
     let client = bounded(options(etcd.endpoints()).connect()).await.unwrap();
     bounded(client.kv().put("frz/a", "1")).await.unwrap();
-    etcd.stop(1).unwrap();
+    etcd.stop(1).await.unwrap();
     for _ in 0..9 {
         let r = bounded(client.kv().get("frz/a").timeout(Duration::from_secs(4)))
             .await
@@ -454,7 +454,7 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     bounded(writer.kv().put("mono/k", "0")).await.unwrap();
     // Let the follower have everything so far, then freeze it while the others move on.
     bounded(reader.kv().get("mono/k")).await.unwrap();
-    etcd.stop(lag).unwrap();
+    bounded(etcd.stop(lag)).await.unwrap();
     // More than the socket buffers hold: a frozen process still receives into its
     // kernel buffers, and small writes would reach it that way once it thaws.
     let filler = vec![b'x'; 100 * 1024];
@@ -475,7 +475,7 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     // The follower thaws while the up-to-date members freeze: it cannot catch up, and
     // serves serializable reads from its old revision.
     for &i in &up {
-        etcd.stop(i).unwrap();
+        bounded(etcd.stop(i)).await.unwrap();
     }
     etcd.resume(lag).unwrap();
     for _ in 0..3 {

@@ -183,7 +183,7 @@ async fn a_frozen_server_makes_the_lease_expire() {
         while !matches!(events.next().await, Some(KeepAliveEvent::Succeeded { .. })) {}
     })
     .await;
-    etcd.stop(0).unwrap();
+    etcd.stop(0).await.unwrap();
     let reason = bounded(keep.lost()).await;
     etcd.resume(0).unwrap();
     assert_eq!(reason, LostReason::Expired);

@@ -307,7 +307,7 @@ async fn member_targeted_calls_go_to_that_member_only() {
     assert_eq!(ids.len(), 3, "each member answered for itself: {ids:?}");
 
     let frozen = etcd.endpoint(1).unwrap();
-    etcd.stop(1).unwrap();
+    bounded(etcd.stop(1)).await.unwrap();
     let err = bounded(
         client
             .maintenance()

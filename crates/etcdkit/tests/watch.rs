@@ -313,7 +313,7 @@ async fn a_prefix_watch_sees_every_revision_once_under_faults() {
             reach(2000).await;
             let c = carrier().unwrap();
             let i = index_of(&c);
-            cluster.stop(i).unwrap();
+            cluster.stop(i).await.unwrap();
             let now = tokio::time::timeout(Duration::from_secs(60), moved_from(c.clone()))
                 .await
                 .unwrap();
