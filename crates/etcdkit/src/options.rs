@@ -12,6 +12,38 @@ const PROBE_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 
 /// How a [`Client`] connects and behaves. Built by value, then [`connect`](ClientOptions::connect)ed.
 ///
+/// # Defaults, and why
+///
+/// The defaults are chosen for a production cluster of several members, where a member
+/// that stops answering (killed without its TCP connections closing, frozen, cut off by
+/// the network) must cost a second or two, not the rest of a request's deadline:
+///
+/// - **Keepalive: ping after 1 s without reads while a request or stream is open,
+///   1 s ping timeout** ([`keepalive_interval`](Self::keepalive_interval),
+///   [`keepalive_timeout`](Self::keepalive_timeout)). A live etcd answers a ping from
+///   its gRPC transport at once, even while it waits on its disk or its peers, so a
+///   ping unanswered for a second means the process or the network has stopped. The
+///   endpoint then gets no new requests (reads in flight there move on; writes in
+///   flight are left to be answered or to time out, so their outcome is never made
+///   unknown just to be fast), and watch and lease keepalive streams re-open
+///   elsewhere. Pings stay within etcd's ping policy (see
+///   [`server_keepalive_min_time`](Self::server_keepalive_min_time)), so on an idle
+///   stream a ping goes out at most every 5 s and a silent member is noticed within
+///   about 7 s; with requests being answered it is noticed within about 2 s.
+/// - **Request timeout 10 s** ([`request_timeout`](Self::request_timeout)): above
+///   etcd's own request timeout (7 s with default settings), so a request the server is
+///   still working on gets the server's answer rather than the client's guess, and
+///   well below the 30 s a caller would otherwise wait on a write stuck on a frozen
+///   member.
+/// - **A read gives one member at most half of what remains of its deadline** (at
+///   least 250 ms) on a client of several endpoints, so a member that goes silent
+///   without the pings catching it still leaves time to ask another.
+/// - **Require a leader** ([`require_leader`](Self::require_leader)): every request
+///   asks the member to refuse it at once when it has no leader, so a member cut off
+///   from its peers answers "no leader" (refused before anything was proposed, so even
+///   a write is retried on another member) instead of holding the request until the
+///   deadline.
+///
 /// ```no_run
 /// # async fn f() -> etcdkit::Result<()> {
 /// use std::time::Duration;
@@ -30,6 +62,7 @@ pub struct ClientOptions {
     pub(crate) request_timeout: Duration,
     pub(crate) keepalive_interval: Duration,
     pub(crate) keepalive_timeout: Duration,
+    pub(crate) server_keepalive_min_time: Duration,
     pub(crate) max_send_size: usize,
     pub(crate) max_recv_size: usize,
     pub(crate) auto_sync_interval: Option<Duration>,
@@ -52,15 +85,15 @@ impl ClientOptions {
         ClientOptions {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             dial_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-            // etcd's server refuses pings more often than every 5 s by default
-            // (--grpc-keepalive-min-time), so stay above that.
-            keepalive_interval: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(5),
+            // The reasons for these defaults are in the type's docs.
+            request_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(1),
+            keepalive_timeout: Duration::from_secs(1),
+            server_keepalive_min_time: Duration::from_secs(5),
             max_send_size: 2 * 1024 * 1024,
             max_recv_size: i32::MAX as usize,
             auto_sync_interval: None,
-            require_leader: false,
+            require_leader: true,
             monotonic_reads: true,
             retry_backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(1)),
             probe_backoff: Backoff::new(PROBE_BACKOFF_FIRST, Duration::from_secs(5)),
@@ -76,25 +109,47 @@ impl ClientOptions {
         self
     }
 
-    /// The default deadline of each request, retries included. Default 30 s. Requests can
-    /// override it with their own `.timeout(...)`.
+    /// The default deadline of each request, retries included. Default 10 s (see
+    /// [Defaults, and why](Self#defaults-and-why)). Requests can override it with their
+    /// own `.timeout(...)`.
+    ///
+    /// It also bounds how long a connection that stopped answering its keepalive pings
+    /// is kept for the requests still in flight on it, before it is dropped (failing
+    /// them: a write then reports its outcome unknown).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// How often to ping a connection that has requests or streams open, so a silent,
-    /// dead member is noticed. Default 10 s. etcd refuses pings more frequent than its
-    /// `--grpc-keepalive-min-time` (5 s by default).
+    /// How long a connection with requests or streams open may go without reading
+    /// anything before it is pinged. Default 1 s. Idle connections are never pinged
+    /// (etcd polices that). Pings are also spaced to respect the server's
+    /// [`server_keepalive_min_time`](Self::server_keepalive_min_time), so a shorter
+    /// interval only takes effect while the server keeps sending.
     pub fn keepalive_interval(mut self, interval: Duration) -> Self {
         self.keepalive_interval = interval;
         self
     }
 
-    /// How long to wait for a ping's answer before the connection is declared dead.
-    /// Default 5 s.
+    /// How long a ping may go unanswered before the connection is taken for silent: its
+    /// endpoint is marked unhealthy and gets no new requests, reads in flight there
+    /// move to another member, and watch and lease keepalive streams re-open
+    /// elsewhere. Writes in flight stay (their outcome would otherwise become unknown)
+    /// until answered or until their deadline. Default 1 s: etcd answers pings from its
+    /// gRPC transport, not from its request path, so a busy but live member answers at
+    /// once.
     pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
         self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// The servers' `--grpc-keepalive-min-time`: pings closer together than this are
+    /// strikes against the client, and etcd closes a connection (GOAWAY
+    /// `too_many_pings`) on the third strike since it last sent anything. The client
+    /// allows itself one such ping and otherwise spaces its pings by this much.
+    /// Default 5 s, etcd's default; set it to match servers configured otherwise.
+    pub fn server_keepalive_min_time(mut self, min_time: Duration) -> Self {
+        self.server_keepalive_min_time = min_time;
         self
     }
 
@@ -120,8 +175,14 @@ impl ClientOptions {
         self
     }
 
-    /// Asks the server to refuse requests when it has no leader, instead of waiting. A
-    /// refused request moves on to another member.
+    /// Asks the server to refuse requests when it has no leader, instead of waiting: etcd
+    /// checks this (its `hasleader` metadata) for unary calls and streams alike, and
+    /// ends a watch or keepalive stream whose member has been without a leader for
+    /// three election timeouts. The refusal comes before anything is proposed, so even a
+    /// write moves on to another member. On by default: a member cut off from its peers
+    /// otherwise holds a request until its deadline, and a write held so ends with its
+    /// outcome unknown. Calls aimed at one member (status, alarms, defragment, ...) are
+    /// exempt, so a member without a leader can still be inspected.
     pub fn require_leader(mut self, yes: bool) -> Self {
         self.require_leader = yes;
         self

@@ -441,9 +441,12 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
         }
     }
     let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
+    // Not requiring a leader: the thawed follower, alone, has none, and would refuse
+    // the serializable reads this test is about before answering them from its past.
     let reader = bounded(
         fault_tolerant_options(endpoints.clone())
             .request_timeout(Duration::from_secs(3))
+            .require_leader(false)
             .connect(),
     )
     .await
@@ -510,4 +513,122 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     };
     assert!(fresh.header().revision() >= seen);
     assert_eq!(fresh.kvs()[0].value().as_ref(), b"last");
+}
+
+/// Eight writers share a client with the production defaults; one member freezes. Once
+/// the client has noticed (its keepalive pings go unanswered), new puts go to the other
+/// members only: puts sent after the freeze keep being acknowledged while the member is
+/// still frozen. (Puts already in flight on the frozen member wait for their own
+/// deadline: giving up on them early would only make their outcome unknown.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_sent_after_a_member_freezes_are_acknowledged_while_it_is_frozen() {
+    let etcd = common::default_cluster(3).await;
+    let client = bounded(etcdkit::ClientOptions::new(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Puts acknowledged that were sent after the freeze.
+    let acked_after = Arc::new(AtomicU64::new(0));
+    let frozen_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (client, stop, acked_after, frozen_at) = (
+                client.clone(),
+                stop.clone(),
+                acked_after.clone(),
+                frozen_at.clone(),
+            );
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let put = client.kv().put(format!("freeze/{w}/{i}"), "x");
+                    let acked = bounded(put).await.is_ok();
+                    let after = frozen_at.lock().unwrap().is_some_and(|at| sent > at);
+                    if acked && after {
+                        acked_after.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // Every member has had requests (so every connection is open) before the freeze.
+    bounded(async {
+        while client.kv().get("freeze/").prefix().await.is_err() {}
+        for _ in 0..9 {
+            client.kv().get("freeze/").await.unwrap();
+        }
+    })
+    .await;
+    let frozen = 1;
+    bounded(etcd.stop(frozen)).await.unwrap();
+    *frozen_at.lock().unwrap() = Some(Instant::now());
+    let wanted = 50;
+    let kept_up = tokio::time::timeout(Duration::from_secs(15), async {
+        while acked_after.load(Ordering::Relaxed) < wanted {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let acked = acked_after.load(Ordering::Relaxed);
+    let health = client.endpoint_health();
+    etcd.resume(frozen).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        bounded(w).await.unwrap();
+    }
+    assert!(
+        kept_up.is_ok(),
+        "only {acked} puts sent after the freeze were acknowledged while it lasted"
+    );
+    assert!(
+        !health[frozen].healthy,
+        "the frozen member was still taking requests: {health:?}"
+    );
+}
+
+/// A member cut off from its peers has no leader; asked to require one (the default),
+/// it refuses a put at once with "no leader", refused before anything was proposed, so
+/// the client sends the put to another member: every put is acknowledged, none ends
+/// with its outcome unknown, while the member is still cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_through_a_member_cut_off_from_its_peers_are_refused_and_go_elsewhere() {
+    let etcd = bounded(
+        etcdkit_testkit::EtcdCluster::builder()
+            .members(3)
+            .network_faults(true)
+            .start(),
+    )
+    .await
+    .unwrap();
+    let client = bounded(etcdkit::ClientOptions::new(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let cut = 2;
+    etcd.partition(cut).unwrap();
+    // Wait until the member itself says it has no leader (a call aimed at one member
+    // does not require one).
+    let cut_endpoint = etcd.endpoint(cut).unwrap();
+    bounded(async {
+        loop {
+            let status = client
+                .maintenance()
+                .status()
+                .endpoint(cut_endpoint.clone())
+                .timeout(Duration::from_secs(2))
+                .await;
+            if status.is_ok_and(|s| s.leader().0 == 0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    for i in 0..12 {
+        bounded(client.kv().put(format!("cut/{i}"), "x"))
+            .await
+            .unwrap_or_else(|e| panic!("put {i}: {e:?}"));
+    }
+    etcd.heal().unwrap();
 }

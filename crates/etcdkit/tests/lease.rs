@@ -315,3 +315,67 @@ async fn ten_thousand_leases_over_one_stream() {
         "every lease is renewed over one stream"
     );
 }
+
+/// Freezing the member the keepalive stream runs on (for longer than the lease's TTL)
+/// moves the stream to another member, where the lease is renewed: it is never lost,
+/// and the server still has time left on it. With the client's production defaults,
+/// on etcd's defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_survives_the_member_its_keepalive_stream_is_on_freezing() {
+    let etcd = common::default_cluster(3).await;
+    let c = bounded(etcdkit::ClientOptions::new(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let lease = bounded(c.lease().grant(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let keep = bounded(c.lease().keep_alive(lease.id())).await.unwrap();
+    let mut events = keep.events();
+    let endpoint = bounded(async {
+        loop {
+            if let Some(KeepAliveEvent::Established { endpoint }) = events.next().await {
+                break endpoint;
+            }
+        }
+    })
+    .await;
+    bounded(async {
+        while !matches!(events.next().await, Some(KeepAliveEvent::Succeeded { .. })) {}
+    })
+    .await;
+    let frozen = common::member_at(&etcd, &endpoint);
+
+    bounded(etcd.stop(frozen)).await.unwrap();
+    // Everything the keeper reports while the member stays frozen (longer than the TTL).
+    let mut seen = Vec::new();
+    let thaw = tokio::time::Instant::now() + Duration::from_secs(6);
+    while let Ok(Some(event)) = tokio::time::timeout_at(thaw, events.next()).await {
+        seen.push(event);
+    }
+    let state = keep.state().borrow().clone();
+    etcd.resume(frozen).unwrap();
+
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, KeepAliveEvent::Lost { .. })),
+        "the lease was lost: {seen:?}"
+    );
+    assert!(matches!(state, KeepAliveState::Alive { .. }), "{state:?}");
+    // It moved, and was renewed where it went, while the member was still frozen.
+    let moved = seen
+        .iter()
+        .position(|e| matches!(e, KeepAliveEvent::Established { endpoint: e } if *e != endpoint));
+    let moved = moved.unwrap_or_else(|| panic!("the stream never moved: {seen:?}"));
+    assert!(
+        seen[moved..]
+            .iter()
+            .any(|e| matches!(e, KeepAliveEvent::Succeeded { .. })),
+        "no renewal after the move: {seen:?}"
+    );
+    let ttl = bounded(c.lease().time_to_live(lease.id())).await.unwrap();
+    assert!(
+        ttl.ttl() > 0,
+        "the server has no time left on the lease: {ttl:?}"
+    );
+}

@@ -415,3 +415,70 @@ async fn a_prefix_watch_sees_every_revision_once_under_faults() {
     assert_eq!(state, want);
     assert!(!want.is_empty());
 }
+
+/// A watch whose stream runs on a member that freezes moves to another member and
+/// delivers the events written (through the other members) while the member is still
+/// frozen; after it thaws, later events follow, each exactly once and in order. With
+/// the client's production defaults, on etcd's defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_a_frozen_member_delivers_events_written_while_it_is_frozen() {
+    let etcd = common::default_cluster(3).await;
+    let watch_client = bounded(etcdkit::ClientOptions::new(etcd.endpoints()).connect())
+        .await
+        .unwrap();
+    let mut watcher = bounded(watch_client.watch().prefix("frozen/"))
+        .await
+        .unwrap();
+    let endpoint = watch_client.watch().endpoint().expect("the stream is open");
+    let frozen = common::member_at(&etcd, &endpoint);
+    let others: Vec<String> = (0..3)
+        .filter(|i| *i != frozen)
+        .map(|i| etcd.endpoint(i).unwrap())
+        .collect();
+    let writer = bounded(etcdkit::ClientOptions::new(others).connect())
+        .await
+        .unwrap();
+
+    bounded(etcd.stop(frozen)).await.unwrap();
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let put = bounded(writer.kv().put(format!("frozen/{i}"), "during"))
+            .await
+            .unwrap();
+        written.push(put.header().revision());
+    }
+    // Every one of them arrives while the member is still frozen.
+    let mut got = Vec::new();
+    let during = tokio::time::timeout(Duration::from_secs(15), async {
+        while got.len() < written.len() {
+            let r = watcher.next().await.expect("the watch ended").unwrap();
+            got.extend(r.events().iter().map(|e| e.revision()));
+        }
+    })
+    .await;
+    assert!(
+        during.is_ok(),
+        "only {got:?} of {written:?} arrived while the member was frozen"
+    );
+    assert_eq!(got, written);
+    assert_ne!(
+        watch_client.watch().endpoint().as_deref(),
+        Some(endpoint.as_str())
+    );
+    etcd.resume(frozen).unwrap();
+
+    for i in 5..10 {
+        let put = bounded(writer.kv().put(format!("frozen/{i}"), "after"))
+            .await
+            .unwrap();
+        written.push(put.header().revision());
+    }
+    bounded(async {
+        while got.len() < written.len() {
+            let r = watcher.next().await.expect("the watch ended").unwrap();
+            got.extend(r.events().iter().map(|e| e.revision()));
+        }
+    })
+    .await;
+    assert_eq!(got, written, "each event once, in order");
+}

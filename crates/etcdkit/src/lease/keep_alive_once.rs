@@ -66,7 +66,7 @@ impl IntoFuture for KeepAliveOnce {
                 loop {
                     let result = async {
                         let mut bidi = transport
-                            .lease_keep_alive_stream(std::slice::from_ref(&request))
+                            .lease_keep_alive_stream(std::slice::from_ref(&request), None)
                             .await?;
                         match bidi.stream.message().await? {
                             Some(r) => Ok(r),

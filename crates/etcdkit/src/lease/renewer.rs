@@ -263,7 +263,7 @@ impl Task {
     fn next_wake(&self) -> Option<Instant> {
         let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
         let stall = match (&self.rpc, self.in_flight, self.waiting_since) {
-            (Some(_), 1.., Some(since)) => since.checked_add(schedule::stall_after(self.min_ttl)),
+            (Some(_), 1.., Some(since)) => since.checked_add(self.stall_limit(since)),
             _ => None,
         };
         let open = match (&self.rpc, &self.opening, self.open_after) {
@@ -271,6 +271,21 @@ impl Task {
             _ => None,
         };
         [timer, stall, open].into_iter().flatten().min()
+    }
+
+    /// How long renewals outstanding since `since` may wait for an answer before the
+    /// stream is given up (see [`schedule::stall_limit`]).
+    fn stall_limit(&self, since: Instant) -> Duration {
+        let earliest = self
+            .entries
+            .values()
+            .filter(|e| e.sent.is_some() || e.queued)
+            .filter_map(|e| e.deadline)
+            .min();
+        schedule::stall_limit(
+            schedule::stall_after(self.min_ttl),
+            earliest.map(|d| d.saturating_duration_since(since)),
+        )
     }
 
     fn wants_stream(&self) -> bool {
@@ -318,9 +333,14 @@ impl Task {
             self.arm(*id);
         }
         self.opening_ids = initial;
+        // The opening waits for the first answer: a member that does not give it in
+        // time is left for the next, as a stuck open stream would be.
+        let answer_within = self.stall_limit(now);
         let transport = self.transport.clone();
         self.opening = Some(Box::pin(async move {
-            transport.lease_keep_alive_stream(&requests).await
+            transport
+                .lease_keep_alive_stream(&requests, Some(answer_within))
+                .await
         }));
     }
 
@@ -512,7 +532,7 @@ impl Task {
             && self.in_flight > 0
             && let Some(since) = self.waiting_since
         {
-            let stall = schedule::stall_after(self.min_ttl);
+            let stall = self.stall_limit(since);
             if since.checked_add(stall).is_some_and(|at| at <= now) {
                 let reason = format!(
                     "no keepalive answer within {}",

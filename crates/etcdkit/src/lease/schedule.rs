@@ -53,13 +53,38 @@ pub(crate) fn next_renewal(
     }
 }
 
-/// How long a stream may stay silent with renewals outstanding before it is taken for
-/// stuck and re-opened elsewhere: a quarter of the shortest TTL it carries, within
-/// half a second and five seconds (two seconds while no TTL is known).
+/// The shortest a renewal may wait for its answer before its stream is given up.
+const MIN_STALL: Duration = Duration::from_millis(250);
+
+/// The longest a renewal waits for its answer before its stream is given up.
+const MAX_STALL: Duration = Duration::from_millis(1500);
+
+/// How long a renewal may go unanswered before its stream is taken for stuck and
+/// re-opened on another member: a third of the shortest TTL the stream carries, at most
+/// 1.5 s (1.5 s while no TTL is known), at least 250 ms.
+///
+/// Why so short: a lease is confirmed only until its last answered renewal was sent
+/// plus the TTL, and a renewal goes out a third into that period, so an unanswered
+/// renewal has two thirds of the TTL (3.3 s for a TTL of 5 s) to be answered somewhere.
+/// When the member the stream is on freezes, the renewal may need two moves: the first
+/// member to take over may still forward it to the frozen leader (etcd forwards
+/// renewals to the leader and waits up to its peer read timeout, 5 s, for it), and only
+/// a member that has seen the new leader answers. See [`stall_limit`].
 pub(crate) fn stall_after(min_ttl: Option<Duration>) -> Duration {
     match min_ttl {
-        Some(ttl) => (ttl / 4).clamp(Duration::from_millis(500), Duration::from_secs(5)),
-        None => Duration::from_secs(2),
+        Some(ttl) => (ttl / 3).clamp(MIN_STALL.min(ttl / 3), MAX_STALL),
+        None => MAX_STALL,
+    }
+}
+
+/// How long a renewal sent now may go unanswered: [`stall_after`], but at most half of
+/// what is left (`left`) before the earliest confirmed expiry among the renewals
+/// waiting, and not under 250 ms. Each move to another member so leaves time for one
+/// more before the lease runs out.
+pub(crate) fn stall_limit(stall_after: Duration, left: Option<Duration>) -> Duration {
+    match left {
+        Some(left) => stall_after.min((left / 2).max(MIN_STALL)),
+        None => stall_after,
     }
 }
 
@@ -129,18 +154,37 @@ mod tests {
 
     #[test]
     fn stalls_scale_with_the_ttl() {
-        assert_eq!(stall_after(None), Duration::from_secs(2));
+        assert_eq!(stall_after(None), Duration::from_millis(1500));
         assert_eq!(
             stall_after(Some(Duration::from_secs(1))),
-            Duration::from_millis(500)
+            Duration::from_secs(1) / 3
         );
         assert_eq!(
-            stall_after(Some(Duration::from_secs(8))),
-            Duration::from_secs(2)
+            stall_after(Some(Duration::from_secs(3))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            stall_after(Some(Duration::from_secs(5))),
+            Duration::from_millis(1500)
         );
         assert_eq!(
             stall_after(Some(Duration::from_secs(600))),
-            Duration::from_secs(5)
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn stalls_leave_time_for_another_move_before_the_lease_runs_out() {
+        let after = Duration::from_millis(1500);
+        assert_eq!(stall_limit(after, None), after);
+        assert_eq!(stall_limit(after, Some(Duration::from_secs(10))), after);
+        assert_eq!(
+            stall_limit(after, Some(Duration::from_secs(2))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            stall_limit(after, Some(Duration::ZERO)),
+            Duration::from_millis(250)
         );
     }
 

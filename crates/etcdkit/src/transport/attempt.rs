@@ -107,14 +107,55 @@ impl Transport {
             };
             let metadata = CallMetadata {
                 token: token.as_ref().map(|t| t.header.clone()),
-                require_leader: call.require_leader || opts.require_leader,
+                // The client-wide default is for calls any member may serve; a call
+                // aimed at one member (status, alarms, ...) must be answered by that
+                // member even when it has lost its leader.
+                require_leader: call.require_leader || (opts.require_leader && target.is_none()),
             };
             let span =
                 tracing::debug_span!("rpc", op = call.op, endpoint = node.url(), attempt = tries);
+            // Subscribed before the attempt starts, so a silence found while it runs is
+            // seen.
+            let mut silences = node.channel.silences();
             let running = attempt(node.channel.clone(), metadata).instrument(span);
-            let outcome = match attempt_deadline {
-                Some(at) => tokio::time::timeout_at(at, running).await,
-                None => Ok(running.await),
+            let timed = async {
+                match attempt_deadline {
+                    Some(at) => tokio::time::timeout_at(at, running).await,
+                    None => Ok(running.await),
+                }
+            };
+            // When the connection goes silent (keepalive pings unanswered), the table
+            // says whether giving up on the attempt is harmless (a read: try another
+            // member now) or not (a write: it may still be answered, and giving up would
+            // only make its outcome unknown sooner; it waits for its own deadline).
+            let abandon_when_silent = target.is_none()
+                && policy::decide(call.retry, Failure::NoAnswer).action == Action::RetryElsewhere;
+            let outcome = if abandon_when_silent {
+                tokio::pin!(timed);
+                tokio::select! {
+                    outcome = &mut timed => Some(outcome),
+                    Ok(()) = silences.changed() => None,
+                }
+            } else {
+                Some(timed.await)
+            };
+            let Some(outcome) = outcome else {
+                let e = Error::new(
+                    ErrorKind::Unavailable,
+                    "the member stopped answering keepalive pings",
+                )
+                .with_code(Code::Unavailable)
+                .with_endpoint(node.url())
+                .with_operation(call.op);
+                self.mark_failed(&node, e.message());
+                history.maybe_sent = true;
+                observe::retry(call.op, node.url(), tries, &e);
+                history.last_error = Some(e);
+                tries = tries.saturating_add(1);
+                if !self.back_off(tries, deadline).await {
+                    return Err(deadline_error(&call, timeout, false, history, &node));
+                }
+                continue;
             };
             let (failure, error) = match outcome {
                 Ok(Ok(value)) => {

@@ -12,6 +12,22 @@
 //! the proof that it never left the client. Keepalive pings run only while requests are
 //! open (etcd polices pings on idle connections) and only when nothing has been read
 //! for a whole interval.
+//!
+//! A ping unanswered within the keepalive timeout makes the connection *silent*: the
+//! channel stops giving it new requests (the next one dials afresh), counts a silence
+//! that the transport turns into "endpoint unhealthy" and that the streams (watch,
+//! lease keepalive) take as their cue to re-open elsewhere, but it does not cut the
+//! requests already in flight on it: a write there may still be answered if the member
+//! wakes up, and cutting it would only turn its outcome unknown sooner. The silent
+//! connection is dropped once it has been silent for `dead_after`, or closes by itself
+//! when its last request is done.
+//!
+//! Pings respect etcd's ping policy (gRPC's keepalive enforcement: a ping less than
+//! `--grpc-keepalive-min-time`, 5 s by default, after the previous one is a strike,
+//! unless the server has sent headers or data since; the third strike gets the
+//! connection closed with GOAWAY `too_many_pings`). So the driver pings freely only
+//! right after the server has sent something, allows itself one strike (the server
+//! allows two), and otherwise waits out the server's minimum time between pings.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,13 +65,30 @@ pub(crate) struct Channel {
     shared: Arc<ChannelState>,
 }
 
+/// How a channel pings its connection; see [`ClientOptions`](crate::ClientOptions).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keepalive {
+    /// Ping after this long without reading anything while requests are open.
+    pub interval: Duration,
+    /// A ping unanswered this long makes the connection silent.
+    pub timeout: Duration,
+    /// The server's minimum time between pings that carry no strike.
+    pub server_min_time: Duration,
+    /// A connection silent this long is dropped, failing what is still open on it.
+    pub dead_after: Duration,
+}
+
 struct ChannelState {
     connector: Connector,
     host: String,
     port: u16,
     authority: Authority,
-    keepalive_interval: Duration,
-    keepalive_timeout: Duration,
+    keepalive: Keepalive,
+    /// Counts the connections found silent; watchers are told of each.
+    silences: tokio::sync::watch::Sender<u64>,
+    /// Set whenever the server sends response headers or data (which resets its
+    /// ping-strike count); taken by the connection's driver.
+    frames: Arc<AtomicBool>,
     /// The connection in use, when there is one.
     current: Mutex<Option<Live>>,
     /// Held while dialing, so that callers arriving meanwhile wait for that one dial.
@@ -76,8 +109,7 @@ impl Channel {
         connector: Connector,
         host: String,
         port: u16,
-        keepalive_interval: Duration,
-        keepalive_timeout: Duration,
+        keepalive: Keepalive,
     ) -> Result<Channel, http::uri::InvalidUri> {
         let authority: Authority = format!("{host}:{port}").parse()?;
         // Brackets belong in the authority, not in the address we dial.
@@ -91,14 +123,26 @@ impl Channel {
                 host,
                 port,
                 authority,
-                keepalive_interval,
-                keepalive_timeout,
+                keepalive,
+                silences: tokio::sync::watch::channel(0).0,
+                frames: Arc::new(AtomicBool::new(false)),
                 current: Mutex::new(None),
                 dialing: tokio::sync::Mutex::new(()),
                 generation: AtomicU64::new(0),
                 open: Arc::new(AtomicUsize::new(0)),
             }),
         })
+    }
+
+    /// Tells of every connection of this channel found silent from now on (the count
+    /// so far is marked seen).
+    pub fn silences(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.silences.subscribe()
+    }
+
+    /// How many connections of this channel have been found silent.
+    pub fn silence_count(&self) -> u64 {
+        *self.shared.silences.borrow()
     }
 }
 
@@ -151,13 +195,15 @@ impl ChannelState {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let live = Live { sender, generation };
         let pings = connection.ping_pong();
+        // A new connection: the server's strike count starts at zero.
+        self.frames.store(true, Ordering::Relaxed);
         let driver = Driver {
             shared: Arc::downgrade(self),
             generation,
             open: self.open.clone(),
             read_activity,
-            interval: self.keepalive_interval,
-            timeout: self.keepalive_timeout,
+            frames: self.frames.clone(),
+            keepalive: self.keepalive,
         };
         tokio::spawn(driver.run(connection, pings));
         if let Ok(mut current) = self.current.lock() {
@@ -168,15 +214,54 @@ impl ChannelState {
 }
 
 /// Runs one connection: its reads and writes, and keepalive pings while requests are
-/// open. When it ends (closed, broken, or silent past the keepalive timeout) the channel
-/// forgets the connection, and dropping it fails whatever streams were still open.
+/// open. A ping unanswered within the timeout makes the connection silent (see the
+/// module docs); it ends when closed, broken, or silent for `dead_after`, and then the
+/// channel forgets it, and dropping it fails whatever streams were still open.
 struct Driver {
     shared: std::sync::Weak<ChannelState>,
     generation: u64,
     open: Arc<AtomicUsize>,
     read_activity: Arc<AtomicBool>,
-    interval: Duration,
-    timeout: Duration,
+    frames: Arc<AtomicBool>,
+    keepalive: Keepalive,
+}
+
+/// What the driver knows of its pings, to stay within the server's ping policy.
+struct PingBudget {
+    /// The server has sent headers or data since the last ping: the next ping is free.
+    free: bool,
+    /// Pings sent less than the server's minimum time after the previous one, since
+    /// the last free one (the server's strikes, as far as we can tell).
+    strikes: u32,
+    last: Option<tokio::time::Instant>,
+}
+
+/// The strikes we allow ourselves. The server closes the connection on its third; one
+/// is kept in hand because the client cannot know exactly when the server's count was
+/// reset (a response may have been sent before the previous ping arrived).
+const STRIKES_ALLOWED: u32 = 1;
+
+impl PingBudget {
+    fn may_ping(&self, now: tokio::time::Instant, min_time: Duration) -> bool {
+        self.free
+            || self.strikes < STRIKES_ALLOWED
+            || self
+                .last
+                .is_none_or(|last| now.duration_since(last) >= min_time)
+    }
+
+    fn pinged(&mut self, now: tokio::time::Instant, min_time: Duration) {
+        if self.free {
+            self.free = false;
+            self.strikes = 0;
+        } else if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < min_time)
+        {
+            self.strikes += 1;
+        }
+        self.last = Some(now);
+    }
 }
 
 impl Driver {
@@ -185,11 +270,33 @@ impl Driver {
         mut connection: h2::client::Connection<Watched, Bytes>,
         pings: Option<h2::PingPong>,
     ) {
-        let mut tick = tokio::time::interval(self.interval.max(Duration::from_millis(10)));
+        let keepalive = self.keepalive;
+        // Ticks at a fraction of the interval, so a ping goes out at most a tenth of an
+        // interval late.
+        let period = (keepalive.interval / 4).max(Duration::from_millis(10));
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.reset();
         let mut pings = pings;
+        let mut budget = PingBudget {
+            free: true,
+            strikes: 0,
+            last: None,
+        };
+        let mut last_heard = tokio::time::Instant::now();
+        // When the ping awaiting its answer was sent.
+        let mut ping_sent: Option<tokio::time::Instant> = None;
+        // Since when the connection has been silent, once it is.
+        let mut silent_since: Option<tokio::time::Instant> = None;
         loop {
+            let pong = async {
+                match (pings.as_mut(), ping_sent) {
+                    (Some(ping_pong), Some(_)) => {
+                        std::future::poll_fn(|cx| ping_pong.poll_pong(cx)).await
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 result = &mut connection => {
                     if let Err(e) = result {
@@ -197,17 +304,51 @@ impl Driver {
                     }
                     break;
                 }
+                answered = pong => {
+                    ping_sent = None;
+                    if answered.is_err() {
+                        break;
+                    }
+                    last_heard = tokio::time::Instant::now();
+                    if silent_since.take().is_some() {
+                        tracing::debug!("a silent connection answered its ping");
+                    }
+                }
                 _ = tick.tick() => {
-                    // Anything read since the last tick proves the peer alive.
-                    let heard = self.read_activity.swap(false, Ordering::Relaxed);
-                    if heard || self.open.load(Ordering::Relaxed) == 0 {
+                    let now = tokio::time::Instant::now();
+                    if self.frames.swap(false, Ordering::Relaxed) {
+                        budget.free = true;
+                    }
+                    // Anything read proves the peer alive.
+                    if self.read_activity.swap(false, Ordering::Relaxed) {
+                        last_heard = now;
+                    }
+                    if let Some(sent) = ping_sent {
+                        if silent_since.is_none()
+                            && last_heard < sent
+                            && now.duration_since(sent) >= keepalive.timeout
+                        {
+                            silent_since = Some(now);
+                            self.went_silent();
+                        }
+                        if silent_since.is_some_and(|since| now.duration_since(since) >= keepalive.dead_after) {
+                            tracing::debug!("silent past the limit: dropping the connection");
+                            break;
+                        }
+                        continue;
+                    }
+                    if self.open.load(Ordering::Relaxed) == 0
+                        || now.duration_since(last_heard) < keepalive.interval
+                        || !budget.may_ping(now, keepalive.server_min_time)
+                    {
                         continue;
                     }
                     let Some(ping_pong) = pings.as_mut() else { continue };
-                    if !self.ping(&mut connection, ping_pong).await {
-                        tracing::debug!(timeout = ?self.timeout, "no keepalive answer: dropping the connection");
+                    if ping_pong.send_ping(h2::Ping::opaque()).is_err() {
                         break;
                     }
+                    budget.pinged(now, keepalive.server_min_time);
+                    ping_sent = Some(now);
                 }
             }
         }
@@ -216,28 +357,13 @@ impl Driver {
         }
     }
 
-    /// Pings and waits for the answer (driving the connection meanwhile); false when none
-    /// came within the timeout or the connection ended.
-    async fn ping(
-        &self,
-        connection: &mut h2::client::Connection<Watched, Bytes>,
-        ping_pong: &mut h2::PingPong,
-    ) -> bool {
-        if ping_pong.send_ping(h2::Ping::opaque()).is_err() {
-            return false;
-        }
-        let pong = std::future::poll_fn(|cx| ping_pong.poll_pong(cx));
-        let deadline = tokio::time::sleep(self.timeout);
-        tokio::pin!(pong, deadline);
-        tokio::select! {
-            answered = &mut pong => answered.is_ok(),
-            _ = &mut deadline => false,
-            result = &mut *connection => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "HTTP/2 connection ended");
-                }
-                false
-            }
+    /// The connection stopped answering: no new requests go to it, and whoever
+    /// watches the channel is told.
+    fn went_silent(&self) {
+        tracing::debug!(timeout = ?self.keepalive.timeout, "no keepalive answer: the connection is silent");
+        if let Some(shared) = self.shared.upgrade() {
+            shared.forget(self.generation);
+            shared.silences.send_modify(|n| *n += 1);
         }
     }
 }
@@ -282,7 +408,12 @@ async fn send(
         send_body(body, stream)?;
     }
     let response = shared.response(&live, response).await?;
-    Ok(response.map(|recv| ResponseBody { recv, _open: open }))
+    let frames = shared.frames.clone();
+    Ok(response.map(|recv| ResponseBody {
+        recv,
+        frames,
+        _open: open,
+    }))
 }
 
 /// What every call carries besides its message: etcd's metadata. The one way metadata
@@ -352,6 +483,7 @@ impl Channel {
         while let Some(data) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
             let data = data.map_err(AttemptError::ConnectionLost)?;
             let _ = body.flow_control().release_capacity(data.len());
+            shared.frames.store(true, Ordering::Relaxed);
             decoder.push(data)?;
         }
         let trailers = std::future::poll_fn(|cx| body.poll_trailers(cx))
@@ -418,12 +550,14 @@ impl ChannelState {
         live: &Live,
         response: h2::client::ResponseFuture,
     ) -> Result<http::Response<h2::RecvStream>, AttemptError> {
-        response.await.map_err(|e| {
+        let response = response.await.map_err(|e| {
             if e.is_io() || e.is_go_away() {
                 self.forget(live.generation);
             }
             AttemptError::ConnectionLost(e)
-        })
+        })?;
+        self.frames.store(true, Ordering::Relaxed);
+        Ok(response)
     }
 }
 
@@ -538,6 +672,8 @@ impl Drop for OpenGuard {
 /// status). Received bytes are handed back to flow control as they are read.
 pub(crate) struct ResponseBody {
     recv: h2::RecvStream,
+    /// The channel's "the server sent something" flag (see [`Driver`]).
+    frames: Arc<AtomicBool>,
     _open: OpenGuard,
 }
 
@@ -554,6 +690,7 @@ impl Body for ResponseBody {
             match recv.poll_data(cx) {
                 Poll::Ready(Some(Ok(data))) => {
                     let _ = recv.flow_control().release_capacity(data.len());
+                    self.frames.store(true, Ordering::Relaxed);
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Poll::Ready(Some(Err(e))) => {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rustls::ClientConfig;
 
-use super::channel::Channel;
+use super::channel::{Channel, Keepalive};
 use super::connector::Connector;
 use super::tls::TlsConnect;
 use crate::backoff::Backoff;
@@ -120,6 +120,8 @@ pub(crate) struct Node {
     /// answers (it was never reported unhealthy).
     pending: AtomicBool,
     probe: Mutex<ProbeState>,
+    /// The channel's silence count already turned into "unhealthy".
+    silences_seen: std::sync::atomic::AtomicU64,
 }
 
 struct ProbeState {
@@ -157,8 +159,12 @@ impl Node {
             Connector::new(opts.dial_timeout, tls),
             addr.host.clone(),
             addr.port,
-            opts.keepalive_interval,
-            opts.keepalive_timeout,
+            Keepalive {
+                interval: opts.keepalive_interval,
+                timeout: opts.keepalive_timeout,
+                server_min_time: opts.server_keepalive_min_time,
+                dead_after: opts.request_timeout,
+            },
         )
         .map_err(|e| {
             Error::new(
@@ -172,12 +178,20 @@ impl Node {
             channel,
             healthy: AtomicBool::new(true),
             pending: AtomicBool::new(false),
+            silences_seen: std::sync::atomic::AtomicU64::new(0),
             probe: Mutex::new(ProbeState {
                 failures: 0,
                 next_probe: Instant::now(),
                 last_error: None,
             }),
         })
+    }
+
+    /// True once for each time the channel's connection was found silent since the
+    /// last call.
+    pub fn take_silence(&self) -> bool {
+        let count = self.channel.silence_count();
+        self.silences_seen.swap(count, Ordering::AcqRel) != count
     }
 
     pub fn url(&self) -> &str {

@@ -65,6 +65,14 @@ impl Transport {
                 let Some(transport) = Transport::upgrade(&weak) else {
                     return;
                 };
+                // A connection found silent by its keepalive pings: its endpoint gets no
+                // new requests until a probe finds it answering again. (What is in
+                // flight there is left to finish or time out: see `channel`.)
+                for node in transport.nodes().iter() {
+                    if node.take_silence() {
+                        transport.mark_failed(node, "no answer to a keepalive ping");
+                    }
+                }
                 let now = Instant::now().into_std();
                 let due: Vec<Arc<Node>> = transport
                     .nodes()

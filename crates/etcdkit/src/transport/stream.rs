@@ -40,6 +40,8 @@ pub(crate) struct RpcStream<T> {
     op: &'static str,
     /// The generation of the auth token the stream was opened with, if any.
     token_generation: Option<u64>,
+    /// Tells when a connection of the stream's endpoint goes silent.
+    silences: tokio::sync::watch::Receiver<u64>,
 }
 
 impl<T> RpcStream<T> {
@@ -47,8 +49,25 @@ impl<T> RpcStream<T> {
     ///
     /// When the server ends the stream because it refuses the auth token, a new token
     /// is fetched first, so that the owner's re-opened stream carries it.
+    ///
+    /// When the endpoint's connection stops answering keepalive pings, the stream fails
+    /// (the endpoint is marked unhealthy), so its owner re-opens it on another member
+    /// instead of waiting on a frozen or unreachable one: a stream is safe to re-open.
     pub async fn message(&mut self) -> Result<Option<T>> {
-        match self.inner.message().await {
+        let next = tokio::select! {
+            next = self.inner.message() => next,
+            Ok(()) = self.silences.changed() => {
+                let reason = "the member stopped answering keepalive pings";
+                if let Some(transport) = Transport::upgrade(&self.transport) {
+                    transport.mark_failed(&self.node, reason);
+                }
+                return Err(Error::new(ErrorKind::Unavailable, reason)
+                    .with_code(crate::error::Code::Unavailable)
+                    .with_endpoint(self.node.url())
+                    .with_operation(self.op));
+            }
+        };
+        match next {
             Ok(message) => Ok(message),
             Err(status) => {
                 // The same table as for an opening; the owner re-opens the stream.
@@ -116,6 +135,7 @@ impl Transport {
         op: &'static str,
         initial: &[Req],
         require_leader: bool,
+        attempt_time: AttemptTime,
         open: F,
     ) -> Result<BidiStream<Req, Resp>>
     where
@@ -131,7 +151,7 @@ impl Transport {
                 op,
                 require_leader,
                 None,
-                opening_time(self),
+                attempt_time,
                 |channel, metadata| {
                     let (tx, rx) = mpsc::channel(REQUEST_QUEUE.max(initial.len()));
                     for request in initial {
@@ -173,14 +193,19 @@ impl Transport {
         let mut call = Call::idempotent(op, None);
         call.require_leader = require_leader;
         call.endpoint = endpoint;
+        let mut silences = None;
         let result = self
             .drive(call, attempt_time, |channel, metadata| {
+                silences = Some(channel.silences());
                 let opening = open(channel, metadata);
                 async move { opening.await.map_err(AttemptError::Status) }
             })
             .await;
         match result {
             Ok(answered) => Ok(RpcStream {
+                // Subscribed when the answering attempt started: a silence since then
+                // fails the stream at once.
+                silences: silences.unwrap_or_else(|| answered.node.channel.silences()),
                 inner: answered.value.into_inner(),
                 node: answered.node,
                 transport: self.weak(),
@@ -205,6 +230,7 @@ impl Transport {
             "watch",
             initial,
             require_leader,
+            opening_time(self),
             |channel, request| async move {
                 WatchClient::new(channel)
                     .max_decoding_message_size(max_recv)
@@ -215,14 +241,29 @@ impl Transport {
         .await
     }
 
-    /// Opens the LeaseKeepAlive stream with these requests queued.
+    /// Opens the LeaseKeepAlive stream with these requests queued. etcd sends the
+    /// stream's headers with its first answer, so opening it waits for the answer to
+    /// the first renewal: `answer_within`, when given, is how long one member may take
+    /// to give it before the next is tried (a member forwarding the renewal to a frozen
+    /// leader would otherwise hold it for seconds).
     pub(crate) async fn lease_keep_alive_stream(
         &self,
         initial: &[pb::LeaseKeepAliveRequest],
+        answer_within: Option<Duration>,
     ) -> Result<BidiStream<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>> {
-        self.open_bidi("lease.keep_alive", initial, false, |channel, request| async move {
-            LeaseClient::new(channel).lease_keep_alive(request).await
-        })
+        let attempt_time = match answer_within {
+            Some(limit) => AttemptTime::AtMost(limit),
+            None => opening_time(self),
+        };
+        self.open_bidi(
+            "lease.keep_alive",
+            initial,
+            false,
+            attempt_time,
+            |channel, request| async move {
+                LeaseClient::new(channel).lease_keep_alive(request).await
+            },
+        )
         .await
     }
 

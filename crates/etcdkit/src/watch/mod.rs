@@ -101,10 +101,13 @@ impl Watch {
         builder
     }
 
-    /// The endpoint carrying this client's shared watch stream now (the one of watches
-    /// that do not require a leader), or `None` while it is not open.
+    /// The endpoint carrying this client's shared watch stream now (the one watches
+    /// get by default, following the client's
+    /// [`require_leader`](crate::ClientOptions::require_leader) option), or `None`
+    /// while it is not open.
     pub fn endpoint(&self) -> Option<String> {
-        self.client.watch_hub().endpoint(false)
+        let require_leader = self.client.transport().options().require_leader;
+        self.client.watch_hub().endpoint(require_leader)
     }
 }
 

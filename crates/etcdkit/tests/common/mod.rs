@@ -45,3 +45,25 @@ pub async fn client(server: &EtcdServer) -> Client {
         .await
         .expect("connect")
 }
+
+/// A cluster with etcd's default settings (its default ping policy among them), for
+/// tests of the client's production defaults.
+pub async fn default_cluster(members: usize) -> EtcdCluster {
+    bounded(EtcdCluster::builder().members(members).start())
+        .await
+        .expect("start etcd cluster")
+}
+
+/// The index of the member whose client endpoint is `endpoint` (compared by port: the
+/// client normalises endpoints to `scheme://host:port`).
+pub fn member_at(etcd: &EtcdCluster, endpoint: &str) -> usize {
+    let port = |e: &str| {
+        e.rsplit(':')
+            .next()
+            .map(|p| p.trim_end_matches('/').to_string())
+    };
+    etcd.endpoints()
+        .iter()
+        .position(|e| port(e) == port(endpoint))
+        .unwrap_or_else(|| panic!("{endpoint} is none of {:?}", etcd.endpoints()))
+}
