@@ -1,10 +1,13 @@
-//! `defrag [--cluster]`: defragments each endpoint's member in turn.
+//! `defrag [--cluster]`: defragments each endpoint's member in turn, by member-targeted
+//! calls of one client (never on another member than the one meant).
 
 use clap::Args;
 
-use super::{connect_to, target_endpoints};
+use std::future::IntoFuture;
+
+use super::Members;
 use crate::args::GlobalArgs;
-use crate::error::{CliError, ExitCode, etcd_message};
+use crate::error::{CliError, ExitCode};
 use crate::go_compat;
 
 /// `defrag [options]`
@@ -22,18 +25,17 @@ pub struct DefragArgs {
 /// <duration>` for each (in every output format, as etcdctl 3.6); a failure goes to
 /// stderr, the others are still done, and the exit code is then 1.
 pub async fn run(global: &GlobalArgs, args: &DefragArgs) -> Result<(), CliError> {
+    let members = Members::connect(global, args.cluster).await?;
     let mut failed = false;
-    for endpoint in target_endpoints(global, args.cluster).await? {
+    for endpoint in &members.endpoints {
         let started = std::time::Instant::now();
-        let result = match connect_to(global, vec![endpoint.clone()]).await {
-            Ok(client) => client
-                .maintenance()
-                .defragment()
-                .await
-                .map(|_| ())
-                .map_err(|e| etcd_message(&e)),
-            Err(e) => Err(e.message),
-        };
+        let result = members
+            .ask(|client| {
+                let request = client.maintenance().defragment();
+                request.endpoint(endpoint.clone()).into_future()
+            })
+            .await
+            .map(|_| ());
         let took = go_compat::format_duration(started.elapsed());
         match result {
             Ok(()) => println!("Finished defragmenting etcd member[{endpoint}]. took {took}"),

@@ -1,16 +1,17 @@
-//! `endpoint health` and `endpoint status`: each endpoint is asked on its own, through a
-//! client of that endpoint only, and the results are printed in the order the endpoints
-//! were given (etcdctl prints health results as they complete).
+//! `endpoint health`, `endpoint status` and `endpoint hashkv`: each endpoint is asked on
+//! its own, by member-targeted calls of one client, and the results are printed in the
+//! order the endpoints were given (etcdctl prints health results as they complete).
 
+use std::future::IntoFuture;
 use std::time::Instant;
 
 use etcdkit::maintenance::StatusResponse;
 use etcdkit::{ErrorKind, Revision};
 use tokio::task::JoinSet;
 
-use super::{connect_to, printer, target_endpoints, write_stdout};
+use super::{Members, printer, write_stdout};
 use crate::args::GlobalArgs;
-use crate::error::{CliError, ExitCode, etcd_message};
+use crate::error::{CliError, ExitCode};
 use crate::go_compat;
 use crate::output::{EndpointHealth, EndpointStatus, Format, admin, write_json};
 
@@ -18,14 +19,14 @@ use crate::output::{EndpointHealth, EndpointStatus, Format, admin, write_json};
 /// permission-denied answer counts, since the request went through consensus to get it),
 /// and the cluster must have no active alarm.
 pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
+    let members = Members::connect(global, cluster).await?;
     let mut checks = JoinSet::new();
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let (global, endpoint) = (global.clone(), endpoint.clone());
-        checks.spawn(async move { (i, check_health(&global, endpoint).await) });
+    for (i, endpoint) in members.endpoints.iter().enumerate() {
+        let (members, endpoint) = (members.clone(), endpoint.clone());
+        checks.spawn(async move { (i, check_health(&members, endpoint).await) });
     }
-    let mut results: Vec<Option<EndpointHealth>> = vec![None; endpoints.len()];
+    let mut results: Vec<Option<EndpointHealth>> = vec![None; members.endpoints.len()];
     while let Some(joined) = checks.join_next().await {
         let (i, result) = joined.map_err(|e| CliError::error(e.to_string()))?;
         if let Some(slot) = results.get_mut(i) {
@@ -64,49 +65,53 @@ pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
     Ok(())
 }
 
-async fn check_health(global: &GlobalArgs, endpoint: String) -> EndpointHealth {
+async fn check_health(members: &Members, endpoint: String) -> EndpointHealth {
     let started = Instant::now();
-    let client = connect_to(global, vec![endpoint.clone()]).await;
-    let read = match &client {
-        Ok(client) => client.kv().get("health").await.map(|_| ()).map_err(|e| {
-            if e.kind() == ErrorKind::PermissionDenied {
-                None
-            } else {
-                Some(etcd_message(&e))
+    let read = members
+        .ask(|client| {
+            let endpoint = endpoint.clone();
+            async move {
+                match client.kv().get("health").endpoint(endpoint).await {
+                    // Permission denied went through consensus to get there.
+                    Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(()),
+                    other => other.map(|_| ()),
+                }
             }
-        }),
-        Err(e) => Err(Some(e.message.clone())),
-    };
-    let took = go_compat::format_duration(started.elapsed());
-    let mut health = EndpointHealth {
-        endpoint,
-        health: true,
-        took,
-        error: String::new(),
-    };
-    match (read, client) {
-        (Err(Some(error)), _) | (_, Err(CliError { message: error, .. })) => {
-            health.health = false;
-            health.error = error;
-        }
-        (Ok(()) | Err(None), Ok(client)) => {
-            // etcdkit has no alarm list call; a member's status lists the active alarms.
-            match client.maintenance().status().await {
+        })
+        .await;
+    let error = match read {
+        Err(error) => error,
+        // etcdkit has no alarm list call aimed at a member's own alarms; a member's
+        // status lists the active ones.
+        Ok(()) => {
+            let status = members
+                .ask(|client| {
+                    client
+                        .maintenance()
+                        .status()
+                        .endpoint(endpoint.clone())
+                        .into_future()
+                })
+                .await;
+            match status {
                 Ok(status) => {
                     let alarms = active_alarms(&status);
-                    if !alarms.is_empty() {
-                        health.health = false;
-                        health.error = format!("Active Alarm(s): {alarms}");
+                    if alarms.is_empty() {
+                        String::new()
+                    } else {
+                        format!("Active Alarm(s): {alarms}")
                     }
                 }
-                Err(_) => {
-                    health.health = false;
-                    health.error = "Unable to fetch the alarm list".to_owned();
-                }
+                Err(_) => "Unable to fetch the alarm list".to_owned(),
             }
         }
+    };
+    EndpointHealth {
+        endpoint,
+        health: error.is_empty(),
+        took: go_compat::format_duration(started.elapsed()),
+        error,
     }
-    health
 }
 
 /// The alarms a status reports, as etcdctl lists them: `NOSPACE CORRUPT ` (each followed
@@ -131,19 +136,21 @@ fn active_alarms(status: &StatusResponse) -> String {
 /// stderr and the others are still printed; the exit code is then 1, with no `Error:`
 /// line, as in etcdctl.
 pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
+    let members = Members::connect(global, cluster).await?;
     let mut statuses: Vec<(String, StatusResponse)> = Vec::new();
     let mut failed = false;
-    for endpoint in endpoints {
-        let status = match connect_to(global, vec![endpoint.clone()]).await {
-            Ok(client) => client
-                .maintenance()
-                .status()
-                .await
-                .map_err(|e| etcd_message(&e)),
-            Err(e) => Err(e.message),
-        };
+    for endpoint in &members.endpoints {
+        let endpoint = endpoint.clone();
+        let status = members
+            .ask(|client| {
+                client
+                    .maintenance()
+                    .status()
+                    .endpoint(endpoint.clone())
+                    .into_future()
+            })
+            .await;
         match status {
             Ok(status) => statuses.push((endpoint, status)),
             Err(error) => {
@@ -203,19 +210,18 @@ pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
 /// Asks each endpoint for the hash of its key-value history up to `rev` (0: all of it),
 /// one after the other; failures are reported as `endpoint status` reports them.
 pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), CliError> {
-    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
+    let members = Members::connect(global, cluster).await?;
     let mut hashes = Vec::new();
     let mut failed = false;
-    for endpoint in endpoints {
-        let hash = match connect_to(global, vec![endpoint.clone()]).await {
-            Ok(client) => client
-                .maintenance()
-                .hash_kv(Revision(rev))
-                .await
-                .map_err(|e| etcd_message(&e)),
-            Err(e) => Err(e.message),
-        };
+    for endpoint in &members.endpoints {
+        let endpoint = endpoint.clone();
+        let hash = members
+            .ask(|client| {
+                let request = client.maintenance().hash_kv(Revision(rev));
+                request.endpoint(endpoint.clone()).into_future()
+            })
+            .await;
         match hash {
             Ok(hash) => hashes.push((endpoint, hash)),
             Err(error) => {

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use clap::Subcommand;
 use etcdkit::maintenance::SnapshotProgress;
 
-use super::{connect_to, endpoints, write_stdout};
+use super::{connect, endpoints, write_stdout};
 use crate::args::GlobalArgs;
 use crate::error::{CliError, ExitCode, etcd_message};
 use crate::go_compat;
@@ -42,7 +42,8 @@ pub async fn run(global: &GlobalArgs, command: &SnapshotCommand) -> Result<(), C
         ));
     }
     let interrupted = |e: CliError| CliError::new(ExitCode::Interrupted, e.message);
-    let client = connect_to(global, endpoints).await.map_err(interrupted)?;
+    // The client has this one endpoint only, so the snapshot comes from that member.
+    let client = connect(global).await.map_err(interrupted)?;
     let terminal = std::io::stderr().is_terminal();
     let saved = client
         .maintenance()
