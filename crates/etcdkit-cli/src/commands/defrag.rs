@@ -1,25 +1,12 @@
 //! `defrag [--cluster]`: defragments each endpoint's member in turn, by member-targeted
 //! calls of one client (never on another member than the one meant).
 
-use clap::Args;
-
 use std::future::IntoFuture;
 
 use super::Members;
-use crate::args::GlobalArgs;
+use crate::args::{DefragArgs, GlobalArgs};
 use crate::error::{CliError, ExitCode};
 use crate::go_compat;
-
-/// `defrag [options]`
-#[derive(Args, Debug)]
-pub struct DefragArgs {
-    /// Use all endpoints from the cluster member list
-    #[arg(long)]
-    cluster: bool,
-    /// Ignored, as etcdctl ignores them
-    #[arg(hide = true)]
-    args: Vec<String>,
-}
 
 /// Defragments every endpoint, printing `Finished defragmenting etcd member[<ep>]. took
 /// <duration>` for each (in every output format, as etcdctl 3.6); a failure goes to

@@ -9,11 +9,11 @@ use etcdkit::maintenance::StatusResponse;
 use etcdkit::{ErrorKind, Revision};
 use tokio::task::JoinSet;
 
-use super::{Members, printer, write_stdout};
+use super::{Members, printer, write_stderr, write_stdout};
 use crate::args::GlobalArgs;
 use crate::error::{CliError, ExitCode};
 use crate::go_compat;
-use crate::output::{EndpointHealth, EndpointStatus, Format, admin, write_json};
+use crate::output::EndpointHealth;
 
 /// Checks every endpoint at once: a linearizable read of the key `health` must succeed (a
 /// permission-denied answer counts, since the request went through consensus to get it),
@@ -35,29 +35,9 @@ pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
     }
     let results: Vec<EndpointHealth> = results.into_iter().flatten().collect();
 
-    let mut out = Vec::new();
-    match printer.format {
-        Format::Json => printer.endpoint_health(&mut out, &results)?,
-        Format::Simple => {
-            for h in &results {
-                if h.error.is_empty() {
-                    out.extend_from_slice(
-                        format!(
-                            "{} is healthy: successfully committed proposal: took = {}\n",
-                            h.endpoint, h.took
-                        )
-                        .as_bytes(),
-                    );
-                } else {
-                    // etcdctl sends unhealthy lines to stderr.
-                    eprintln!(
-                        "{} is unhealthy: failed to commit proposal: {}",
-                        h.endpoint, h.error
-                    );
-                }
-            }
-        }
-    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    printer.endpoint_health(&mut out, &mut err, &results)?;
+    write_stderr(&err)?;
     write_stdout(&out)?;
     if results.iter().any(|h| !h.error.is_empty()) {
         return Err(CliError::error("unhealthy cluster"));
@@ -161,45 +141,7 @@ pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
     }
 
     let mut out = Vec::new();
-    match printer.format {
-        Format::Json => {
-            let list: Vec<EndpointStatus<'_>> = statuses
-                .iter()
-                .map(|(endpoint, status)| EndpointStatus::new(endpoint, status))
-                .collect();
-            printer.endpoint_status(&mut out, &list)?;
-        }
-        Format::Simple => {
-            for (endpoint, s) in &statuses {
-                let member = s.header().member_id();
-                let downgrade = s.downgrade_info().unwrap_or_default();
-                // etcdctl 3.6's columns: endpoint, ID, version, storage version, db size,
-                // in use, percentage not in use, quota, is leader, is learner, raft term,
-                // raft index, raft applied index, errors, downgrade target version and
-                // downgrade enabled.
-                let row = [
-                    endpoint.clone(),
-                    format!("{member:x}"),
-                    s.version().to_owned(),
-                    s.storage_version().to_owned(),
-                    humanize_size(s.db_size()),
-                    humanize_size(s.db_size_in_use()),
-                    percentage_not_in_use(s.db_size(), s.db_size_in_use()),
-                    humanize_size(s.db_size_quota()),
-                    (s.leader() == member).to_string(),
-                    s.is_learner().to_string(),
-                    s.raft_term().to_string(),
-                    s.raft_index().to_string(),
-                    s.raft_applied_index().to_string(),
-                    s.errors().join(", "),
-                    downgrade.target_version,
-                    downgrade.enabled.to_string(),
-                ];
-                out.extend_from_slice(row.join(", ").as_bytes());
-                out.push(b'\n');
-            }
-        }
-    }
+    printer.endpoint_status(&mut out, &statuses)?;
     write_stdout(&out)?;
     if failed {
         return Err(CliError::new(ExitCode::Error, String::new()));
@@ -231,50 +173,10 @@ pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), 
         }
     }
     let mut out = Vec::new();
-    match printer.format {
-        Format::Json => {
-            let list: Vec<admin::EndpointHashKv<'_>> = hashes
-                .iter()
-                .map(|(endpoint, hash)| admin::EndpointHashKv::new(endpoint, hash))
-                .collect();
-            write_json(&mut out, &list)?;
-        }
-        Format::Simple => {
-            for (endpoint, hash) in &hashes {
-                let line = format!("{endpoint}, {}, {}\n", hash.hash(), hash.hash_revision());
-                out.extend_from_slice(line.as_bytes());
-            }
-        }
-    }
+    printer.endpoint_hashkv(&mut out, &hashes)?;
     write_stdout(&out)?;
     if failed {
         return Err(CliError::new(ExitCode::Error, String::new()));
     }
     Ok(())
-}
-
-/// A size in bytes as etcdctl prints it (`20 kB`); a negative size, which no server sends,
-/// as 0.
-fn humanize_size(bytes: i64) -> String {
-    go_compat::humanize_bytes(u64::try_from(bytes).unwrap_or(0))
-}
-
-/// The share of the database file not in use, in whole percent rounded down as etcdctl
-/// computes it (`100 - in_use * 100 / size`, in integers); `0%` for an empty file.
-fn percentage_not_in_use(size: i64, in_use: i64) -> String {
-    let in_use_percent = in_use.saturating_mul(100).checked_div(size).unwrap_or(100);
-    format!("{}%", 100i64.saturating_sub(in_use_percent))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentage_not_in_use_rounds_as_etcdctl_does() {
-        assert_eq!(percentage_not_in_use(20480, 16384), "20%");
-        assert_eq!(percentage_not_in_use(3, 1), "67%");
-        assert_eq!(percentage_not_in_use(29000, 29000), "0%");
-        assert_eq!(percentage_not_in_use(0, 0), "0%");
-    }
 }

@@ -193,6 +193,16 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
     }
 }
 
+/// Writes a command's report lines to stderr in one go.
+pub fn write_stderr(bytes: &[u8]) -> Result<(), CliError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_all(bytes).and_then(|()| stderr.flush())?;
+    Ok(())
+}
+
 /// An argument as bytes: keys and values need not be UTF-8.
 pub fn arg_bytes(arg: &OsString) -> Bytes {
     #[cfg(unix)]

@@ -3,24 +3,12 @@
 
 use std::io::{IsTerminal, Write};
 
-use clap::Subcommand;
 use etcdkit::maintenance::SnapshotProgress;
 
 use super::{connect, endpoints, write_stdout};
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, SnapshotCommand};
 use crate::error::{CliError, ExitCode, etcd_message};
 use crate::go_compat;
-
-/// `snapshot` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum SnapshotCommand {
-    /// Stores an etcd node backend snapshot to a given file
-    Save {
-        /// <filename>
-        #[arg(value_name = "FILE")]
-        args: Vec<String>,
-    },
-}
 
 /// Runs a `snapshot` subcommand. The file is written to `<file>.part` and renamed when
 /// complete, so `<file>` never holds a partial snapshot.
