@@ -15,6 +15,12 @@ use crate::prefix_cache::{PrefixCache, Snapshot};
 
 impl Registry {
     /// One instance of `name`, chosen at random; [`Error::NoInstance`] when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for an empty name or one with `/`; [`Error::NoInstance`] when the
+    /// service has none; [`Error::Etcd`] with [`ErrorKind::Timeout`] when the instances cannot be
+    /// read within the registry's timeout.
     pub async fn lookup(&self, name: &str) -> Result<Instance, Error> {
         let mut instances = self.list(name).await?;
         if instances.is_empty() {
@@ -27,6 +33,11 @@ impl Registry {
     }
 
     /// Every instance of `name`, in key order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for an empty name or one with `/`; [`Error::Etcd`] with
+    /// [`ErrorKind::Timeout`] when the instances cannot be read within the registry's timeout.
     pub async fn list(&self, name: &str) -> Result<Vec<Instance>, Error> {
         let cache = self.cache(name)?;
         if !cache.is_ready()
@@ -46,6 +57,11 @@ impl Registry {
     }
 
     /// Every instance of every service, by service name (read from etcd directly).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Etcd`] when the read fails ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`],
+    /// ...).
     pub async fn list_all(&self) -> Result<BTreeMap<String, Vec<Instance>>, Error> {
         let prefix = Bytes::from(self.inner.namespace.clone());
         let response = self
@@ -66,6 +82,11 @@ impl Registry {
 
     /// The instances of `name` now (once read) and after every change, as complete
     /// sets in key order; an unchanged set is not repeated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for an empty name or one with `/` (the stream itself never
+    /// fails: it waits out disconnects).
     pub fn watch(
         &self,
         name: &str,
@@ -80,6 +101,10 @@ impl Registry {
 
     /// A go-kit [`Instancer`] of `name`'s instances (raw keys and values), sharing the
     /// registry's cache.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for an empty name or one with `/`.
     pub fn instancer(&self, name: &str) -> Result<Instancer, Error> {
         Ok(Instancer::from_cache(self.cache(name)?).ready_timeout(self.inner.timeout))
     }

@@ -135,6 +135,11 @@ pub struct Registry {
 impl Registry {
     /// Connects to the etcd cluster of a connection string and makes a registry with its
     /// options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConnectionString`] for a malformed connection string;
+    /// [`Error::Etcd`] when no host answers within the timeout.
     pub async fn connect(connection_string: &str) -> Result<Registry, Error> {
         let c: ConnectionString = connection_string.parse()?;
         let client = ClientOptions::new(c.endpoints().to_vec())
@@ -258,12 +263,22 @@ impl Registry {
     /// Leaves service `name`: every instance of it this registry joined is deleted at
     /// once (its lease revoked). Returns how many there were. The first failure is
     /// returned after all were tried.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Etcd`] with the first revoke that failed (every instance of the name is
+    /// still left; those not revoked expire after their TTL).
     pub async fn leave(&self, name: &str) -> Result<usize, Error> {
         let members = self.take_members(|_, m| m.joined.instance.name() == name);
         close_all(members).await
     }
 
     /// Leaves every service this registry joined.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Etcd`] with the first revoke that failed (every instance is still left;
+    /// those not revoked expire after their TTL).
     pub async fn leave_all(&self) -> Result<usize, Error> {
         let members = self.take_members(|_, _| true);
         close_all(members).await
@@ -272,6 +287,11 @@ impl Registry {
     /// Deletes every instance of `name`, whoever registered it (for operators: the
     /// registrants' leases stay, and they do not write the instance again until their
     /// lease is lost). Returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for an empty name or one with `/`; [`Error::Etcd`] when the
+    /// delete fails.
     pub async fn evict(&self, name: &str) -> Result<i64, Error> {
         let prefix = self.prefix(name)?;
         let own = self.take_members(|_, m| m.joined.instance.name() == name);
@@ -295,6 +315,10 @@ impl Registry {
     }
 
     /// Leaves every joined service, then drops the registry.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registry::leave_all`].
     pub async fn close(self) -> Result<(), Error> {
         self.leave_all().await.map(|_| ())
     }

@@ -110,6 +110,17 @@ impl IntoFuture for Delete<Kv> {
     type Output = Result<DeleteResponse>;
     type IntoFuture = BoxFuture<'static, Result<DeleteResponse>>;
 
+    /// Sends the delete.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before
+    /// sending); [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint
+    /// answers; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout
+    /// passes; [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the
+    /// connection failed after the request may have been applied;
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
+    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.delete"))?;

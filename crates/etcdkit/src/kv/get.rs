@@ -216,7 +216,8 @@ impl Get<Kv> {
     ///
     /// # Errors
     ///
-    /// The request fails with [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
+    /// The request fails with
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
     /// when `endpoint` does not parse, before anything is sent.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into().into());
@@ -228,6 +229,20 @@ impl IntoFuture for Get<Kv> {
     type Output = Result<GetResponse>;
     type IntoFuture = BoxFuture<'static, Result<GetResponse>>;
 
+    /// Sends the read.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before
+    /// sending); [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) or
+    /// [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) for a read at a
+    /// revision compacted away or not yet written;
+    /// [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead) when the answering member is
+    /// behind a revision the client has seen (monotonic reads) and no other answers in
+    /// time; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint
+    /// answers; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout
+    /// passes; [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
+    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.get"))?;

@@ -57,6 +57,16 @@ impl IntoFuture for Grant {
     type Output = Result<LeaseGrantResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseGrantResponse>>;
 
+    /// Sends the grant.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for lease id 0 (before sending); [`ErrorKind::LeaseExists`]
+    /// when a lease of that id exists; [`ErrorKind::LeaseTtlTooLarge`] for a TTL over the server's
+    /// maximum; [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when
+    /// the request timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after
+    /// the request may have been applied; [`ErrorKind::PermissionDenied`] or
+    /// [`ErrorKind::InvalidToken`] under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let id = match self.id {

@@ -53,6 +53,13 @@ impl IntoFuture for KeepAliveOnce {
     type Output = Result<LeaseKeepAliveResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseKeepAliveResponse>>;
 
+    /// Renews the lease once.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or expired);
+    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
+    /// timeout passes; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under auth.
     fn into_future(self) -> Self::IntoFuture {
         const OP: &str = "lease.keep_alive_once";
         Box::pin(async move {

@@ -38,6 +38,14 @@ impl IntoFuture for Leases {
     type Output = Result<LeaseLeasesResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseLeasesResponse>>;
 
+    /// Lists the leases.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers;
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout passes;
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
+    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.leases", self.timeout);

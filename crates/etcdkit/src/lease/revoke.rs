@@ -60,6 +60,15 @@ impl IntoFuture for Revoke {
     type Output = Result<LeaseRevokeResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseRevokeResponse>>;
 
+    /// Sends the revoke.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or already expired);
+    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
+    /// timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after the request
+    /// may have been applied; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under
+    /// auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.revoke", self.timeout);

@@ -50,6 +50,14 @@ impl IntoFuture for TimeToLive {
     type Output = Result<LeaseTimeToLiveResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseTimeToLiveResponse>>;
 
+    /// Asks for the lease's remaining time.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers;
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout passes;
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
+    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.time_to_live", self.timeout);

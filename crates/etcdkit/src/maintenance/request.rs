@@ -71,7 +71,8 @@ impl<T> AdminRequest<T> {
     ///
     /// # Errors
     ///
-    /// The request fails with [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
+    /// The request fails with
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
     /// when `endpoint` does not parse, before anything is sent.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.settings.endpoint = Some(endpoint.into().into());
@@ -93,6 +94,18 @@ impl<T: 'static> IntoFuture for AdminRequest<T> {
     type Output = Result<T>;
     type IntoFuture = BoxFuture<'static, Result<T>>;
 
+    /// Sends the request.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for a named member
+    /// that does not parse (before sending); the call's own failures (see each method);
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers;
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout passes;
+    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the connection
+    /// failed after the request may have been applied;
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
+    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     fn into_future(self) -> Self::IntoFuture {
         (self.run)(self.settings)
     }
