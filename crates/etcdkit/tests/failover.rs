@@ -511,3 +511,73 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     assert!(fresh.header().revision() >= seen);
     assert_eq!(fresh.kvs()[0].value().as_ref(), b"last");
 }
+
+/// The revision floor of monotonic reads is fed by watch answers too: a client that saw
+/// a revision only through its watch never reads anything older from a lagging member.
+#[tokio::test]
+async fn a_revision_seen_only_through_a_watch_is_never_read_back_older() {
+    let etcd = cluster(3).await;
+    let endpoints = etcd.endpoints();
+    let probe = bounded(options(endpoints.clone()).connect()).await.unwrap();
+    let mut lag = 0;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
+            .await
+            .unwrap();
+        if status.header().member_id() != status.leader() {
+            lag = i;
+        }
+    }
+    let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
+    let up_endpoints: Vec<String> = up.iter().map(|&i| endpoints[i].clone()).collect();
+    // The reader reaches the lagging member only by aimed reads, and learns revisions
+    // only from its watch (the writer is another client).
+    let reader = bounded(options(up_endpoints.clone()).connect())
+        .await
+        .unwrap();
+    let writer = bounded(options(up_endpoints).connect()).await.unwrap();
+    bounded(writer.kv().put("wmono/k", "0")).await.unwrap();
+    let mut watcher = bounded(reader.watch().prefix("wmono/")).await.unwrap();
+    bounded(etcd.stop(lag)).await.unwrap();
+    // More than the socket buffers hold, so the frozen member cannot catch up on thaw.
+    let filler = vec![b'x'; 100 * 1024];
+    for i in 1..=100 {
+        bounded(writer.kv().put(format!("wmono/fill/{i}"), filler.clone()))
+            .await
+            .unwrap();
+    }
+    let last = bounded(writer.kv().put("wmono/k", "last")).await.unwrap();
+    let seen = last.header().revision();
+    loop {
+        let response = bounded(watcher.next()).await.unwrap().unwrap();
+        if response.header().revision() >= seen {
+            break;
+        }
+    }
+
+    // The lagging member thaws while the others freeze: it serves serializable reads
+    // from its old revision.
+    for &i in &up {
+        bounded(etcd.stop(i)).await.unwrap();
+    }
+    etcd.resume(lag).unwrap();
+    let read = bounded(
+        reader
+            .kv()
+            .get("wmono/k")
+            .serializable()
+            .endpoint(endpoints[lag].clone()),
+    )
+    .await;
+    match read {
+        Ok(r) => assert!(
+            r.header().revision() >= seen,
+            "went back in time: {:?} after {seen:?}",
+            r.header().revision()
+        ),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::StaleRead, "{e}"),
+    }
+    for &i in &up {
+        etcd.resume(i).unwrap();
+    }
+}
