@@ -159,13 +159,8 @@ impl std::future::IntoFuture for MemberAdd {
     ///
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument),
     /// [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) for peer URLs that are
-    /// malformed or already in use;
-    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers;
-    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout passes;
-    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the connection
-    /// failed after the request may have been applied;
-    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// malformed or already in use; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::not_idempotent("cluster.member_add", self.timeout);

@@ -238,10 +238,8 @@ impl IntoFuture for Campaign {
     ///
     /// [`ErrorKind::EmptyKey`] for an empty name and [`ErrorKind::InvalidArgument`] for lease 0
     /// (before sending); [`ErrorKind::LeaseNotFound`] when the lease ends while waiting;
-    /// [`ErrorKind::Timeout`] when the timeout given passes first; [`ErrorKind::Unavailable`] when
-    /// no endpoint answers; [`ErrorKind::Timeout`] when the request timeout passes;
-    /// [`ErrorKind::OutcomeUnknown`] when the connection failed after the request may have been
-    /// applied; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under auth.
+    /// [`ErrorKind::Timeout`] when the timeout given passes first; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             const OP: &str = "election.campaign";
@@ -331,11 +329,8 @@ impl IntoFuture for Proclaim {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotElectionLeader`] when the leader key given no longer leads;
-    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
-    /// timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after the request
-    /// may have been applied; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under
-    /// auth.
+    /// [`ErrorKind::NotElectionLeader`] when the leader key given no longer leads; the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             // A leader key under lease 0 came from no campaign; the server would make a
@@ -378,10 +373,7 @@ impl IntoFuture for Resign {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
-    /// timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after the request
-    /// may have been applied; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under
-    /// auth.
+    /// the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.leader.lease.require_granted("election.resign")?;
@@ -420,9 +412,8 @@ impl IntoFuture for Leader {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NoElectionLeader`] when the election has no leader; [`ErrorKind::Unavailable`]
-    /// when no endpoint answers; [`ErrorKind::Timeout`] when the request timeout passes;
-    /// [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under auth.
+    /// [`ErrorKind::NoElectionLeader`] when the election has no leader; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             const OP: &str = "election.leader";

@@ -55,14 +55,8 @@ impl IntoFuture for Compact {
     /// # Errors
     ///
     /// [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) when the revision is already
-    /// compacted; [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) when it
-    /// is not yet written; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when
-    /// no endpoint answers; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the
-    /// request timeout passes;
-    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the connection
-    /// failed after the request may have been applied;
-    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// compacted; [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) when it is not
+    /// yet written; the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::not_idempotent("kv.compact", self.timeout);

@@ -114,13 +114,8 @@ impl IntoFuture for Delete<Kv> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before
-    /// sending); [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint
-    /// answers; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout
-    /// passes; [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the
-    /// connection failed after the request may have been applied;
-    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending); the
+    /// failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.delete"))?;

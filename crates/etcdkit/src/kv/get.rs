@@ -233,16 +233,13 @@ impl IntoFuture for Get<Kv> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before
-    /// sending); [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) or
-    /// [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) for a read at a
-    /// revision compacted away or not yet written;
-    /// [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead) when the answering member is
-    /// behind a revision the client has seen (monotonic reads) and no other answers in
-    /// time; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint
-    /// answers; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout
-    /// passes; [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending);
+    /// [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) or
+    /// [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) for a read at a revision
+    /// compacted away or not yet written; [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead)
+    /// when the answering member is behind a revision the client has seen (monotonic reads) and no
+    /// other answers in time; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.get"))?;

@@ -100,16 +100,11 @@ impl IntoFuture for Put<Kv> {
     /// # Errors
     ///
     /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key and
-    /// [`ErrorKind::RequestTooLarge`](crate::ErrorKind::RequestTooLarge) for a request over
-    /// the client's size limit (both before sending);
-    /// [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound) when the lease does
-    /// not exist; [`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace) when the cluster is out
-    /// of space; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint
-    /// answers; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout
-    /// passes; [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the
-    /// connection failed after the request may have been applied;
-    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// [`ErrorKind::RequestTooLarge`](crate::ErrorKind::RequestTooLarge) for a request over the
+    /// client's size limit (both before sending);
+    /// [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound) when the lease does not exist;
+    /// [`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace) when the cluster is out of space; the
+    /// failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.put"))?;

@@ -373,11 +373,8 @@ impl IntoFuture for Txn<Kv> {
     /// [`ErrorKind::DuplicateKey`] when two operations write the same key,
     /// [`ErrorKind::TooManyOps`] over the server's limit, [`ErrorKind::EmptyKey`] for an empty key,
     /// [`ErrorKind::RequestTooLarge`] over the size limit (all before sending); the failures of its
-    /// operations ([`ErrorKind::Compacted`], [`ErrorKind::LeaseNotFound`], ...);
-    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
-    /// timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after the request
-    /// may have been applied; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under
-    /// auth.
+    /// operations ([`ErrorKind::Compacted`], [`ErrorKind::LeaseNotFound`], ...); the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.txn"))?;

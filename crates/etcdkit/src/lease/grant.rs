@@ -63,10 +63,7 @@ impl IntoFuture for Grant {
     ///
     /// [`ErrorKind::InvalidArgument`] for lease id 0 (before sending); [`ErrorKind::LeaseExists`]
     /// when a lease of that id exists; [`ErrorKind::LeaseTtlTooLarge`] for a TTL over the server's
-    /// maximum; [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when
-    /// the request timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after
-    /// the request may have been applied; [`ErrorKind::PermissionDenied`] or
-    /// [`ErrorKind::InvalidToken`] under auth.
+    /// maximum; the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let id = match self.id {

@@ -57,9 +57,8 @@ impl IntoFuture for KeepAliveOnce {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or expired);
-    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
-    /// timeout passes; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under auth.
+    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or expired); the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         const OP: &str = "lease.keep_alive_once";
         Box::pin(async move {

@@ -42,10 +42,7 @@ impl IntoFuture for Leases {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers;
-    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout passes;
-    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.leases", self.timeout);

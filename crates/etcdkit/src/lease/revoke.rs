@@ -64,11 +64,8 @@ impl IntoFuture for Revoke {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or already expired);
-    /// [`ErrorKind::Unavailable`] when no endpoint answers; [`ErrorKind::Timeout`] when the request
-    /// timeout passes; [`ErrorKind::OutcomeUnknown`] when the connection failed after the request
-    /// may have been applied; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`] under
-    /// auth.
+    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or already expired); the
+    /// failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.revoke", self.timeout);

@@ -98,14 +98,9 @@ impl<T: 'static> IntoFuture for AdminRequest<T> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for a named member
-    /// that does not parse (before sending); the call's own failures (see each method);
-    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers;
-    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when the request timeout passes;
-    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the connection
-    /// failed after the request may have been applied;
-    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
-    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for a named member that
+    /// does not parse (before sending); the call's own failures (see each method); the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         (self.run)(self.settings)
     }
