@@ -420,6 +420,36 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
         .unwrap();
 }
 
+/// The index of a member that is not the leader (freezing the leader would have writes
+/// wait out an election).
+async fn a_follower(endpoints: &[String]) -> usize {
+    let probe = bounded(options(endpoints.to_vec()).connect())
+        .await
+        .unwrap();
+    let mut follower = 0;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
+            .await
+            .unwrap();
+        if status.header().member_id() != status.leader() {
+            follower = i;
+        }
+    }
+    follower
+}
+
+/// Writes more under `prefix` than the socket buffers hold: a frozen process still
+/// receives into its kernel buffers, and small writes would reach it that way once it
+/// thaws.
+async fn overfill(writer: &Client, prefix: &str) {
+    let filler = vec![b'x'; 100 * 1024];
+    for i in 1..=100 {
+        bounded(writer.kv().put(format!("{prefix}{i}"), filler.clone()))
+            .await
+            .unwrap();
+    }
+}
+
 /// A member frozen while the others moved on, then thawed while they are frozen, answers
 /// serializable reads from its old revision. A client that has seen a newer revision
 /// never returns that older one: its reads fail (typed) until an up-to-date member
@@ -428,18 +458,7 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
 async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     let etcd = cluster(3).await;
     let endpoints = etcd.endpoints();
-    // The member to freeze must be a follower: with the leader frozen, writes would wait
-    // out an election.
-    let probe = bounded(options(endpoints.clone()).connect()).await.unwrap();
-    let mut lag = 0;
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
-            .await
-            .unwrap();
-        if status.header().member_id() != status.leader() {
-            lag = i;
-        }
-    }
+    let lag = a_follower(&endpoints).await;
     let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
     let reader = bounded(
         fault_tolerant_options(endpoints.clone())
@@ -455,14 +474,7 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     // Let the follower have everything so far, then freeze it while the others move on.
     bounded(reader.kv().get("mono/k")).await.unwrap();
     bounded(etcd.stop(lag)).await.unwrap();
-    // More than the socket buffers hold: a frozen process still receives into its
-    // kernel buffers, and small writes would reach it that way once it thaws.
-    let filler = vec![b'x'; 100 * 1024];
-    for i in 1..=100 {
-        bounded(writer.kv().put(format!("mono/fill/{i}"), filler.clone()))
-            .await
-            .unwrap();
-    }
+    overfill(&writer, "mono/fill/").await;
     bounded(writer.kv().put("mono/k", "last")).await.unwrap();
     // The reader learns the newest revision (a linearizable read, retried past the
     // frozen member as needed).
@@ -518,16 +530,7 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
 async fn a_revision_seen_only_through_a_watch_is_never_read_back_older() {
     let etcd = cluster(3).await;
     let endpoints = etcd.endpoints();
-    let probe = bounded(options(endpoints.clone()).connect()).await.unwrap();
-    let mut lag = 0;
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
-            .await
-            .unwrap();
-        if status.header().member_id() != status.leader() {
-            lag = i;
-        }
-    }
+    let lag = a_follower(&endpoints).await;
     let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
     let up_endpoints: Vec<String> = up.iter().map(|&i| endpoints[i].clone()).collect();
     // The reader reaches the lagging member only by aimed reads, and learns revisions
@@ -539,13 +542,7 @@ async fn a_revision_seen_only_through_a_watch_is_never_read_back_older() {
     bounded(writer.kv().put("wmono/k", "0")).await.unwrap();
     let mut watcher = bounded(reader.watch().prefix("wmono/")).await.unwrap();
     bounded(etcd.stop(lag)).await.unwrap();
-    // More than the socket buffers hold, so the frozen member cannot catch up on thaw.
-    let filler = vec![b'x'; 100 * 1024];
-    for i in 1..=100 {
-        bounded(writer.kv().put(format!("wmono/fill/{i}"), filler.clone()))
-            .await
-            .unwrap();
-    }
+    overfill(&writer, "wmono/fill/").await;
     let last = bounded(writer.kv().put("wmono/k", "last")).await.unwrap();
     let seen = last.header().revision();
     loop {

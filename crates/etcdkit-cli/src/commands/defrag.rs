@@ -3,9 +3,9 @@
 
 use std::future::IntoFuture;
 
-use super::Members;
+use super::{Members, some_failed};
 use crate::args::{DefragArgs, GlobalArgs};
-use crate::error::{CliError, ExitCode};
+use crate::error::CliError;
 use crate::go_compat;
 
 /// Defragments every endpoint, printing `Finished defragmenting etcd member[<ep>]. took
@@ -32,8 +32,5 @@ pub async fn run(global: &GlobalArgs, args: &DefragArgs) -> Result<(), CliError>
             }
         }
     }
-    if failed {
-        return Err(CliError::new(ExitCode::Error, String::new()));
-    }
-    Ok(())
+    some_failed(failed)
 }

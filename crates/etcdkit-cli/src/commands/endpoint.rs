@@ -9,9 +9,9 @@ use etcdkit::maintenance::StatusResponse;
 use etcdkit::{ErrorKind, Revision};
 use tokio::task::JoinSet;
 
-use super::{Members, printer, write_stderr, write_stdout};
+use super::{Members, printer, some_failed, write_stderr, write_stdout};
 use crate::args::GlobalArgs;
-use crate::error::{CliError, ExitCode};
+use crate::error::CliError;
 use crate::go_compat;
 use crate::output::EndpointHealth;
 
@@ -118,35 +118,22 @@ fn active_alarms(status: &StatusResponse) -> String {
 pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
     let printer = printer(global)?;
     let members = Members::connect(global, cluster).await?;
-    let mut statuses: Vec<(String, StatusResponse)> = Vec::new();
-    let mut failed = false;
-    for endpoint in &members.endpoints {
-        let endpoint = endpoint.clone();
-        let status = members
-            .ask(|client| {
+    let (statuses, failed) = members
+        .ask_each(
+            |client, endpoint| {
                 client
                     .maintenance()
                     .status()
-                    .endpoint(endpoint.clone())
+                    .endpoint(endpoint)
                     .into_future()
-            })
-            .await;
-        match status {
-            Ok(status) => statuses.push((endpoint, status)),
-            Err(error) => {
-                failed = true;
-                eprintln!("Failed to get the status of endpoint {endpoint} ({error})");
-            }
-        }
-    }
-
+            },
+            |endpoint, error| format!("Failed to get the status of endpoint {endpoint} ({error})"),
+        )
+        .await;
     let mut out = Vec::new();
     printer.endpoint_status(&mut out, &statuses)?;
     write_stdout(&out)?;
-    if failed {
-        return Err(CliError::new(ExitCode::Error, String::new()));
-    }
-    Ok(())
+    some_failed(failed)
 }
 
 /// Asks each endpoint for the hash of its key-value history up to `rev` (0: all of it),
@@ -154,29 +141,17 @@ pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
 pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), CliError> {
     let printer = printer(global)?;
     let members = Members::connect(global, cluster).await?;
-    let mut hashes = Vec::new();
-    let mut failed = false;
-    for endpoint in &members.endpoints {
-        let endpoint = endpoint.clone();
-        let hash = members
-            .ask(|client| {
+    let (hashes, failed) = members
+        .ask_each(
+            |client, endpoint| {
                 let request = client.maintenance().hash_kv(Revision(rev));
-                request.endpoint(endpoint.clone()).into_future()
-            })
-            .await;
-        match hash {
-            Ok(hash) => hashes.push((endpoint, hash)),
-            Err(error) => {
-                failed = true;
-                eprintln!("Failed to get the hash of endpoint {endpoint} ({error})");
-            }
-        }
-    }
+                request.endpoint(endpoint).into_future()
+            },
+            |endpoint, error| format!("Failed to get the hash of endpoint {endpoint} ({error})"),
+        )
+        .await;
     let mut out = Vec::new();
     printer.endpoint_hashkv(&mut out, &hashes)?;
     write_stdout(&out)?;
-    if failed {
-        return Err(CliError::new(ExitCode::Error, String::new()));
-    }
-    Ok(())
+    some_failed(failed)
 }

@@ -29,7 +29,7 @@ use std::future::Future;
 use std::io::Write;
 
 use bytes::Bytes;
-use etcdkit::{Client, ClientOptions, ErrorKind};
+use etcdkit::{Client, ClientOptions, ErrorKind, KeyRange};
 
 use crate::args::{Cli, Command, EndpointCommand, GlobalArgs};
 use crate::error::{CliError, ExitCode, etcd_message};
@@ -176,6 +176,56 @@ impl Members {
             Ok(client) => request(client.clone()).await.map_err(|e| etcd_message(&e)),
             Err(message) => Err(message.clone()),
         }
+    }
+
+    /// Asks every member in turn, each by a member-targeted `request` (given the client
+    /// and the endpoint). Returns the answers in order, and whether any failed: a
+    /// failure is reported on stderr with `failure(endpoint, error)` and the others are
+    /// still asked, as etcdctl does.
+    pub async fn ask_each<T, F, Fut>(
+        &self,
+        mut request: F,
+        failure: impl Fn(&str, &str) -> String,
+    ) -> (Vec<(String, T)>, bool)
+    where
+        F: FnMut(Client, String) -> Fut,
+        Fut: Future<Output = etcdkit::Result<T>>,
+    {
+        let mut answers = Vec::new();
+        let mut failed = false;
+        for endpoint in &self.endpoints {
+            match self.ask(|client| request(client, endpoint.clone())).await {
+                Ok(answer) => answers.push((endpoint.clone(), answer)),
+                Err(error) => {
+                    failed = true;
+                    eprintln!("{}", failure(endpoint, &error));
+                }
+            }
+        }
+        (answers, failed)
+    }
+}
+
+/// The end of a per-member command: when some member failed (each already reported on
+/// stderr), exit 1 without an `Error:` line, as etcdctl does.
+pub fn some_failed(failed: bool) -> Result<(), CliError> {
+    if failed {
+        return Err(CliError::new(ExitCode::Error, String::new()));
+    }
+    Ok(())
+}
+
+/// The keys a `get` or `del` names, as etcdctl reads its flags: `--from-key` and
+/// `--prefix` win over a range end, and `--prefix ""` (like `--from-key ""`) is every key.
+pub fn key_range(key: &Bytes, range_end: Option<&Bytes>, prefix: bool, from_key: bool) -> KeyRange {
+    if from_key {
+        KeyRange::from_key(key.clone())
+    } else if prefix {
+        KeyRange::prefix(key.clone())
+    } else if let Some(end) = range_end {
+        KeyRange::range(key.clone(), end.clone())
+    } else {
+        KeyRange::key(key.clone())
     }
 }
 

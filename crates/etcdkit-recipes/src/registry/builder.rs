@@ -12,12 +12,12 @@ use super::{DEFAULT_NAMESPACE, Inner, Registry, ValueFormat};
 #[derive(Debug, Clone)]
 #[must_use = "call build() to make the registry"]
 pub struct RegistryBuilder {
-    client: Client,
-    namespace: String,
-    ttl: Duration,
-    heartbeat: Duration,
-    format: ValueFormat,
-    timeout: Duration,
+    pub(super) client: Client,
+    pub(super) namespace: String,
+    pub(super) ttl: Duration,
+    pub(super) heartbeat: Duration,
+    pub(super) format: ValueFormat,
+    pub(super) timeout: Duration,
 }
 
 impl RegistryBuilder {
@@ -76,12 +76,11 @@ impl RegistryBuilder {
             .clamp(Duration::from_millis(100), self.ttl / 2);
         Registry {
             inner: Arc::new(Inner {
-                client: self.client,
-                namespace: format!("{namespace}/"),
-                ttl: self.ttl,
-                heartbeat,
-                format: self.format,
-                timeout: self.timeout,
+                settings: RegistryBuilder {
+                    namespace: format!("{namespace}/"),
+                    heartbeat,
+                    ..self
+                },
                 joined: Mutex::new(BTreeMap::new()),
                 caches: Mutex::new(HashMap::new()),
             }),

@@ -41,7 +41,7 @@ impl Registry {
     pub async fn list(&self, name: &str) -> Result<Vec<Instance>, Error> {
         let cache = self.cache(name)?;
         if !cache.is_ready()
-            && tokio::time::timeout(self.inner.timeout, cache.ready())
+            && tokio::time::timeout(self.inner.settings.timeout, cache.ready())
                 .await
                 .is_err()
         {
@@ -49,7 +49,7 @@ impl Registry {
                 ErrorKind::Timeout,
                 format!(
                     "the instances of `{name}` could not be read within {:?}",
-                    self.inner.timeout
+                    self.inner.settings.timeout
                 ),
             )));
         }
@@ -63,9 +63,10 @@ impl Registry {
     /// [`Error::Etcd`] when the read fails ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`],
     /// ...).
     pub async fn list_all(&self) -> Result<BTreeMap<String, Vec<Instance>>, Error> {
-        let prefix = Bytes::from(self.inner.namespace.clone());
+        let prefix = Bytes::from(self.inner.settings.namespace.clone());
         let response = self
             .inner
+            .settings
             .client
             .kv()
             .get(prefix.clone())
@@ -92,11 +93,13 @@ impl Registry {
         name: &str,
     ) -> Result<impl Stream<Item = Vec<Instance>> + Send + Unpin + 'static + use<>, Error> {
         let cache = self.cache(name)?;
-        let namespace = Bytes::from(self.inner.namespace.clone());
-        Ok(sets(cache, self.inner.timeout).filter_map(move |item| {
-            let set = item.ok().map(|snapshot| decode(&namespace, &snapshot));
-            std::future::ready(set)
-        }))
+        let namespace = Bytes::from(self.inner.settings.namespace.clone());
+        Ok(
+            sets(cache, self.inner.settings.timeout).filter_map(move |item| {
+                let set = item.ok().map(|snapshot| decode(&namespace, &snapshot));
+                std::future::ready(set)
+            }),
+        )
     }
 
     /// A go-kit [`Instancer`] of `name`'s instances (raw keys and values), sharing the
@@ -106,7 +109,7 @@ impl Registry {
     ///
     /// [`Error::InvalidName`] for an empty name or one with `/`.
     pub fn instancer(&self, name: &str) -> Result<Instancer, Error> {
-        Ok(Instancer::from_cache(self.cache(name)?).ready_timeout(self.inner.timeout))
+        Ok(Instancer::from_cache(self.cache(name)?).ready_timeout(self.inner.settings.timeout))
     }
 
     fn cache(&self, name: &str) -> Result<Arc<PrefixCache>, Error> {
@@ -118,13 +121,13 @@ impl Registry {
         Ok(caches
             .entry(name.to_owned())
             .or_insert_with(|| {
-                Arc::new(PrefixCache::builder(self.inner.client.clone(), prefix).start())
+                Arc::new(PrefixCache::builder(self.inner.settings.client.clone(), prefix).start())
             })
             .clone())
     }
 
     fn decode(&self, snapshot: &Snapshot) -> Vec<Instance> {
-        decode(self.inner.namespace.as_bytes(), snapshot)
+        decode(self.inner.settings.namespace.as_bytes(), snapshot)
     }
 }
 

@@ -111,13 +111,8 @@ struct Member {
 }
 
 struct Inner {
-    client: Client,
-    /// With its trailing `/`.
-    namespace: String,
-    ttl: Duration,
-    heartbeat: Duration,
-    format: ValueFormat,
-    timeout: Duration,
+    /// As built: the namespace with its trailing `/`, the heartbeat within bounds.
+    settings: RegistryBuilder,
     joined: Mutex<BTreeMap<Bytes, Member>>,
     caches: Mutex<HashMap<String, Arc<PrefixCache>>>,
 }
@@ -169,22 +164,22 @@ impl Registry {
 
     /// The client.
     pub fn client(&self) -> &Client {
-        &self.inner.client
+        &self.inner.settings.client
     }
 
     /// The namespace, with its trailing `/`.
     pub fn namespace(&self) -> &str {
-        &self.inner.namespace
+        &self.inner.settings.namespace
     }
 
     /// The lease TTL of joined instances.
     pub fn ttl(&self) -> Duration {
-        self.inner.ttl
+        self.inner.settings.ttl
     }
 
     /// How often leases are renewed.
     pub fn heartbeat(&self) -> Duration {
-        self.inner.heartbeat
+        self.inner.settings.heartbeat
     }
 
     /// Joins service `name` with `doc` (a JSON object, or null): fills in `name`,
@@ -215,17 +210,17 @@ impl Registry {
             _ => format!("{:016x}", fastrand::u64(..)),
         };
         check_name(&id)?;
-        let instance = Instance::fill(&self.inner.namespace, name, &id, doc);
+        let instance = Instance::fill(&self.inner.settings.namespace, name, &id, doc);
         let previous = self.take_members(|key, _| key == instance.key());
         for member in previous {
             let _ = member.registrant.close().await;
         }
         let registrant = Registrant::start(Spec {
-            client: self.inner.client.clone(),
+            client: self.inner.settings.client.clone(),
             key: instance.key().clone(),
-            value: instance.encode(self.inner.format),
-            ttl: self.inner.ttl,
-            heartbeat: self.inner.heartbeat,
+            value: instance.encode(self.inner.settings.format),
+            ttl: self.inner.settings.ttl,
+            heartbeat: self.inner.settings.heartbeat,
         });
         let joined = Joined {
             instance,
@@ -238,7 +233,12 @@ impl Registry {
                 registrant,
             },
         );
-        match tokio::time::timeout(self.inner.timeout, joined.registration.registered(1)).await {
+        match tokio::time::timeout(
+            self.inner.settings.timeout,
+            joined.registration.registered(1),
+        )
+        .await
+        {
             Ok(Ok(_)) => Ok(joined),
             Ok(Err(e)) => Err(Error::Etcd(e)),
             Err(_) => {
@@ -253,7 +253,7 @@ impl Registry {
                     format!(
                         "the instance was not written within {:?}{last}; still trying in the \
                          background",
-                        self.inner.timeout
+                        self.inner.settings.timeout
                     ),
                 )))
             }
@@ -298,6 +298,7 @@ impl Registry {
         let _ = close_all(own).await;
         let deleted = self
             .inner
+            .settings
             .client
             .kv()
             .delete(prefix.clone())
@@ -325,7 +326,10 @@ impl Registry {
 
     fn prefix(&self, name: &str) -> Result<Bytes, Error> {
         check_name(name)?;
-        Ok(Bytes::from(format!("{}{name}/", self.inner.namespace)))
+        Ok(Bytes::from(format!(
+            "{}{name}/",
+            self.inner.settings.namespace
+        )))
     }
 
     fn lock_joined(&self) -> std::sync::MutexGuard<'_, BTreeMap<Bytes, Member>> {
@@ -349,10 +353,10 @@ impl Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("namespace", &self.inner.namespace)
-            .field("ttl", &self.inner.ttl)
-            .field("heartbeat", &self.inner.heartbeat)
-            .field("format", &self.inner.format)
+            .field("namespace", &self.inner.settings.namespace)
+            .field("ttl", &self.inner.settings.ttl)
+            .field("heartbeat", &self.inner.settings.heartbeat)
+            .field("format", &self.inner.settings.format)
             .finish()
     }
 }
