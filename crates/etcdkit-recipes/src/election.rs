@@ -111,6 +111,12 @@ impl Election {
 
     /// Campaigns with `value` and waits until elected. See the [module docs](self) for
     /// what ends the wait.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::SessionLost`] when the session's lease is lost or the session dropped while
+    /// waiting (the [`LostCause`] is in the message); the request's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn campaign(&self, value: impl Into<Bytes>) -> Result<Leadership> {
         const WHAT: &str = "campaign";
         let (rev, pending) = self.queue.enqueue(value.into(), WHAT).await?;
@@ -154,6 +160,10 @@ impl Election {
 
     /// The current leader's key-value (its value is the election's value), or `None`
     /// when nobody campaigns.
+    ///
+    /// # Errors
+    ///
+    /// The request's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn leader(&self) -> Result<Option<KeyValue>> {
         leader(&self.queue.client, &self.queue.prefix).await
     }
@@ -233,6 +243,12 @@ impl Leadership {
 
     /// Sets a new value for the election, only while still leader: fails with
     /// [`ErrorKind::NotElectionLeader`] otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotElectionLeader`] when this leadership has ended; the request's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...), including
+    /// [`ErrorKind::OutcomeUnknown`] for a write that may have been applied.
     pub async fn proclaim(&self, value: impl Into<Bytes>) -> Result<()> {
         let response = self
             .queue

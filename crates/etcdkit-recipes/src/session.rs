@@ -116,6 +116,10 @@ pub struct Session {
 
 impl Session {
     /// Opens a session with a new lease of [`DEFAULT_TTL`].
+    ///
+    /// # Errors
+    ///
+    /// The lease grant's failure ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
     pub async fn new(client: &Client) -> Result<Session> {
         Session::builder(client).await
     }
@@ -170,6 +174,11 @@ impl Session {
     }
 
     /// Ends the session: revokes the lease, so everything held under it is released now.
+    ///
+    /// # Errors
+    ///
+    /// The revoke's failure, as
+    /// [`LeaseKeeper::close`](crate::lease_keeper::LeaseKeeper::close).
     pub async fn close(self) -> Result<()> {
         self.keeper.close().await
     }

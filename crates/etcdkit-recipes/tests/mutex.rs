@@ -440,7 +440,20 @@ async fn a_holder_whose_member_is_partitioned_loses_the_lock_and_its_fenced_writ
     cluster.partition(0).unwrap();
     // m0 can commit nothing, so A's lease expires on the majority and B gets the lock.
     let mutex_b = Mutex::new(&b, "mx-part/lock");
-    let guard_b = bounded(mutex_b.lock()).await.unwrap();
+    // A lock whose put broke off with its outcome unknown (the partition reshuffles
+    // connections) leaves nothing behind that would block the next try, so try again.
+    let guard_b = bounded(async {
+        loop {
+            match mutex_b.lock().await {
+                Ok(guard) => return guard,
+                Err(e) if e.is_outcome_unknown() || e.is_retryable() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("B's lock: {e}"),
+            }
+        }
+    })
+    .await;
     assert!(guard_b.fencing_token() > guard_a.fencing_token());
     // While cut off, A's fenced write does not apply (it hangs or fails; bounded here).
     let cut_off = tokio::time::timeout(

@@ -153,6 +153,14 @@ impl std::future::IntoFuture for MemberAdd {
     type Output = Result<MemberAddResponse>;
     type IntoFuture = futures_util::future::BoxFuture<'static, Result<MemberAddResponse>>;
 
+    /// Sends the member addition.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument),
+    /// [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) for peer URLs that are
+    /// malformed or already in use; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::not_idempotent("cluster.member_add", self.timeout);
@@ -213,7 +221,8 @@ impl Cluster {
         }
     }
 
-    /// Removes a member. An unknown id fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    /// Removes a member. An unknown id fails with
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
     pub fn member_remove(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
         let client = self.client.clone();
         AdminRequest::new("cluster.member_remove", move |settings| async move {

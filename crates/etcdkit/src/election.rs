@@ -232,6 +232,14 @@ impl IntoFuture for Campaign {
     type Output = Result<CampaignResponse>;
     type IntoFuture = BoxFuture<'static, Result<CampaignResponse>>;
 
+    /// Campaigns: waits until this candidate is the leader.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`] for an empty name and [`ErrorKind::InvalidArgument`] for lease 0
+    /// (before sending); [`ErrorKind::LeaseNotFound`] when the lease ends while waiting;
+    /// [`ErrorKind::Timeout`] when the timeout given passes first; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             const OP: &str = "election.campaign";
@@ -317,6 +325,12 @@ impl IntoFuture for Proclaim {
     type Output = Result<ResponseHeader>;
     type IntoFuture = BoxFuture<'static, Result<ResponseHeader>>;
 
+    /// Sends the new value.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotElectionLeader`] when the leader key given no longer leads; the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             // A leader key under lease 0 came from no campaign; the server would make a
@@ -355,6 +369,11 @@ impl IntoFuture for Resign {
     type Output = Result<ResponseHeader>;
     type IntoFuture = BoxFuture<'static, Result<ResponseHeader>>;
 
+    /// Sends the resignation.
+    ///
+    /// # Errors
+    ///
+    /// the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.leader.lease.require_granted("election.resign")?;
@@ -389,6 +408,12 @@ impl IntoFuture for Leader {
     type Output = Result<LeaderResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaderResponse>>;
 
+    /// Asks who leads.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NoElectionLeader`] when the election has no leader; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             const OP: &str = "election.leader";
@@ -467,6 +492,11 @@ impl IntoFuture for Observe {
     type Output = Result<Observer>;
     type IntoFuture = BoxFuture<'static, Result<Observer>>;
 
+    /// Starts observing the election (nothing is sent yet).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`] for an empty name; what happens later is told by the [`Observer`].
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             if self.name.is_empty() {

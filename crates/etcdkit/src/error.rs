@@ -200,6 +200,18 @@ pub enum Code {
 /// It is opaque: ask it what you need with [`kind`](Error::kind), [`code`](Error::code),
 /// [`message`](Error::message), [`operation`](Error::operation),
 /// [`is_retryable`](Error::is_retryable) and [`is_outcome_unknown`](Error::is_outcome_unknown).
+///
+/// # Failures of every request
+///
+/// Besides its own (listed in its `# Errors` section), any request can fail with:
+///
+/// - [`ErrorKind::Unavailable`] when no endpoint answers (each was tried, as the retry
+///   policy allows, until the deadline);
+/// - [`ErrorKind::Timeout`] when the request timeout passes first;
+/// - [`ErrorKind::OutcomeUnknown`], for a request not safe to repeat (a write), when the
+///   connection failed after it was sent: it may or may not have been applied;
+/// - [`ErrorKind::PermissionDenied`], [`ErrorKind::InvalidToken`] or
+///   [`ErrorKind::AuthFailed`] under auth.
 pub struct Error {
     inner: Box<Inner>,
 }

@@ -105,6 +105,19 @@ impl IntoFuture for Acquire {
     type Output = Result<LockResponse>;
     type IntoFuture = BoxFuture<'static, Result<LockResponse>>;
 
+    /// Waits for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty name and
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for lease 0
+    /// (before sending); [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound) when
+    /// the lease ends while waiting; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when
+    /// the timeout given passes first;
+    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) when the connection
+    /// failed after the request may have been applied (the lock may be held under the
+    /// lease); [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
+    /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             if self.name.is_empty() {
@@ -171,6 +184,11 @@ impl IntoFuture for Unlock {
     type Output = Result<UnlockResponse>;
     type IntoFuture = BoxFuture<'static, Result<UnlockResponse>>;
 
+    /// Releases the lock.
+    ///
+    /// # Errors
+    ///
+    /// the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             if self.key.is_empty() {

@@ -420,6 +420,36 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
         .unwrap();
 }
 
+/// The index of a member that is not the leader (freezing the leader would have writes
+/// wait out an election).
+async fn a_follower(endpoints: &[String]) -> usize {
+    let probe = bounded(options(endpoints.to_vec()).connect())
+        .await
+        .unwrap();
+    let mut follower = 0;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
+            .await
+            .unwrap();
+        if status.header().member_id() != status.leader() {
+            follower = i;
+        }
+    }
+    follower
+}
+
+/// Writes more under `prefix` than the socket buffers hold: a frozen process still
+/// receives into its kernel buffers, and small writes would reach it that way once it
+/// thaws.
+async fn overfill(writer: &Client, prefix: &str) {
+    let filler = vec![b'x'; 100 * 1024];
+    for i in 1..=100 {
+        bounded(writer.kv().put(format!("{prefix}{i}"), filler.clone()))
+            .await
+            .unwrap();
+    }
+}
+
 /// A member frozen while the others moved on, then thawed while they are frozen, answers
 /// serializable reads from its old revision. A client that has seen a newer revision
 /// never returns that older one: its reads fail (typed) until an up-to-date member
@@ -428,18 +458,7 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
 async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     let etcd = cluster(3).await;
     let endpoints = etcd.endpoints();
-    // The member to freeze must be a follower: with the leader frozen, writes would wait
-    // out an election.
-    let probe = bounded(options(endpoints.clone()).connect()).await.unwrap();
-    let mut lag = 0;
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
-            .await
-            .unwrap();
-        if status.header().member_id() != status.leader() {
-            lag = i;
-        }
-    }
+    let lag = a_follower(&endpoints).await;
     let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
     // Not requiring a leader: the thawed follower, alone, has none, and would refuse
     // the serializable reads this test is about before answering them from its past.
@@ -458,14 +477,7 @@ async fn reads_never_go_back_in_time_after_failing_over_to_a_lagging_member() {
     // Let the follower have everything so far, then freeze it while the others move on.
     bounded(reader.kv().get("mono/k")).await.unwrap();
     bounded(etcd.stop(lag)).await.unwrap();
-    // More than the socket buffers hold: a frozen process still receives into its
-    // kernel buffers, and small writes would reach it that way once it thaws.
-    let filler = vec![b'x'; 100 * 1024];
-    for i in 1..=100 {
-        bounded(writer.kv().put(format!("mono/fill/{i}"), filler.clone()))
-            .await
-            .unwrap();
-    }
+    overfill(&writer, "mono/fill/").await;
     bounded(writer.kv().put("mono/k", "last")).await.unwrap();
     // The reader learns the newest revision (a linearizable read, retried past the
     // frozen member as needed).
@@ -631,4 +643,65 @@ async fn puts_through_a_member_cut_off_from_its_peers_are_refused_and_go_elsewhe
             .unwrap_or_else(|e| panic!("put {i}: {e:?}"));
     }
     etcd.heal().unwrap();
+}
+
+/// The revision floor of monotonic reads is fed by watch answers too: a client that saw
+/// a revision only through its watch never reads anything older from a lagging member.
+#[tokio::test]
+async fn a_revision_seen_only_through_a_watch_is_never_read_back_older() {
+    let etcd = cluster(3).await;
+    let endpoints = etcd.endpoints();
+    let lag = a_follower(&endpoints).await;
+    let up: Vec<usize> = (0..3).filter(|&i| i != lag).collect();
+    let up_endpoints: Vec<String> = up.iter().map(|&i| endpoints[i].clone()).collect();
+    // The reader reaches the lagging member only by aimed reads, and learns revisions
+    // only from its watch (the writer is another client).
+    // Not requiring a leader: the thawed member has none while the others are frozen,
+    // and would refuse the read before its revision could be checked.
+    let reader = bounded(
+        options(up_endpoints.clone())
+            .require_leader(false)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let writer = bounded(options(up_endpoints).connect()).await.unwrap();
+    bounded(writer.kv().put("wmono/k", "0")).await.unwrap();
+    let mut watcher = bounded(reader.watch().prefix("wmono/")).await.unwrap();
+    bounded(etcd.stop(lag)).await.unwrap();
+    overfill(&writer, "wmono/fill/").await;
+    let last = bounded(writer.kv().put("wmono/k", "last")).await.unwrap();
+    let seen = last.header().revision();
+    loop {
+        let response = bounded(watcher.next()).await.unwrap().unwrap();
+        if response.header().revision() >= seen {
+            break;
+        }
+    }
+
+    // The lagging member thaws while the others freeze: it serves serializable reads
+    // from its old revision.
+    for &i in &up {
+        bounded(etcd.stop(i)).await.unwrap();
+    }
+    etcd.resume(lag).unwrap();
+    let read = bounded(
+        reader
+            .kv()
+            .get("wmono/k")
+            .serializable()
+            .endpoint(endpoints[lag].clone()),
+    )
+    .await;
+    match read {
+        Ok(r) => assert!(
+            r.header().revision() >= seen,
+            "went back in time: {:?} after {seen:?}",
+            r.header().revision()
+        ),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::StaleRead, "{e}"),
+    }
+    for &i in &up {
+        etcd.resume(i).unwrap();
+    }
 }

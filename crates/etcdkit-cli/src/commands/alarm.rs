@@ -1,29 +1,8 @@
 //! `alarm list | disarm`.
 
-use clap::Subcommand;
-use etcdkit::maintenance::AlarmResponse;
-
 use super::{connect, etcd, printer, write_stdout};
-use crate::args::GlobalArgs;
+use crate::args::{AlarmCommand, GlobalArgs};
 use crate::error::CliError;
-use crate::output::{Format, admin, write_json};
-
-/// `alarm` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum AlarmCommand {
-    /// Lists all alarms
-    List {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-    /// Disarms all alarms
-    Disarm {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-}
 
 /// Runs an `alarm` subcommand. Both print the alarms concerned, one per line as
 /// `memberID:<decimal id> alarm:<TYPE> ` (Go's text form, with its trailing space);
@@ -44,20 +23,7 @@ pub async fn run(global: &GlobalArgs, command: &AlarmCommand) -> Result<(), CliE
         AlarmCommand::List { .. } => etcd(client.maintenance().alarm_list().await)?,
         AlarmCommand::Disarm { .. } => etcd(client.maintenance().alarm_disarm_all().await)?,
     };
-    print(printer.format, &r)
-}
-
-fn print(format: Format, r: &AlarmResponse) -> Result<(), CliError> {
     let mut out = Vec::new();
-    match format {
-        Format::Json => write_json(&mut out, &admin::Alarms::new(r.header(), r.alarms()))?,
-        Format::Simple => {
-            for a in r.alarms() {
-                out.extend_from_slice(
-                    format!("memberID:{} alarm:{} \n", a.member_id().get(), a.alarm()).as_bytes(),
-                );
-            }
-        }
-    }
+    printer.alarms(&mut out, &r)?;
     write_stdout(&out)
 }

@@ -1,34 +1,9 @@
 //! `auth enable | disable | status`.
 
-use clap::Subcommand;
-
 use super::{connect, etcd, printer, write_stdout};
-use crate::args::GlobalArgs;
+use crate::args::{AuthCommand, GlobalArgs};
 use crate::error::CliError;
 use crate::output::{Format, admin, write_json};
-
-/// `auth` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum AuthCommand {
-    /// Enables authentication
-    Enable {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-    /// Disables authentication
-    Disable {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-    /// Returns authentication status
-    Status {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-}
 
 /// Runs an `auth` subcommand. Enable and disable print their line in every output
 /// format, as etcdctl does.

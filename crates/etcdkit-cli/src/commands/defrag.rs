@@ -1,39 +1,28 @@
-//! `defrag [--cluster]`: defragments each endpoint's member in turn.
+//! `defrag [--cluster]`: defragments each endpoint's member in turn, by member-targeted
+//! calls of one client (never on another member than the one meant).
 
-use clap::Args;
+use std::future::IntoFuture;
 
-use super::{connect_to, target_endpoints};
-use crate::args::GlobalArgs;
-use crate::error::{CliError, ExitCode, etcd_message};
+use super::{Members, some_failed};
+use crate::args::{DefragArgs, GlobalArgs};
+use crate::error::CliError;
 use crate::go_compat;
-
-/// `defrag [options]`
-#[derive(Args, Debug)]
-pub struct DefragArgs {
-    /// Use all endpoints from the cluster member list
-    #[arg(long)]
-    cluster: bool,
-    /// Ignored, as etcdctl ignores them
-    #[arg(hide = true)]
-    args: Vec<String>,
-}
 
 /// Defragments every endpoint, printing `Finished defragmenting etcd member[<ep>]. took
 /// <duration>` for each (in every output format, as etcdctl 3.6); a failure goes to
 /// stderr, the others are still done, and the exit code is then 1.
 pub async fn run(global: &GlobalArgs, args: &DefragArgs) -> Result<(), CliError> {
+    let members = Members::connect(global, args.cluster).await?;
     let mut failed = false;
-    for endpoint in target_endpoints(global, args.cluster).await? {
+    for endpoint in &members.endpoints {
         let started = std::time::Instant::now();
-        let result = match connect_to(global, vec![endpoint.clone()]).await {
-            Ok(client) => client
-                .maintenance()
-                .defragment()
-                .await
-                .map(|_| ())
-                .map_err(|e| etcd_message(&e)),
-            Err(e) => Err(e.message),
-        };
+        let result = members
+            .ask(|client| {
+                let request = client.maintenance().defragment();
+                request.endpoint(endpoint.clone()).into_future()
+            })
+            .await
+            .map(|_| ());
         let took = go_compat::format_duration(started.elapsed());
         match result {
             Ok(()) => println!("Finished defragmenting etcd member[{endpoint}]. took {took}"),
@@ -43,8 +32,5 @@ pub async fn run(global: &GlobalArgs, args: &DefragArgs) -> Result<(), CliError>
             }
         }
     }
-    if failed {
-        return Err(CliError::new(ExitCode::Error, String::new()));
-    }
-    Ok(())
+    some_failed(failed)
 }

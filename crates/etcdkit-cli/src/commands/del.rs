@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use etcdkit::kv::Delete;
 
-use super::{arg_bytes, connect, printer, write_stdout};
+use super::{arg_bytes, connect, key_range, printer, write_stdout};
 use crate::args::{DelArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::go_compat;
@@ -51,16 +51,12 @@ pub fn plan(args: &DelArgs) -> Result<DelPlan, CliError> {
 impl DelPlan {
     /// Sets the plan's options on a request.
     pub fn apply<S>(&self, mut del: Delete<S>) -> Delete<S> {
-        if let Some(end) = &self.range_end {
-            del = del.range_end(end.clone());
-        }
-        // `del --prefix ""` deletes everything, as in etcdctl (the library's prefix of an
-        // empty key would only cover keys starting with a zero byte).
-        if self.from_key || (self.prefix && self.key.is_empty()) {
-            del = del.from_key();
-        } else if self.prefix {
-            del = del.prefix();
-        }
+        del = del.range(key_range(
+            &self.key,
+            self.range_end.as_ref(),
+            self.prefix,
+            self.from_key,
+        ));
         if self.prev_kv {
             del = del.prev_kv();
         }

@@ -1,31 +1,32 @@
-//! `endpoint health` and `endpoint status`: each endpoint is asked on its own, through a
-//! client of that endpoint only, and the results are printed in the order the endpoints
-//! were given (etcdctl prints health results as they complete).
+//! `endpoint health`, `endpoint status` and `endpoint hashkv`: each endpoint is asked on
+//! its own, by member-targeted calls of one client, and the results are printed in the
+//! order the endpoints were given (etcdctl prints health results as they complete).
 
+use std::future::IntoFuture;
 use std::time::Instant;
 
 use etcdkit::maintenance::StatusResponse;
 use etcdkit::{ErrorKind, Revision};
 use tokio::task::JoinSet;
 
-use super::{connect_to, printer, target_endpoints, write_stdout};
+use super::{Members, printer, some_failed, write_stderr, write_stdout};
 use crate::args::GlobalArgs;
-use crate::error::{CliError, ExitCode, etcd_message};
+use crate::error::CliError;
 use crate::go_compat;
-use crate::output::{EndpointHealth, EndpointStatus, Format, admin, write_json};
+use crate::output::EndpointHealth;
 
 /// Checks every endpoint at once: a linearizable read of the key `health` must succeed (a
 /// permission-denied answer counts, since the request went through consensus to get it),
 /// and the cluster must have no active alarm.
 pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
+    let members = Members::connect(global, cluster).await?;
     let mut checks = JoinSet::new();
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let (global, endpoint) = (global.clone(), endpoint.clone());
-        checks.spawn(async move { (i, check_health(&global, endpoint).await) });
+    for (i, endpoint) in members.endpoints.iter().enumerate() {
+        let (members, endpoint) = (members.clone(), endpoint.clone());
+        checks.spawn(async move { (i, check_health(&members, endpoint).await) });
     }
-    let mut results: Vec<Option<EndpointHealth>> = vec![None; endpoints.len()];
+    let mut results: Vec<Option<EndpointHealth>> = vec![None; members.endpoints.len()];
     while let Some(joined) = checks.join_next().await {
         let (i, result) = joined.map_err(|e| CliError::error(e.to_string()))?;
         if let Some(slot) = results.get_mut(i) {
@@ -34,29 +35,9 @@ pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
     }
     let results: Vec<EndpointHealth> = results.into_iter().flatten().collect();
 
-    let mut out = Vec::new();
-    match printer.format {
-        Format::Json => printer.endpoint_health(&mut out, &results)?,
-        Format::Simple => {
-            for h in &results {
-                if h.error.is_empty() {
-                    out.extend_from_slice(
-                        format!(
-                            "{} is healthy: successfully committed proposal: took = {}\n",
-                            h.endpoint, h.took
-                        )
-                        .as_bytes(),
-                    );
-                } else {
-                    // etcdctl sends unhealthy lines to stderr.
-                    eprintln!(
-                        "{} is unhealthy: failed to commit proposal: {}",
-                        h.endpoint, h.error
-                    );
-                }
-            }
-        }
-    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    printer.endpoint_health(&mut out, &mut err, &results)?;
+    write_stderr(&err)?;
     write_stdout(&out)?;
     if results.iter().any(|h| !h.error.is_empty()) {
         return Err(CliError::error("unhealthy cluster"));
@@ -64,49 +45,53 @@ pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
     Ok(())
 }
 
-async fn check_health(global: &GlobalArgs, endpoint: String) -> EndpointHealth {
+async fn check_health(members: &Members, endpoint: String) -> EndpointHealth {
     let started = Instant::now();
-    let client = connect_to(global, vec![endpoint.clone()]).await;
-    let read = match &client {
-        Ok(client) => client.kv().get("health").await.map(|_| ()).map_err(|e| {
-            if e.kind() == ErrorKind::PermissionDenied {
-                None
-            } else {
-                Some(etcd_message(&e))
+    let read = members
+        .ask(|client| {
+            let endpoint = endpoint.clone();
+            async move {
+                match client.kv().get("health").endpoint(endpoint).await {
+                    // Permission denied went through consensus to get there.
+                    Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(()),
+                    other => other.map(|_| ()),
+                }
             }
-        }),
-        Err(e) => Err(Some(e.message.clone())),
-    };
-    let took = go_compat::format_duration(started.elapsed());
-    let mut health = EndpointHealth {
-        endpoint,
-        health: true,
-        took,
-        error: String::new(),
-    };
-    match (read, client) {
-        (Err(Some(error)), _) | (_, Err(CliError { message: error, .. })) => {
-            health.health = false;
-            health.error = error;
-        }
-        (Ok(()) | Err(None), Ok(client)) => {
-            // etcdkit has no alarm list call; a member's status lists the active alarms.
-            match client.maintenance().status().await {
+        })
+        .await;
+    let error = match read {
+        Err(error) => error,
+        // etcdkit has no alarm list call aimed at a member's own alarms; a member's
+        // status lists the active ones.
+        Ok(()) => {
+            let status = members
+                .ask(|client| {
+                    client
+                        .maintenance()
+                        .status()
+                        .endpoint(endpoint.clone())
+                        .into_future()
+                })
+                .await;
+            match status {
                 Ok(status) => {
                     let alarms = active_alarms(&status);
-                    if !alarms.is_empty() {
-                        health.health = false;
-                        health.error = format!("Active Alarm(s): {alarms}");
+                    if alarms.is_empty() {
+                        String::new()
+                    } else {
+                        format!("Active Alarm(s): {alarms}")
                     }
                 }
-                Err(_) => {
-                    health.health = false;
-                    health.error = "Unable to fetch the alarm list".to_owned();
-                }
+                Err(_) => "Unable to fetch the alarm list".to_owned(),
             }
         }
+    };
+    EndpointHealth {
+        endpoint,
+        health: error.is_empty(),
+        took: go_compat::format_duration(started.elapsed()),
+        error,
     }
-    health
 }
 
 /// The alarms a status reports, as etcdctl lists them: `NOSPACE CORRUPT ` (each followed
@@ -131,144 +116,42 @@ fn active_alarms(status: &StatusResponse) -> String {
 /// stderr and the others are still printed; the exit code is then 1, with no `Error:`
 /// line, as in etcdctl.
 pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
-    let mut statuses: Vec<(String, StatusResponse)> = Vec::new();
-    let mut failed = false;
-    for endpoint in endpoints {
-        let status = match connect_to(global, vec![endpoint.clone()]).await {
-            Ok(client) => client
-                .maintenance()
-                .status()
-                .await
-                .map_err(|e| etcd_message(&e)),
-            Err(e) => Err(e.message),
-        };
-        match status {
-            Ok(status) => statuses.push((endpoint, status)),
-            Err(error) => {
-                failed = true;
-                eprintln!("Failed to get the status of endpoint {endpoint} ({error})");
-            }
-        }
-    }
-
+    let members = Members::connect(global, cluster).await?;
+    let (statuses, failed) = members
+        .ask_each(
+            |client, endpoint| {
+                client
+                    .maintenance()
+                    .status()
+                    .endpoint(endpoint)
+                    .into_future()
+            },
+            |endpoint, error| format!("Failed to get the status of endpoint {endpoint} ({error})"),
+        )
+        .await;
     let mut out = Vec::new();
-    match printer.format {
-        Format::Json => {
-            let list: Vec<EndpointStatus<'_>> = statuses
-                .iter()
-                .map(|(endpoint, status)| EndpointStatus::new(endpoint, status))
-                .collect();
-            printer.endpoint_status(&mut out, &list)?;
-        }
-        Format::Simple => {
-            for (endpoint, s) in &statuses {
-                let member = s.header().member_id();
-                let downgrade = s.downgrade_info().unwrap_or_default();
-                // etcdctl 3.6's columns: endpoint, ID, version, storage version, db size,
-                // in use, percentage not in use, quota, is leader, is learner, raft term,
-                // raft index, raft applied index, errors, downgrade target version and
-                // downgrade enabled.
-                let row = [
-                    endpoint.clone(),
-                    format!("{member:x}"),
-                    s.version().to_owned(),
-                    s.storage_version().to_owned(),
-                    humanize_size(s.db_size()),
-                    humanize_size(s.db_size_in_use()),
-                    percentage_not_in_use(s.db_size(), s.db_size_in_use()),
-                    humanize_size(s.db_size_quota()),
-                    (s.leader() == member).to_string(),
-                    s.is_learner().to_string(),
-                    s.raft_term().to_string(),
-                    s.raft_index().to_string(),
-                    s.raft_applied_index().to_string(),
-                    s.errors().join(", "),
-                    downgrade.target_version,
-                    downgrade.enabled.to_string(),
-                ];
-                out.extend_from_slice(row.join(", ").as_bytes());
-                out.push(b'\n');
-            }
-        }
-    }
+    printer.endpoint_status(&mut out, &statuses)?;
     write_stdout(&out)?;
-    if failed {
-        return Err(CliError::new(ExitCode::Error, String::new()));
-    }
-    Ok(())
+    some_failed(failed)
 }
 
 /// Asks each endpoint for the hash of its key-value history up to `rev` (0: all of it),
 /// one after the other; failures are reported as `endpoint status` reports them.
 pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), CliError> {
-    let endpoints = target_endpoints(global, cluster).await?;
     let printer = printer(global)?;
-    let mut hashes = Vec::new();
-    let mut failed = false;
-    for endpoint in endpoints {
-        let hash = match connect_to(global, vec![endpoint.clone()]).await {
-            Ok(client) => client
-                .maintenance()
-                .hash_kv(Revision(rev))
-                .await
-                .map_err(|e| etcd_message(&e)),
-            Err(e) => Err(e.message),
-        };
-        match hash {
-            Ok(hash) => hashes.push((endpoint, hash)),
-            Err(error) => {
-                failed = true;
-                eprintln!("Failed to get the hash of endpoint {endpoint} ({error})");
-            }
-        }
-    }
+    let members = Members::connect(global, cluster).await?;
+    let (hashes, failed) = members
+        .ask_each(
+            |client, endpoint| {
+                let request = client.maintenance().hash_kv(Revision(rev));
+                request.endpoint(endpoint).into_future()
+            },
+            |endpoint, error| format!("Failed to get the hash of endpoint {endpoint} ({error})"),
+        )
+        .await;
     let mut out = Vec::new();
-    match printer.format {
-        Format::Json => {
-            let list: Vec<admin::EndpointHashKv<'_>> = hashes
-                .iter()
-                .map(|(endpoint, hash)| admin::EndpointHashKv::new(endpoint, hash))
-                .collect();
-            write_json(&mut out, &list)?;
-        }
-        Format::Simple => {
-            for (endpoint, hash) in &hashes {
-                let line = format!("{endpoint}, {}, {}\n", hash.hash(), hash.hash_revision());
-                out.extend_from_slice(line.as_bytes());
-            }
-        }
-    }
+    printer.endpoint_hashkv(&mut out, &hashes)?;
     write_stdout(&out)?;
-    if failed {
-        return Err(CliError::new(ExitCode::Error, String::new()));
-    }
-    Ok(())
-}
-
-/// A size in bytes as etcdctl prints it (`20 kB`); a negative size, which no server sends,
-/// as 0.
-fn humanize_size(bytes: i64) -> String {
-    go_compat::humanize_bytes(u64::try_from(bytes).unwrap_or(0))
-}
-
-/// The share of the database file not in use, in whole percent rounded down as etcdctl
-/// computes it (`100 - in_use * 100 / size`, in integers); `0%` for an empty file.
-fn percentage_not_in_use(size: i64, in_use: i64) -> String {
-    let in_use_percent = in_use.saturating_mul(100).checked_div(size).unwrap_or(100);
-    format!("{}%", 100i64.saturating_sub(in_use_percent))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentage_not_in_use_rounds_as_etcdctl_does() {
-        assert_eq!(percentage_not_in_use(20480, 16384), "20%");
-        assert_eq!(percentage_not_in_use(3, 1), "67%");
-        assert_eq!(percentage_not_in_use(29000, 29000), "0%");
-        assert_eq!(percentage_not_in_use(0, 0), "0%");
-    }
+    some_failed(failed)
 }

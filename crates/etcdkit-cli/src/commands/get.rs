@@ -4,7 +4,7 @@ use bytes::Bytes;
 use etcdkit::Revision;
 use etcdkit::kv::{Get, SortOrder, SortTarget};
 
-use super::{arg_bytes, connect, printer, write_stdout};
+use super::{arg_bytes, connect, key_range, printer, write_stdout};
 use crate::args::{GetArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::output::Format;
@@ -101,16 +101,12 @@ fn sort(target: &str, order: &str) -> Result<Option<(SortTarget, SortOrder)>, Cl
 impl GetPlan {
     /// Sets the plan's options on a request.
     pub fn apply<S>(&self, mut get: Get<S>) -> Get<S> {
-        if let Some(end) = &self.range_end {
-            get = get.range_end(end.clone());
-        }
-        // etcdctl reads everything for `--prefix ""` (the library's prefix of an empty key
-        // would read only the keys starting with a zero byte).
-        if self.from_key || (self.prefix && self.key.is_empty()) {
-            get = get.from_key();
-        } else if self.prefix {
-            get = get.prefix();
-        }
+        get = get.range(key_range(
+            &self.key,
+            self.range_end.as_ref(),
+            self.prefix,
+            self.from_key,
+        ));
         // A negative limit means no limit, as 0 does.
         if self.limit > 0 {
             get = get.limit(self.limit);

@@ -1,53 +1,12 @@
 //! `member list | add | remove | update | promote`. Member ids are hexadecimal.
 
-use clap::Subcommand;
 use etcdkit::MemberId;
 use etcdkit::cluster::MemberListResponse;
 
 use super::{connect, etcd, printer, write_stdout};
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, MemberCommand};
 use crate::error::CliError;
 use crate::output::{Format, admin, write_json};
-
-/// `member` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum MemberCommand {
-    /// Lists all members in the cluster
-    List,
-    /// Adds a member into the cluster
-    Add {
-        /// Comma separated peer URLs for the new member
-        #[arg(long, default_value = "")]
-        peer_urls: String,
-        /// Indicates if the new member is raft learner
-        #[arg(long)]
-        learner: bool,
-        /// <memberName>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Removes a member from the cluster
-    Remove {
-        /// <memberID>
-        #[arg(value_name = "ID")]
-        args: Vec<String>,
-    },
-    /// Updates a member in the cluster
-    Update {
-        /// Comma separated peer URLs for the updated member
-        #[arg(long, default_value = "")]
-        peer_urls: String,
-        /// <memberID>
-        #[arg(value_name = "ID")]
-        args: Vec<String>,
-    },
-    /// Promotes a non-voting member in the cluster
-    Promote {
-        /// <memberID>
-        #[arg(value_name = "ID")]
-        args: Vec<String>,
-    },
-}
 
 /// Runs a `member` subcommand.
 pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), CliError> {

@@ -25,13 +25,14 @@ pub mod user;
 pub mod watch;
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::io::Write;
 
 use bytes::Bytes;
-use etcdkit::{Client, ClientOptions, ErrorKind};
+use etcdkit::{Client, ClientOptions, ErrorKind, KeyRange};
 
 use crate::args::{Cli, Command, EndpointCommand, GlobalArgs};
-use crate::error::{CliError, ExitCode};
+use crate::error::{CliError, ExitCode, etcd_message};
 use crate::output::{Format, Printer};
 use crate::security;
 
@@ -97,45 +98,135 @@ pub fn endpoints(global: &GlobalArgs) -> Result<Vec<String>, CliError> {
     Ok(endpoints)
 }
 
-/// A client of all the endpoints.
+/// A client of all the endpoints, with the command's dial and request timeouts.
 pub async fn connect(global: &GlobalArgs) -> Result<Client, CliError> {
-    connect_to(global, endpoints(global)?).await
-}
-
-/// A client of these endpoints, with the command's dial and request timeouts.
-pub async fn connect_to(global: &GlobalArgs, endpoints: Vec<String>) -> Result<Client, CliError> {
-    let options = ClientOptions::new(endpoints)
-        .dial_timeout(global.dial_timeout)
-        .request_timeout(global.command_timeout);
-    security::apply(global, options)?
+    client_options(global)?
         .connect()
         .await
-        .map_err(|e| {
-            if e.kind() == ErrorKind::InvalidEndpoint {
-                CliError::new(ExitCode::BadConnection, e.to_string())
-            } else {
-                CliError::from_etcd(&e)
-            }
-        })
+        .map_err(|e| connect_error(&e))
 }
 
-/// The endpoints a command works on: those given, or with `--cluster` the client URLs
-/// of every member in the member list (asked of the given endpoints).
-pub async fn target_endpoints(global: &GlobalArgs, cluster: bool) -> Result<Vec<String>, CliError> {
-    if !cluster {
-        return endpoints(global);
+/// The client options the global flags ask for.
+fn client_options(global: &GlobalArgs) -> Result<ClientOptions, CliError> {
+    let options = ClientOptions::new(endpoints(global)?)
+        .dial_timeout(global.dial_timeout)
+        .request_timeout(global.command_timeout);
+    security::apply(global, options)
+}
+
+/// A failure to build a client, as etcdctl reports it.
+fn connect_error(e: &etcdkit::Error) -> CliError {
+    if e.kind() == ErrorKind::InvalidEndpoint {
+        CliError::new(ExitCode::BadConnection, e.to_string())
+    } else {
+        CliError::from_etcd(e)
     }
-    let client = connect(global).await?;
-    let list = client
-        .cluster()
-        .member_list()
-        .await
-        .map_err(|e| CliError::from_etcd(&e))?;
-    Ok(list
-        .members()
-        .iter()
-        .flat_map(|m| m.client_urls().iter().cloned())
-        .collect())
+}
+
+/// The members a per-member command (`endpoint health|status|hashkv`, `defrag`) asks,
+/// each on its own through one client by member-targeted calls: the endpoints given, or
+/// with `--cluster` the client URLs of every member in the member list.
+#[derive(Clone)]
+pub struct Members {
+    /// The endpoints to ask, in the order given (or listed).
+    pub endpoints: Vec<String>,
+    /// The client, or why none could be connected: etcdctl's requests wait for a
+    /// connection until the command timeout, so each endpoint then reports that failure
+    /// as its own and the command goes on.
+    client: Result<Client, String>,
+}
+
+impl Members {
+    /// Connects one client to the given endpoints and, with `cluster`, lists the members.
+    pub async fn connect(global: &GlobalArgs, cluster: bool) -> Result<Members, CliError> {
+        let connected = client_options(global)?.connect().await;
+        if cluster {
+            let client = connected.map_err(|e| connect_error(&e))?;
+            let list = etcd(client.cluster().member_list().await)?;
+            let endpoints = list
+                .members()
+                .iter()
+                .flat_map(|m| m.client_urls().iter().cloned())
+                .collect();
+            return Ok(Members {
+                endpoints,
+                client: Ok(client),
+            });
+        }
+        let client = match connected {
+            Ok(client) => Ok(client),
+            // An endpoint that does not parse fails the command, as for every other one.
+            Err(e) if e.kind() == ErrorKind::InvalidEndpoint => return Err(connect_error(&e)),
+            Err(e) => Err(connect_error(&e).message),
+        };
+        Ok(Members {
+            endpoints: endpoints(global)?,
+            client,
+        })
+    }
+
+    /// Runs a member-targeted request with the client; its failure (or the connection's)
+    /// worded as etcdctl words it.
+    pub async fn ask<T, F, Fut>(&self, request: F) -> Result<T, String>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = etcdkit::Result<T>>,
+    {
+        match &self.client {
+            Ok(client) => request(client.clone()).await.map_err(|e| etcd_message(&e)),
+            Err(message) => Err(message.clone()),
+        }
+    }
+
+    /// Asks every member in turn, each by a member-targeted `request` (given the client
+    /// and the endpoint). Returns the answers in order, and whether any failed: a
+    /// failure is reported on stderr with `failure(endpoint, error)` and the others are
+    /// still asked, as etcdctl does.
+    pub async fn ask_each<T, F, Fut>(
+        &self,
+        mut request: F,
+        failure: impl Fn(&str, &str) -> String,
+    ) -> (Vec<(String, T)>, bool)
+    where
+        F: FnMut(Client, String) -> Fut,
+        Fut: Future<Output = etcdkit::Result<T>>,
+    {
+        let mut answers = Vec::new();
+        let mut failed = false;
+        for endpoint in &self.endpoints {
+            match self.ask(|client| request(client, endpoint.clone())).await {
+                Ok(answer) => answers.push((endpoint.clone(), answer)),
+                Err(error) => {
+                    failed = true;
+                    eprintln!("{}", failure(endpoint, &error));
+                }
+            }
+        }
+        (answers, failed)
+    }
+}
+
+/// The end of a per-member command: when some member failed (each already reported on
+/// stderr), exit 1 without an `Error:` line, as etcdctl does.
+pub fn some_failed(failed: bool) -> Result<(), CliError> {
+    if failed {
+        return Err(CliError::new(ExitCode::Error, String::new()));
+    }
+    Ok(())
+}
+
+/// The keys a `get` or `del` names, as etcdctl reads its flags: `--from-key` and
+/// `--prefix` win over a range end, and `--prefix ""` (like `--from-key ""`) is every key.
+pub fn key_range(key: &Bytes, range_end: Option<&Bytes>, prefix: bool, from_key: bool) -> KeyRange {
+    if from_key {
+        KeyRange::from_key(key.clone())
+    } else if prefix {
+        KeyRange::prefix(key.clone())
+    } else if let Some(end) = range_end {
+        KeyRange::range(key.clone(), end.clone())
+    } else {
+        KeyRange::key(key.clone())
+    }
 }
 
 /// Runs a request whose answer is only a header, mapping its error as etcdctl words it.
@@ -150,6 +241,16 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// Writes a command's report lines to stderr in one go.
+pub fn write_stderr(bytes: &[u8]) -> Result<(), CliError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_all(bytes).and_then(|()| stderr.flush())?;
+    Ok(())
 }
 
 /// An argument as bytes: keys and values need not be UTF-8.

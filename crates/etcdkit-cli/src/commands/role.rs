@@ -4,65 +4,14 @@
 
 use std::ffi::OsString;
 
-use clap::{Args, Subcommand};
 use etcdkit::Client;
 use etcdkit::auth::{Permission, PermissionType};
 
 use super::user::{header_of, print_header};
 use super::{arg_bytes, connect, etcd, printer, write_stdout};
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, PermArgs, RoleCommand};
 use crate::error::CliError;
 use crate::output::{Format, Printer, admin, write_json};
-
-/// `role` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum RoleCommand {
-    /// Adds a new role
-    Add {
-        /// <role name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Deletes a role
-    Delete {
-        /// <role name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Gets detailed information of a role
-    Get {
-        /// <role name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Lists all roles
-    List {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-    /// Grants a key to a role
-    #[command(name = "grant-permission")]
-    GrantPermission(PermArgs),
-    /// Revokes a key from a role
-    #[command(name = "revoke-permission")]
-    RevokePermission(PermArgs),
-}
-
-/// `role grant-permission <role> <read|write|readwrite> <key> [endkey]` and
-/// `role revoke-permission <role> <key> [endkey]`.
-#[derive(Args, Debug)]
-pub struct PermArgs {
-    /// Grant (or revoke) a prefix permission
-    #[arg(long)]
-    prefix: bool,
-    /// Grant (or revoke) a permission of keys that are greater than or equal to the given key
-    #[arg(long)]
-    from_key: bool,
-    /// The arguments
-    #[arg(value_name = "ARG")]
-    args: Vec<OsString>,
-}
 
 /// Runs a `role` subcommand.
 pub async fn run(global: &GlobalArgs, command: &RoleCommand) -> Result<(), CliError> {

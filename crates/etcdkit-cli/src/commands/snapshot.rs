@@ -3,24 +3,12 @@
 
 use std::io::{IsTerminal, Write};
 
-use clap::Subcommand;
 use etcdkit::maintenance::SnapshotProgress;
 
-use super::{connect_to, endpoints, write_stdout};
-use crate::args::GlobalArgs;
+use super::{connect, endpoints, write_stdout};
+use crate::args::{GlobalArgs, SnapshotCommand};
 use crate::error::{CliError, ExitCode, etcd_message};
 use crate::go_compat;
-
-/// `snapshot` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum SnapshotCommand {
-    /// Stores an etcd node backend snapshot to a given file
-    Save {
-        /// <filename>
-        #[arg(value_name = "FILE")]
-        args: Vec<String>,
-    },
-}
 
 /// Runs a `snapshot` subcommand. The file is written to `<file>.part` and renamed when
 /// complete, so `<file>` never holds a partial snapshot.
@@ -42,7 +30,8 @@ pub async fn run(global: &GlobalArgs, command: &SnapshotCommand) -> Result<(), C
         ));
     }
     let interrupted = |e: CliError| CliError::new(ExitCode::Interrupted, e.message);
-    let client = connect_to(global, endpoints).await.map_err(interrupted)?;
+    // The client has this one endpoint only, so the snapshot comes from that member.
+    let client = connect(global).await.map_err(interrupted)?;
     let terminal = std::io::stderr().is_terminal();
     let saved = client
         .maintenance()

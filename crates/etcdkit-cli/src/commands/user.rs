@@ -2,82 +2,13 @@
 
 use std::io::Read;
 
-use clap::{ArgAction, Args, Subcommand};
 use etcdkit::{Client, ResponseHeader};
 
 use super::{connect, etcd, printer, role, write_stdout};
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, UserAddArgs, UserCommand};
 use crate::error::CliError;
 use crate::output::{Format, Printer, admin, write_json};
 use crate::security;
-
-/// `user` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum UserCommand {
-    /// Adds a new user
-    Add(UserAddArgs),
-    /// Deletes a user
-    Delete {
-        /// <user name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Gets detailed information of a user
-    Get {
-        /// Show permissions of roles granted to the user
-        #[arg(long)]
-        detail: bool,
-        /// <user name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Lists all users
-    List {
-        /// Refused: the command takes no arguments
-        #[arg(hide = true)]
-        args: Vec<String>,
-    },
-    /// Changes password of user
-    Passwd {
-        /// Read password from stdin instead of interactive terminal
-        #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
-        interactive: bool,
-        /// <user name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Grants a role to a user
-    #[command(name = "grant-role")]
-    GrantRole {
-        /// <user name> <role name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-    /// Revokes a role from a user
-    #[command(name = "revoke-role")]
-    RevokeRole {
-        /// <user name> <role name>
-        #[arg(value_name = "NAME")]
-        args: Vec<String>,
-    },
-}
-
-/// `user add <user name or user:password> [options]`
-#[derive(Args, Debug)]
-pub struct UserAddArgs {
-    /// Read password from stdin instead of interactive terminal
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", require_equals = true)]
-    interactive: bool,
-    /// Supply password from the command line flag
-    #[arg(long, default_value = "", hide_default_value = true)]
-    new_user_password: String,
-    /// Create a user without password (CN based auth only)
-    #[arg(long)]
-    no_password: bool,
-    /// <user name or user:password>
-    #[arg(value_name = "NAME")]
-    args: Vec<String>,
-}
 
 /// Runs a `user` subcommand.
 pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliError> {

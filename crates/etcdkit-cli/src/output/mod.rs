@@ -4,6 +4,7 @@
 //! a failure half-way through printing leaves no partial output behind.
 
 pub mod admin;
+mod endpoint;
 mod json;
 mod simple;
 
@@ -12,7 +13,7 @@ use std::io;
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
 use etcdkit::watch::WatchResponse;
 
-pub use json::{EndpointHealth, EndpointStatus};
+pub use json::EndpointHealth;
 
 use crate::error::CliError;
 
@@ -87,17 +88,5 @@ impl Printer {
             Format::Simple => simple::txn(out, r, self.hex),
             Format::Json => json::write(out, &json::Txn::from(r)),
         }
-    }
-
-    pub fn endpoint_health(&self, out: &mut Vec<u8>, list: &[EndpointHealth]) -> io::Result<()> {
-        json::write(out, list)
-    }
-
-    pub fn endpoint_status(
-        &self,
-        out: &mut Vec<u8>,
-        list: &[EndpointStatus<'_>],
-    ) -> io::Result<()> {
-        json::write(out, list)
     }
 }

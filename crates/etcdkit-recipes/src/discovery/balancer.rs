@@ -8,6 +8,10 @@ use super::{Endpointer, Error};
 /// Picks one endpoint per call (go-kit's `lb.Balancer`).
 pub trait Balancer<E>: Send + Sync {
     /// An endpoint, or [`Error::NoEndpoints`] when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoEndpoints`] when there is no endpoint to give.
     fn endpoint(&self) -> Result<E, Error>;
 }
 

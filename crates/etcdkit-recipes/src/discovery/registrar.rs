@@ -98,6 +98,11 @@ impl Registrar {
     /// [`Registration::registered`] to wait until the key is written). Registering again
     /// while registered returns the running registration. An empty key or value is
     /// refused ([`Error::NoKey`], [`Error::NoValue`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoKey`] or [`Error::NoValue`] for an empty key or value; nothing is sent
+    /// yet (a failed write is retried in the background and shown by the [`Registration`]).
     pub fn register(&self) -> Result<Registration, Error> {
         if self.service.key.is_empty() {
             return Err(Error::NoKey);
@@ -126,6 +131,10 @@ impl Registrar {
 
     /// Stops renewing and revokes the lease: the key is deleted at once. Does nothing
     /// when not registered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Etcd`] when the revoke fails (the lease then expires after its TTL).
     pub async fn deregister(&self) -> Result<(), Error> {
         let registrant = match self.registrant.lock() {
             Ok(mut slot) => slot.take(),

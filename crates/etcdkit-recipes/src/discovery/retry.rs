@@ -37,6 +37,11 @@ impl<B: Balancer<E>, E> Retry<B, E> {
     /// endpoint the balancer gives. Stops at the first success, after `max` attempts
     /// ([`GaveUp::MaxAttempts`]), or when `timeout` has passed since the first attempt
     /// ([`GaveUp::Timeout`]; the call then running is dropped).
+    ///
+    /// # Errors
+    ///
+    /// A [`RetryError`] saying why it gave up ([`GaveUp::MaxAttempts`] or
+    /// [`GaveUp::Timeout`]) with every attempt's error.
     pub async fn call<F, Fut, T, Er>(&self, mut call: F) -> Result<T, RetryError<Er>>
     where
         F: FnMut(E) -> Fut,

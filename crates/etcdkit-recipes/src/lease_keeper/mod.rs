@@ -232,6 +232,12 @@ impl LeaseKeeper {
 
     /// The lease id, once granted. Fails when the lease was lost before it was granted
     /// ([`LostReason::GrantFailed`], or the keeper was closed).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LeaseNotFound`] or the grant's own failure when the lease was lost before it
+    /// was granted ([`LostReason::GrantFailed`]); [`ErrorKind::Cancelled`] when the keeper was
+    /// closed.
     pub async fn id(&self) -> Result<LeaseId> {
         let mut state = self.state();
         let result = state
@@ -250,6 +256,11 @@ impl LeaseKeeper {
     }
 
     /// Puts a key under the lease, waiting for the grant first.
+    ///
+    /// # Errors
+    ///
+    /// As [`LeaseKeeper::id`] while waiting for the grant; then the put's own failures
+    /// ([`ErrorKind::LeaseNotFound`], [`ErrorKind::OutcomeUnknown`], ...).
     pub async fn put(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<PutResponse> {
         let id = self.id().await?;
         self.shared.client.kv().put(key, value).lease(id).await
@@ -257,6 +268,12 @@ impl LeaseKeeper {
 
     /// Renews the lease now and returns the TTL the server granted (waiting for the
     /// grant first). Fails with [`ErrorKind::LeaseNotFound`] when the lease is lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`LeaseKeeper::id`] while waiting for the grant; [`ErrorKind::LeaseNotFound`] when the
+    /// lease is lost; the request's own failures ([`ErrorKind::Unavailable`],
+    /// [`ErrorKind::Timeout`], ...).
     pub async fn keepalive_once(&self) -> Result<Duration> {
         let id = self.id().await?;
         if let Some(keep) = self.shared.keep() {
@@ -306,6 +323,12 @@ impl LeaseKeeper {
     /// Revokes the lease (waiting for the grant first): its keys are deleted at once and
     /// the keeper reports [`LostReason::Revoked`]. Revoking a lease that is already lost
     /// does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`LeaseKeeper::id`] while waiting for the grant; the request's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...), including
+    /// [`ErrorKind::OutcomeUnknown`] when the revoke may or may not have been applied.
     pub async fn revoke(&self) -> Result<()> {
         let id = self.id().await?;
         if let KeeperState::Lost { .. } = &*self.shared.state.borrow() {
@@ -364,6 +387,11 @@ impl LeaseKeeper {
     /// Revokes the lease (when it was granted and is not lost yet) and stops the keeper.
     /// A keeper still granting stops without waiting for the grant (a lease granted
     /// meanwhile expires after its TTL).
+    ///
+    /// # Errors
+    ///
+    /// The revoke's failure, as for [`LeaseKeeper::revoke`] (the keeper stops anyway; the
+    /// lease then expires after its TTL).
     pub async fn close(self) -> Result<()> {
         let result = match &*self.shared.state.borrow() {
             KeeperState::Alive { .. } | KeeperState::Released { .. } => None,

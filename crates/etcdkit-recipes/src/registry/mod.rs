@@ -63,7 +63,10 @@
 //!   after their TTL; nothing blocks) and stops its caches;
 //!   [`leave_all`](Registry::leave_all) removes the instances at once.
 
+mod builder;
+mod error;
 mod instance;
+mod lookup;
 mod url;
 
 use std::collections::{BTreeMap, HashMap};
@@ -73,78 +76,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use etcdkit::{Client, ClientOptions, ErrorKind, prefix_end};
-use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
 
-use crate::discovery::{Instancer, Registrant, Registration, RegistrationState, Spec, sets};
-use crate::prefix_cache::{PrefixCache, Snapshot};
+use crate::discovery::{Registrant, Registration, RegistrationState, Spec};
+use crate::prefix_cache::PrefixCache;
 
+pub use builder::RegistryBuilder;
+pub use error::Error;
 pub use instance::{Instance, ValueFormat, local_hostname};
 pub use url::{ConnectionString, DEFAULT_NAMESPACE, DEFAULT_PORT};
-
-/// What can go wrong with the registry.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum Error {
-    /// The connection string is malformed.
-    InvalidConnectionString {
-        /// The string given.
-        input: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A service name (or instance id) is empty or contains `/`.
-    InvalidName {
-        /// The name given.
-        name: String,
-    },
-    /// The document to join with is not a JSON object.
-    InvalidDocument {
-        /// What it was instead.
-        found: String,
-    },
-    /// The service has no instance.
-    NoInstance {
-        /// The service name.
-        name: String,
-    },
-    /// etcd failed (or did not answer in time).
-    Etcd(etcdkit::Error),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::InvalidConnectionString { input, reason } => {
-                write!(f, "invalid registry connection string `{input}`: {reason}")
-            }
-            Error::InvalidName { name } => write!(
-                f,
-                "invalid service name or id `{name}`: it must be non-empty and without `/`"
-            ),
-            Error::InvalidDocument { found } => {
-                write!(f, "an instance document must be a JSON object, not {found}")
-            }
-            Error::NoInstance { name } => write!(f, "service `{name}` has no instance"),
-            Error::Etcd(e) => write!(f, "etcd: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Etcd(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<etcdkit::Error> for Error {
-    fn from(e: etcdkit::Error) -> Self {
-        Error::Etcd(e)
-    }
-}
 
 /// An instance this registry joined: what was written and how its registration stands.
 #[derive(Debug, Clone)]
@@ -165,87 +105,14 @@ impl Joined {
     }
 }
 
-/// Configures a [`Registry`] on an existing client.
-#[derive(Debug, Clone)]
-#[must_use = "call build() to make the registry"]
-pub struct RegistryBuilder {
-    client: Client,
-    namespace: String,
-    ttl: Duration,
-    heartbeat: Duration,
-    format: ValueFormat,
-    timeout: Duration,
-}
-
-impl RegistryBuilder {
-    /// The namespace (default [`DEFAULT_NAMESPACE`]); slashes around it are ignored.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into().trim_matches('/').to_owned();
-        self
-    }
-
-    /// The lease TTL of joined instances (default 10 s, at least 1 s).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.max(Duration::from_secs(1));
-        self
-    }
-
-    /// How often leases are renewed (default 5 s; at most half the TTL).
-    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
-        self.heartbeat = heartbeat;
-        self
-    }
-
-    /// How instances are written (default [`ValueFormat::Document`]).
-    pub fn format(mut self, format: ValueFormat) -> Self {
-        self.format = format;
-        self
-    }
-
-    /// How long `join` and the first lookup of a name wait for etcd (default 5 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Makes the registry.
-    pub fn build(self) -> Registry {
-        let namespace = if self.namespace.is_empty() {
-            DEFAULT_NAMESPACE.to_owned()
-        } else {
-            self.namespace
-        };
-        let heartbeat = self
-            .heartbeat
-            .clamp(Duration::from_millis(100), self.ttl / 2);
-        Registry {
-            inner: Arc::new(Inner {
-                client: self.client,
-                namespace: format!("{namespace}/"),
-                ttl: self.ttl,
-                heartbeat,
-                format: self.format,
-                timeout: self.timeout,
-                joined: Mutex::new(BTreeMap::new()),
-                caches: Mutex::new(HashMap::new()),
-            }),
-        }
-    }
-}
-
 struct Member {
     joined: Joined,
     registrant: Registrant,
 }
 
 struct Inner {
-    client: Client,
-    /// With its trailing `/`.
-    namespace: String,
-    ttl: Duration,
-    heartbeat: Duration,
-    format: ValueFormat,
-    timeout: Duration,
+    /// As built: the namespace with its trailing `/`, the heartbeat within bounds.
+    settings: RegistryBuilder,
     joined: Mutex<BTreeMap<Bytes, Member>>,
     caches: Mutex<HashMap<String, Arc<PrefixCache>>>,
 }
@@ -263,6 +130,11 @@ pub struct Registry {
 impl Registry {
     /// Connects to the etcd cluster of a connection string and makes a registry with its
     /// options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConnectionString`] for a malformed connection string;
+    /// [`Error::Etcd`] when no host answers within the timeout.
     pub async fn connect(connection_string: &str) -> Result<Registry, Error> {
         let c: ConnectionString = connection_string.parse()?;
         let client = ClientOptions::new(c.endpoints().to_vec())
@@ -287,34 +159,27 @@ impl Registry {
 
     /// A registry on an existing client.
     pub fn builder(client: Client) -> RegistryBuilder {
-        RegistryBuilder {
-            client,
-            namespace: DEFAULT_NAMESPACE.to_owned(),
-            ttl: Duration::from_secs(10),
-            heartbeat: Duration::from_secs(5),
-            format: ValueFormat::Document,
-            timeout: Duration::from_secs(5),
-        }
+        RegistryBuilder::new(client)
     }
 
     /// The client.
     pub fn client(&self) -> &Client {
-        &self.inner.client
+        &self.inner.settings.client
     }
 
     /// The namespace, with its trailing `/`.
     pub fn namespace(&self) -> &str {
-        &self.inner.namespace
+        &self.inner.settings.namespace
     }
 
     /// The lease TTL of joined instances.
     pub fn ttl(&self) -> Duration {
-        self.inner.ttl
+        self.inner.settings.ttl
     }
 
     /// How often leases are renewed.
     pub fn heartbeat(&self) -> Duration {
-        self.inner.heartbeat
+        self.inner.settings.heartbeat
     }
 
     /// Joins service `name` with `doc` (a JSON object, or null): fills in `name`,
@@ -345,17 +210,17 @@ impl Registry {
             _ => format!("{:016x}", fastrand::u64(..)),
         };
         check_name(&id)?;
-        let instance = Instance::fill(&self.inner.namespace, name, &id, doc);
+        let instance = Instance::fill(&self.inner.settings.namespace, name, &id, doc);
         let previous = self.take_members(|key, _| key == instance.key());
         for member in previous {
             let _ = member.registrant.close().await;
         }
         let registrant = Registrant::start(Spec {
-            client: self.inner.client.clone(),
+            client: self.inner.settings.client.clone(),
             key: instance.key().clone(),
-            value: instance.encode(self.inner.format),
-            ttl: self.inner.ttl,
-            heartbeat: self.inner.heartbeat,
+            value: instance.encode(self.inner.settings.format),
+            ttl: self.inner.settings.ttl,
+            heartbeat: self.inner.settings.heartbeat,
         });
         let joined = Joined {
             instance,
@@ -368,7 +233,12 @@ impl Registry {
                 registrant,
             },
         );
-        match tokio::time::timeout(self.inner.timeout, joined.registration.registered(1)).await {
+        match tokio::time::timeout(
+            self.inner.settings.timeout,
+            joined.registration.registered(1),
+        )
+        .await
+        {
             Ok(Ok(_)) => Ok(joined),
             Ok(Err(e)) => Err(Error::Etcd(e)),
             Err(_) => {
@@ -383,7 +253,7 @@ impl Registry {
                     format!(
                         "the instance was not written within {:?}{last}; still trying in the \
                          background",
-                        self.inner.timeout
+                        self.inner.settings.timeout
                     ),
                 )))
             }
@@ -393,12 +263,22 @@ impl Registry {
     /// Leaves service `name`: every instance of it this registry joined is deleted at
     /// once (its lease revoked). Returns how many there were. The first failure is
     /// returned after all were tried.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Etcd`] with the first revoke that failed (every instance of the name is
+    /// still left; those not revoked expire after their TTL).
     pub async fn leave(&self, name: &str) -> Result<usize, Error> {
         let members = self.take_members(|_, m| m.joined.instance.name() == name);
         close_all(members).await
     }
 
     /// Leaves every service this registry joined.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Etcd`] with the first revoke that failed (every instance is still left;
+    /// those not revoked expire after their TTL).
     pub async fn leave_all(&self) -> Result<usize, Error> {
         let members = self.take_members(|_, _| true);
         close_all(members).await
@@ -407,12 +287,18 @@ impl Registry {
     /// Deletes every instance of `name`, whoever registered it (for operators: the
     /// registrants' leases stay, and they do not write the instance again until their
     /// lease is lost). Returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for an empty name or one with `/`; [`Error::Etcd`] when the
+    /// delete fails.
     pub async fn evict(&self, name: &str) -> Result<i64, Error> {
         let prefix = self.prefix(name)?;
         let own = self.take_members(|_, m| m.joined.instance.name() == name);
         let _ = close_all(own).await;
         let deleted = self
             .inner
+            .settings
             .client
             .kv()
             .delete(prefix.clone())
@@ -429,102 +315,21 @@ impl Registry {
             .collect()
     }
 
-    /// One instance of `name`, chosen at random; [`Error::NoInstance`] when there is none.
-    pub async fn lookup(&self, name: &str) -> Result<Instance, Error> {
-        let mut instances = self.list(name).await?;
-        if instances.is_empty() {
-            return Err(Error::NoInstance {
-                name: name.to_owned(),
-            });
-        }
-        let i = fastrand::usize(..instances.len());
-        Ok(instances.swap_remove(i))
-    }
-
-    /// Every instance of `name`, in key order.
-    pub async fn list(&self, name: &str) -> Result<Vec<Instance>, Error> {
-        let cache = self.cache(name)?;
-        if !cache.is_ready()
-            && tokio::time::timeout(self.inner.timeout, cache.ready())
-                .await
-                .is_err()
-        {
-            return Err(Error::Etcd(etcdkit::Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the instances of `{name}` could not be read within {:?}",
-                    self.inner.timeout
-                ),
-            )));
-        }
-        Ok(self.decode(&cache.snapshot()))
-    }
-
-    /// Every instance of every service, by service name (read from etcd directly).
-    pub async fn list_all(&self) -> Result<BTreeMap<String, Vec<Instance>>, Error> {
-        let prefix = Bytes::from(self.inner.namespace.clone());
-        let response = self
-            .inner
-            .client
-            .kv()
-            .get(prefix.clone())
-            .range_end(prefix_end(&prefix))
-            .await?;
-        let mut all: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
-        for kv in response.kvs() {
-            if let Some(i) = Instance::decode(&prefix, kv.key(), kv.value()) {
-                all.entry(i.name().to_owned()).or_default().push(i);
-            }
-        }
-        Ok(all)
-    }
-
-    /// The instances of `name` now (once read) and after every change, as complete
-    /// sets in key order; an unchanged set is not repeated.
-    pub fn watch(
-        &self,
-        name: &str,
-    ) -> Result<impl Stream<Item = Vec<Instance>> + Send + Unpin + 'static + use<>, Error> {
-        let cache = self.cache(name)?;
-        let namespace = Bytes::from(self.inner.namespace.clone());
-        Ok(sets(cache, self.inner.timeout).filter_map(move |item| {
-            let set = item.ok().map(|snapshot| decode(&namespace, &snapshot));
-            std::future::ready(set)
-        }))
-    }
-
-    /// A go-kit [`Instancer`] of `name`'s instances (raw keys and values), sharing the
-    /// registry's cache.
-    pub fn instancer(&self, name: &str) -> Result<Instancer, Error> {
-        Ok(Instancer::from_cache(self.cache(name)?).ready_timeout(self.inner.timeout))
-    }
-
     /// Leaves every joined service, then drops the registry.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registry::leave_all`].
     pub async fn close(self) -> Result<(), Error> {
         self.leave_all().await.map(|_| ())
     }
 
     fn prefix(&self, name: &str) -> Result<Bytes, Error> {
         check_name(name)?;
-        Ok(Bytes::from(format!("{}{name}/", self.inner.namespace)))
-    }
-
-    fn cache(&self, name: &str) -> Result<Arc<PrefixCache>, Error> {
-        let prefix = self.prefix(name)?;
-        let mut caches = match self.inner.caches.lock() {
-            Ok(caches) => caches,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        Ok(caches
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                Arc::new(PrefixCache::builder(self.inner.client.clone(), prefix).start())
-            })
-            .clone())
-    }
-
-    fn decode(&self, snapshot: &Snapshot) -> Vec<Instance> {
-        decode(self.inner.namespace.as_bytes(), snapshot)
+        Ok(Bytes::from(format!(
+            "{}{name}/",
+            self.inner.settings.namespace
+        )))
     }
 
     fn lock_joined(&self) -> std::sync::MutexGuard<'_, BTreeMap<Bytes, Member>> {
@@ -548,20 +353,12 @@ impl Registry {
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("namespace", &self.inner.namespace)
-            .field("ttl", &self.inner.ttl)
-            .field("heartbeat", &self.inner.heartbeat)
-            .field("format", &self.inner.format)
+            .field("namespace", &self.inner.settings.namespace)
+            .field("ttl", &self.inner.settings.ttl)
+            .field("heartbeat", &self.inner.settings.heartbeat)
+            .field("format", &self.inner.settings.format)
             .finish()
     }
-}
-
-fn decode(namespace: &[u8], snapshot: &Snapshot) -> Vec<Instance> {
-    snapshot
-        .entries()
-        .iter()
-        .filter_map(|kv| Instance::decode(namespace, kv.key(), kv.value()))
-        .collect()
 }
 
 async fn close_all(members: Vec<Member>) -> Result<usize, Error> {

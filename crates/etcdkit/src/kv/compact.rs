@@ -50,6 +50,13 @@ impl IntoFuture for Compact {
     type Output = Result<CompactResponse>;
     type IntoFuture = BoxFuture<'static, Result<CompactResponse>>;
 
+    /// Sends the compaction.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) when the revision is already
+    /// compacted; [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) when it is not
+    /// yet written; the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::not_idempotent("kv.compact", self.timeout);

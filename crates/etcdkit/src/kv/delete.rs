@@ -110,6 +110,12 @@ impl IntoFuture for Delete<Kv> {
     type Output = Result<DeleteResponse>;
     type IntoFuture = BoxFuture<'static, Result<DeleteResponse>>;
 
+    /// Sends the delete.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending); the
+    /// failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.delete"))?;

@@ -1,6 +1,7 @@
 //! Range reads.
 
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,6 +53,8 @@ pub struct Get<S = ()> {
     sender: S,
     pub(crate) request: pb::RangeRequest,
     timeout: Option<Duration>,
+    /// The one member to read from, when the caller named one.
+    endpoint: Option<Arc<str>>,
 }
 
 impl Get<()> {
@@ -64,6 +67,7 @@ impl Get<()> {
                 ..Default::default()
             },
             timeout: None,
+            endpoint: None,
         }
     }
 
@@ -72,6 +76,7 @@ impl Get<()> {
             sender: kv,
             request: self.request,
             timeout: self.timeout,
+            endpoint: self.endpoint,
         }
     }
 }
@@ -202,17 +207,47 @@ pub(crate) fn namespace_range(ns: &Namespace, request: &mut pb::RangeRequest) {
     ns.range(&mut request.key, &mut request.range_end);
 }
 
+impl Get<Kv> {
+    /// Reads from this member only (`host:port` or `scheme://host:port`; it need not be
+    /// one of the client's endpoints), never from another: a failure there is final. For
+    /// checking one member's health with a read that goes through consensus; an answer
+    /// older than a revision the client has seen fails with
+    /// [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead) instead of being retried.
+    ///
+    /// # Errors
+    ///
+    /// The request fails with
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
+    /// when `endpoint` does not parse, before anything is sent.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into().into());
+        self
+    }
+}
+
 impl IntoFuture for Get<Kv> {
     type Output = Result<GetResponse>;
     type IntoFuture = BoxFuture<'static, Result<GetResponse>>;
 
+    /// Sends the read.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending);
+    /// [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) or
+    /// [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) for a read at a revision
+    /// compacted away or not yet written; [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead)
+    /// when the answering member is behind a revision the client has seen (monotonic reads) and no
+    /// other answers in time; the failures of [every
+    /// request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.get"))?;
             let client = &self.sender.client;
             let mut request = self.request;
             namespace_range(client.namespace(), &mut request);
-            let call = Call::read("kv.get", self.timeout);
+            let mut call = Call::read("kv.get", self.timeout);
+            call.endpoint = self.endpoint;
             let response = client.transport().range(call, request).await?;
             Ok(GetResponse::from_pb(response, client.namespace()))
         })

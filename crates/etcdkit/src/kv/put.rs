@@ -95,6 +95,16 @@ impl IntoFuture for Put<Kv> {
     type Output = Result<PutResponse>;
     type IntoFuture = BoxFuture<'static, Result<PutResponse>>;
 
+    /// Sends the write.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key and
+    /// [`ErrorKind::RequestTooLarge`](crate::ErrorKind::RequestTooLarge) for a request over the
+    /// client's size limit (both before sending);
+    /// [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound) when the lease does not exist;
+    /// [`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace) when the cluster is out of space; the
+    /// failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.put"))?;

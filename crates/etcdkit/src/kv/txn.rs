@@ -366,6 +366,15 @@ impl IntoFuture for Txn<Kv> {
     type Output = Result<TxnResponse>;
     type IntoFuture = BoxFuture<'static, Result<TxnResponse>>;
 
+    /// Sends the transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::DuplicateKey`] when two operations write the same key,
+    /// [`ErrorKind::TooManyOps`] over the server's limit, [`ErrorKind::EmptyKey`] for an empty key,
+    /// [`ErrorKind::RequestTooLarge`] over the size limit (all before sending); the failures of its
+    /// operations ([`ErrorKind::Compacted`], [`ErrorKind::LeaseNotFound`], ...); the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             self.validate().map_err(|e| e.with_operation("kv.txn"))?;

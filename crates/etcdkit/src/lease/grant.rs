@@ -57,6 +57,13 @@ impl IntoFuture for Grant {
     type Output = Result<LeaseGrantResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseGrantResponse>>;
 
+    /// Sends the grant.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for lease id 0 (before sending); [`ErrorKind::LeaseExists`]
+    /// when a lease of that id exists; [`ErrorKind::LeaseTtlTooLarge`] for a TTL over the server's
+    /// maximum; the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let id = match self.id {

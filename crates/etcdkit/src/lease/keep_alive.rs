@@ -139,6 +139,12 @@ impl IntoFuture for KeepAliveBuilder {
     type Output = Result<KeepAlive>;
     type IntoFuture = BoxFuture<'static, Result<KeepAlive>>;
 
+    /// Starts keeping the lease alive on the client's shared keepalive stream.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Cancelled`] when the client's keepalive task has stopped. Nothing is sent yet:
+    /// renewal failures come as the keep-alive's events.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let renewer = self.client.renewer().clone();

@@ -53,6 +53,12 @@ impl IntoFuture for KeepAliveOnce {
     type Output = Result<LeaseKeepAliveResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseKeepAliveResponse>>;
 
+    /// Renews the lease once.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or expired); the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         const OP: &str = "lease.keep_alive_once";
         Box::pin(async move {

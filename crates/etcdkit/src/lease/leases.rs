@@ -38,6 +38,11 @@ impl IntoFuture for Leases {
     type Output = Result<LeaseLeasesResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseLeasesResponse>>;
 
+    /// Lists the leases.
+    ///
+    /// # Errors
+    ///
+    /// the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.leases", self.timeout);

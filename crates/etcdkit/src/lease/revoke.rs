@@ -60,6 +60,12 @@ impl IntoFuture for Revoke {
     type Output = Result<LeaseRevokeResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseRevokeResponse>>;
 
+    /// Sends the revoke.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or already expired); the
+    /// failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.revoke", self.timeout);

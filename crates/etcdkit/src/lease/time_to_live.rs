@@ -50,6 +50,11 @@ impl IntoFuture for TimeToLive {
     type Output = Result<LeaseTimeToLiveResponse>;
     type IntoFuture = BoxFuture<'static, Result<LeaseTimeToLiveResponse>>;
 
+    /// Asks for the lease's remaining time.
+    ///
+    /// # Errors
+    ///
+    /// the failures of [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let call = Call::idempotent("lease.time_to_live", self.timeout);

@@ -71,7 +71,8 @@ impl<T> AdminRequest<T> {
     ///
     /// # Errors
     ///
-    /// The request fails with [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
+    /// The request fails with
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint)
     /// when `endpoint` does not parse, before anything is sent.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.settings.endpoint = Some(endpoint.into().into());
@@ -93,6 +94,13 @@ impl<T: 'static> IntoFuture for AdminRequest<T> {
     type Output = Result<T>;
     type IntoFuture = BoxFuture<'static, Result<T>>;
 
+    /// Sends the request.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for a named member that
+    /// does not parse (before sending); the call's own failures (see each method); the failures of
+    /// [every request](crate::Error#failures-of-every-request).
     fn into_future(self) -> Self::IntoFuture {
         (self.run)(self.settings)
     }

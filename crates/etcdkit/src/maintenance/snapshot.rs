@@ -53,6 +53,13 @@ impl IntoFuture for OpenSnapshot {
     type Output = Result<Snapshot>;
     type IntoFuture = BoxFuture<'static, Result<Snapshot>>;
 
+    /// Opens the snapshot stream.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidEndpoint`] for a named member that does not parse (before sending);
+    /// [`ErrorKind::Unavailable`] when the member does not answer; [`ErrorKind::Timeout`] when the
+    /// request timeout passes first; [`ErrorKind::PermissionDenied`] under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let stream = self
@@ -97,9 +104,8 @@ impl Snapshot {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when the stream ends before the
-    /// size the server announced; [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable)
-    /// when the connection fails.
+    /// [`ErrorKind::Protocol`] when the stream ends before the size the server announced;
+    /// [`ErrorKind::Unavailable`] when the connection fails.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
         if self.done {
             return Ok(None);
@@ -153,8 +159,7 @@ impl Snapshot {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when writing fails; otherwise as
-    /// [`Snapshot::chunk`].
+    /// [`ErrorKind::Io`] when writing fails; otherwise as [`Snapshot::chunk`].
     pub async fn write_to<W, P>(
         &mut self,
         writer: &mut W,

@@ -306,6 +306,14 @@ impl Transport {
         Ok(answered.value)
     }
 
+    /// Records a header revision seen outside a unary call (a watch answer), so that
+    /// monotonic reads never return anything older.
+    pub(crate) fn saw_revision(&self, revision: i64) {
+        self.shared
+            .highest_revision
+            .fetch_max(revision, Ordering::AcqRel);
+    }
+
     /// Subscribes to endpoint health changes.
     pub fn health_events(&self) -> broadcast::Receiver<HealthEvent> {
         self.shared.events.subscribe()

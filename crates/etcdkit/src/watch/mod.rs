@@ -271,6 +271,14 @@ impl IntoFuture for WatchBuilder {
     type Output = Result<Watcher>;
     type IntoFuture = BoxFuture<'static, Result<Watcher>>;
 
+    /// Opens the watch on the client's shared watch stream and waits until the server has created it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Compacted`] when the start revision is compacted away; [`ErrorKind::Timeout`]
+    /// when the watch is not created within the request timeout; [`ErrorKind::Cancelled`] when the
+    /// shared stream ends first; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`]
+    /// under auth.
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.start())
     }

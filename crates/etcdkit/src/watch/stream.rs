@@ -409,6 +409,11 @@ pub(crate) async fn run(
                 message = stream.message() => match message {
                     Ok(Some(response)) => {
                         heard = true;
+                        // A watch answer's header is as much "seen" as a read's: a read
+                        // after it must not go back before it.
+                        if let Some(header) = &response.header {
+                            transport.saw_revision(header.revision);
+                        }
                         state.on_response(response, &endpoint);
                         if state.token_refresh_wanted {
                             break Some(Error::new(

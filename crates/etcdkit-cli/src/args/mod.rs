@@ -11,9 +11,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{alarm, auth, bench, defrag, member, role, snapshot, up, user};
+use crate::commands::{bench, up};
 use crate::go_compat;
+
+mod admin;
+
 use crate::security::Secret;
+pub use admin::{
+    AlarmCommand, AuthCommand, DefragArgs, MemberCommand, PermArgs, RoleCommand, SnapshotCommand,
+    UserAddArgs, UserCommand,
+};
 
 /// Where etcd listens by default.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
@@ -118,21 +125,21 @@ pub enum Command {
     Elect(ElectArgs),
     /// Enable, disable or show authentication
     #[command(subcommand)]
-    Auth(auth::AuthCommand),
+    Auth(AuthCommand),
     /// User related commands
     #[command(subcommand)]
-    User(user::UserCommand),
+    User(UserCommand),
     /// Role related commands
     #[command(subcommand)]
-    Role(role::RoleCommand),
+    Role(RoleCommand),
     /// Membership related commands
     #[command(subcommand)]
-    Member(member::MemberCommand),
+    Member(MemberCommand),
     /// Alarm related commands
     #[command(subcommand)]
-    Alarm(alarm::AlarmCommand),
+    Alarm(AlarmCommand),
     /// Defragments the storage of the etcd members with given endpoints
-    Defrag(defrag::DefragArgs),
+    Defrag(DefragArgs),
     /// Transfers leadership to another etcd cluster member
     #[command(name = "move-leader")]
     MoveLeader {
@@ -142,7 +149,7 @@ pub enum Command {
     },
     /// Manages etcd node snapshots
     #[command(subcommand)]
-    Snapshot(snapshot::SnapshotCommand),
+    Snapshot(SnapshotCommand),
     /// Benchmarks etcd: put, get, txn-put, watch, lease-keepalive
     Bench(bench::BenchArgs),
     /// Runs a local etcd cluster in the foreground until interrupted

@@ -10,31 +10,34 @@
 //! guard), and which handed-out keys were given up and wait to be deleted by the
 //! session's background [`Releaser`]. The rule that keeps a background release from ever
 //! deleting a live guard's key is in [`Queue::enqueue`].
+//!
+//! The queue's parts: [`slot`] (what the queues of one session share on one key),
+//! [`release`] (the background releaser of given-up keys) and the test-only `faults`.
 
-use std::collections::{BTreeMap, HashMap};
+mod release;
+mod slot;
+
 use std::fmt;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use etcdkit::kv::{
-    Compare, CompareOp, Delete, Get, Put, SortOrder, SortTarget, TxnOpResponse, TxnResponse,
+    Compare, CompareOp, Get, Put, SortOrder, SortTarget, TxnOpResponse, TxnResponse,
 };
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, LeaseId, Result, Revision};
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::backoff::Backoff;
 use crate::lease_keeper::{KeeperState, LostReason};
 use crate::session::Session;
+pub(crate) use release::Pending;
+use release::{Job, Releaser, fenced_delete};
+pub(crate) use slot::Places;
+use slot::{Found, Slot};
 
 /// How many keys in the way one enqueue removes (or finds removed) before giving up.
 const ENQUEUE_ATTEMPTS: u32 = 5;
-
-/// The first and the longest pause between two attempts of a background release.
-const RELEASE_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 /// Why a held lock or leadership (or a wait for one) ended.
 #[non_exhaustive]
@@ -110,163 +113,6 @@ impl ReleaseState {
     }
 }
 
-/// What the queues of one session share: a [`Slot`] per key, and the background
-/// releaser. Owned by the [`Session`] and by every queue made from it.
-pub(crate) struct Places {
-    slots: std::sync::Mutex<HashMap<Bytes, Arc<Slot>>>,
-    releaser: Releaser,
-}
-
-impl fmt::Debug for Places {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Places").finish_non_exhaustive()
-    }
-}
-
-impl Places {
-    pub fn new(client: Client, state: watch::Receiver<KeeperState>) -> Places {
-        Places {
-            slots: std::sync::Mutex::default(),
-            releaser: Releaser::new(client, state),
-        }
-    }
-
-    /// The slot of `key`, shared by every queue of the session on it.
-    fn slot(&self, key: &Bytes) -> Arc<Slot> {
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // A slot no queue, guard or release refers to any more, with no key left
-        // behind, is forgotten: every key it handed out is gone, so whatever key of the
-        // session is found there later was never handed out (see `Queue::enqueue`).
-        slots.retain(|_, slot| Arc::strong_count(slot) > 1 || !slot.is_idle());
-        slots.entry(key.clone()).or_default().clone()
-    }
-}
-
-/// One session's place on one key.
-pub(crate) struct Slot {
-    /// Held through an enqueue, so that one enqueue never adopts the key another one
-    /// of the same session is creating.
-    enqueue: tokio::sync::Mutex<()>,
-    inner: std::sync::Mutex<SlotInner>,
-    release: watch::Sender<ReleaseState>,
-}
-
-#[derive(Default)]
-struct SlotInner {
-    /// The creation revision of the last key handed out (to a waiter, then maybe a
-    /// guard). Only grows.
-    handed_out: Revision,
-    /// Whether the key of `handed_out` is known to be gone (unlocked, withdrawn, or
-    /// released in the background).
-    handed_out_gone: bool,
-    /// Handed-out keys given up and not known to be gone: being released (`None`), or
-    /// whose release failed for good.
-    given_up: BTreeMap<Revision, Option<Arc<Error>>>,
-}
-
-impl Default for Slot {
-    fn default() -> Self {
-        Slot {
-            enqueue: tokio::sync::Mutex::new(()),
-            inner: std::sync::Mutex::default(),
-            release: watch::channel(ReleaseState::Idle).0,
-        }
-    }
-}
-
-impl Slot {
-    fn inner(&self) -> std::sync::MutexGuard<'_, SlotInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn is_idle(&self) -> bool {
-        self.inner().given_up.is_empty()
-    }
-
-    fn handed_out(&self) -> Revision {
-        self.inner().handed_out
-    }
-
-    fn hand_out(&self, rev: Revision) {
-        let mut inner = self.inner();
-        if rev > inner.handed_out {
-            inner.handed_out = rev;
-            inner.handed_out_gone = false;
-        }
-    }
-
-    /// What the existing key of `rev`, handed out before, is now.
-    fn handed_out_key(&self, rev: Revision) -> Found {
-        let inner = self.inner();
-        if inner.given_up.contains_key(&rev) {
-            Found::GivenUp(rev)
-        } else if rev == inner.handed_out && !inner.handed_out_gone {
-            Found::Held
-        } else {
-            // Gone since it was read: unlocked, withdrawn, or released meanwhile.
-            Found::Gone
-        }
-    }
-
-    /// Whether the key of `rev` still waits for its background release.
-    fn is_releasing(&self, rev: Revision) -> bool {
-        matches!(self.inner().given_up.get(&rev), Some(None))
-    }
-
-    fn give_up(&self, rev: Revision) {
-        self.update(|inner| {
-            inner.given_up.insert(rev, None);
-        });
-    }
-
-    /// The key of `rev` is gone (deleted, found replaced, or gone with the lease).
-    fn gone(&self, rev: Revision) {
-        self.update(|inner| {
-            inner.given_up.remove(&rev);
-            if rev == inner.handed_out {
-                inner.handed_out_gone = true;
-            }
-        });
-    }
-
-    fn release_failed(&self, rev: Revision, error: Arc<Error>) {
-        self.update(|inner| {
-            if let Some(entry) = inner.given_up.get_mut(&rev) {
-                *entry = Some(error);
-            }
-        });
-    }
-
-    fn update(&self, f: impl FnOnce(&mut SlotInner)) {
-        let mut inner = self.inner();
-        f(&mut inner);
-        let releasing = inner
-            .given_up
-            .iter()
-            .rev()
-            .find(|(_, failed)| failed.is_none());
-        let state = match releasing {
-            Some((rev, _)) => ReleaseState::Releasing {
-                fencing_token: *rev,
-            },
-            None => match inner.given_up.iter().next_back() {
-                Some((rev, Some(error))) => ReleaseState::Failed {
-                    fencing_token: *rev,
-                    error: error.clone(),
-                },
-                _ => ReleaseState::Idle,
-            },
-        };
-        // Published under the lock, so that states are seen in the order they arose.
-        self.release.send_replace(state);
-    }
-}
-
 /// One participant's place in a queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Queue {
@@ -279,30 +125,6 @@ pub(crate) struct Queue {
     pub state: watch::Receiver<KeeperState>,
     slot: Arc<Slot>,
     releaser: Releaser,
-}
-
-impl fmt::Debug for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slot")
-            .field("handed_out", &self.handed_out())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Which key of the session an enqueue found in its way, and what to do with it.
-enum Found {
-    /// A key this session handed out and still holds (a waiter or a guard).
-    Held,
-    /// A key this session handed out, gone since it was read: put again.
-    Gone,
-    /// A key this session handed out and gave up: remove it (finishing its release).
-    GivenUp(Revision),
-    /// A key of the session's lease never handed out: adopt it.
-    Adoptable(Revision),
-    /// A key never handed out that is not ours to adopt as it is: remove it.
-    Stray(Revision),
-    /// A key under another lease (or none): someone else's.
-    Foreign,
 }
 
 impl Queue {
@@ -682,16 +504,6 @@ impl Queue {
     }
 }
 
-async fn fenced_delete(client: &Client, key: Bytes, rev: Revision) -> Result<bool> {
-    let response = client
-        .kv()
-        .txn()
-        .when([Compare::create_revision(key.clone(), CompareOp::Equal, rev)])
-        .and_then([Delete::new(key)])
-        .await?;
-    Ok(response.succeeded())
-}
-
 /// While armed, an enqueue has not settled what its put did: dropped armed, it has the
 /// background releaser remove a key of ours that was never handed out.
 struct Unsettled<'a> {
@@ -725,277 +537,6 @@ impl Drop for Unsettled<'_> {
     }
 }
 
-/// A queue key that is released (by a fenced delete, in the background) when dropped,
-/// unless disarmed.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    key: Bytes,
-    rev: Revision,
-    slot: Arc<Slot>,
-    releaser: Releaser,
-    armed: bool,
-}
-
-impl Pending {
-    /// The key is gone (deleted by `unlock()`, `resign()` or a withdrawal, or found
-    /// no longer ours): nothing to release.
-    pub fn disarm(mut self) {
-        self.armed = false;
-        self.slot.gone(self.rev);
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        self.slot.give_up(self.rev);
-        let job = Job::Release {
-            slot: self.slot.clone(),
-            key: self.key.clone(),
-            rev: self.rev,
-        };
-        if self.releaser.send(job).is_err() {
-            tracing::warn!("no releaser running; the key expires with its lease");
-            self.slot.release_failed(
-                self.rev,
-                Arc::new(Error::new(
-                    ErrorKind::Cancelled,
-                    "no background releaser is running; the key expires with the session's lease",
-                )),
-            );
-        }
-    }
-}
-
-/// Work for the background releaser.
-enum Job {
-    /// Delete the given-up key of `rev` (fenced on it).
-    Release {
-        slot: Arc<Slot>,
-        key: Bytes,
-        rev: Revision,
-    },
-    /// Remove a key of `lease` never handed out, left by an enqueue that ended before
-    /// it knew what its put did.
-    Sweep {
-        slot: Arc<Slot>,
-        key: Bytes,
-        lease: LeaseId,
-    },
-}
-
-/// Fenced deletes on behalf of dropped guards and interrupted enqueues, for one session:
-/// a task started with the session's first enqueue and fed through a channel, so that a
-/// `Drop` neither blocks nor spawns. The task ends once every handle is gone and the
-/// queued work is done.
-#[derive(Clone)]
-pub(crate) struct Releaser {
-    client: Client,
-    state: watch::Receiver<KeeperState>,
-    jobs: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
-    #[cfg(test)]
-    faults: Arc<faults::Faults>,
-}
-
-impl fmt::Debug for Releaser {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Releaser").finish_non_exhaustive()
-    }
-}
-
-impl Releaser {
-    fn new(client: Client, state: watch::Receiver<KeeperState>) -> Releaser {
-        Releaser {
-            client,
-            state,
-            jobs: Arc::new(OnceLock::new()),
-            #[cfg(test)]
-            faults: Arc::default(),
-        }
-    }
-
-    /// Starts the task, if not yet. Called from async code (within a runtime).
-    fn start(&self) {
-        self.jobs.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(release_task(self.clone_worker(), rx));
-            tx
-        });
-    }
-
-    /// What the task needs: everything but the channel's sender (which would keep the
-    /// task alive forever).
-    fn clone_worker(&self) -> Worker {
-        Worker {
-            client: self.client.clone(),
-            state: self.state.clone(),
-            #[cfg(test)]
-            faults: self.faults.clone(),
-        }
-    }
-
-    fn send(&self, job: Job) -> std::result::Result<(), ()> {
-        match self.jobs.get() {
-            Some(tx) => tx.send(job).map_err(|_| ()),
-            None => Err(()),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Worker {
-    client: Client,
-    state: watch::Receiver<KeeperState>,
-    #[cfg(test)]
-    faults: Arc<faults::Faults>,
-}
-
-/// Where the session stands, for the releaser.
-enum Standing {
-    Alive,
-    /// Its lease is lost: every key under it is gone.
-    Lost,
-    /// Dropped: nothing tells any more when its lease ends.
-    Dropped,
-}
-
-impl Worker {
-    fn standing(&self) -> Standing {
-        if self.state.has_changed().is_err() {
-            return Standing::Dropped;
-        }
-        match &*self.state.borrow() {
-            KeeperState::Lost { .. } => Standing::Lost,
-            _ => Standing::Alive,
-        }
-    }
-
-    /// Sleeps for `pause`, or less if the session's lease is lost meanwhile.
-    async fn pause(&self, pause: Duration) {
-        let mut state = self.state.clone();
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            _ = state.wait_for(|s| matches!(s, KeeperState::Lost { .. })) => {}
-        }
-    }
-
-    async fn run(self, job: Job) {
-        match job {
-            Job::Release { slot, key, rev } => self.release(&slot, key, rev).await,
-            Job::Sweep { slot, key, lease } => self.sweep(&slot, key, lease).await,
-        }
-        #[cfg(test)]
-        self.faults.count_release();
-    }
-
-    /// Deletes the given-up key of `rev`, retrying while the session lives.
-    async fn release(&self, slot: &Slot, key: Bytes, rev: Revision) {
-        let mut backoff = Backoff::new(RELEASE_BACKOFF.0, RELEASE_BACKOFF.1);
-        loop {
-            #[cfg(test)]
-            self.faults.release_may_go().await;
-            if !slot.is_releasing(rev) {
-                // An enqueue of the session removed it first.
-                return;
-            }
-            if let Standing::Lost = self.standing() {
-                slot.gone(rev);
-                return;
-            }
-            match fenced_delete(&self.client, key.clone(), rev).await {
-                Ok(_) => {
-                    slot.gone(rev);
-                    return;
-                }
-                Err(e) if retryable(&e) && matches!(self.standing(), Standing::Alive) => {
-                    // A fenced delete is safe to repeat.
-                    tracing::debug!(error = %e, "releasing a lock key failed; retrying");
-                    self.pause(backoff.next_pause()).await;
-                }
-                Err(e) => {
-                    let e = match self.standing() {
-                        Standing::Dropped => Error::new(
-                            e.kind(),
-                            format!(
-                                "{e} (the session was dropped: the key expires with its lease)"
-                            ),
-                        ),
-                        _ => e,
-                    };
-                    tracing::warn!(error = %e, "releasing a lock key failed for good");
-                    slot.release_failed(rev, Arc::new(e));
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Removes a key of `lease` never handed out, retrying while the session lives.
-    /// Holds the slot's enqueue lock while it looks and deletes, so that what it finds
-    /// newer than the slot's last handed-out key is certainly nobody's.
-    async fn sweep(&self, slot: &Slot, key: Bytes, lease: LeaseId) {
-        let mut backoff = Backoff::new(RELEASE_BACKOFF.0, RELEASE_BACKOFF.1);
-        loop {
-            if !matches!(self.standing(), Standing::Alive) {
-                return;
-            }
-            let swept = {
-                let _only_enqueue = slot.enqueue.lock().await;
-                self.sweep_once(slot, &key, lease).await
-            };
-            match swept {
-                Ok(()) => return,
-                Err(e) if retryable(&e) => {
-                    tracing::debug!(error = %e, "removing a stray lock key failed; retrying");
-                    self.pause(backoff.next_pause()).await;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        error = %e,
-                        "removing a stray lock key failed; it stays until the session's next \
-                         lock on the name, or until its lease ends"
-                    );
-                    return;
-                }
-            }
-        }
-    }
-
-    async fn sweep_once(&self, slot: &Slot, key: &Bytes, lease: LeaseId) -> Result<()> {
-        let now = self.client.kv().get(key.clone()).await?;
-        if let Some(kv) = now.kvs().first()
-            && kv.lease() == Some(lease)
-            && kv.create_revision() > slot.handed_out()
-        {
-            fenced_delete(&self.client, key.clone(), kv.create_revision()).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Whether the releaser tries again: its requests (a fenced delete, a read) are safe to
-/// repeat, so an unknown outcome is retried too.
-fn retryable(e: &Error) -> bool {
-    e.is_retryable() || e.is_outcome_unknown()
-}
-
-async fn release_task(worker: Worker, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    // Jobs run side by side: one key that cannot be deleted yet holds up no other.
-    let mut running = FuturesUnordered::new();
-    loop {
-        tokio::select! {
-            job = jobs.recv() => match job {
-                Some(job) => running.push(worker.clone().run(job)),
-                None => break,
-            },
-            Some(()) = running.next(), if !running.is_empty() => {}
-        }
-    }
-    while running.next().await.is_some() {}
-}
-
 /// A request of the queue that a test can make fail (the test-only `faults` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -1014,91 +555,4 @@ pub(crate) enum Step {
 /// them), and holds the background releaser back, so that tests can drive the queue
 /// through the interleavings that randomized fault runs find.
 #[cfg(test)]
-pub(crate) mod faults {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    use etcdkit::{Error, ErrorKind};
-    use tokio::sync::watch;
-
-    use super::Step;
-
-    #[derive(Debug)]
-    pub(crate) struct Faults {
-        enqueue: AtomicU32,
-        enqueue_sent: AtomicU32,
-        look: AtomicU32,
-        unlock: AtomicU32,
-        held: watch::Sender<bool>,
-        done: watch::Sender<u64>,
-    }
-
-    impl Default for Faults {
-        fn default() -> Self {
-            Faults {
-                enqueue: AtomicU32::new(0),
-                enqueue_sent: AtomicU32::new(0),
-                look: AtomicU32::new(0),
-                unlock: AtomicU32::new(0),
-                held: watch::channel(false).0,
-                done: watch::channel(0).0,
-            }
-        }
-    }
-
-    impl Faults {
-        fn counter(&self, step: Step) -> &AtomicU32 {
-            match step {
-                Step::Enqueue => &self.enqueue,
-                Step::EnqueueSent => &self.enqueue_sent,
-                Step::Look => &self.look,
-                Step::Unlock => &self.unlock,
-            }
-        }
-
-        /// The next `n` requests of `step` fail: with an unknown outcome, or (a read)
-        /// unavailable.
-        pub fn fail_next(&self, step: Step, n: u32) {
-            self.counter(step).store(n, Ordering::SeqCst);
-        }
-
-        /// The injected failure for this request of `step`, if one is due.
-        pub fn injected(&self, step: Step) -> Option<Error> {
-            let due = self
-                .counter(step)
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            due.then(|| match step {
-                Step::Look => Error::new(
-                    ErrorKind::Unavailable,
-                    format!("injected: no endpoint answered {step:?}"),
-                ),
-                _ => Error::new(
-                    ErrorKind::OutcomeUnknown,
-                    format!("injected: the connection broke during {step:?}"),
-                ),
-            })
-        }
-
-        /// Holds the background releaser before its next attempt (or lets it go).
-        pub fn hold_releases(&self, hold: bool) {
-            self.held.send_replace(hold);
-        }
-
-        /// Waits while the releaser is held.
-        pub async fn release_may_go(&self) {
-            let mut held = self.held.subscribe();
-            let _ = held.wait_for(|held| !held).await;
-        }
-
-        /// Counts a job the background releaser finished with.
-        pub fn count_release(&self) {
-            self.done.send_modify(|n| *n += 1);
-        }
-
-        /// Waits until the background releaser finished with `n` jobs in all.
-        pub async fn releases_done(&self, n: u64) {
-            let mut done = self.done.subscribe();
-            let _ = done.wait_for(|done| *done >= n).await;
-        }
-    }
-}
+pub(crate) mod faults;
