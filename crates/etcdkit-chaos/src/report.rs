@@ -1,0 +1,186 @@
+//! The figures of a run: faults by kind, operations by outcome, write availability after
+//! faults, watch delivery lag; and the summary line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::history::{History, Outcome, WriteOp};
+use crate::nemesis::FaultRecord;
+
+/// p50, p90 and max of some durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    pub count: u64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub max: Duration,
+}
+
+pub fn spread(samples: &[Duration]) -> Option<Spread> {
+    // Microseconds, up to an hour, 3 significant digits: plenty for these figures.
+    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
+    for s in samples {
+        let us = u64::try_from(s.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, 3_600_000_000);
+        h.record(us).ok()?;
+    }
+    if h.is_empty() {
+        return None;
+    }
+    let us = Duration::from_micros;
+    Some(Spread {
+        count: h.len(),
+        p50: us(h.value_at_quantile(0.5)),
+        p90: us(h.value_at_quantile(0.9)),
+        max: us(h.max()),
+    })
+}
+
+/// For each fault, the time from its injection to the first acknowledged write invoked
+/// after it (a write invoked before the fault proves nothing about recovery). Faults with
+/// no such write before the end are counted apart.
+pub fn availability(faults: &[FaultRecord], writes: &[WriteOp]) -> (Vec<Duration>, usize) {
+    let mut acked: Vec<(Duration, Duration)> = writes
+        .iter()
+        .filter(|w| matches!(w.outcome, Outcome::Ok { .. }))
+        .map(|w| (w.invoke, w.complete))
+        .collect();
+    acked.sort();
+    let mut gaps = Vec::new();
+    let mut never = 0;
+    for f in faults {
+        let first = acked.partition_point(|(invoke, _)| *invoke < f.start);
+        match acked[first..].iter().map(|(_, complete)| *complete).min() {
+            Some(done) => gaps.push(done.saturating_sub(f.start)),
+            None => never += 1,
+        }
+    }
+    (gaps, never)
+}
+
+/// For each watched event of an acknowledged write, the time from the acknowledgement to
+/// the delivery (zero when the watch was first).
+pub fn watch_lag(history: &History) -> Vec<Duration> {
+    let acked: HashMap<i64, Duration> = history
+        .writes
+        .iter()
+        .filter_map(|w| match w.outcome {
+            Outcome::Ok { revision } => Some((revision, w.complete)),
+            _ => None,
+        })
+        .collect();
+    history
+        .watches
+        .iter()
+        .flat_map(|w| w.deliveries.iter())
+        .flat_map(|d| d.events.iter().map(move |e| (d.received, e.revision)))
+        .filter_map(|(received, rev)| acked.get(&rev).map(|ack| received.saturating_sub(*ack)))
+        .collect()
+}
+
+pub fn faults_by_kind(faults: &[FaultRecord]) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for f in faults {
+        *m.entry(f.fault.kind()).or_insert(0) += 1;
+    }
+    m
+}
+
+pub fn outcome_counts<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> String {
+    let (mut ok, mut failed, mut unknown) = (0, 0, 0);
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for o in outcomes {
+        match o {
+            Outcome::Ok { .. } => ok += 1,
+            Outcome::Failed { kind } => {
+                failed += 1;
+                *kinds.entry(format!("{kind:?}")).or_insert(0) += 1;
+            }
+            Outcome::Unknown { kind } => {
+                unknown += 1;
+                *kinds.entry(format!("unknown {kind:?}")).or_insert(0) += 1;
+            }
+        }
+    }
+    format!("{ok} acknowledged, {failed} failed, {unknown} outcome unknown {kinds:?}")
+}
+
+pub fn format_spread(s: Option<Spread>) -> String {
+    match s {
+        Some(s) => format!(
+            "p50 {:.3} s, p90 {:.3} s, max {:.3} s (n={})",
+            s.p50.as_secs_f64(),
+            s.p90.as_secs_f64(),
+            s.max.as_secs_f64(),
+            s.count
+        ),
+        None => String::from("no samples"),
+    }
+}
+
+/// The run's last line, exactly.
+pub fn summary(faults: usize, operations: usize, anomalies: usize) -> String {
+    format!("chaos: {faults} faults, {operations} operations, {anomalies} anomalies")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::Fault;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn availability_counts_from_the_fault_to_the_first_write_invoked_after_it() {
+        let w = |invoke, complete, ok: bool| WriteOp {
+            key: String::new(),
+            value: String::new(),
+            invoke: ms(invoke),
+            complete: ms(complete),
+            outcome: if ok {
+                Outcome::Ok { revision: 1 }
+            } else {
+                Outcome::Failed {
+                    kind: etcdkit::ErrorKind::Unavailable,
+                }
+            },
+        };
+        let f = |start| FaultRecord {
+            fault: Fault::Restart { member: 0 },
+            member: Some(0),
+            start: ms(start),
+            end: ms(start),
+            error: None,
+        };
+        let writes = [
+            w(0, 2000, true),
+            w(1010, 1100, false),
+            w(1200, 1500, true),
+            w(1300, 1400, true),
+        ];
+        let (gaps, never) = availability(&[f(1000), f(5000)], &writes);
+        assert_eq!(gaps, vec![ms(400)]);
+        assert_eq!(never, 1);
+    }
+
+    #[test]
+    fn spread_gives_percentiles() {
+        let samples: Vec<Duration> = (1..=100).map(ms).collect();
+        let s = spread(&samples).map(|s| (s.p50.as_millis(), s.p90.as_millis(), s.max.as_millis()));
+        assert_eq!(s, Some((50, 90, 100)));
+        assert_eq!(spread(&[]), None);
+    }
+
+    #[test]
+    fn the_summary_line_is_exact() {
+        assert_eq!(
+            summary(3, 10, 0),
+            "chaos: 3 faults, 10 operations, 0 anomalies"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Holders of one mutex, each on its own client and session, writing under the lock with
+//! transactions fenced by the guard's compare.
+
+use std::time::Duration;
+
+use etcdkit::kv::Put;
+use etcdkit::{Client, ErrorKind};
+use etcdkit_recipes::mutex::Mutex;
+use etcdkit_recipes::session::Session;
+
+use crate::history::{Clock, FencedWrite, Holding, MutexLog, Outcome};
+use crate::stop::Stop;
+
+/// Session TTL: short, so that faults do make sessions (and with them locks) lost and the
+/// fencing is put to work.
+pub const SESSION_TTL: Duration = Duration::from_secs(5);
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const WRITES_PER_HOLD: usize = 3;
+const PACE: Duration = Duration::from_millis(20);
+
+pub async fn run(
+    client: Client,
+    holder: usize,
+    name: String,
+    fenced_key: String,
+    clock: Clock,
+    mut stop: Stop,
+) -> MutexLog {
+    let mut log = MutexLog::default();
+    'session: while !stop.is_stopped() {
+        let session = match Session::builder(&client).ttl(SESSION_TTL).await {
+            Ok(s) => s,
+            Err(e) => {
+                log.lock_failures.push((clock.now(), e.kind()));
+                if stop.sleep(PACE * 5).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let mutex = Mutex::new(&session, name.clone());
+        while !stop.is_stopped() {
+            if session.is_lost() {
+                continue 'session;
+            }
+            let guard = match mutex.lock().timeout(LOCK_TIMEOUT).await {
+                Ok(g) => g,
+                Err(e) => {
+                    log.lock_failures.push((clock.now(), e.kind()));
+                    if e.kind() == ErrorKind::SessionLost {
+                        continue 'session;
+                    }
+                    if stop.sleep(PACE).await {
+                        break 'session;
+                    }
+                    continue;
+                }
+            };
+            let token = guard.fencing_token().get();
+            let key = String::from_utf8_lossy(guard.key()).into_owned();
+            let acquired = clock.now();
+            for n in 0..WRITES_PER_HOLD {
+                let invoke = clock.now();
+                let txn = client
+                    .kv()
+                    .txn()
+                    .when([guard.compare()])
+                    .and_then([Put::new(
+                        fenced_key.clone(),
+                        format!("{holder}-{token}-{n}"),
+                    )])
+                    .await;
+                let (outcome, refused) = match txn {
+                    Ok(r) if r.succeeded() => (
+                        Outcome::Ok {
+                            revision: r.header().revision().get(),
+                        },
+                        false,
+                    ),
+                    // Answered, compare failed: nothing written, the lock is gone.
+                    Ok(_) => (
+                        Outcome::Failed {
+                            kind: ErrorKind::Locked,
+                        },
+                        true,
+                    ),
+                    Err(e) => (Outcome::from_error(&e), false),
+                };
+                log.writes.push(FencedWrite {
+                    holder,
+                    token,
+                    lock_key: key.clone(),
+                    invoke,
+                    complete: clock.now(),
+                    outcome,
+                    refused,
+                });
+                if refused || stop.sleep(PACE).await {
+                    break;
+                }
+            }
+            // The holding ends, as far as this holder knows, when it starts releasing.
+            log.holdings.push(Holding {
+                holder,
+                token,
+                acquired_at: guard.acquired_at().get(),
+                key,
+                acquired,
+                released: clock.now(),
+            });
+            if let Err(e) = guard.unlock().await {
+                // Released in the background by the session; the next lock copes.
+                log.lock_failures.push((clock.now(), e.kind()));
+            }
+            if stop.sleep(PACE).await {
+                break 'session;
+            }
+        }
+    }
+    log
+}
