@@ -132,6 +132,8 @@ pub struct Holding {
 pub struct FencedWrite {
     pub holder: usize,
     pub token: i64,
+    /// The value put (unique: it names the holder, the token and the write).
+    pub value: String,
     pub lock_key: String,
     pub invoke: Duration,
     pub complete: Duration,

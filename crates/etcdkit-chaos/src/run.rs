@@ -285,11 +285,17 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
     let stored = readback::writer_keys(&checker_client, &prefix).await?;
     let reference =
         readback::reference_events(&checker_client, &prefix, start_rev, end_rev).await?;
+    let fenced_key = format!("{prefix}fenced");
+    let applied: Vec<checkers::fencing::Applied> = reference
+        .iter()
+        .filter(|e| e.put && e.key == fenced_key)
+        .map(|e| (e.revision, e.value.clone()))
+        .collect();
     let queue_prefix = format!("{prefix}lock/");
     let queues = readback::queues(
         &checker_client,
         &queue_prefix,
-        &checkers::fencing::revisions_needed(&history.mutex),
+        &checkers::fencing::revisions_needed(&history.mutex, &applied),
     )
     .await?;
 
@@ -332,7 +338,7 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
         &reference,
         end_rev,
     ));
-    let fencing = checkers::fencing::check(&history.mutex, &queues);
+    let fencing = checkers::fencing::check(&history.mutex, &applied, &queues);
     anomalies.extend(fencing.anomalies.iter().cloned());
     anomalies.extend(checkers::leases::check(&history.lease, &downs, MEMBERS));
     anomalies.extend(checkers::registry::check(&history.registry, history.end));

@@ -8,6 +8,7 @@ use etcdkit::{Client, ErrorKind};
 use etcdkit_recipes::mutex::Mutex;
 use etcdkit_recipes::session::Session;
 
+use crate::checkers::fencing::fenced_value;
 use crate::history::{Clock, FencedWrite, Holding, MutexLog, Outcome};
 use crate::stop::Stop;
 
@@ -60,15 +61,13 @@ pub async fn run(
             let key = String::from_utf8_lossy(guard.key()).into_owned();
             let acquired = clock.now();
             for n in 0..WRITES_PER_HOLD {
+                let value = fenced_value(holder, token, n);
                 let invoke = clock.now();
                 let txn = client
                     .kv()
                     .txn()
                     .when([guard.compare()])
-                    .and_then([Put::new(
-                        fenced_key.clone(),
-                        format!("{holder}-{token}-{n}"),
-                    )])
+                    .and_then([Put::new(fenced_key.clone(), value.clone())])
                     .await;
                 let (outcome, refused) = match txn {
                     Ok(r) if r.succeeded() => (
@@ -89,6 +88,7 @@ pub async fn run(
                 log.writes.push(FencedWrite {
                     holder,
                     token,
+                    value,
                     lock_key: key.clone(),
                     invoke,
                     complete: clock.now(),
