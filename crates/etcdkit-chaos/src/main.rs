@@ -53,6 +53,10 @@ pub struct Args {
     /// TTL of the lease keeper's lease, in seconds.
     #[arg(long, default_value_t = 5)]
     pub lease_ttl: u64,
+    /// Longest freeze (SIGSTOP) of a member, in seconds. The default stays under the
+    /// lease TTL; longer freezes of the leader probe issue 13's lost leases.
+    #[arg(long, default_value_t = 3.0)]
+    pub max_freeze: f64,
     /// TTL of the registry instance, in seconds.
     #[arg(long, default_value_t = 6)]
     pub registry_ttl: u64,

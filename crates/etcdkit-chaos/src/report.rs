@@ -61,9 +61,9 @@ pub fn availability(faults: &[FaultRecord], writes: &[WriteOp]) -> (Vec<Duration
     (gaps, never)
 }
 
-/// For each watched event of an acknowledged write, the time from the acknowledgement to
-/// the delivery (zero when the watch was first).
-pub fn watch_lag(history: &History) -> Vec<Duration> {
+/// For each watched event of an acknowledged write, when the write was acknowledged and
+/// the time from then to the delivery (zero when the watch was first).
+pub fn watch_lag(history: &History) -> Vec<(Duration, Duration)> {
     let acked: HashMap<i64, Duration> = history
         .writes
         .iter()
@@ -77,7 +77,19 @@ pub fn watch_lag(history: &History) -> Vec<Duration> {
         .iter()
         .flat_map(|w| w.deliveries.iter())
         .flat_map(|d| d.events.iter().map(move |e| (d.received, e.revision)))
-        .filter_map(|(received, rev)| acked.get(&rev).map(|ack| received.saturating_sub(*ack)))
+        .filter_map(|(received, rev)| {
+            acked
+                .get(&rev)
+                .map(|ack| (*ack, received.saturating_sub(*ack)))
+        })
+        .collect()
+}
+
+/// The lags of writes acknowledged while a fault was under way.
+pub fn during_faults(lags: &[(Duration, Duration)], faults: &[FaultRecord]) -> Vec<Duration> {
+    lags.iter()
+        .filter(|(ack, _)| faults.iter().any(|f| f.start <= *ack && *ack <= f.end))
+        .map(|(_, lag)| *lag)
         .collect()
 }
 

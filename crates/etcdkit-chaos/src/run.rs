@@ -186,6 +186,8 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             client: admin.clone(),
             rng: fastrand::Rng::with_seed(seed),
             clock,
+            max_freeze: Duration::try_from_secs_f64(args.max_freeze)
+                .context("--max-freeze must be a number of seconds")?,
         }
         .run(stop.clone()),
     );
@@ -430,9 +432,12 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             String::new()
         }
     );
+    let lags = report::watch_lag(&history);
+    let all: Vec<Duration> = lags.iter().map(|(_, lag)| *lag).collect();
     println!(
-        "watch delivery lag: {}",
-        report::format_spread(report::spread(&report::watch_lag(&history)))
+        "watch delivery lag: {}; of writes acknowledged during a fault: {}",
+        report::format_spread(report::spread(&all)),
+        report::format_spread(report::spread(&report::during_faults(&lags, &faults)))
     );
     if let Some(m) = &majority {
         println!(

@@ -45,8 +45,8 @@ impl Fault {
         }
     }
 
-    /// Draws the next fault from `rng`.
-    pub fn draw(rng: &mut fastrand::Rng, members: usize) -> Fault {
+    /// Draws the next fault from `rng`; a freeze lasts at most `max_freeze`.
+    pub fn draw(rng: &mut fastrand::Rng, members: usize, max_freeze: Duration) -> Fault {
         let member = rng.usize(0..members);
         let between =
             |rng: &mut fastrand::Rng, lo: u64, hi: u64| Duration::from_millis(rng.u64(lo..=hi));
@@ -58,11 +58,11 @@ impl Fault {
             1 => Fault::KillLeader {
                 down_for: between(rng, 300, 2000),
             },
-            // Frozen for less than the shortest lease TTL of the run (5 s): a lease must
-            // survive it by renewing through the other members.
+            // By default frozen for less than the shortest lease TTL of the run (5 s): a
+            // lease must survive it by renewing through the other members.
             2 => Fault::Freeze {
                 member,
-                frozen_for: between(rng, 500, 3000),
+                frozen_for: between(rng, 500, (max_freeze.as_millis() as u64).max(500)),
             },
             _ => Fault::Restart { member },
         }
@@ -90,6 +90,8 @@ pub struct Nemesis {
     pub client: Client,
     pub rng: fastrand::Rng,
     pub clock: Clock,
+    /// The longest freeze.
+    pub max_freeze: Duration,
 }
 
 impl Nemesis {
@@ -104,7 +106,7 @@ impl Nemesis {
         while !stop.is_stopped() {
             let interval = Duration::from_millis(self.rng.u64(1000..=3000));
             let started = self.clock.now();
-            let fault = Fault::draw(&mut self.rng, self.cluster.len());
+            let fault = Fault::draw(&mut self.rng, self.cluster.len(), self.max_freeze);
             let record = self.inject_and_heal(fault).await;
             // A fault that did not heal must not leave a member down under the next one
             // (that could take the majority away).
@@ -207,7 +209,7 @@ mod tests {
         let draw = |seed| {
             let mut rng = fastrand::Rng::with_seed(seed);
             (0..50)
-                .map(|_| Fault::draw(&mut rng, 3))
+                .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3)))
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
@@ -217,7 +219,9 @@ mod tests {
     #[test]
     fn every_kind_is_drawn_and_members_stay_in_range() {
         let mut rng = fastrand::Rng::with_seed(1);
-        let faults: Vec<Fault> = (0..200).map(|_| Fault::draw(&mut rng, 3)).collect();
+        let faults: Vec<Fault> = (0..200)
+            .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3)))
+            .collect();
         for kind in ["kill", "kill-leader", "freeze", "restart"] {
             assert!(
                 faults.iter().any(|f| f.kind() == kind),
