@@ -43,6 +43,15 @@ pub fn spread(samples: &[Duration]) -> Option<Spread> {
 /// after it (a write invoked before the fault proves nothing about recovery). Faults with
 /// no such write before the end are counted apart.
 pub fn availability(faults: &[FaultRecord], writes: &[WriteOp]) -> (Vec<Duration>, usize) {
+    let (gaps, never) = availability_by_fault(faults, writes);
+    (gaps.into_iter().map(|(_, gap)| gap).collect(), never)
+}
+
+/// [`availability`], each gap with the kind of fault it followed.
+pub fn availability_by_fault(
+    faults: &[FaultRecord],
+    writes: &[WriteOp],
+) -> (Vec<(&'static str, Duration)>, usize) {
     let mut acked: Vec<(Duration, Duration)> = writes
         .iter()
         .filter(|w| matches!(w.outcome, Outcome::Ok { .. }))
@@ -54,7 +63,7 @@ pub fn availability(faults: &[FaultRecord], writes: &[WriteOp]) -> (Vec<Duration
     for f in faults {
         let first = acked.partition_point(|(invoke, _)| *invoke < f.start);
         match acked[first..].iter().map(|(_, complete)| *complete).min() {
-            Some(done) => gaps.push(done.saturating_sub(f.start)),
+            Some(done) => gaps.push((f.fault.kind(), done.saturating_sub(f.start))),
             None => never += 1,
         }
     }

@@ -432,6 +432,18 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             String::new()
         }
     );
+    let (by_fault, _) = report::availability_by_fault(&faults, &history.writes);
+    for kind in report::faults_by_kind(&faults).keys() {
+        let gaps: Vec<Duration> = by_fault
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, gap)| *gap)
+            .collect();
+        println!(
+            "  after {kind}: {}",
+            report::format_spread(report::spread(&gaps))
+        );
+    }
     let lags = report::watch_lag(&history);
     let all: Vec<Duration> = lags.iter().map(|(_, lag)| *lag).collect();
     println!(
