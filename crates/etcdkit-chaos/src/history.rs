@@ -125,6 +125,9 @@ pub struct Holding {
     pub key: String,
     pub acquired: Duration,
     pub released: Duration,
+    /// The holder stalled on purpose (stopped renewing its session until it expired)
+    /// before its writes: they must all have been refused.
+    pub stalled: bool,
 }
 
 /// A write fenced by a guard's compare.

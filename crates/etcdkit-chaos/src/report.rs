@@ -129,6 +129,14 @@ pub fn outcome_counts<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> String
     format!("{ok} acknowledged, {failed} failed, {unknown} outcome unknown {kinds:?}")
 }
 
+pub fn count_kinds(kinds: impl Iterator<Item = etcdkit::ErrorKind>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for k in kinds {
+        *m.entry(format!("{k:?}")).or_insert(0) += 1;
+    }
+    m
+}
+
 pub fn format_spread(s: Option<Spread>) -> String {
     match s {
         Some(s) => format!(

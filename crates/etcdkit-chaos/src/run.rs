@@ -146,6 +146,7 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             h,
             format!("{prefix}lock"),
             format!("{prefix}fenced"),
+            fastrand::Rng::with_seed(seed.wrapping_add(1 + h as u64)),
             clock,
             stop.clone(),
         )));
@@ -386,9 +387,11 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             .collect::<Vec<_>>()
     );
     println!(
-        "mutex: {} grants, {} fenced writes accepted, {} refused (lock lost), {} local \
-         overlaps, {} lock/unlock failures; fenced writes: {}",
+        "mutex: {} grants ({} stalled past the session TTL), {} fenced writes accepted, \
+         {} refused (lock lost), {} local overlaps, {} lock/unlock failures; fenced \
+         writes: {}",
         fencing.grants,
+        fencing.stalled,
         fencing.accepted_writes,
         fencing.refused_writes,
         fencing.local_overlaps,
@@ -401,6 +404,31 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
                 .filter(|w| !w.refused)
                 .map(|w| &w.outcome)
         )
+    );
+    let stalled_tokens: Vec<i64> = history
+        .mutex
+        .holdings
+        .iter()
+        .filter(|h| h.stalled)
+        .map(|h| h.token)
+        .collect();
+    println!(
+        "  writes of stalled holders: {} ({} refused by the fence); lock failures {:?}",
+        report::outcome_counts(
+            history
+                .mutex
+                .writes
+                .iter()
+                .filter(|w| stalled_tokens.contains(&w.token) && !w.refused)
+                .map(|w| &w.outcome)
+        ),
+        history
+            .mutex
+            .writes
+            .iter()
+            .filter(|w| stalled_tokens.contains(&w.token) && w.refused)
+            .count(),
+        report::count_kinds(history.mutex.lock_failures.iter().map(|(_, k)| *k))
     );
     println!(
         "lease: TTL {:?}, {} renewals, {} losses",

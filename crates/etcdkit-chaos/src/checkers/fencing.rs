@@ -31,6 +31,8 @@ pub type Queues = HashMap<i64, Vec<(String, i64)>>;
 #[derive(Debug, Default)]
 pub struct FencingReport {
     pub grants: usize,
+    /// Holders that stalled past their session's TTL on purpose.
+    pub stalled: usize,
     pub accepted_writes: usize,
     pub refused_writes: usize,
     /// Grants whose local holding overlapped another's (expected under faults).
@@ -72,6 +74,7 @@ fn oldest(queues: &Queues, revision: i64) -> Option<&(String, i64)> {
 pub fn check(log: &MutexLog, applied: &[Applied], queues: &Queues) -> FencingReport {
     let mut report = FencingReport {
         grants: log.holdings.len(),
+        stalled: log.holdings.iter().filter(|h| h.stalled).count(),
         ..FencingReport::default()
     };
 
@@ -186,6 +189,7 @@ mod tests {
             key: format!("m/{holder}"),
             acquired: Duration::from_millis(t.0),
             released: Duration::from_millis(t.1),
+            stalled: false,
         }
     }
 

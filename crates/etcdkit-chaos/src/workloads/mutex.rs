@@ -18,12 +18,20 @@ pub const SESSION_TTL: Duration = Duration::from_secs(5);
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITES_PER_HOLD: usize = 3;
 const PACE: Duration = Duration::from_millis(20);
+/// One hold in this many (drawn from the seeded RNG) stalls: the holder stops renewing
+/// its session and, once the lease has expired, goes on writing as if it still held the
+/// lock, like a process back from a long pause. Its writes must be refused by the fence.
+const STALL_ONE_IN: u8 = 8;
+/// How long a stalled holder waits: past the session's TTL, with room for the server to
+/// notice the expiry (it checks leases every 500 ms).
+const STALL: Duration = Duration::from_secs(SESSION_TTL.as_secs() + 2);
 
 pub async fn run(
     client: Client,
     holder: usize,
     name: String,
     fenced_key: String,
+    mut rng: fastrand::Rng,
     clock: Clock,
     mut stop: Stop,
 ) -> MutexLog {
@@ -60,6 +68,13 @@ pub async fn run(
             let token = guard.fencing_token().get();
             let key = String::from_utf8_lossy(guard.key()).into_owned();
             let acquired = clock.now();
+            let stalled = rng.u8(0..STALL_ONE_IN) == 0;
+            if stalled {
+                session.keeper().release_passively();
+                if stop.sleep(STALL).await {
+                    break 'session;
+                }
+            }
             for n in 0..WRITES_PER_HOLD {
                 let value = fenced_value(holder, token, n);
                 let invoke = clock.now();
@@ -107,6 +122,7 @@ pub async fn run(
                 key,
                 acquired,
                 released: clock.now(),
+                stalled,
             });
             if let Err(e) = guard.unlock().await {
                 // Released in the background by the session; the next lock copes.
@@ -114,6 +130,10 @@ pub async fn run(
             }
             if stop.sleep(PACE).await {
                 break 'session;
+            }
+            if stalled {
+                // Its lease is gone for good: a new session, as an application would.
+                continue 'session;
             }
         }
     }
