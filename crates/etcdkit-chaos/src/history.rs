@@ -128,6 +128,8 @@ pub struct Holding {
     /// The holder stalled on purpose (stopped renewing its session until it expired)
     /// before its writes: they must all have been refused.
     pub stalled: bool,
+    /// For a stall: whether the lease outlived it, and the raft terms around it.
+    pub stall_note: Option<String>,
 }
 
 /// A write fenced by a guard's compare.

@@ -430,6 +430,28 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             .count(),
         report::count_kinds(history.mutex.lock_failures.iter().map(|(_, k)| *k))
     );
+    for h in history.mutex.holdings.iter().filter(|h| h.stalled) {
+        let writes: Vec<String> = history
+            .mutex
+            .writes
+            .iter()
+            .filter(|w| w.token == h.token)
+            .map(|w| {
+                if w.refused {
+                    "refused".into()
+                } else {
+                    format!("{:?}", w.outcome)
+                }
+            })
+            .collect();
+        println!(
+            "  stalled holder {} token {} at {:.1} s: {}; writes {writes:?}",
+            h.holder,
+            h.token,
+            h.acquired.as_secs_f64(),
+            h.stall_note.as_deref().unwrap_or("-")
+        );
+    }
     println!(
         "lease: TTL {:?}, {} renewals, {} losses",
         history.lease.ttl,

@@ -190,6 +190,7 @@ mod tests {
             acquired: Duration::from_millis(t.0),
             released: Duration::from_millis(t.1),
             stalled: false,
+            stall_note: None,
         }
     }
 

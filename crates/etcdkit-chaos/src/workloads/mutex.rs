@@ -69,11 +69,14 @@ pub async fn run(
             let key = String::from_utf8_lossy(guard.key()).into_owned();
             let acquired = clock.now();
             let stalled = rng.u8(0..STALL_ONE_IN) == 0;
+            let mut stall_note = None;
             if stalled {
+                let term_before = raft_term(&client).await;
                 session.keeper().release_passively();
                 if stop.sleep(STALL).await {
                     break 'session;
                 }
+                stall_note = Some(stall_diagnosis(&client, &session, term_before).await);
             }
             for n in 0..WRITES_PER_HOLD {
                 let value = fenced_value(holder, token, n);
@@ -123,6 +126,7 @@ pub async fn run(
                 acquired,
                 released: clock.now(),
                 stalled,
+                stall_note,
             });
             if let Err(e) = guard.unlock().await {
                 // Released in the background by the session; the next lock copes.
@@ -138,4 +142,33 @@ pub async fn run(
         }
     }
     log
+}
+
+/// The raft term the cluster is in, if a member answers.
+async fn raft_term(client: &Client) -> Option<u64> {
+    let status = client
+        .maintenance()
+        .status()
+        .timeout(Duration::from_secs(1))
+        .await;
+    status.ok().map(|s| s.header().raft_term())
+}
+
+/// Whether the stalled session's lease is still alive after the stall, and whether a
+/// leader was elected meanwhile: a new leader extends every lease by its TTL, which
+/// explains a lease outliving the stall; the same term and a live lease would mean it was
+/// renewed after `release_passively`.
+async fn stall_diagnosis(client: &Client, session: &Session, term_before: Option<u64>) -> String {
+    let ttl = client
+        .lease()
+        .time_to_live(session.lease_id())
+        .timeout(Duration::from_secs(2))
+        .await;
+    let term_after = raft_term(client).await;
+    let lease = match ttl {
+        Ok(r) if r.ttl() > 0 => format!("lease alive (ttl {} s)", r.ttl()),
+        Ok(_) => String::from("lease expired"),
+        Err(e) => format!("lease unknown ({:?})", e.kind()),
+    };
+    format!("{lease}, raft term {term_before:?} -> {term_after:?}")
 }
