@@ -94,6 +94,8 @@ pub struct RegisterOp {
 #[derive(Debug, Clone)]
 pub struct WatchDelivery {
     pub received: Duration,
+    /// The endpoint carrying the watch when it was delivered.
+    pub endpoint: Option<String>,
     pub events: Vec<WatchEvent>,
 }
 

@@ -102,6 +102,55 @@ pub fn during_faults(lags: &[(Duration, Duration)], faults: &[FaultRecord]) -> V
         .collect()
 }
 
+/// What a watch carried by a member that froze did next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchAfterFreeze {
+    pub frozen_for: Duration,
+    /// From the freeze to the watch's next delivery.
+    pub next_delivery: Duration,
+    /// Whether that delivery came through another member (else the watch waited for the
+    /// thaw).
+    pub moved: bool,
+}
+
+fn port(endpoint: &str) -> &str {
+    endpoint.rsplit(':').next().unwrap_or(endpoint)
+}
+
+/// For each freeze, each watch whose last delivery before it came through the frozen
+/// member: when and how it delivered next. `endpoints[i]` is member `i`'s client URL.
+pub fn watches_after_freezes(
+    history: &History,
+    faults: &[FaultRecord],
+    endpoints: &[String],
+) -> Vec<WatchAfterFreeze> {
+    let mut out = Vec::new();
+    for f in faults {
+        let (crate::nemesis::Fault::Freeze { frozen_for, .. }, Some(member)) = (f.fault, f.member)
+        else {
+            continue;
+        };
+        let Some(frozen) = endpoints.get(member).map(|e| port(e)) else {
+            continue;
+        };
+        for w in &history.watches {
+            let split = w.deliveries.partition_point(|d| d.received < f.start);
+            let on_frozen = split
+                .checked_sub(1)
+                .and_then(|i| w.deliveries[i].endpoint.as_deref())
+                .is_some_and(|e| port(e) == frozen);
+            if let (true, Some(next)) = (on_frozen, w.deliveries.get(split)) {
+                out.push(WatchAfterFreeze {
+                    frozen_for,
+                    next_delivery: next.received.saturating_sub(f.start),
+                    moved: next.endpoint.as_deref().is_some_and(|e| port(e) != frozen),
+                });
+            }
+        }
+    }
+    out
+}
+
 pub fn faults_by_kind(faults: &[FaultRecord]) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
     for f in faults {
@@ -195,6 +244,71 @@ mod tests {
         let (gaps, never) = availability(&[f(1000), f(5000)], &writes);
         assert_eq!(gaps, vec![ms(400)]);
         assert_eq!(never, 1);
+    }
+
+    #[test]
+    fn a_watch_on_a_frozen_member_is_followed_to_its_next_delivery() {
+        use crate::history::{WatchDelivery, WatchLog};
+        let d = |t, port: &str| WatchDelivery {
+            received: ms(t),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            events: Vec::new(),
+        };
+        let history = History {
+            watches: vec![
+                // On member 0 (port 1) when it froze at 1000 ms; next delivery via port 2.
+                WatchLog {
+                    watcher: 0,
+                    deliveries: vec![d(900, "1"), d(1800, "2")],
+                    errors: Vec::new(),
+                },
+                // On member 0 too, but waited for the thaw.
+                WatchLog {
+                    watcher: 1,
+                    deliveries: vec![d(950, "1"), d(4000, "1")],
+                    errors: Vec::new(),
+                },
+                // On another member: not counted.
+                WatchLog {
+                    watcher: 2,
+                    deliveries: vec![d(950, "3"), d(1001, "3")],
+                    errors: Vec::new(),
+                },
+            ],
+            ..History::default()
+        };
+        let freeze = FaultRecord {
+            fault: Fault::Freeze {
+                member: 0,
+                frozen_for: ms(3000),
+            },
+            member: Some(0),
+            start: ms(1000),
+            end: ms(4000),
+            error: None,
+        };
+        let endpoints = [
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+            "http://127.0.0.1:3",
+        ]
+        .map(String::from);
+        let got = watches_after_freezes(&history, &[freeze], &endpoints);
+        assert_eq!(
+            got,
+            vec![
+                WatchAfterFreeze {
+                    frozen_for: ms(3000),
+                    next_delivery: ms(800),
+                    moved: true
+                },
+                WatchAfterFreeze {
+                    frozen_for: ms(3000),
+                    next_delivery: ms(3000),
+                    moved: false
+                },
+            ]
+        );
     }
 
     #[test]

@@ -171,6 +171,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, events)| WatchDelivery {
                     received: Duration::from_millis(i as u64),
+                    endpoint: None,
                     events,
                 })
                 .collect(),

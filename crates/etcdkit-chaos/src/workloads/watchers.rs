@@ -72,7 +72,7 @@ pub async fn run(
                         if let Some(e) = events.last() {
                             last = last.max(e.revision);
                         }
-                        log.deliveries.push(WatchDelivery { received: clock.now(), events });
+                        log.deliveries.push(WatchDelivery { received: clock.now(), endpoint: stream.endpoint(), events });
                         if done(last, &end) {
                             break 'open;
                         }
