@@ -21,6 +21,9 @@ const MEMBERS: usize = 3;
 /// How long a workload may take to wind down once told to stop: longer than any of its
 /// requests' deadlines, so hitting it means something hung.
 const WIND_DOWN: Duration = Duration::from_secs(30);
+/// How long the nemesis may take to heal the fault under way when told to stop: a
+/// restart alone may wait the test kit's 30 s startup timeout, then `/health` for 20 s.
+const NEMESIS_WIND_DOWN: Duration = Duration::from_secs(90);
 /// How long watchers get to deliver everything up to the end marker after healing.
 const CATCH_UP: Duration = Duration::from_secs(30);
 /// Search budget of the linearizability check.
@@ -200,7 +203,8 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
 
     let mut anomalies: Vec<Anomaly> = Vec::new();
     // The nemesis finishes healing its current fault first.
-    let faults: Vec<FaultRecord> = join("nemesis".into(), nemesis, WIND_DOWN, &mut anomalies).await;
+    let faults: Vec<FaultRecord> =
+        join("nemesis".into(), nemesis, NEMESIS_WIND_DOWN, &mut anomalies).await;
     let mut history = History {
         end,
         ..History::default()
