@@ -172,6 +172,8 @@ pub struct LeaseLog {
     pub ttl: Duration,
     pub losses: Vec<LeaseLoss>,
     pub renewals: u64,
+    /// The keeper's events other than renewals, with their times.
+    pub events: Vec<(Duration, String)>,
 }
 
 /// When a discoverer saw the registry instance appear or disappear.

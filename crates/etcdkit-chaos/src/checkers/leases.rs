@@ -48,11 +48,17 @@ pub fn check(log: &LeaseLog, downs: &[Down], members: usize) -> Vec<Anomaly> {
                 .iter()
                 .filter(|d| d.end + log.ttl >= loss.at && d.start <= loss.at)
                 .collect();
+            let events: Vec<&(Duration, String)> = log
+                .events
+                .iter()
+                .filter(|(at, _)| *at + log.ttl >= loss.at && *at <= loss.at)
+                .collect();
             Anomaly::new(
                 NAME,
                 format!(
                     "lease (TTL {:?}) lost at {:?} ({}) while a majority was reachable; \
-                     members down in the TTL before: {nearby:?}",
+                     members down in the TTL before: {nearby:?}; keeper events in the TTL \
+                     before: {events:?}",
                     log.ttl, loss.at, loss.reason
                 ),
             )
@@ -88,6 +94,7 @@ mod tests {
                 })
                 .collect(),
             renewals: 0,
+            events: Vec::new(),
         }
     }
 

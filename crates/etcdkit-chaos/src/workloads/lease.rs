@@ -22,7 +22,10 @@ pub async fn run(client: Client, ttl: Duration, clock: Clock, mut stop: Stop) ->
             tokio::select! {
                 ev = events.next() => match ev {
                     Some(KeeperEvent::KeepaliveSucceeded { .. }) => log.renewals += 1,
-                    Some(_) => {}
+                    // Every other event goes into the loss's detail: what the keeper
+                    // tried and when.
+                    Some(KeeperEvent::KeepaliveFired) => {}
+                    Some(other) => log.events.push((clock.now(), format!("{other:?}"))),
                     None => break,
                 },
                 reason = keeper.lost() => {
