@@ -57,6 +57,9 @@ pub struct Args {
     /// lease TTL; longer freezes of the leader probe issue 13's lost leases.
     #[arg(long, default_value_t = 3.0)]
     pub max_freeze: f64,
+    /// Print every fault (kind, member, the leader before it, start and end).
+    #[arg(long)]
+    pub verbose: bool,
     /// TTL of the registry instance, in seconds.
     #[arg(long, default_value_t = 6)]
     pub registry_ttl: u64,

@@ -234,6 +234,7 @@ mod tests {
             start: ms(start),
             end: ms(start),
             error: None,
+            leader: None,
         };
         let writes = [
             w(0, 2000, true),
@@ -286,6 +287,7 @@ mod tests {
             start: ms(1000),
             end: ms(4000),
             error: None,
+            leader: None,
         };
         let endpoints = [
             "http://127.0.0.1:1",

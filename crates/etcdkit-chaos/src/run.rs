@@ -355,6 +355,18 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
 
     // Figures.
     println!("faults by kind: {:?}", report::faults_by_kind(&faults));
+    if args.verbose || !anomalies.is_empty() {
+        for f in &faults {
+            println!(
+                "  {:>7.3} s .. {:>7.3} s  {:?} on member {:?} (leader before: {:?})",
+                f.start.as_secs_f64(),
+                f.end.as_secs_f64(),
+                f.fault,
+                f.member,
+                f.leader
+            );
+        }
+    }
     for f in faults.iter().filter(|f| f.error.is_some()) {
         println!(
             "  fault {:?} at {:.1} s did not go as planned: {}",

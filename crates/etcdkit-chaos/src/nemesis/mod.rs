@@ -82,6 +82,8 @@ pub struct FaultRecord {
     pub end: Duration,
     /// What went wrong injecting or healing it, if anything.
     pub error: Option<String>,
+    /// The leader just before the fault, if it could be found.
+    pub leader: Option<usize>,
 }
 
 pub struct Nemesis {
@@ -126,6 +128,9 @@ impl Nemesis {
 
     async fn inject_and_heal(&self, fault: Fault) -> FaultRecord {
         let cluster = &self.cluster;
+        // Looked up for every fault so the report can tell leader faults from follower
+        // faults; a failed lookup changes nothing else.
+        let leader = leader::find(&self.client, cluster).await.ok();
         let start = self.clock.now();
         let mut record = FaultRecord {
             fault,
@@ -133,6 +138,7 @@ impl Nemesis {
             start,
             end: start,
             error: None,
+            leader,
         };
         let result: Result<(), String> = async {
             match fault {
@@ -150,7 +156,10 @@ impl Nemesis {
                         .map_err(|e| e.to_string())
                 }
                 Fault::KillLeader { down_for } => {
-                    let member = leader::find(&self.client, cluster).await?;
+                    let member = match leader {
+                        Some(m) => m,
+                        None => leader::find(&self.client, cluster).await?,
+                    };
                     record.member = Some(member);
                     cluster.kill(member).map_err(|e| e.to_string())?;
                     tokio::time::sleep(down_for).await;
