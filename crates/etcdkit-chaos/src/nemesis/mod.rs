@@ -1,0 +1,247 @@
+//! The nemesis: a seeded schedule of faults, one at a time, each healed before the next.
+//!
+//! Every fault is a [`Fault`] value: drawing one, injecting it and healing it are the
+//! only places that know the kinds. Network faults (partition, isolation from clients,
+//! blackhole, latency) become new variants here, and new arms in [`Fault::inject`] and
+//! [`Fault::heal`], once the test kit offers them.
+
+mod leader;
+pub mod majority;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcdkit::Client;
+use etcdkit_testkit::EtcdCluster;
+
+use crate::history::Clock;
+use crate::stop::Stop;
+
+/// Longest wait for a healed member to answer `/health` again.
+const HEAL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One fault, drawn before it is injected (the member of `KillLeader` is found when it
+/// is injected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL a member, start it again after `down_for`.
+    Kill { member: usize, down_for: Duration },
+    /// SIGKILL the current leader, start it again after `down_for`.
+    KillLeader { down_for: Duration },
+    /// SIGSTOP a member for `frozen_for`, then SIGCONT.
+    Freeze { member: usize, frozen_for: Duration },
+    /// Kill and start again at once (a crash-restart).
+    Restart { member: usize },
+}
+
+impl Fault {
+    /// The kind's name, for the figures.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Kill { .. } => "kill",
+            Fault::KillLeader { .. } => "kill-leader",
+            Fault::Freeze { .. } => "freeze",
+            Fault::Restart { .. } => "restart",
+        }
+    }
+
+    /// Draws the next fault from `rng`; a freeze lasts at most `max_freeze`.
+    pub fn draw(rng: &mut fastrand::Rng, members: usize, max_freeze: Duration) -> Fault {
+        let member = rng.usize(0..members);
+        let between =
+            |rng: &mut fastrand::Rng, lo: u64, hi: u64| Duration::from_millis(rng.u64(lo..=hi));
+        match rng.u8(0..4) {
+            0 => Fault::Kill {
+                member,
+                down_for: between(rng, 300, 2000),
+            },
+            1 => Fault::KillLeader {
+                down_for: between(rng, 300, 2000),
+            },
+            // By default frozen for less than the shortest lease TTL of the run (5 s): a
+            // lease must survive it by renewing through the other members.
+            2 => Fault::Freeze {
+                member,
+                frozen_for: between(rng, 500, (max_freeze.as_millis() as u64).max(500)),
+            },
+            _ => Fault::Restart { member },
+        }
+    }
+}
+
+/// A fault as it happened.
+#[derive(Debug, Clone)]
+pub struct FaultRecord {
+    pub fault: Fault,
+    /// The member it hit (for `KillLeader`, the leader found; `None` if none was found
+    /// and nothing was done).
+    pub member: Option<usize>,
+    /// When the member went down.
+    pub start: Duration,
+    /// When the member was healthy again.
+    pub end: Duration,
+    /// What went wrong injecting or healing it, if anything.
+    pub error: Option<String>,
+    /// The leader just before the fault, if it could be found.
+    pub leader: Option<usize>,
+}
+
+pub struct Nemesis {
+    pub cluster: Arc<EtcdCluster>,
+    /// A client of all endpoints, to find the leader.
+    pub client: Client,
+    pub rng: fastrand::Rng,
+    pub clock: Clock,
+    /// The longest freeze.
+    pub max_freeze: Duration,
+}
+
+impl Nemesis {
+    /// Injects a fault every 1–3 s (from one injection to the next, or right after the
+    /// previous fault healed if that took longer) until stopped.
+    pub async fn run(mut self, mut stop: Stop) -> Vec<FaultRecord> {
+        let mut records = Vec::new();
+        // Let the workloads get going before the first fault.
+        if stop.sleep(Duration::from_secs(1)).await {
+            return records;
+        }
+        while !stop.is_stopped() {
+            let interval = Duration::from_millis(self.rng.u64(1000..=3000));
+            let started = self.clock.now();
+            let fault = Fault::draw(&mut self.rng, self.cluster.len(), self.max_freeze);
+            let record = self.inject_and_heal(fault).await;
+            // A fault that did not heal must not leave a member down under the next one
+            // (that could take the majority away).
+            if record.error.is_some()
+                && let Err(e) = heal_all(&self.cluster).await
+            {
+                eprintln!("chaos: nemesis could not heal the cluster: {e:#}");
+            }
+            records.push(record);
+            let elapsed = self.clock.now().saturating_sub(started);
+            if stop.sleep(interval.saturating_sub(elapsed)).await {
+                break;
+            }
+        }
+        records
+    }
+
+    async fn inject_and_heal(&self, fault: Fault) -> FaultRecord {
+        let cluster = &self.cluster;
+        // Looked up for every fault so the report can tell leader faults from follower
+        // faults; a failed lookup changes nothing else.
+        let leader = leader::find(&self.client, cluster).await.ok();
+        let start = self.clock.now();
+        let mut record = FaultRecord {
+            fault,
+            member: None,
+            start,
+            end: start,
+            error: None,
+            leader,
+        };
+        let result: Result<(), String> = async {
+            match fault {
+                Fault::Kill { member, down_for } => {
+                    record.member = Some(member);
+                    cluster.kill(member).map_err(|e| e.to_string())?;
+                    tokio::time::sleep(down_for).await;
+                    cluster
+                        .start_member(member)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    cluster
+                        .wait_healthy(member, HEAL_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Fault::KillLeader { down_for } => {
+                    let member = match leader {
+                        Some(m) => m,
+                        None => leader::find(&self.client, cluster).await?,
+                    };
+                    record.member = Some(member);
+                    cluster.kill(member).map_err(|e| e.to_string())?;
+                    tokio::time::sleep(down_for).await;
+                    cluster
+                        .start_member(member)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    cluster
+                        .wait_healthy(member, HEAL_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Fault::Freeze { member, frozen_for } => {
+                    record.member = Some(member);
+                    cluster.stop(member).map_err(|e| e.to_string())?;
+                    tokio::time::sleep(frozen_for).await;
+                    cluster.resume(member).map_err(|e| e.to_string())?;
+                    cluster
+                        .wait_healthy(member, HEAL_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Fault::Restart { member } => {
+                    record.member = Some(member);
+                    cluster.restart(member).await.map_err(|e| e.to_string())
+                }
+            }
+        }
+        .await;
+        record.end = self.clock.now();
+        record.error = result.err();
+        record
+    }
+}
+
+/// Brings every member back (running, thawed, healthy): after the run, and after an
+/// injection that failed half-way.
+pub async fn heal_all(cluster: &EtcdCluster) -> anyhow::Result<()> {
+    for i in 0..cluster.len() {
+        if cluster.is_running(i) {
+            cluster.resume(i)?;
+        } else {
+            cluster.start_member(i).await?;
+        }
+    }
+    cluster.wait_all_healthy(HEAL_TIMEOUT * 2).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_draws_the_same_faults() {
+        let draw = |seed| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            (0..50)
+                .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+    }
+
+    #[test]
+    fn every_kind_is_drawn_and_members_stay_in_range() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let faults: Vec<Fault> = (0..200)
+            .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3)))
+            .collect();
+        for kind in ["kill", "kill-leader", "freeze", "restart"] {
+            assert!(
+                faults.iter().any(|f| f.kind() == kind),
+                "{kind} never drawn"
+            );
+        }
+        assert!(faults.iter().all(|f| match f {
+            Fault::Kill { member, .. }
+            | Fault::Freeze { member, .. }
+            | Fault::Restart { member } => *member < 3,
+            Fault::KillLeader { .. } => true,
+        }));
+    }
+}
