@@ -57,6 +57,10 @@ pub struct Args {
     /// lease TTL; longer freezes of the leader probe issue 13's lost leases.
     #[arg(long, default_value_t = 3.0)]
     pub max_freeze: f64,
+    /// Only process faults (kill, freeze, restart): members are not put behind the test
+    /// kit's proxies, so no partition, client isolation, blackhole or latency.
+    #[arg(long)]
+    pub no_network_faults: bool,
     /// Print every fault (kind, member, the leader before it, start and end).
     #[arg(long)]
     pub verbose: bool,

@@ -77,7 +77,9 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
             ""
         }
     );
-    let mut builder = EtcdCluster::builder().members(MEMBERS);
+    let mut builder = EtcdCluster::builder()
+        .members(MEMBERS)
+        .network_faults(!args.no_network_faults);
     if let Some(etcd) = &args.etcd {
         builder = builder.etcd_bin(etcd);
     }

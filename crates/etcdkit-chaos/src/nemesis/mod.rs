@@ -1,9 +1,9 @@
 //! The nemesis: a seeded schedule of faults, one at a time, each healed before the next.
 //!
-//! Every fault is a [`Fault`] value: drawing one, injecting it and healing it are the
-//! only places that know the kinds. Network faults (partition, isolation from clients,
-//! blackhole, latency) become new variants here, and new arms in [`Fault::inject`] and
-//! [`Fault::heal`], once the test kit offers them.
+//! Every fault is a [`Fault`] value: drawing one and injecting-and-healing it are the
+//! only places that know the kinds. Process faults (kill, kill the leader, freeze,
+//! restart) work on any cluster; network faults (partition from the peers, isolation
+//! from the clients, blackhole, latency) need one started behind the test kit's proxies.
 
 mod leader;
 pub mod majority;
@@ -32,6 +32,22 @@ pub enum Fault {
     Freeze { member: usize, frozen_for: Duration },
     /// Kill and start again at once (a crash-restart).
     Restart { member: usize },
+    /// Cut a member off from its peers (both directions) for `lasting`; clients still
+    /// reach it, and it has no leader to serve them with.
+    Partition { member: usize, lasting: Duration },
+    /// Refuse clients' connections to a member for `lasting`; its peers still reach it.
+    IsolateFromClients { member: usize, lasting: Duration },
+    /// Let nothing through to or from a member (clients and peers) for `lasting`, with
+    /// its connections left open: silence, not refusal.
+    Blackhole { member: usize, lasting: Duration },
+    /// Delay everything to and from a member by `latency` plus up to `jitter`, for
+    /// `lasting`.
+    Latency {
+        member: usize,
+        latency: Duration,
+        jitter: Duration,
+        lasting: Duration,
+    },
 }
 
 impl Fault {
@@ -42,15 +58,42 @@ impl Fault {
             Fault::KillLeader { .. } => "kill-leader",
             Fault::Freeze { .. } => "freeze",
             Fault::Restart { .. } => "restart",
+            Fault::Partition { .. } => "partition",
+            Fault::IsolateFromClients { .. } => "isolate-from-clients",
+            Fault::Blackhole { .. } => "blackhole",
+            Fault::Latency { .. } => "latency",
         }
     }
 
-    /// Draws the next fault from `rng`; a freeze lasts at most `max_freeze`.
-    pub fn draw(rng: &mut fastrand::Rng, members: usize, max_freeze: Duration) -> Fault {
+    /// The member a fault is drawn for (`None` for `KillLeader`, found when injected).
+    #[cfg(test)]
+    pub fn member(&self) -> Option<usize> {
+        match *self {
+            Fault::KillLeader { .. } => None,
+            Fault::Kill { member, .. }
+            | Fault::Freeze { member, .. }
+            | Fault::Restart { member }
+            | Fault::Partition { member, .. }
+            | Fault::IsolateFromClients { member, .. }
+            | Fault::Blackhole { member, .. }
+            | Fault::Latency { member, .. } => Some(member),
+        }
+    }
+
+    /// Draws the next fault from `rng`; a freeze, partition or blackhole lasts at most
+    /// `max_freeze`; network faults only when `network` (a proxied cluster).
+    pub fn draw(
+        rng: &mut fastrand::Rng,
+        members: usize,
+        max_freeze: Duration,
+        network: bool,
+    ) -> Fault {
         let member = rng.usize(0..members);
         let between =
             |rng: &mut fastrand::Rng, lo: u64, hi: u64| Duration::from_millis(rng.u64(lo..=hi));
-        match rng.u8(0..4) {
+        let longest = (max_freeze.as_millis() as u64).max(500);
+        let kinds = if network { 8 } else { 4 };
+        match rng.u8(0..kinds) {
             0 => Fault::Kill {
                 member,
                 down_for: between(rng, 300, 2000),
@@ -64,7 +107,25 @@ impl Fault {
                 member,
                 frozen_for: between(rng, 500, (max_freeze.as_millis() as u64).max(500)),
             },
-            _ => Fault::Restart { member },
+            3 => Fault::Restart { member },
+            4 => Fault::Partition {
+                member,
+                lasting: between(rng, 500, longest),
+            },
+            5 => Fault::IsolateFromClients {
+                member,
+                lasting: between(rng, 500, 3000),
+            },
+            6 => Fault::Blackhole {
+                member,
+                lasting: between(rng, 500, longest),
+            },
+            _ => Fault::Latency {
+                member,
+                latency: between(rng, 20, 200),
+                jitter: between(rng, 0, 50),
+                lasting: between(rng, 1000, 4000),
+            },
         }
     }
 }
@@ -108,7 +169,12 @@ impl Nemesis {
         while !stop.is_stopped() {
             let interval = Duration::from_millis(self.rng.u64(1000..=3000));
             let started = self.clock.now();
-            let fault = Fault::draw(&mut self.rng, self.cluster.len(), self.max_freeze);
+            let fault = Fault::draw(
+                &mut self.rng,
+                self.cluster.len(),
+                self.max_freeze,
+                self.cluster.has_network_faults(),
+            );
             let record = self.inject_and_heal(fault).await;
             // A fault that did not heal must not leave a member down under the next one
             // (that could take the majority away).
@@ -174,7 +240,7 @@ impl Nemesis {
                 }
                 Fault::Freeze { member, frozen_for } => {
                     record.member = Some(member);
-                    cluster.stop(member).map_err(|e| e.to_string())?;
+                    cluster.stop(member).await.map_err(|e| e.to_string())?;
                     tokio::time::sleep(frozen_for).await;
                     cluster.resume(member).map_err(|e| e.to_string())?;
                     cluster
@@ -185,6 +251,30 @@ impl Nemesis {
                 Fault::Restart { member } => {
                     record.member = Some(member);
                     cluster.restart(member).await.map_err(|e| e.to_string())
+                }
+                Fault::Partition { member, lasting }
+                | Fault::IsolateFromClients { member, lasting }
+                | Fault::Blackhole { member, lasting }
+                | Fault::Latency {
+                    member, lasting, ..
+                } => {
+                    record.member = Some(member);
+                    let injected = match fault {
+                        Fault::Partition { .. } => cluster.partition(member),
+                        Fault::IsolateFromClients { .. } => cluster.isolate_from_clients(member),
+                        Fault::Blackhole { .. } => cluster.blackhole(member),
+                        Fault::Latency {
+                            latency, jitter, ..
+                        } => cluster.delay(member, latency, jitter),
+                        _ => Ok(()),
+                    };
+                    injected.map_err(|e| e.to_string())?;
+                    tokio::time::sleep(lasting).await;
+                    cluster.heal_member(member).map_err(|e| e.to_string())?;
+                    cluster
+                        .wait_healthy(member, HEAL_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
                 }
             }
         }
@@ -198,6 +288,9 @@ impl Nemesis {
 /// Brings every member back (running, thawed, healthy): after the run, and after an
 /// injection that failed half-way.
 pub async fn heal_all(cluster: &EtcdCluster) -> anyhow::Result<()> {
+    if cluster.has_network_faults() {
+        cluster.heal()?;
+    }
     for i in 0..cluster.len() {
         if cluster.is_running(i) {
             cluster.resume(i)?;
@@ -218,7 +311,7 @@ mod tests {
         let draw = |seed| {
             let mut rng = fastrand::Rng::with_seed(seed);
             (0..50)
-                .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3)))
+                .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3), true))
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
@@ -229,19 +322,36 @@ mod tests {
     fn every_kind_is_drawn_and_members_stay_in_range() {
         let mut rng = fastrand::Rng::with_seed(1);
         let faults: Vec<Fault> = (0..200)
-            .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3)))
+            .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3), true))
             .collect();
-        for kind in ["kill", "kill-leader", "freeze", "restart"] {
+        for kind in [
+            "kill",
+            "kill-leader",
+            "freeze",
+            "restart",
+            "partition",
+            "isolate-from-clients",
+            "blackhole",
+            "latency",
+        ] {
             assert!(
                 faults.iter().any(|f| f.kind() == kind),
                 "{kind} never drawn"
             );
         }
-        assert!(faults.iter().all(|f| match f {
-            Fault::Kill { member, .. }
-            | Fault::Freeze { member, .. }
-            | Fault::Restart { member } => *member < 3,
-            Fault::KillLeader { .. } => true,
-        }));
+        assert!(faults.iter().all(|f| f.member().is_none_or(|m| m < 3)));
+        let mut rng = fastrand::Rng::with_seed(1);
+        assert!(
+            (0..200)
+                .map(|_| Fault::draw(&mut rng, 3, Duration::from_secs(3), false))
+                .all(|f| matches!(
+                    f,
+                    Fault::Kill { .. }
+                        | Fault::KillLeader { .. }
+                        | Fault::Freeze { .. }
+                        | Fault::Restart { .. }
+                )),
+            "a network fault drawn for a cluster without proxies"
+        );
     }
 }
