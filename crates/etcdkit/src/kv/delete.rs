@@ -9,7 +9,6 @@ use futures_util::future::BoxFuture;
 use super::Kv;
 use crate::error::{Error, Result};
 use crate::generated::etcdserverpb as pb;
-use crate::key_range::KeyRange;
 use crate::namespace::Namespace;
 use crate::transport::Call;
 use crate::types::{KeyValue, ResponseHeader, wrap_kvs};
@@ -47,40 +46,7 @@ impl Delete<()> {
 }
 
 impl<S> Delete<S> {
-    /// Deletes the keys of `range` (replacing the key this request was made with).
-    pub fn range(mut self, range: KeyRange) -> Self {
-        (self.request.key, self.request.range_end) = range.into_parts();
-        self
-    }
-
-    /// Deletes the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        let end = end.into();
-        KeyRange::update(&mut self.request.key, &mut self.request.range_end, |r| {
-            r.with_end(end)
-        });
-        self
-    }
-
-    /// Deletes every key that starts with the key (every key, when the key is empty).
-    pub fn prefix(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_prefix,
-        );
-        self
-    }
-
-    /// Deletes every key from the key onwards.
-    pub fn from_key(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_from_key,
-        );
-        self
-    }
+    key_range_methods!(with range, "Deletes", request.key, request.range_end);
 
     /// Returns the deleted key-values.
     pub fn prev_kv(mut self) -> Self {
@@ -95,10 +61,7 @@ impl<S> Delete<S> {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.request.key.is_empty() {
-            return Err(Error::empty_key());
-        }
-        Ok(())
+        Error::check_key(&self.request.key)
     }
 }
 

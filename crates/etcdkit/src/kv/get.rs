@@ -10,7 +10,6 @@ use futures_util::future::BoxFuture;
 use super::Kv;
 use crate::error::{Error, Result};
 use crate::generated::etcdserverpb as pb;
-use crate::key_range::KeyRange;
 use crate::namespace::Namespace;
 use crate::transport::Call;
 use crate::types::{KeyValue, ResponseHeader, Revision, wrap_kvs};
@@ -82,40 +81,7 @@ impl Get<()> {
 }
 
 impl<S> Get<S> {
-    /// Reads the keys of `range` (replacing the key this request was made with).
-    pub fn range(mut self, range: KeyRange) -> Self {
-        (self.request.key, self.request.range_end) = range.into_parts();
-        self
-    }
-
-    /// Reads the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        let end = end.into();
-        KeyRange::update(&mut self.request.key, &mut self.request.range_end, |r| {
-            r.with_end(end)
-        });
-        self
-    }
-
-    /// Reads every key that starts with the key (every key, when the key is empty).
-    pub fn prefix(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_prefix,
-        );
-        self
-    }
-
-    /// Reads every key from the key onwards (every key, when the key is empty).
-    pub fn from_key(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_from_key,
-        );
-        self
-    }
+    key_range_methods!(with range, "Reads", request.key, request.range_end);
 
     /// Returns at most `n` keys (0: no limit); `more()` says whether there were more.
     pub fn limit(mut self, n: i64) -> Self {
@@ -196,10 +162,7 @@ impl<S> Get<S> {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.request.key.is_empty() {
-            return Err(Error::empty_key());
-        }
-        Ok(())
+        Error::check_key(&self.request.key)
     }
 }
 

@@ -80,10 +80,7 @@ impl<S> Put<S> {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.request.key.is_empty() {
-            return Err(Error::empty_key());
-        }
-        Ok(())
+        Error::check_key(&self.request.key)
     }
 }
 

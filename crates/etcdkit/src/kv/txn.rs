@@ -286,9 +286,7 @@ impl<S> Txn<S> {
 
     fn validate(&self) -> Result<()> {
         for compare in &self.compares {
-            if compare.0.key.is_empty() {
-                return Err(Error::empty_key());
-            }
+            Error::check_key(&compare.0.key)?;
         }
         for op in self.success.iter().chain(&self.failure) {
             op.validate()?;
