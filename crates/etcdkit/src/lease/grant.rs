@@ -9,7 +9,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
 /// A lease grant; await it. From [`Lease::grant`](super::Lease::grant).
 #[derive(Debug, Clone)]
@@ -98,30 +98,13 @@ impl IntoFuture for Grant {
     }
 }
 
-/// A granted lease.
-#[derive(Debug, Clone)]
-pub struct LeaseGrantResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
-}
+lease_response!(
+    /// A granted lease.
+    LeaseGrantResponse,
+    "The TTL the server granted, in seconds (it may be more than asked for)."
+);
 
 impl LeaseGrantResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// The TTL the server granted, in seconds (it may be more than asked for).
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
     /// The granted TTL as a duration (zero if the server sent a negative one).
     pub fn ttl_duration(&self) -> Duration {
         Duration::from_secs(u64::try_from(self.ttl).unwrap_or(0))

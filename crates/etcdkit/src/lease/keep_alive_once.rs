@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
 /// One renewal of a lease; await it. From
 /// [`Lease::keep_alive_once`](super::Lease::keep_alive_once).
@@ -117,27 +117,8 @@ impl IntoFuture for KeepAliveOnce {
     }
 }
 
-/// A renewed lease.
-#[derive(Debug, Clone)]
-pub struct LeaseKeepAliveResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
-}
-
-impl LeaseKeepAliveResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// The TTL the lease was renewed for, in seconds.
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-}
+lease_response!(
+    /// A renewed lease.
+    LeaseKeepAliveResponse,
+    "The TTL the lease was renewed for, in seconds."
+);

@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
 /// A time-to-live query; await it. From [`Lease::time_to_live`](super::Lease::time_to_live).
 #[derive(Debug, Clone)]
@@ -89,32 +89,15 @@ impl IntoFuture for TimeToLive {
     }
 }
 
-/// A lease's remaining time.
-#[derive(Debug, Clone)]
-pub struct LeaseTimeToLiveResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
+lease_response!(
+    /// A lease's remaining time.
+    LeaseTimeToLiveResponse,
+    "Seconds left; -1 when the lease has expired, was revoked, or never existed.",
     granted_ttl: i64,
-    keys: Vec<Bytes>,
-}
+    keys: Vec<Bytes>
+);
 
 impl LeaseTimeToLiveResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// Seconds left; -1 when the lease has expired, was revoked, or never existed.
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
     /// Whether the lease exists (its remaining TTL is not -1).
     pub fn exists(&self) -> bool {
         self.ttl != -1
