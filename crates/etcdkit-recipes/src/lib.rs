@@ -33,3 +33,5 @@ pub mod prefix_cache;
 mod queue;
 pub mod registry;
 pub mod session;
+#[cfg(test)]
+mod test_util;

@@ -342,34 +342,15 @@ impl MutexGuard {
 
 #[cfg(test)]
 mod tests {
-    use std::future::IntoFuture;
     use std::time::Duration;
 
-    use etcdkit::{Client, ClientOptions, ErrorKind};
+    use etcdkit::{Client, ErrorKind};
     use etcdkit_testkit::EtcdServer;
 
     use super::{Mutex, ReleaseState};
     use crate::queue::Step;
     use crate::session::Session;
-
-    const BOUND: Duration = Duration::from_secs(30);
-
-    async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-        tokio::time::timeout(BOUND, f.into_future())
-            .await
-            .expect("test step did not finish in time")
-    }
-
-    async fn connect(etcd: &EtcdServer) -> Client {
-        bounded(
-            ClientOptions::new(vec![etcd.endpoint()])
-                .dial_timeout(Duration::from_secs(2))
-                .request_timeout(Duration::from_secs(5))
-                .connect(),
-        )
-        .await
-        .unwrap()
-    }
+    use crate::test_util::{bounded, connect};
 
     async fn holds(client: &Client, compare: etcdkit::kv::Compare) -> bool {
         bounded(client.kv().txn().when([compare]))
