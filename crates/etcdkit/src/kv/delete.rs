@@ -1,10 +1,8 @@
 //! Deletes of a key or a range.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use super::Kv;
 use crate::error::{Error, Result};
@@ -54,11 +52,7 @@ impl<S> Delete<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 
     pub(crate) fn validate(&self) -> Result<()> {
         Error::check_key(&self.request.key)
@@ -69,26 +63,21 @@ pub(crate) fn namespace_delete(ns: &Namespace, request: &mut pb::DeleteRangeRequ
     ns.range(&mut request.key, &mut request.range_end);
 }
 
-impl IntoFuture for Delete<Kv> {
-    type Output = Result<DeleteResponse>;
-    type IntoFuture = BoxFuture<'static, Result<DeleteResponse>>;
-
+request_future! {
     /// Sends the delete.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending); the
     /// failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.delete"))?;
-            let client = &self.sender.client;
-            let mut request = self.request;
-            namespace_delete(client.namespace(), &mut request);
-            let call = Call::not_idempotent("kv.delete", self.timeout);
-            let response = client.transport().delete_range(call, request).await?;
-            Ok(DeleteResponse::from_pb(response, client.namespace()))
-        })
+    impl for Delete<Kv> => DeleteResponse, |this| {
+        this.validate().map_err(|e| e.with_operation("kv.delete"))?;
+        let client = &this.sender.client;
+        let mut request = this.request;
+        namespace_delete(client.namespace(), &mut request);
+        let call = Call::not_idempotent("kv.delete", this.timeout);
+        let response = client.transport().delete_range(call, request).await?;
+        Ok(DeleteResponse::from_pb(response, client.namespace()))
     }
 }
 

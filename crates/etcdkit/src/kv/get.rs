@@ -1,11 +1,9 @@
 //! Range reads.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use super::Kv;
 use crate::error::{Error, Result};
@@ -155,11 +153,7 @@ impl<S> Get<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 
     pub(crate) fn validate(&self) -> Result<()> {
         Error::check_key(&self.request.key)
@@ -188,10 +182,7 @@ impl Get<Kv> {
     }
 }
 
-impl IntoFuture for Get<Kv> {
-    type Output = Result<GetResponse>;
-    type IntoFuture = BoxFuture<'static, Result<GetResponse>>;
-
+request_future! {
     /// Sends the read.
     ///
     /// # Errors
@@ -203,17 +194,15 @@ impl IntoFuture for Get<Kv> {
     /// when the answering member is behind a revision the client has seen (monotonic reads) and no
     /// other answers in time; the failures of [every
     /// request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.get"))?;
-            let client = &self.sender.client;
-            let mut request = self.request;
-            namespace_range(client.namespace(), &mut request);
-            let mut call = Call::read("kv.get", self.timeout);
-            call.endpoint = self.endpoint;
-            let response = client.transport().range(call, request).await?;
-            Ok(GetResponse::from_pb(response, client.namespace()))
-        })
+    impl for Get<Kv> => GetResponse, |this| {
+        this.validate().map_err(|e| e.with_operation("kv.get"))?;
+        let client = &this.sender.client;
+        let mut request = this.request;
+        namespace_range(client.namespace(), &mut request);
+        let mut call = Call::read("kv.get", this.timeout);
+        call.endpoint = this.endpoint;
+        let response = client.transport().range(call, request).await?;
+        Ok(GetResponse::from_pb(response, client.namespace()))
     }
 }
 

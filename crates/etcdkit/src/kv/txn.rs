@@ -1,11 +1,9 @@
 //! Transactions: compares, then one of two lists of operations, atomically.
 
 use std::collections::HashSet;
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use super::Kv;
 use super::delete::namespace_delete;
@@ -274,11 +272,7 @@ impl<S> Txn<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 
     fn is_read_only(&self) -> bool {
         self.success.iter().all(TxnOp::is_read_only) && self.failure.iter().all(TxnOp::is_read_only)
@@ -360,10 +354,7 @@ fn check_writes(ops: &[TxnOp]) -> Result<()> {
     Ok(())
 }
 
-impl IntoFuture for Txn<Kv> {
-    type Output = Result<TxnResponse>;
-    type IntoFuture = BoxFuture<'static, Result<TxnResponse>>;
-
+request_future! {
     /// Sends the transaction.
     ///
     /// # Errors
@@ -373,20 +364,18 @@ impl IntoFuture for Txn<Kv> {
     /// [`ErrorKind::RequestTooLarge`] over the size limit (all before sending); the failures of its
     /// operations ([`ErrorKind::Compacted`], [`ErrorKind::LeaseNotFound`], ...); the failures of
     /// [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.txn"))?;
-            let client = self.sender.client.clone();
-            // A transaction that only reads is as safe to repeat as a read.
-            let call = if self.is_read_only() {
-                Call::read("kv.txn", self.timeout)
-            } else {
-                Call::not_idempotent("kv.txn", self.timeout)
-            };
-            let request = self.into_pb(client.namespace());
-            let response = client.transport().txn(call, request).await?;
-            TxnResponse::from_pb(response, client.namespace())
-        })
+    impl for Txn<Kv> => TxnResponse, |this| {
+        this.validate().map_err(|e| e.with_operation("kv.txn"))?;
+        let client = this.sender.client.clone();
+        // A transaction that only reads is as safe to repeat as a read.
+        let call = if this.is_read_only() {
+            Call::read("kv.txn", this.timeout)
+        } else {
+            Call::not_idempotent("kv.txn", this.timeout)
+        };
+        let request = this.into_pb(client.namespace());
+        let response = client.transport().txn(call, request).await?;
+        TxnResponse::from_pb(response, client.namespace())
     }
 }
 

@@ -1,13 +1,10 @@
 //! A lease's remaining time and keys.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use crate::client::Client;
-use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
 use crate::types::LeaseId;
@@ -39,52 +36,43 @@ impl TimeToLive {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for TimeToLive {
-    type Output = Result<LeaseTimeToLiveResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseTimeToLiveResponse>>;
-
+request_future! {
     /// Asks for the lease's remaining time.
     ///
     /// # Errors
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let call = Call::idempotent("lease.time_to_live", self.timeout);
-            let request = pb::LeaseTimeToLiveRequest {
-                id: self.id.0,
-                keys: self.keys,
-            };
-            let r = self
-                .client
-                .transport()
-                .lease_time_to_live(call, request)
-                .await?;
-            let ns = self.client.namespace();
-            // In a namespaced view, keys outside the namespace are not ours to show.
-            let keys = r
-                .keys
-                .into_iter()
-                .filter(|k| k.starts_with(ns.prefix()))
-                .map(|mut k| {
-                    ns.strip(&mut k);
-                    k
-                })
-                .collect();
-            Ok(LeaseTimeToLiveResponse {
-                header: r.header.into(),
-                id: LeaseId(r.id),
-                ttl: r.ttl,
-                granted_ttl: r.granted_ttl,
-                keys,
+    impl for TimeToLive => LeaseTimeToLiveResponse, |this| {
+        let call = Call::idempotent("lease.time_to_live", this.timeout);
+        let request = pb::LeaseTimeToLiveRequest {
+            id: this.id.0,
+            keys: this.keys,
+        };
+        let r = this
+            .client
+            .transport()
+            .lease_time_to_live(call, request)
+            .await?;
+        let ns = this.client.namespace();
+        // In a namespaced view, keys outside the namespace are not ours to show.
+        let keys = r
+            .keys
+            .into_iter()
+            .filter(|k| k.starts_with(ns.prefix()))
+            .map(|mut k| {
+                ns.strip(&mut k);
+                k
             })
+            .collect();
+        Ok(LeaseTimeToLiveResponse {
+            header: r.header.into(),
+            id: LeaseId(r.id),
+            ttl: r.ttl,
+            granted_ttl: r.granted_ttl,
+            keys,
         })
     }
 }
