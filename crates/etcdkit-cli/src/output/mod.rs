@@ -13,7 +13,7 @@ use std::io;
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
 use etcdkit::watch::WatchResponse;
 
-pub use json::EndpointHealth;
+pub use json::{EndpointHealth, Header};
 
 use crate::error::CliError;
 
