@@ -285,13 +285,7 @@ impl Leadership {
     /// outcome: the key is then deleted by the session's background releaser
     /// ([`Election::released`] waits for it).
     pub async fn resign(mut self) -> Result<bool> {
-        let result = self.queue.fenced_delete(self.rev).await;
-        if result.is_ok()
-            && let Some(pending) = self.pending.take()
-        {
-            pending.disarm();
-        }
-        result
+        self.queue.give_up(self.rev, &mut self.pending).await
     }
 }
 

@@ -328,15 +328,9 @@ impl MutexGuard {
     /// [`Mutex::release_state`] shows it; the session's next `lock()` of the name never
     /// gets this key back (it removes it first).
     pub async fn unlock(mut self) -> Result<bool> {
-        let result = self.queue.fenced_delete(self.rev).await;
-        if result.is_ok()
-            && let Some(pending) = self.pending.take()
-        {
-            pending.disarm();
-        }
         // On an error the armed pending release goes to the background releaser as
         // `self` drops, before the caller sees the error.
-        result
+        self.queue.give_up(self.rev, &mut self.pending).await
     }
 }
 
