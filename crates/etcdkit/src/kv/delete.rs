@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Kv;
-use crate::error::{Error, Result};
+use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
 use crate::namespace::Namespace;
 use crate::transport::Call;
@@ -53,14 +52,6 @@ impl<S> Delete<S> {
     }
 
     timeout_method!();
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        Error::check_key(&self.request.key)
-    }
-}
-
-pub(crate) fn namespace_delete(ns: &Namespace, request: &mut pb::DeleteRangeRequest) {
-    ns.range(&mut request.key, &mut request.range_end);
 }
 
 request_future! {
@@ -71,10 +62,8 @@ request_future! {
     /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending); the
     /// failures of [every request](crate::Error#failures-of-every-request).
     impl for Delete<Kv> => DeleteResponse, |this| {
-        this.validate().map_err(|e| e.with_operation("kv.delete"))?;
         let client = &this.sender.client;
-        let mut request = this.request;
-        namespace_delete(client.namespace(), &mut request);
+        let request = this.request.prepared("kv.delete", client.namespace())?;
         let call = Call::not_idempotent("kv.delete", this.timeout);
         let response = client.transport().delete_range(call, request).await?;
         Ok(DeleteResponse::from_pb(response, client.namespace()))

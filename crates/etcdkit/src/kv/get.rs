@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Kv;
-use crate::error::{Error, Result};
+use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
 use crate::namespace::Namespace;
 use crate::transport::Call;
@@ -154,14 +153,6 @@ impl<S> Get<S> {
     }
 
     timeout_method!();
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        Error::check_key(&self.request.key)
-    }
-}
-
-pub(crate) fn namespace_range(ns: &Namespace, request: &mut pb::RangeRequest) {
-    ns.range(&mut request.key, &mut request.range_end);
 }
 
 impl Get<Kv> {
@@ -195,10 +186,8 @@ request_future! {
     /// other answers in time; the failures of [every
     /// request](crate::Error#failures-of-every-request).
     impl for Get<Kv> => GetResponse, |this| {
-        this.validate().map_err(|e| e.with_operation("kv.get"))?;
         let client = &this.sender.client;
-        let mut request = this.request;
-        namespace_range(client.namespace(), &mut request);
+        let request = this.request.prepared("kv.get", client.namespace())?;
         let mut call = Call::read("kv.get", this.timeout);
         call.endpoint = this.endpoint;
         let response = client.transport().range(call, request).await?;

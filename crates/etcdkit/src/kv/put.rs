@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Kv;
-use crate::error::{Error, Result};
+use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
 use crate::namespace::Namespace;
 use crate::transport::Call;
@@ -72,14 +71,6 @@ impl<S> Put<S> {
     }
 
     timeout_method!();
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        Error::check_key(&self.request.key)
-    }
-}
-
-pub(crate) fn namespace_put(ns: &Namespace, request: &mut pb::PutRequest) {
-    request.key = ns.key(&request.key);
 }
 
 request_future! {
@@ -94,10 +85,8 @@ request_future! {
     /// [`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace) when the cluster is out of space; the
     /// failures of [every request](crate::Error#failures-of-every-request).
     impl for Put<Kv> => PutResponse, |this| {
-        this.validate().map_err(|e| e.with_operation("kv.put"))?;
         let client = &this.sender.client;
-        let mut request = this.request;
-        namespace_put(client.namespace(), &mut request);
+        let request = this.request.prepared("kv.put", client.namespace())?;
         let call = Call::not_idempotent("kv.put", this.timeout);
         let response = client.transport().put(call, request).await?;
         Ok(PutResponse::from_pb(response, client.namespace()))

@@ -6,9 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Kv;
-use super::delete::namespace_delete;
-use super::get::namespace_range;
-use super::put::namespace_put;
+use super::KvRequest;
 use super::{Delete, DeleteResponse, Get, GetResponse, Put, PutResponse};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
@@ -157,9 +155,9 @@ impl From<Txn> for TxnOp {
 impl TxnOp {
     fn validate(&self) -> Result<()> {
         match self {
-            TxnOp::Get(op) => op.validate(),
-            TxnOp::Put(op) => op.validate(),
-            TxnOp::Delete(op) => op.validate(),
+            TxnOp::Get(op) => op.request.check(),
+            TxnOp::Put(op) => op.request.check(),
+            TxnOp::Delete(op) => op.request.check(),
             TxnOp::Txn(op) => op.validate(),
         }
     }
@@ -175,21 +173,9 @@ impl TxnOp {
     fn into_pb(self, ns: &Namespace) -> pb::RequestOp {
         use pb::request_op::Request;
         let request = match self {
-            TxnOp::Get(op) => {
-                let mut r = op.request;
-                namespace_range(ns, &mut r);
-                Request::RequestRange(r)
-            }
-            TxnOp::Put(op) => {
-                let mut r = op.request;
-                namespace_put(ns, &mut r);
-                Request::RequestPut(r)
-            }
-            TxnOp::Delete(op) => {
-                let mut r = op.request;
-                namespace_delete(ns, &mut r);
-                Request::RequestDeleteRange(r)
-            }
+            TxnOp::Get(op) => Request::RequestRange(op.request.namespaced(ns)),
+            TxnOp::Put(op) => Request::RequestPut(op.request.namespaced(ns)),
+            TxnOp::Delete(op) => Request::RequestDeleteRange(op.request.namespaced(ns)),
             TxnOp::Txn(op) => Request::RequestTxn(op.into_pb(ns)),
         };
         pb::RequestOp {
