@@ -81,6 +81,13 @@ pub struct MemberListResponse {
 }
 
 impl MemberListResponse {
+    fn from_pb(header: Option<pb::ResponseHeader>, list: Vec<pb::Member>) -> Self {
+        MemberListResponse {
+            header: header.into(),
+            members: members(list),
+        }
+    }
+
     /// The response header.
     pub fn header(&self) -> &ResponseHeader {
         &self.header
@@ -188,10 +195,7 @@ impl Cluster {
                 .transport()
                 .member_list(call, pb::MemberListRequest { linearizable })
                 .await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 
@@ -221,10 +225,7 @@ impl Cluster {
                 .transport()
                 .member_remove(call, pb::MemberRemoveRequest { id: id.0 })
                 .await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 
@@ -247,10 +248,7 @@ impl Cluster {
                 peer_ur_ls: peer_urls,
             };
             let r = client.transport().member_update(call, request).await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 
@@ -265,10 +263,7 @@ impl Cluster {
                 .transport()
                 .member_promote(call, pb::MemberPromoteRequest { id: id.0 })
                 .await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 }
