@@ -88,9 +88,7 @@ pub struct Election {
 
 impl fmt::Debug for Election {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Election")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .finish()
+        self.queue.fmt_as("Election", f)
     }
 }
 

@@ -117,9 +117,7 @@ pub struct Mutex {
 
 impl fmt::Debug for Mutex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mutex")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .finish()
+        self.queue.fmt_as("Mutex", f)
     }
 }
 
