@@ -88,9 +88,7 @@ pub struct Election {
 
 impl fmt::Debug for Election {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Election")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .finish()
+        self.queue.fmt_as("Election", f)
     }
 }
 
@@ -285,13 +283,7 @@ impl Leadership {
     /// outcome: the key is then deleted by the session's background releaser
     /// ([`Election::released`] waits for it).
     pub async fn resign(mut self) -> Result<bool> {
-        let result = self.queue.fenced_delete(self.rev).await;
-        if result.is_ok()
-            && let Some(pending) = self.pending.take()
-        {
-            pending.disarm();
-        }
-        result
+        self.queue.give_up(self.rev, &mut self.pending).await
     }
 }
 

@@ -3,6 +3,27 @@
 //!
 //! Every recipe module has a "Behavior" section that says what happens on failure.
 
+/// `std::error::Error` (with the `Etcd` variant as the source) and
+/// `From<etcdkit::Error>` for a recipe's error enum that wraps etcd's failures in `Etcd`.
+macro_rules! etcd_error_impls {
+    ($name:ident) => {
+        impl std::error::Error for $name {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                match self {
+                    $name::Etcd(e) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<etcdkit::Error> for $name {
+            fn from(e: etcdkit::Error) -> Self {
+                $name::Etcd(e)
+            }
+        }
+    };
+}
+
 mod backoff;
 pub mod discovery;
 pub mod election;
@@ -12,3 +33,5 @@ pub mod prefix_cache;
 mod queue;
 pub mod registry;
 pub mod session;
+#[cfg(test)]
+mod test_util;

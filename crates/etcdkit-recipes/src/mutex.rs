@@ -117,9 +117,7 @@ pub struct Mutex {
 
 impl fmt::Debug for Mutex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mutex")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .finish()
+        self.queue.fmt_as("Mutex", f)
     }
 }
 
@@ -328,48 +326,23 @@ impl MutexGuard {
     /// [`Mutex::release_state`] shows it; the session's next `lock()` of the name never
     /// gets this key back (it removes it first).
     pub async fn unlock(mut self) -> Result<bool> {
-        let result = self.queue.fenced_delete(self.rev).await;
-        if result.is_ok()
-            && let Some(pending) = self.pending.take()
-        {
-            pending.disarm();
-        }
         // On an error the armed pending release goes to the background releaser as
         // `self` drops, before the caller sees the error.
-        result
+        self.queue.give_up(self.rev, &mut self.pending).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::future::IntoFuture;
     use std::time::Duration;
 
-    use etcdkit::{Client, ClientOptions, ErrorKind};
+    use etcdkit::{Client, ErrorKind};
     use etcdkit_testkit::EtcdServer;
 
     use super::{Mutex, ReleaseState};
     use crate::queue::Step;
     use crate::session::Session;
-
-    const BOUND: Duration = Duration::from_secs(30);
-
-    async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-        tokio::time::timeout(BOUND, f.into_future())
-            .await
-            .expect("test step did not finish in time")
-    }
-
-    async fn connect(etcd: &EtcdServer) -> Client {
-        bounded(
-            ClientOptions::new(vec![etcd.endpoint()])
-                .dial_timeout(Duration::from_secs(2))
-                .request_timeout(Duration::from_secs(5))
-                .connect(),
-        )
-        .await
-        .unwrap()
-    }
+    use crate::test_util::{bounded, connect};
 
     async fn holds(client: &Client, compare: etcdkit::kv::Compare) -> bool {
         bounded(client.kv().txn().when([compare]))

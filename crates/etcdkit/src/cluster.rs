@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use crate::client::Client;
-use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
 pub use crate::maintenance::AdminRequest;
 use crate::transport::Call;
@@ -82,6 +81,13 @@ pub struct MemberListResponse {
 }
 
 impl MemberListResponse {
+    fn from_pb(header: Option<pb::ResponseHeader>, list: Vec<pb::Member>) -> Self {
+        MemberListResponse {
+            header: header.into(),
+            members: members(list),
+        }
+    }
+
     /// The response header.
     pub fn header(&self) -> &ResponseHeader {
         &self.header
@@ -142,17 +148,10 @@ impl MemberAdd {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl std::future::IntoFuture for MemberAdd {
-    type Output = Result<MemberAddResponse>;
-    type IntoFuture = futures_util::future::BoxFuture<'static, Result<MemberAddResponse>>;
-
+request_future! {
     /// Sends the member addition.
     ///
     /// # Errors
@@ -161,19 +160,17 @@ impl std::future::IntoFuture for MemberAdd {
     /// [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) for peer URLs that are
     /// malformed or already in use; the failures of [every
     /// request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let call = Call::not_idempotent("cluster.member_add", self.timeout);
-            let request = pb::MemberAddRequest {
-                peer_ur_ls: self.peer_urls,
-                is_learner: self.learner,
-            };
-            let r = self.client.transport().member_add(call, request).await?;
-            Ok(MemberAddResponse {
-                header: r.header.into(),
-                member: r.member.map(Member::from_pb),
-                members: members(r.members),
-            })
+    impl for MemberAdd => MemberAddResponse, |this| {
+        let call = Call::not_idempotent("cluster.member_add", this.timeout);
+        let request = pb::MemberAddRequest {
+            peer_ur_ls: this.peer_urls,
+            is_learner: this.learner,
+        };
+        let r = this.client.transport().member_add(call, request).await?;
+        Ok(MemberAddResponse {
+            header: r.header.into(),
+            member: r.member.map(Member::from_pb),
+            members: members(r.members),
         })
     }
 }
@@ -198,10 +195,7 @@ impl Cluster {
                 .transport()
                 .member_list(call, pb::MemberListRequest { linearizable })
                 .await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 
@@ -231,10 +225,7 @@ impl Cluster {
                 .transport()
                 .member_remove(call, pb::MemberRemoveRequest { id: id.0 })
                 .await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 
@@ -257,10 +248,7 @@ impl Cluster {
                 peer_ur_ls: peer_urls,
             };
             let r = client.transport().member_update(call, request).await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 
@@ -275,10 +263,7 @@ impl Cluster {
                 .transport()
                 .member_promote(call, pb::MemberPromoteRequest { id: id.0 })
                 .await?;
-            Ok(MemberListResponse {
-                header: r.header.into(),
-                members: members(r.members),
-            })
+            Ok(MemberListResponse::from_pb(r.header, r.members))
         })
     }
 }

@@ -29,14 +29,12 @@
 //! For a handle that tracks its leadership and says when it is lost, see the `Election`
 //! of `etcdkit-recipes`.
 
-use std::future::IntoFuture;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::client::Client;
@@ -228,10 +226,7 @@ impl Campaign {
     }
 }
 
-impl IntoFuture for Campaign {
-    type Output = Result<CampaignResponse>;
-    type IntoFuture = BoxFuture<'static, Result<CampaignResponse>>;
-
+request_future! {
     /// Campaigns: waits until this candidate is the leader.
     ///
     /// # Errors
@@ -240,32 +235,30 @@ impl IntoFuture for Campaign {
     /// (before sending); [`ErrorKind::LeaseNotFound`] when the lease ends while waiting;
     /// [`ErrorKind::Timeout`] when the timeout given passes first; the failures of [every
     /// request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            const OP: &str = "election.campaign";
-            if self.name.is_empty() {
-                return Err(Error::empty_key().with_operation(OP));
-            }
-            self.lease.require_granted(OP)?;
-            let ns = self.client.namespace().clone();
-            let call = Call::not_idempotent(OP, Some(self.timeout.unwrap_or(WAIT_FOREVER)));
-            let request = pb::CampaignRequest {
-                name: ns.key(&self.name),
-                lease: self.lease.0,
-                value: self.value,
-            };
-            let response = self.client.transport().campaign(call, request).await?;
-            let leader = response.leader.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Protocol,
-                    "campaign answered without a leader key",
-                )
-                .with_operation(OP)
-            })?;
-            Ok(CampaignResponse {
-                header: response.header.into(),
-                leader: LeaderKey::from_pb(leader, &ns),
-            })
+    impl for Campaign => CampaignResponse, |this| {
+        const OP: &str = "election.campaign";
+        if this.name.is_empty() {
+            return Err(Error::empty_key().with_operation(OP));
+        }
+        this.lease.require_granted(OP)?;
+        let ns = this.client.namespace().clone();
+        let call = Call::not_idempotent(OP, Some(this.timeout.unwrap_or(WAIT_FOREVER)));
+        let request = pb::CampaignRequest {
+            name: ns.key(&this.name),
+            lease: this.lease.0,
+            value: this.value,
+        };
+        let response = this.client.transport().campaign(call, request).await?;
+        let leader = response.leader.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                "campaign answered without a leader key",
+            )
+            .with_operation(OP)
+        })?;
+        Ok(CampaignResponse {
+            header: response.header.into(),
+            leader: LeaderKey::from_pb(leader, &ns),
         })
     }
 }
@@ -314,36 +307,27 @@ pub struct Proclaim {
 }
 
 impl Proclaim {
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for Proclaim {
-    type Output = Result<ResponseHeader>;
-    type IntoFuture = BoxFuture<'static, Result<ResponseHeader>>;
-
+request_future! {
     /// Sends the new value.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::NotElectionLeader`] when the leader key given no longer leads; the failures of
     /// [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            // A leader key under lease 0 came from no campaign; the server would make a
-            // session of its own for it.
-            self.leader.lease.require_granted("election.proclaim")?;
-            let call = Call::not_idempotent("election.proclaim", self.timeout);
-            let request = pb::ProclaimRequest {
-                leader: Some(self.leader.to_pb(self.client.namespace())),
-                value: self.value,
-            };
-            let response = self.client.transport().proclaim(call, request).await?;
-            Ok(response.header.into())
-        })
+    impl for Proclaim => ResponseHeader, |this| {
+        // A leader key under lease 0 came from no campaign; the server would make a
+        // session of its own for it.
+        this.leader.lease.require_granted("election.proclaim")?;
+        let call = Call::not_idempotent("election.proclaim", this.timeout);
+        let request = pb::ProclaimRequest {
+            leader: Some(this.leader.to_pb(this.client.namespace())),
+            value: this.value,
+        };
+        let response = this.client.transport().proclaim(call, request).await?;
+        Ok(response.header.into())
     }
 }
 
@@ -358,32 +342,23 @@ pub struct Resign {
 }
 
 impl Resign {
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for Resign {
-    type Output = Result<ResponseHeader>;
-    type IntoFuture = BoxFuture<'static, Result<ResponseHeader>>;
-
+request_future! {
     /// Sends the resignation.
     ///
     /// # Errors
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.leader.lease.require_granted("election.resign")?;
-            let call = Call::idempotent("election.resign", self.timeout);
-            let request = pb::ResignRequest {
-                leader: Some(self.leader.to_pb(self.client.namespace())),
-            };
-            let response = self.client.transport().resign(call, request).await?;
-            Ok(response.header.into())
-        })
+    impl for Resign => ResponseHeader, |this| {
+        this.leader.lease.require_granted("election.resign")?;
+        let call = Call::idempotent("election.resign", this.timeout);
+        let request = pb::ResignRequest {
+            leader: Some(this.leader.to_pb(this.client.namespace())),
+        };
+        let response = this.client.transport().resign(call, request).await?;
+        Ok(response.header.into())
     }
 }
 
@@ -397,38 +372,29 @@ pub struct Leader {
 }
 
 impl Leader {
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for Leader {
-    type Output = Result<LeaderResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaderResponse>>;
-
+request_future! {
     /// Asks who leads.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::NoElectionLeader`] when the election has no leader; the failures of [every
     /// request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            const OP: &str = "election.leader";
-            if self.name.is_empty() {
-                return Err(Error::empty_key().with_operation(OP));
-            }
-            let ns = self.client.namespace().clone();
-            let call = Call::idempotent(OP, self.timeout);
-            let request = pb::LeaderRequest {
-                name: ns.key(&self.name),
-            };
-            let response = self.client.transport().leader(call, request).await?;
-            LeaderResponse::from_pb(response, &ns).ok_or_else(|| {
-                Error::new(ErrorKind::NoElectionLeader, "election: no leader").with_operation(OP)
-            })
+    impl for Leader => LeaderResponse, |this| {
+        const OP: &str = "election.leader";
+        if this.name.is_empty() {
+            return Err(Error::empty_key().with_operation(OP));
+        }
+        let ns = this.client.namespace().clone();
+        let call = Call::idempotent(OP, this.timeout);
+        let request = pb::LeaderRequest {
+            name: ns.key(&this.name),
+        };
+        let response = this.client.transport().leader(call, request).await?;
+        LeaderResponse::from_pb(response, &ns).ok_or_else(|| {
+            Error::new(ErrorKind::NoElectionLeader, "election: no leader").with_operation(OP)
         })
     }
 }
@@ -488,29 +454,24 @@ pub struct Observe {
     name: Bytes,
 }
 
-impl IntoFuture for Observe {
-    type Output = Result<Observer>;
-    type IntoFuture = BoxFuture<'static, Result<Observer>>;
-
+request_future! {
     /// Starts observing the election (nothing is sent yet).
     ///
     /// # Errors
     ///
     /// [`ErrorKind::EmptyKey`] for an empty name; what happens later is told by the [`Observer`].
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            if self.name.is_empty() {
-                return Err(Error::empty_key().with_operation("election.observe"));
-            }
-            let ns = self.client.namespace().clone();
-            let request = pb::LeaderRequest {
-                name: ns.key(&self.name),
-            };
-            let transport = self.client.transport().clone();
-            let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);
-            let task = tokio::spawn(observe(transport, request, ns, tx));
-            Ok(Observer { rx, task })
-        })
+    impl for Observe => Observer, |this| {
+        if this.name.is_empty() {
+            return Err(Error::empty_key().with_operation("election.observe"));
+        }
+        let ns = this.client.namespace().clone();
+        let request = pb::LeaderRequest {
+            name: ns.key(&this.name),
+        };
+        let transport = this.client.transport().clone();
+        let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);
+        let task = tokio::spawn(observe(transport, request, ns, tx));
+        Ok(Observer { rx, task })
     }
 }
 

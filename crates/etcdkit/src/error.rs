@@ -253,6 +253,14 @@ impl Error {
         Error::new(ErrorKind::EmptyKey, "key must not be empty")
     }
 
+    /// [`Error::empty_key`] for an empty key.
+    pub(crate) fn check_key(key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::empty_key());
+        }
+        Ok(())
+    }
+
     pub(crate) fn timeout(after: Duration) -> Self {
         Error::new(
             ErrorKind::Timeout,

@@ -65,6 +65,9 @@
 //!
 //! Requests refused before anything is sent (an empty key, say) are not counted.
 
+#[macro_use]
+mod builder_macros;
+
 pub mod auth;
 mod backoff;
 mod client;

@@ -21,14 +21,12 @@
 //! For a fair client-side mutex with fencing tokens and a "lost" signal, see the `Mutex`
 //! of `etcdkit-recipes`.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::generated::v3lockpb as pb;
 use crate::transport::Call;
 use crate::types::{LeaseId, ResponseHeader};
@@ -101,10 +99,7 @@ impl Acquire {
     }
 }
 
-impl IntoFuture for Acquire {
-    type Output = Result<LockResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LockResponse>>;
-
+request_future! {
     /// Waits for the lock.
     ///
     /// # Errors
@@ -118,26 +113,24 @@ impl IntoFuture for Acquire {
     /// failed after the request may have been applied (the lock may be held under the
     /// lease); [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
     /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            if self.name.is_empty() {
-                return Err(Error::empty_key().with_operation("lock.lock"));
-            }
-            self.lease.require_granted("lock.lock")?;
-            let ns = self.client.namespace().clone();
-            let call =
-                Call::not_idempotent("lock.lock", Some(self.timeout.unwrap_or(WAIT_FOREVER)));
-            let request = pb::LockRequest {
-                name: ns.key(&self.name),
-                lease: self.lease.0,
-            };
-            let response = self.client.transport().lock(call, request).await?;
-            let mut key = response.key;
-            ns.strip(&mut key);
-            Ok(LockResponse {
-                header: response.header.into(),
-                key,
-            })
+    impl for Acquire => LockResponse, |this| {
+        if this.name.is_empty() {
+            return Err(Error::empty_key().with_operation("lock.lock"));
+        }
+        this.lease.require_granted("lock.lock")?;
+        let ns = this.client.namespace().clone();
+        let call =
+            Call::not_idempotent("lock.lock", Some(this.timeout.unwrap_or(WAIT_FOREVER)));
+        let request = pb::LockRequest {
+            name: ns.key(&this.name),
+            lease: this.lease.0,
+        };
+        let response = this.client.transport().lock(call, request).await?;
+        let mut key = response.key;
+        ns.strip(&mut key);
+        Ok(LockResponse {
+            header: response.header.into(),
+            key,
         })
     }
 }
@@ -173,35 +166,26 @@ pub struct Unlock {
 }
 
 impl Unlock {
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for Unlock {
-    type Output = Result<UnlockResponse>;
-    type IntoFuture = BoxFuture<'static, Result<UnlockResponse>>;
-
+request_future! {
     /// Releases the lock.
     ///
     /// # Errors
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            if self.key.is_empty() {
-                return Err(Error::empty_key().with_operation("lock.unlock"));
-            }
-            let call = Call::idempotent("lock.unlock", self.timeout);
-            let request = pb::UnlockRequest {
-                key: self.client.namespace().key(&self.key),
-            };
-            let response = self.client.transport().unlock(call, request).await?;
-            Ok(UnlockResponse {
-                header: response.header.into(),
-            })
+    impl for Unlock => UnlockResponse, |this| {
+        if this.key.is_empty() {
+            return Err(Error::empty_key().with_operation("lock.unlock"));
+        }
+        let call = Call::idempotent("lock.unlock", this.timeout);
+        let request = pb::UnlockRequest {
+            key: this.client.namespace().key(&this.key),
+        };
+        let response = this.client.transport().unlock(call, request).await?;
+        Ok(UnlockResponse {
+            header: response.header.into(),
         })
     }
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use etcdkit::kv::Delete;
 
-use super::{arg_bytes, connect, key_range, printer, write_stdout};
+use super::{arg_bytes, connect, key_range, printer, range_end_arg, write_stdout};
 use crate::args::{DelArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::go_compat;
@@ -30,15 +30,7 @@ pub fn plan(args: &DelArgs) -> Result<DelPlan, CliError> {
             "`--prefix` and `--from-key` cannot be set at the same time, choose one",
         ));
     }
-    let range_end = match args.args.get(1) {
-        Some(_) if args.prefix || args.from_key => {
-            return Err(CliError::bad_args(
-                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
-            ));
-        }
-        Some(end) => Some(arg_bytes(end)),
-        None => None,
-    };
+    let range_end = range_end_arg(args.args.get(1), args.prefix || args.from_key)?;
     Ok(DelPlan {
         key: arg_bytes(key),
         range_end,

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use etcdkit::Revision;
 use etcdkit::kv::{Get, SortOrder, SortTarget};
 
-use super::{arg_bytes, connect, key_range, printer, write_stdout};
+use super::{arg_bytes, connect, key_range, printer, range_end_arg, write_stdout};
 use crate::args::{GetArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::output::Format;
@@ -52,15 +52,7 @@ pub fn plan(args: &GetArgs) -> Result<GetPlan, CliError> {
             )));
         }
     };
-    let range_end = match args.args.get(1) {
-        Some(_) if args.prefix || args.from_key => {
-            return Err(CliError::bad_args(
-                "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
-            ));
-        }
-        Some(end) => Some(arg_bytes(end)),
-        None => None,
-    };
+    let range_end = range_end_arg(args.args.get(1), args.prefix || args.from_key)?;
     Ok(GetPlan {
         key: arg_bytes(key),
         range_end,

@@ -16,6 +16,7 @@ use crate::args::{GlobalArgs, LeaseCommand};
 use crate::error::{CliError, ExitCode};
 use crate::go_compat;
 use crate::output::Format;
+use crate::output::Header;
 
 pub async fn run(global: &GlobalArgs, command: &LeaseCommand) -> Result<(), CliError> {
     match command {
@@ -52,39 +53,6 @@ fn failed(code: ExitCode, prefix: Option<&str>, e: &etcdkit::Error) -> CliError 
         err.message = format!("{prefix} ({})", err.message);
     }
     err
-}
-
-/// The fields of a response header, at the top level of a json object (etcdctl's lease
-/// responses embed the header), each left out when zero.
-#[derive(Serialize)]
-struct Header {
-    #[serde(skip_serializing_if = "is_zero_u64")]
-    cluster_id: u64,
-    #[serde(skip_serializing_if = "is_zero_u64")]
-    member_id: u64,
-    #[serde(skip_serializing_if = "is_zero_i64")]
-    revision: i64,
-    #[serde(skip_serializing_if = "is_zero_u64")]
-    raft_term: u64,
-}
-
-fn is_zero_i64(n: &i64) -> bool {
-    *n == 0
-}
-
-fn is_zero_u64(n: &u64) -> bool {
-    *n == 0
-}
-
-impl From<&ResponseHeader> for Header {
-    fn from(h: &ResponseHeader) -> Self {
-        Header {
-            cluster_id: h.cluster_id().0,
-            member_id: h.member_id().get(),
-            revision: h.revision().get(),
-            raft_term: h.raft_term(),
-        }
-    }
 }
 
 fn json_line<T: Serialize>(value: &T) -> Result<Vec<u8>, CliError> {

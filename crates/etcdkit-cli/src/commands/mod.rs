@@ -229,6 +229,18 @@ pub fn key_range(key: &Bytes, range_end: Option<&Bytes>, prefix: bool, from_key:
     }
 }
 
+/// The `RANGE_END` argument of get and del, refused next to `--prefix` or `--from-key`
+/// (`open_ended`).
+pub fn range_end_arg(end: Option<&OsString>, open_ended: bool) -> Result<Option<Bytes>, CliError> {
+    match end {
+        Some(_) if open_ended => Err(CliError::bad_args(
+            "too many arguments, only accept one argument when `--prefix` or `--from-key` is set",
+        )),
+        Some(end) => Ok(Some(arg_bytes(end))),
+        None => Ok(None),
+    }
+}
+
 /// Runs a request whose answer is only a header, mapping its error as etcdctl words it.
 pub fn etcd<T>(result: etcdkit::Result<T>) -> Result<T, CliError> {
     result.map_err(|e| CliError::from_etcd(&e))

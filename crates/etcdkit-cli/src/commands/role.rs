@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use etcdkit::Client;
 use etcdkit::auth::{Permission, PermissionType};
 
-use super::user::{header_of, print_header};
+use super::user::{Listed, header_of, list_names, print_header};
 use super::{arg_bytes, connect, etcd, printer, write_stdout};
 use crate::args::{GlobalArgs, PermArgs, RoleCommand};
 use crate::error::CliError;
@@ -41,29 +41,7 @@ pub async fn run(global: &GlobalArgs, command: &RoleCommand) -> Result<(), CliEr
             print_role(&client, printer, &mut out, name).await?;
             write_stdout(&out)
         }
-        RoleCommand::List { args } => {
-            if !args.is_empty() {
-                return Err(CliError::bad_args(
-                    "role list command requires no arguments",
-                ));
-            }
-            let printer = printer(global)?;
-            let client = connect(global).await?;
-            let roles = etcd(client.auth().role_list().await)?;
-            let mut out = Vec::new();
-            match printer.format {
-                Format::Simple => {
-                    for role in &roles {
-                        out.extend_from_slice(format!("{role}\n").as_bytes());
-                    }
-                }
-                Format::Json => {
-                    let header = header_of(&client).await?;
-                    write_json(&mut out, &admin::Names::roles(&header, &roles))?;
-                }
-            }
-            write_stdout(&out)
-        }
+        RoleCommand::List { args } => list_names(global, args, Listed::Roles).await,
         RoleCommand::GrantPermission(perm) => grant(global, perm).await,
         RoleCommand::RevokePermission(perm) => revoke(global, perm).await,
     }

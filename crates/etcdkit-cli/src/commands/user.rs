@@ -33,29 +33,7 @@ pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliEr
             };
             get(global, name, *detail).await
         }
-        UserCommand::List { args } => {
-            if !args.is_empty() {
-                return Err(CliError::bad_args(
-                    "user list command requires no arguments",
-                ));
-            }
-            let printer = printer(global)?;
-            let client = connect(global).await?;
-            let users = etcd(client.auth().user_list().await)?;
-            let mut out = Vec::new();
-            match printer.format {
-                Format::Simple => {
-                    for user in &users {
-                        out.extend_from_slice(format!("{user}\n").as_bytes());
-                    }
-                }
-                Format::Json => {
-                    let header = header_of(&client).await?;
-                    write_json(&mut out, &admin::Names::users(&header, &users))?;
-                }
-            }
-            write_stdout(&out)
-        }
+        UserCommand::List { args } => list_names(global, args, Listed::Users).await,
         UserCommand::Passwd { interactive, args } => {
             let [name] = args.as_slice() else {
                 return Err(CliError::bad_args(
@@ -186,6 +164,52 @@ pub fn print_header(
     match printer.format {
         Format::Simple => out.extend_from_slice(simple.as_bytes()),
         Format::Json => write_json(&mut out, &admin::HeaderOnly::new(header))?,
+    }
+    write_stdout(&out)
+}
+
+/// What `list_names` lists.
+pub enum Listed {
+    Users,
+    Roles,
+}
+
+/// `user list` and `role list`: the names one a line, or as json with [`header_of`].
+pub async fn list_names(
+    global: &GlobalArgs,
+    args: &[String],
+    listed: Listed,
+) -> Result<(), CliError> {
+    let what = match listed {
+        Listed::Users => "user",
+        Listed::Roles => "role",
+    };
+    if !args.is_empty() {
+        return Err(CliError::bad_args(format!(
+            "{what} list command requires no arguments"
+        )));
+    }
+    let printer = printer(global)?;
+    let client = connect(global).await?;
+    let names = etcd(match listed {
+        Listed::Users => client.auth().user_list().await,
+        Listed::Roles => client.auth().role_list().await,
+    })?;
+    let mut out = Vec::new();
+    match printer.format {
+        Format::Simple => {
+            for name in &names {
+                out.extend_from_slice(format!("{name}\n").as_bytes());
+            }
+        }
+        Format::Json => {
+            let header = header_of(&client).await?;
+            let names = match listed {
+                Listed::Users => admin::Names::users(&header, &names),
+                Listed::Roles => admin::Names::roles(&header, &names),
+            };
+            write_json(&mut out, &names)?;
+        }
     }
     write_stdout(&out)
 }

@@ -13,7 +13,7 @@ use std::io;
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
 use etcdkit::watch::WatchResponse;
 
-pub use json::EndpointHealth;
+pub use json::{EndpointHealth, Header};
 
 use crate::error::CliError;
 
@@ -56,37 +56,37 @@ pub struct Printer {
 
 impl Printer {
     pub fn get(&self, out: &mut Vec<u8>, r: &GetResponse, value_only: bool) -> io::Result<()> {
-        match self.format {
-            Format::Simple => simple::get(out, r, self.hex, value_only),
-            Format::Json => json::write(out, &json::Range::from(r)),
-        }
+        let simple = |out: &mut Vec<u8>, r, hex| simple::get(out, r, hex, value_only);
+        self.either(out, r, simple, json::Range::from)
     }
 
     pub fn watch(&self, out: &mut Vec<u8>, r: &WatchResponse) -> io::Result<()> {
-        match self.format {
-            Format::Simple => simple::watch(out, r, self.hex),
-            Format::Json => json::write(out, &json::Watch::from(r)),
-        }
+        self.either(out, r, simple::watch, json::Watch::from)
     }
 
     pub fn put(&self, out: &mut Vec<u8>, r: &PutResponse) -> io::Result<()> {
-        match self.format {
-            Format::Simple => simple::put(out, r, self.hex),
-            Format::Json => json::write(out, &json::Put::from(r)),
-        }
+        self.either(out, r, simple::put, json::Put::from)
     }
 
     pub fn del(&self, out: &mut Vec<u8>, r: &DeleteResponse) -> io::Result<()> {
-        match self.format {
-            Format::Simple => simple::del(out, r, self.hex),
-            Format::Json => json::write(out, &json::Delete::from(r)),
-        }
+        self.either(out, r, simple::del, json::Delete::from)
     }
 
     pub fn txn(&self, out: &mut Vec<u8>, r: &TxnResponse) -> io::Result<()> {
+        self.either(out, r, simple::txn, json::Txn::from)
+    }
+
+    /// Prints `r` with `simple` (given the hex flag) or as the json of `to_json(r)`.
+    fn either<'r, R, J: serde::Serialize>(
+        &self,
+        out: &mut Vec<u8>,
+        r: &'r R,
+        simple: impl FnOnce(&mut Vec<u8>, &'r R, bool) -> io::Result<()>,
+        to_json: impl FnOnce(&'r R) -> J,
+    ) -> io::Result<()> {
         match self.format {
-            Format::Simple => simple::txn(out, r, self.hex),
-            Format::Json => json::write(out, &json::Txn::from(r)),
+            Format::Simple => simple(out, r, self.hex),
+            Format::Json => json::write(out, &to_json(r)),
         }
     }
 }

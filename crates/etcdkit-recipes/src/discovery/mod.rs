@@ -109,17 +109,4 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Etcd(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<etcdkit::Error> for Error {
-    fn from(e: etcdkit::Error) -> Self {
-        Error::Etcd(e)
-    }
-}
+etcd_error_impls!(Error);

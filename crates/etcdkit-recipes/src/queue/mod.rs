@@ -495,6 +495,26 @@ impl Queue {
         }
     }
 
+    /// `Debug` for the recipe `name` built on this queue: its key, as text.
+    pub fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("key", &String::from_utf8_lossy(&self.key))
+            .finish()
+    }
+
+    /// Gives up a held key (`unlock()`, `resign()`): [`Queue::fenced_delete`] of `rev`,
+    /// then, when that worked, `pending` is disarmed. On an error it stays armed, and the
+    /// background releaser takes the key over when its owner drops it.
+    pub async fn give_up(&self, rev: Revision, pending: &mut Option<Pending>) -> Result<bool> {
+        let result = self.fenced_delete(rev).await;
+        if result.is_ok()
+            && let Some(pending) = pending.take()
+        {
+            pending.disarm();
+        }
+        result
+    }
+
     /// Deletes the key of `rev` if it is still that key. Returns whether it was.
     pub async fn fenced_delete(&self, rev: Revision) -> Result<bool> {
         if let Some(e) = self.injected(Step::Unlock) {

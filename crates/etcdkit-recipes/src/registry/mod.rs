@@ -397,10 +397,9 @@ fn kind_of(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::future::IntoFuture;
     use std::time::Duration;
 
-    use etcdkit::{Client, ClientOptions, ErrorKind};
+    use etcdkit::ErrorKind;
     use etcdkit_testkit::EtcdServer;
     use futures_util::StreamExt;
     use serde_json::json;
@@ -408,25 +407,7 @@ mod tests {
     use super::Registry;
     use crate::discovery::RegistrationEvent;
     use crate::discovery::registration::gates;
-
-    const BOUND: Duration = Duration::from_secs(30);
-
-    async fn bounded<F: IntoFuture>(f: F) -> F::Output {
-        tokio::time::timeout(BOUND, f.into_future())
-            .await
-            .expect("test step did not finish in time")
-    }
-
-    async fn connect(etcd: &EtcdServer) -> Client {
-        bounded(
-            ClientOptions::new(vec![etcd.endpoint()])
-                .dial_timeout(Duration::from_secs(2))
-                .request_timeout(Duration::from_secs(5))
-                .connect(),
-        )
-        .await
-        .unwrap()
-    }
+    use crate::test_util::{BOUND, bounded, connect};
 
     /// The sequence a randomized fault run found: the registration's lease is gone on
     /// the server, but its keeper has not noticed yet (its next renewal is far off), and

@@ -1,12 +1,8 @@
 //! Compaction of the store's history.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-
 use super::Kv;
-use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
 use crate::types::{ResponseHeader, Revision};
@@ -39,17 +35,10 @@ impl Compact {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for Compact {
-    type Output = Result<CompactResponse>;
-    type IntoFuture = BoxFuture<'static, Result<CompactResponse>>;
-
+request_future! {
     /// Sends the compaction.
     ///
     /// # Errors
@@ -57,18 +46,16 @@ impl IntoFuture for Compact {
     /// [`ErrorKind::Compacted`](crate::ErrorKind::Compacted) when the revision is already
     /// compacted; [`ErrorKind::FutureRevision`](crate::ErrorKind::FutureRevision) when it is not
     /// yet written; the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let call = Call::not_idempotent("kv.compact", self.timeout);
-            let response = self
-                .kv
-                .client
-                .transport()
-                .compact(call, self.request)
-                .await?;
-            Ok(CompactResponse {
-                header: response.header.into(),
-            })
+    impl for Compact => CompactResponse, |this| {
+        let call = Call::not_idempotent("kv.compact", this.timeout);
+        let response = this
+            .kv
+            .client
+            .transport()
+            .compact(call, this.request)
+            .await?;
+        Ok(CompactResponse {
+            header: response.header.into(),
         })
     }
 }

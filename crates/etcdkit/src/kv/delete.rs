@@ -1,15 +1,11 @@
 //! Deletes of a key or a range.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
-use super::Kv;
-use crate::error::{Error, Result};
+use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
-use crate::key_range::KeyRange;
 use crate::namespace::Namespace;
 use crate::transport::Call;
 use crate::types::{KeyValue, ResponseHeader, wrap_kvs};
@@ -47,40 +43,7 @@ impl Delete<()> {
 }
 
 impl<S> Delete<S> {
-    /// Deletes the keys of `range` (replacing the key this request was made with).
-    pub fn range(mut self, range: KeyRange) -> Self {
-        (self.request.key, self.request.range_end) = range.into_parts();
-        self
-    }
-
-    /// Deletes the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        let end = end.into();
-        KeyRange::update(&mut self.request.key, &mut self.request.range_end, |r| {
-            r.with_end(end)
-        });
-        self
-    }
-
-    /// Deletes every key that starts with the key (every key, when the key is empty).
-    pub fn prefix(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_prefix,
-        );
-        self
-    }
-
-    /// Deletes every key from the key onwards.
-    pub fn from_key(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_from_key,
-        );
-        self
-    }
+    key_range_methods!(with range, "Deletes", request.key, request.range_end);
 
     /// Returns the deleted key-values.
     pub fn prev_kv(mut self) -> Self {
@@ -88,44 +51,22 @@ impl<S> Delete<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.request.key.is_empty() {
-            return Err(Error::empty_key());
-        }
-        Ok(())
-    }
+    timeout_method!();
 }
 
-pub(crate) fn namespace_delete(ns: &Namespace, request: &mut pb::DeleteRangeRequest) {
-    ns.range(&mut request.key, &mut request.range_end);
-}
-
-impl IntoFuture for Delete<Kv> {
-    type Output = Result<DeleteResponse>;
-    type IntoFuture = BoxFuture<'static, Result<DeleteResponse>>;
-
+request_future! {
     /// Sends the delete.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key (before sending); the
     /// failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.delete"))?;
-            let client = &self.sender.client;
-            let mut request = self.request;
-            namespace_delete(client.namespace(), &mut request);
-            let call = Call::not_idempotent("kv.delete", self.timeout);
-            let response = client.transport().delete_range(call, request).await?;
-            Ok(DeleteResponse::from_pb(response, client.namespace()))
-        })
+    impl for Delete<Kv> => DeleteResponse, |this| {
+        let client = &this.sender.client;
+        let request = this.request.prepared("kv.delete", client.namespace())?;
+        let call = Call::not_idempotent("kv.delete", this.timeout);
+        let response = client.transport().delete_range(call, request).await?;
+        Ok(DeleteResponse::from_pb(response, client.namespace()))
     }
 }
 

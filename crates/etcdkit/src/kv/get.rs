@@ -1,16 +1,12 @@
 //! Range reads.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
-use super::Kv;
-use crate::error::{Error, Result};
+use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
-use crate::key_range::KeyRange;
 use crate::namespace::Namespace;
 use crate::transport::Call;
 use crate::types::{KeyValue, ResponseHeader, Revision, wrap_kvs};
@@ -82,40 +78,7 @@ impl Get<()> {
 }
 
 impl<S> Get<S> {
-    /// Reads the keys of `range` (replacing the key this request was made with).
-    pub fn range(mut self, range: KeyRange) -> Self {
-        (self.request.key, self.request.range_end) = range.into_parts();
-        self
-    }
-
-    /// Reads the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        let end = end.into();
-        KeyRange::update(&mut self.request.key, &mut self.request.range_end, |r| {
-            r.with_end(end)
-        });
-        self
-    }
-
-    /// Reads every key that starts with the key (every key, when the key is empty).
-    pub fn prefix(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_prefix,
-        );
-        self
-    }
-
-    /// Reads every key from the key onwards (every key, when the key is empty).
-    pub fn from_key(mut self) -> Self {
-        KeyRange::update(
-            &mut self.request.key,
-            &mut self.request.range_end,
-            KeyRange::into_from_key,
-        );
-        self
-    }
+    key_range_methods!(with range, "Reads", request.key, request.range_end);
 
     /// Returns at most `n` keys (0: no limit); `more()` says whether there were more.
     pub fn limit(mut self, n: i64) -> Self {
@@ -189,22 +152,7 @@ impl<S> Get<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.request.key.is_empty() {
-            return Err(Error::empty_key());
-        }
-        Ok(())
-    }
-}
-
-pub(crate) fn namespace_range(ns: &Namespace, request: &mut pb::RangeRequest) {
-    ns.range(&mut request.key, &mut request.range_end);
+    timeout_method!();
 }
 
 impl Get<Kv> {
@@ -225,10 +173,7 @@ impl Get<Kv> {
     }
 }
 
-impl IntoFuture for Get<Kv> {
-    type Output = Result<GetResponse>;
-    type IntoFuture = BoxFuture<'static, Result<GetResponse>>;
-
+request_future! {
     /// Sends the read.
     ///
     /// # Errors
@@ -240,17 +185,13 @@ impl IntoFuture for Get<Kv> {
     /// when the answering member is behind a revision the client has seen (monotonic reads) and no
     /// other answers in time; the failures of [every
     /// request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.get"))?;
-            let client = &self.sender.client;
-            let mut request = self.request;
-            namespace_range(client.namespace(), &mut request);
-            let mut call = Call::read("kv.get", self.timeout);
-            call.endpoint = self.endpoint;
-            let response = client.transport().range(call, request).await?;
-            Ok(GetResponse::from_pb(response, client.namespace()))
-        })
+    impl for Get<Kv> => GetResponse, |this| {
+        let client = &this.sender.client;
+        let request = this.request.prepared("kv.get", client.namespace())?;
+        let mut call = Call::read("kv.get", this.timeout);
+        call.endpoint = this.endpoint;
+        let response = client.transport().range(call, request).await?;
+        Ok(GetResponse::from_pb(response, client.namespace()))
     }
 }
 

@@ -27,6 +27,9 @@ pub use put::{Put, PutResponse};
 pub use txn::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse, TxnResponse};
 
 use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::generated::etcdserverpb as pb;
+use crate::namespace::Namespace;
 use crate::types::Revision;
 
 /// The key-value API of a [`Client`]. Cheap to clone.
@@ -59,5 +62,62 @@ impl Kv {
     /// Compacts the store's history up to `revision`.
     pub fn compact(&self, revision: Revision) -> Compact {
         Compact::new(self.clone(), revision)
+    }
+}
+
+/// What the requests of get, put and delete share on their way to the server, alone or
+/// inside a transaction: the empty-key check and the move into the client's namespace.
+pub(crate) trait KvRequest: Sized {
+    /// The key the request names (a range's start).
+    fn key(&self) -> &Bytes;
+
+    /// Moves the request's keys into `ns`.
+    fn namespace(&mut self, ns: &Namespace);
+
+    /// Fails with [`ErrorKind::EmptyKey`](crate::ErrorKind::EmptyKey) for an empty key.
+    fn check(&self) -> Result<()> {
+        Error::check_key(self.key())
+    }
+
+    /// The request moved into `ns`.
+    fn namespaced(mut self, ns: &Namespace) -> Self {
+        self.namespace(ns);
+        self
+    }
+
+    /// The request checked (a failure names the operation `op`) and moved into `ns`.
+    fn prepared(self, op: &'static str, ns: &Namespace) -> Result<Self> {
+        self.check().map_err(|e| e.with_operation(op))?;
+        Ok(self.namespaced(ns))
+    }
+}
+
+impl KvRequest for pb::RangeRequest {
+    fn key(&self) -> &Bytes {
+        &self.key
+    }
+
+    fn namespace(&mut self, ns: &Namespace) {
+        ns.range(&mut self.key, &mut self.range_end);
+    }
+}
+
+impl KvRequest for pb::DeleteRangeRequest {
+    fn key(&self) -> &Bytes {
+        &self.key
+    }
+
+    fn namespace(&mut self, ns: &Namespace) {
+        ns.range(&mut self.key, &mut self.range_end);
+    }
+}
+
+impl KvRequest for pb::PutRequest {
+    fn key(&self) -> &Bytes {
+        &self.key
+    }
+
+    fn namespace(&mut self, ns: &Namespace) {
+        self.key = ns.key(&self.key);
     }
 }

@@ -1,13 +1,10 @@
 //! Writes of one key.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
-use super::Kv;
-use crate::error::{Error, Result};
+use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
 use crate::namespace::Namespace;
 use crate::transport::Call;
@@ -73,28 +70,10 @@ impl<S> Put<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.request.key.is_empty() {
-            return Err(Error::empty_key());
-        }
-        Ok(())
-    }
+    timeout_method!();
 }
 
-pub(crate) fn namespace_put(ns: &Namespace, request: &mut pb::PutRequest) {
-    request.key = ns.key(&request.key);
-}
-
-impl IntoFuture for Put<Kv> {
-    type Output = Result<PutResponse>;
-    type IntoFuture = BoxFuture<'static, Result<PutResponse>>;
-
+request_future! {
     /// Sends the write.
     ///
     /// # Errors
@@ -105,16 +84,12 @@ impl IntoFuture for Put<Kv> {
     /// [`ErrorKind::LeaseNotFound`](crate::ErrorKind::LeaseNotFound) when the lease does not exist;
     /// [`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace) when the cluster is out of space; the
     /// failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.put"))?;
-            let client = &self.sender.client;
-            let mut request = self.request;
-            namespace_put(client.namespace(), &mut request);
-            let call = Call::not_idempotent("kv.put", self.timeout);
-            let response = client.transport().put(call, request).await?;
-            Ok(PutResponse::from_pb(response, client.namespace()))
-        })
+    impl for Put<Kv> => PutResponse, |this| {
+        let client = &this.sender.client;
+        let request = this.request.prepared("kv.put", client.namespace())?;
+        let call = Call::not_idempotent("kv.put", this.timeout);
+        let response = client.transport().put(call, request).await?;
+        Ok(PutResponse::from_pb(response, client.namespace()))
     }
 }
 

@@ -1,16 +1,12 @@
 //! Transactions: compares, then one of two lists of operations, atomically.
 
 use std::collections::HashSet;
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use super::Kv;
-use super::delete::namespace_delete;
-use super::get::namespace_range;
-use super::put::namespace_put;
+use super::KvRequest;
 use super::{Delete, DeleteResponse, Get, GetResponse, Put, PutResponse};
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::etcdserverpb as pb;
@@ -159,9 +155,9 @@ impl From<Txn> for TxnOp {
 impl TxnOp {
     fn validate(&self) -> Result<()> {
         match self {
-            TxnOp::Get(op) => op.validate(),
-            TxnOp::Put(op) => op.validate(),
-            TxnOp::Delete(op) => op.validate(),
+            TxnOp::Get(op) => op.request.check(),
+            TxnOp::Put(op) => op.request.check(),
+            TxnOp::Delete(op) => op.request.check(),
             TxnOp::Txn(op) => op.validate(),
         }
     }
@@ -177,21 +173,9 @@ impl TxnOp {
     fn into_pb(self, ns: &Namespace) -> pb::RequestOp {
         use pb::request_op::Request;
         let request = match self {
-            TxnOp::Get(op) => {
-                let mut r = op.request;
-                namespace_range(ns, &mut r);
-                Request::RequestRange(r)
-            }
-            TxnOp::Put(op) => {
-                let mut r = op.request;
-                namespace_put(ns, &mut r);
-                Request::RequestPut(r)
-            }
-            TxnOp::Delete(op) => {
-                let mut r = op.request;
-                namespace_delete(ns, &mut r);
-                Request::RequestDeleteRange(r)
-            }
+            TxnOp::Get(op) => Request::RequestRange(op.request.namespaced(ns)),
+            TxnOp::Put(op) => Request::RequestPut(op.request.namespaced(ns)),
+            TxnOp::Delete(op) => Request::RequestDeleteRange(op.request.namespaced(ns)),
             TxnOp::Txn(op) => Request::RequestTxn(op.into_pb(ns)),
         };
         pb::RequestOp {
@@ -274,11 +258,7 @@ impl<S> Txn<S> {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 
     fn is_read_only(&self) -> bool {
         self.success.iter().all(TxnOp::is_read_only) && self.failure.iter().all(TxnOp::is_read_only)
@@ -286,9 +266,7 @@ impl<S> Txn<S> {
 
     fn validate(&self) -> Result<()> {
         for compare in &self.compares {
-            if compare.0.key.is_empty() {
-                return Err(Error::empty_key());
-            }
+            Error::check_key(&compare.0.key)?;
         }
         for op in self.success.iter().chain(&self.failure) {
             op.validate()?;
@@ -362,10 +340,7 @@ fn check_writes(ops: &[TxnOp]) -> Result<()> {
     Ok(())
 }
 
-impl IntoFuture for Txn<Kv> {
-    type Output = Result<TxnResponse>;
-    type IntoFuture = BoxFuture<'static, Result<TxnResponse>>;
-
+request_future! {
     /// Sends the transaction.
     ///
     /// # Errors
@@ -375,20 +350,18 @@ impl IntoFuture for Txn<Kv> {
     /// [`ErrorKind::RequestTooLarge`] over the size limit (all before sending); the failures of its
     /// operations ([`ErrorKind::Compacted`], [`ErrorKind::LeaseNotFound`], ...); the failures of
     /// [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            self.validate().map_err(|e| e.with_operation("kv.txn"))?;
-            let client = self.sender.client.clone();
-            // A transaction that only reads is as safe to repeat as a read.
-            let call = if self.is_read_only() {
-                Call::read("kv.txn", self.timeout)
-            } else {
-                Call::not_idempotent("kv.txn", self.timeout)
-            };
-            let request = self.into_pb(client.namespace());
-            let response = client.transport().txn(call, request).await?;
-            TxnResponse::from_pb(response, client.namespace())
-        })
+    impl for Txn<Kv> => TxnResponse, |this| {
+        this.validate().map_err(|e| e.with_operation("kv.txn"))?;
+        let client = this.sender.client.clone();
+        // A transaction that only reads is as safe to repeat as a read.
+        let call = if this.is_read_only() {
+            Call::read("kv.txn", this.timeout)
+        } else {
+            Call::not_idempotent("kv.txn", this.timeout)
+        };
+        let request = this.into_pb(client.namespace());
+        let response = client.transport().txn(call, request).await?;
+        TxnResponse::from_pb(response, client.namespace())
     }
 }
 

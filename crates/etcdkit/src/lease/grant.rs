@@ -1,15 +1,12 @@
 //! Granting a lease.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind};
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
 /// A lease grant; await it. From [`Lease::grant`](super::Lease::grant).
 #[derive(Debug, Clone)]
@@ -38,11 +35,7 @@ impl Grant {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
 /// The TTL etcd is asked for: whole seconds, rounded up, at least 1.
@@ -53,10 +46,7 @@ pub(crate) fn ttl_seconds(ttl: Duration) -> i64 {
     i64::try_from(whole).unwrap_or(i64::MAX).max(1)
 }
 
-impl IntoFuture for Grant {
-    type Output = Result<LeaseGrantResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseGrantResponse>>;
-
+request_future! {
     /// Sends the grant.
     ///
     /// # Errors
@@ -64,64 +54,45 @@ impl IntoFuture for Grant {
     /// [`ErrorKind::InvalidArgument`] for lease id 0 (before sending); [`ErrorKind::LeaseExists`]
     /// when a lease of that id exists; [`ErrorKind::LeaseTtlTooLarge`] for a TTL over the server's
     /// maximum; the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let id = match self.id {
-                Some(LeaseId(0)) => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidArgument,
-                        "lease id 0 means \"let the server choose\": leave the id out instead",
-                    )
-                    .with_operation("lease.grant"));
-                }
-                Some(id) => id.0,
-                None => 0,
-            };
-            // With a server-chosen id a repeat would grant a second lease; with our own id
-            // a repeat after an unknown outcome would fail with "lease exists". Either
-            // way, not safe to repeat blindly.
-            let call = Call::not_idempotent("lease.grant", self.timeout);
-            let request = pb::LeaseGrantRequest {
-                ttl: ttl_seconds(self.ttl),
-                id,
-            };
-            let r = self.client.transport().lease_grant(call, request).await?;
-            if !r.error.is_empty() {
-                return Err(Error::new(ErrorKind::Server, r.error).with_operation("lease.grant"));
+    impl for Grant => LeaseGrantResponse, |this| {
+        let id = match this.id {
+            Some(LeaseId(0)) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "lease id 0 means \"let the server choose\": leave the id out instead",
+                )
+                .with_operation("lease.grant"));
             }
-            Ok(LeaseGrantResponse {
-                header: r.header.into(),
-                id: LeaseId(r.id),
-                ttl: r.ttl,
-            })
+            Some(id) => id.0,
+            None => 0,
+        };
+        // With a server-chosen id a repeat would grant a second lease; with our own id
+        // a repeat after an unknown outcome would fail with "lease exists". Either
+        // way, not safe to repeat blindly.
+        let call = Call::not_idempotent("lease.grant", this.timeout);
+        let request = pb::LeaseGrantRequest {
+            ttl: ttl_seconds(this.ttl),
+            id,
+        };
+        let r = this.client.transport().lease_grant(call, request).await?;
+        if !r.error.is_empty() {
+            return Err(Error::new(ErrorKind::Server, r.error).with_operation("lease.grant"));
+        }
+        Ok(LeaseGrantResponse {
+            header: r.header.into(),
+            id: LeaseId(r.id),
+            ttl: r.ttl,
         })
     }
 }
 
-/// A granted lease.
-#[derive(Debug, Clone)]
-pub struct LeaseGrantResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
-}
+lease_response!(
+    /// A granted lease.
+    LeaseGrantResponse,
+    "The TTL the server granted, in seconds (it may be more than asked for)."
+);
 
 impl LeaseGrantResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// The TTL the server granted, in seconds (it may be more than asked for).
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
     /// The granted TTL as a duration (zero if the server sent a negative one).
     pub fn ttl_duration(&self) -> Duration {
         Duration::from_secs(u64::try_from(self.ttl).unwrap_or(0))

@@ -1,15 +1,13 @@
 //! Renewing a lease once.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind};
 use crate::generated::etcdserverpb as pb;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
 /// One renewal of a lease; await it. From
 /// [`Lease::keep_alive_once`](super::Lease::keep_alive_once).
@@ -33,11 +31,7 @@ impl KeepAliveOnce {
         }
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
 /// The error for a lease the server no longer knows, worded as etcd words it.
@@ -49,95 +43,71 @@ pub(crate) fn lease_not_found(op: &'static str) -> Error {
     .with_operation(op)
 }
 
-impl IntoFuture for KeepAliveOnce {
-    type Output = Result<LeaseKeepAliveResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseKeepAliveResponse>>;
-
+request_future! {
     /// Renews the lease once.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or expired); the failures of
     /// [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
+    impl for KeepAliveOnce => LeaseKeepAliveResponse, |this| {
         const OP: &str = "lease.keep_alive_once";
-        Box::pin(async move {
-            let transport = self.client.transport();
-            let options = transport.options();
-            let timeout = self.timeout.unwrap_or(options.request_timeout);
-            let deadline = crate::transport::deadline_after(timeout);
-            let request = pb::LeaseKeepAliveRequest { id: self.id.0 };
-            let mut attempt: u32 = 0;
-            let once = async {
-                loop {
-                    let result = async {
-                        let mut bidi = transport
-                            .lease_keep_alive_stream(std::slice::from_ref(&request), None)
-                            .await?;
-                        match bidi.stream.message().await? {
-                            Some(r) => Ok(r),
-                            None => Err(Error::new(
-                                ErrorKind::Unavailable,
-                                "the server ended the keepalive stream without an answer",
-                            )
-                            .with_operation(OP)
-                            .with_endpoint(bidi.stream.endpoint())),
-                        }
-                    }
-                    .await;
-                    match result {
-                        Ok(r) => return Ok(r),
-                        Err(e) if e.is_retryable() => {
-                            attempt = attempt.saturating_add(1);
-                            let delay = options.retry_backoff.delay(attempt);
-                            match Instant::now().checked_add(delay) {
-                                Some(wake) if wake < deadline => {
-                                    tokio::time::sleep_until(wake).await;
-                                }
-                                _ => return Err(e),
-                            }
-                        }
-                        Err(e) => return Err(e),
+        let transport = this.client.transport();
+        let options = transport.options();
+        let timeout = this.timeout.unwrap_or(options.request_timeout);
+        let deadline = crate::transport::deadline_after(timeout);
+        let request = pb::LeaseKeepAliveRequest { id: this.id.0 };
+        let mut attempt: u32 = 0;
+        let once = async {
+            loop {
+                let result = async {
+                    let mut bidi = transport
+                        .lease_keep_alive_stream(std::slice::from_ref(&request), None)
+                        .await?;
+                    match bidi.stream.message().await? {
+                        Some(r) => Ok(r),
+                        None => Err(Error::new(
+                            ErrorKind::Unavailable,
+                            "the server ended the keepalive stream without an answer",
+                        )
+                        .with_operation(OP)
+                        .with_endpoint(bidi.stream.endpoint())),
                     }
                 }
-            };
-            let r = match tokio::time::timeout_at(deadline, once).await {
-                Ok(result) => result?,
-                Err(_) => return Err(Error::timeout(timeout).with_operation(OP)),
-            };
-            if r.ttl <= 0 {
-                return Err(lease_not_found(OP));
+                .await;
+                match result {
+                    Ok(r) => return Ok(r),
+                    Err(e) if e.is_retryable() => {
+                        attempt = attempt.saturating_add(1);
+                        let delay = options.retry_backoff.delay(attempt);
+                        match Instant::now().checked_add(delay) {
+                            Some(wake) if wake < deadline => {
+                                tokio::time::sleep_until(wake).await;
+                            }
+                            _ => return Err(e),
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            Ok(LeaseKeepAliveResponse {
-                header: r.header.into(),
-                id: LeaseId(r.id),
-                ttl: r.ttl,
-            })
+        };
+        let r = match tokio::time::timeout_at(deadline, once).await {
+            Ok(result) => result?,
+            Err(_) => return Err(Error::timeout(timeout).with_operation(OP)),
+        };
+        if r.ttl <= 0 {
+            return Err(lease_not_found(OP));
+        }
+        Ok(LeaseKeepAliveResponse {
+            header: r.header.into(),
+            id: LeaseId(r.id),
+            ttl: r.ttl,
         })
     }
 }
 
-/// A renewed lease.
-#[derive(Debug, Clone)]
-pub struct LeaseKeepAliveResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
-}
-
-impl LeaseKeepAliveResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// The TTL the lease was renewed for, in seconds.
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-}
+lease_response!(
+    /// A renewed lease.
+    LeaseKeepAliveResponse,
+    "The TTL the lease was renewed for, in seconds."
+);

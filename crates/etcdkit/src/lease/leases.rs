@@ -1,12 +1,8 @@
 //! Listing leases.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-
 use crate::client::Client;
-use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
 use crate::types::{LeaseId, ResponseHeader};
@@ -27,34 +23,25 @@ impl Leases {
         }
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for Leases {
-    type Output = Result<LeaseLeasesResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseLeasesResponse>>;
-
+request_future! {
     /// Lists the leases.
     ///
     /// # Errors
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let call = Call::idempotent("lease.leases", self.timeout);
-            let r = self
-                .client
-                .transport()
-                .lease_leases(call, pb::LeaseLeasesRequest {})
-                .await?;
-            Ok(LeaseLeasesResponse {
-                header: r.header.into(),
-                leases: r.leases.into_iter().map(|l| LeaseId(l.id)).collect(),
-            })
+    impl for Leases => LeaseLeasesResponse, |this| {
+        let call = Call::idempotent("lease.leases", this.timeout);
+        let r = this
+            .client
+            .transport()
+            .lease_leases(call, pb::LeaseLeasesRequest {})
+            .await?;
+        Ok(LeaseLeasesResponse {
+            header: r.header.into(),
+            leases: r.leases.into_iter().map(|l| LeaseId(l.id)).collect(),
         })
     }
 }

@@ -35,6 +35,38 @@
 //!   ([`LostReason::NotFound`]), or when its confirmed expiry passes without a renewal
 //!   ([`LostReason::Expired`]). A lost lease is no longer renewed.
 
+/// A lease response: its header, the lease's id and a TTL in seconds (whose doc is
+/// `$ttl_doc`), with their accessors, and any `$field`s the caller adds accessors for.
+macro_rules! lease_response {
+    ($(#[$meta:meta])* $name:ident, $ttl_doc:literal $(, $field:ident: $ty:ty)*) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            header: $crate::types::ResponseHeader,
+            id: $crate::types::LeaseId,
+            ttl: i64,
+            $($field: $ty,)*
+        }
+
+        impl $name {
+            /// The response header.
+            pub fn header(&self) -> &$crate::types::ResponseHeader {
+                &self.header
+            }
+
+            /// The lease's id.
+            pub fn id(&self) -> $crate::types::LeaseId {
+                self.id
+            }
+
+            #[doc = $ttl_doc]
+            pub fn ttl(&self) -> i64 {
+                self.ttl
+            }
+        }
+    };
+}
+
 mod grant;
 mod keep_alive;
 mod keep_alive_once;

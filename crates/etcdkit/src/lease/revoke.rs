@@ -1,9 +1,6 @@
 //! Revoking a lease.
 
-use std::future::IntoFuture;
 use std::time::Duration;
-
-use futures_util::future::BoxFuture;
 
 use crate::client::Client;
 use crate::error::{ErrorKind, Result};
@@ -35,11 +32,7 @@ impl Revoke {
         }
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
 /// What a revocation's result means: "not found" after an attempt that may have been
@@ -56,22 +49,17 @@ fn settle(result: Result<pb::LeaseRevokeResponse>) -> Result<LeaseRevokeResponse
     }
 }
 
-impl IntoFuture for Revoke {
-    type Output = Result<LeaseRevokeResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseRevokeResponse>>;
-
+request_future! {
     /// Sends the revoke.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::LeaseNotFound`] when the lease does not exist (or already expired); the
     /// failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let call = Call::idempotent("lease.revoke", self.timeout);
-            let request = pb::LeaseRevokeRequest { id: self.id.0 };
-            settle(self.client.transport().lease_revoke(call, request).await)
-        })
+    impl for Revoke => LeaseRevokeResponse, |this| {
+        let call = Call::idempotent("lease.revoke", this.timeout);
+        let request = pb::LeaseRevokeRequest { id: this.id.0 };
+        settle(this.client.transport().lease_revoke(call, request).await)
     }
 }
 

@@ -1,16 +1,13 @@
 //! A lease's remaining time and keys.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use crate::client::Client;
-use crate::error::Result;
 use crate::generated::etcdserverpb as pb;
 use crate::transport::Call;
-use crate::types::{LeaseId, ResponseHeader};
+use crate::types::LeaseId;
 
 /// A time-to-live query; await it. From [`Lease::time_to_live`](super::Lease::time_to_live).
 #[derive(Debug, Clone)]
@@ -39,82 +36,56 @@ impl TimeToLive {
         self
     }
 
-    /// Overrides the client's request timeout for this request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!();
 }
 
-impl IntoFuture for TimeToLive {
-    type Output = Result<LeaseTimeToLiveResponse>;
-    type IntoFuture = BoxFuture<'static, Result<LeaseTimeToLiveResponse>>;
-
+request_future! {
     /// Asks for the lease's remaining time.
     ///
     /// # Errors
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let call = Call::idempotent("lease.time_to_live", self.timeout);
-            let request = pb::LeaseTimeToLiveRequest {
-                id: self.id.0,
-                keys: self.keys,
-            };
-            let r = self
-                .client
-                .transport()
-                .lease_time_to_live(call, request)
-                .await?;
-            let ns = self.client.namespace();
-            // In a namespaced view, keys outside the namespace are not ours to show.
-            let keys = r
-                .keys
-                .into_iter()
-                .filter(|k| k.starts_with(ns.prefix()))
-                .map(|mut k| {
-                    ns.strip(&mut k);
-                    k
-                })
-                .collect();
-            Ok(LeaseTimeToLiveResponse {
-                header: r.header.into(),
-                id: LeaseId(r.id),
-                ttl: r.ttl,
-                granted_ttl: r.granted_ttl,
-                keys,
+    impl for TimeToLive => LeaseTimeToLiveResponse, |this| {
+        let call = Call::idempotent("lease.time_to_live", this.timeout);
+        let request = pb::LeaseTimeToLiveRequest {
+            id: this.id.0,
+            keys: this.keys,
+        };
+        let r = this
+            .client
+            .transport()
+            .lease_time_to_live(call, request)
+            .await?;
+        let ns = this.client.namespace();
+        // In a namespaced view, keys outside the namespace are not ours to show.
+        let keys = r
+            .keys
+            .into_iter()
+            .filter(|k| k.starts_with(ns.prefix()))
+            .map(|mut k| {
+                ns.strip(&mut k);
+                k
             })
+            .collect();
+        Ok(LeaseTimeToLiveResponse {
+            header: r.header.into(),
+            id: LeaseId(r.id),
+            ttl: r.ttl,
+            granted_ttl: r.granted_ttl,
+            keys,
         })
     }
 }
 
-/// A lease's remaining time.
-#[derive(Debug, Clone)]
-pub struct LeaseTimeToLiveResponse {
-    header: ResponseHeader,
-    id: LeaseId,
-    ttl: i64,
+lease_response!(
+    /// A lease's remaining time.
+    LeaseTimeToLiveResponse,
+    "Seconds left; -1 when the lease has expired, was revoked, or never existed.",
     granted_ttl: i64,
-    keys: Vec<Bytes>,
-}
+    keys: Vec<Bytes>
+);
 
 impl LeaseTimeToLiveResponse {
-    /// The response header.
-    pub fn header(&self) -> &ResponseHeader {
-        &self.header
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> LeaseId {
-        self.id
-    }
-
-    /// Seconds left; -1 when the lease has expired, was revoked, or never existed.
-    pub fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
     /// Whether the lease exists (its remaining TTL is not -1).
     pub fn exists(&self) -> bool {
         self.ttl != -1

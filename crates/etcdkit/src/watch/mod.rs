@@ -125,24 +125,7 @@ pub struct WatchBuilder {
 }
 
 impl WatchBuilder {
-    /// Watches the keys in `[key, end)`.
-    pub fn range_end(mut self, end: impl Into<Bytes>) -> Self {
-        let end = end.into();
-        KeyRange::update(&mut self.key, &mut self.range_end, |r| r.with_end(end));
-        self
-    }
-
-    /// Watches every key that starts with the key (every key, when it is empty).
-    pub fn prefix(mut self) -> Self {
-        KeyRange::update(&mut self.key, &mut self.range_end, KeyRange::into_prefix);
-        self
-    }
-
-    /// Watches every key from the key onwards (every key, when it is empty).
-    pub fn from_key(mut self) -> Self {
-        KeyRange::update(&mut self.key, &mut self.range_end, KeyRange::into_from_key);
-        self
-    }
+    key_range_methods!("Watches", key, range_end);
 
     /// Starts at `revision` (past changes included); by default, at the next change.
     pub fn start_revision(mut self, revision: Revision) -> Self {
