@@ -440,17 +440,28 @@ async fn a_watch_on_a_frozen_member_delivers_events_written_while_it_is_frozen()
         .unwrap();
 
     bounded(etcd.stop(frozen)).await.unwrap();
+    // If the frozen member was the leader, a put in flight at the moment may end with
+    // its outcome unknown (and may still apply): each attempt writes a key of its own,
+    // and only acknowledged revisions must arrive.
+    let mut attempt = 0;
     let mut written = Vec::new();
-    for i in 0..5 {
-        let put = bounded(writer.kv().put(format!("frozen/{i}"), "during"))
-            .await
-            .unwrap();
-        written.push(put.header().revision());
+    let mut put_acknowledged = |phase: &'static str| {
+        attempt += 1;
+        let put = writer.kv().put(format!("frozen/{attempt}"), phase);
+        async move { put.await.ok().map(|r| r.header().revision()) }
+    };
+    while written.len() < 5 {
+        if let Some(revision) = bounded(put_acknowledged("during")).await {
+            written.push(revision);
+        }
     }
     // Every one of them arrives while the member is still frozen.
     let mut got = Vec::new();
+    let arrived = |got: &[etcdkit::Revision], written: &[etcdkit::Revision]| {
+        written.iter().all(|w| got.contains(w))
+    };
     let during = tokio::time::timeout(Duration::from_secs(15), async {
-        while got.len() < written.len() {
+        while !arrived(&got, &written) {
             let r = watcher.next().await.expect("the watch ended").unwrap();
             got.extend(r.events().iter().map(|e| e.revision()));
         }
@@ -460,25 +471,26 @@ async fn a_watch_on_a_frozen_member_delivers_events_written_while_it_is_frozen()
         during.is_ok(),
         "only {got:?} of {written:?} arrived while the member was frozen"
     );
-    assert_eq!(got, written);
     assert_ne!(
         watch_client.watch().endpoint().as_deref(),
         Some(endpoint.as_str())
     );
     etcd.resume(frozen).unwrap();
 
-    for i in 5..10 {
-        let put = bounded(writer.kv().put(format!("frozen/{i}"), "after"))
-            .await
-            .unwrap();
-        written.push(put.header().revision());
+    while written.len() < 10 {
+        if let Some(revision) = bounded(put_acknowledged("after")).await {
+            written.push(revision);
+        }
     }
     bounded(async {
-        while got.len() < written.len() {
+        while !arrived(&got, &written) {
             let r = watcher.next().await.expect("the watch ended").unwrap();
             got.extend(r.events().iter().map(|e| e.revision()));
         }
     })
     .await;
-    assert_eq!(got, written, "each event once, in order");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "each event once, in order: {got:?}"
+    );
 }

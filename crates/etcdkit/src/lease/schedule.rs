@@ -56,12 +56,15 @@ pub(crate) fn next_renewal(
 /// The shortest a renewal may wait for its answer before its stream is given up.
 const MIN_STALL: Duration = Duration::from_millis(250);
 
-/// The longest a renewal waits for its answer before its stream is given up.
-const MAX_STALL: Duration = Duration::from_millis(1500);
+/// The longest a renewal waits for its answer before its stream is given up. Not less:
+/// a member that answers tens of thousands of renewals on two busy cores can fall
+/// silent for over a second without being stuck, and every needless move re-sends them all.
+const MAX_STALL: Duration = Duration::from_secs(3);
 
 /// How long a renewal may go unanswered before its stream is taken for stuck and
 /// re-opened on another member: a third of the shortest TTL the stream carries, at most
-/// 1.5 s (1.5 s while no TTL is known), at least 250 ms.
+/// 3 s (3 s while no TTL is known), at least 250 ms; and [`stall_limit`] shortens it to
+/// half of what is left of the lease.
 ///
 /// Why so short: a lease is confirmed only until its last answered renewal was sent
 /// plus the TTL, and a renewal goes out a third into that period, so an unanswered
@@ -154,7 +157,7 @@ mod tests {
 
     #[test]
     fn stalls_scale_with_the_ttl() {
-        assert_eq!(stall_after(None), Duration::from_millis(1500));
+        assert_eq!(stall_after(None), Duration::from_secs(3));
         assert_eq!(
             stall_after(Some(Duration::from_secs(1))),
             Duration::from_secs(1) / 3
@@ -165,11 +168,11 @@ mod tests {
         );
         assert_eq!(
             stall_after(Some(Duration::from_secs(5))),
-            Duration::from_millis(1500)
+            Duration::from_secs(5) / 3
         );
         assert_eq!(
             stall_after(Some(Duration::from_secs(600))),
-            Duration::from_millis(1500)
+            Duration::from_secs(3)
         );
     }
 

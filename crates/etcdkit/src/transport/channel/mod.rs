@@ -44,8 +44,11 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connector::{Conn, Connector};
+
+mod driver;
 use super::grpc;
 use super::status::AttemptError;
+use driver::{Driver, Watched};
 
 /// The HTTP/2 windows we offer etcd. etcd answers can be large (a range of many keys, a
 /// snapshot), and the 64 KiB default window would have every large answer wait a round
@@ -210,161 +213,6 @@ impl ChannelState {
             *current = Some(live.clone());
         }
         Ok(live)
-    }
-}
-
-/// Runs one connection: its reads and writes, and keepalive pings while requests are
-/// open. A ping unanswered within the timeout makes the connection silent (see the
-/// module docs); it ends when closed, broken, or silent for `dead_after`, and then the
-/// channel forgets it, and dropping it fails whatever streams were still open.
-struct Driver {
-    shared: std::sync::Weak<ChannelState>,
-    generation: u64,
-    open: Arc<AtomicUsize>,
-    read_activity: Arc<AtomicBool>,
-    frames: Arc<AtomicBool>,
-    keepalive: Keepalive,
-}
-
-/// What the driver knows of its pings, to stay within the server's ping policy.
-struct PingBudget {
-    /// The server has sent headers or data since the last ping: the next ping is free.
-    free: bool,
-    /// Pings sent less than the server's minimum time after the previous one, since
-    /// the last free one (the server's strikes, as far as we can tell).
-    strikes: u32,
-    last: Option<tokio::time::Instant>,
-}
-
-/// The strikes we allow ourselves. The server closes the connection on its third; one
-/// is kept in hand because the client cannot know exactly when the server's count was
-/// reset (a response may have been sent before the previous ping arrived).
-const STRIKES_ALLOWED: u32 = 1;
-
-impl PingBudget {
-    fn may_ping(&self, now: tokio::time::Instant, min_time: Duration) -> bool {
-        self.free
-            || self.strikes < STRIKES_ALLOWED
-            || self
-                .last
-                .is_none_or(|last| now.duration_since(last) >= min_time)
-    }
-
-    fn pinged(&mut self, now: tokio::time::Instant, min_time: Duration) {
-        if self.free {
-            self.free = false;
-            self.strikes = 0;
-        } else if self
-            .last
-            .is_some_and(|last| now.duration_since(last) < min_time)
-        {
-            self.strikes += 1;
-        }
-        self.last = Some(now);
-    }
-}
-
-impl Driver {
-    async fn run(
-        self,
-        mut connection: h2::client::Connection<Watched, Bytes>,
-        pings: Option<h2::PingPong>,
-    ) {
-        let keepalive = self.keepalive;
-        // Ticks at a fraction of the interval, so a ping goes out at most a tenth of an
-        // interval late.
-        let period = (keepalive.interval / 4).max(Duration::from_millis(10));
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.reset();
-        let mut pings = pings;
-        let mut budget = PingBudget {
-            free: true,
-            strikes: 0,
-            last: None,
-        };
-        let mut last_heard = tokio::time::Instant::now();
-        // When the ping awaiting its answer was sent.
-        let mut ping_sent: Option<tokio::time::Instant> = None;
-        // Since when the connection has been silent, once it is.
-        let mut silent_since: Option<tokio::time::Instant> = None;
-        loop {
-            let pong = async {
-                match (pings.as_mut(), ping_sent) {
-                    (Some(ping_pong), Some(_)) => {
-                        std::future::poll_fn(|cx| ping_pong.poll_pong(cx)).await
-                    }
-                    _ => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                result = &mut connection => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "HTTP/2 connection ended");
-                    }
-                    break;
-                }
-                answered = pong => {
-                    ping_sent = None;
-                    if answered.is_err() {
-                        break;
-                    }
-                    last_heard = tokio::time::Instant::now();
-                    if silent_since.take().is_some() {
-                        tracing::debug!("a silent connection answered its ping");
-                    }
-                }
-                _ = tick.tick() => {
-                    let now = tokio::time::Instant::now();
-                    if self.frames.swap(false, Ordering::Relaxed) {
-                        budget.free = true;
-                    }
-                    // Anything read proves the peer alive.
-                    if self.read_activity.swap(false, Ordering::Relaxed) {
-                        last_heard = now;
-                    }
-                    if let Some(sent) = ping_sent {
-                        if silent_since.is_none()
-                            && last_heard < sent
-                            && now.duration_since(sent) >= keepalive.timeout
-                        {
-                            silent_since = Some(now);
-                            self.went_silent();
-                        }
-                        if silent_since.is_some_and(|since| now.duration_since(since) >= keepalive.dead_after) {
-                            tracing::debug!("silent past the limit: dropping the connection");
-                            break;
-                        }
-                        continue;
-                    }
-                    if self.open.load(Ordering::Relaxed) == 0
-                        || now.duration_since(last_heard) < keepalive.interval
-                        || !budget.may_ping(now, keepalive.server_min_time)
-                    {
-                        continue;
-                    }
-                    let Some(ping_pong) = pings.as_mut() else { continue };
-                    if ping_pong.send_ping(h2::Ping::opaque()).is_err() {
-                        break;
-                    }
-                    budget.pinged(now, keepalive.server_min_time);
-                    ping_sent = Some(now);
-                }
-            }
-        }
-        if let Some(shared) = self.shared.upgrade() {
-            shared.forget(self.generation);
-        }
-    }
-
-    /// The connection stopped answering: no new requests go to it, and whoever
-    /// watches the channel is told.
-    fn went_silent(&self) {
-        tracing::debug!(timeout = ?self.keepalive.timeout, "no keepalive answer: the connection is silent");
-        if let Some(shared) = self.shared.upgrade() {
-            shared.forget(self.generation);
-            shared.silences.send_modify(|n| *n += 1);
-        }
     }
 }
 
@@ -712,57 +560,5 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         self.recv.is_end_stream()
-    }
-}
-
-/// The connection's I/O, noting that something was read (the peer is alive) so the
-/// keepalive need not ping.
-struct Watched {
-    conn: Conn,
-    read: Arc<AtomicBool>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.conn).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.read.store(true, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.conn).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.conn).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.conn.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.conn).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.conn).poll_shutdown(cx)
     }
 }
