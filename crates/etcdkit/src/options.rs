@@ -43,6 +43,11 @@ const PROBE_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 ///   from its peers answers "no leader" (refused before anything was proposed, so even
 ///   a write is retried on another member) instead of holding the request until the
 ///   deadline.
+/// - **A write waiting on a leader that is gone ends after about a second**
+///   ([`leader_check_interval`](Self::leader_check_interval)): when the member it waits
+///   on has seen a new leader elected, or has none, the write ends with its outcome
+///   unknown rather than at the deadline, so a leader's death costs a writer about a
+///   second.
 ///
 /// ```no_run
 /// # async fn f() -> etcdkit::Result<()> {
@@ -68,6 +73,7 @@ pub struct ClientOptions {
     pub(crate) auto_sync_interval: Option<Duration>,
     pub(crate) require_leader: bool,
     pub(crate) monotonic_reads: bool,
+    pub(crate) leader_check_interval: Option<Duration>,
     pub(crate) retry_backoff: Backoff,
     pub(crate) probe_backoff: Backoff,
     pub(crate) tls: Option<TlsOptions>,
@@ -95,6 +101,7 @@ impl ClientOptions {
             auto_sync_interval: None,
             require_leader: true,
             monotonic_reads: true,
+            leader_check_interval: Some(Duration::from_secs(1)),
             retry_backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(1)),
             probe_backoff: Backoff::new(PROBE_BACKOFF_FIRST, Duration::from_secs(5)),
             tls: None,
@@ -201,6 +208,24 @@ impl ClientOptions {
     /// to an older revision; a new client starts from nothing either way.
     pub fn monotonic_reads(mut self, yes: bool) -> Self {
         self.monotonic_reads = yes;
+        self
+    }
+
+    /// How long a write may wait unanswered before the client asks its member whether
+    /// the leader the write went to is still the leader; then it asks again every half
+    /// interval. Default 1 s; `Duration::ZERO` turns the check off.
+    ///
+    /// etcd drops a proposal forwarded to a leader that dies (or steps down, cut off
+    /// from its peers) before replicating it, and the member that forwarded it answers
+    /// only at etcd's own request timeout (7 s by default). Once the member has a newer
+    /// raft term than the one the write was sent in (one the client heard within the
+    /// second before sending), or no leader, the write ends with
+    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) (it may have been
+    /// committed by the new leader, though then it would normally have been answered
+    /// at once) instead of holding its caller until the deadline. Each check is one
+    /// `Status` request to that member, shared by every write waiting there.
+    pub fn leader_check_interval(mut self, interval: Duration) -> Self {
+        self.leader_check_interval = (!interval.is_zero()).then_some(interval);
         self
     }
 

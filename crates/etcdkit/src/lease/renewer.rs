@@ -438,6 +438,9 @@ impl Task {
 
     fn on_response(&mut self, response: Response, now: Instant) {
         self.failures = 0;
+        if let Some(header) = &response.header {
+            self.transport.saw_header(header);
+        }
         let id = response.id;
         let Some(entry) = self.entries.get_mut(&id) else {
             return;

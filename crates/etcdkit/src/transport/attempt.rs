@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::channel::{CallMetadata, Channel};
 use super::endpoint::Node;
+use super::leader_watch;
 use super::observe;
 use super::policy::{self, Action, Failure, Retry};
 use super::status::{self, AttemptError};
@@ -75,6 +76,17 @@ impl Transport {
             None => None,
         };
         let several_endpoints = target.is_none() && self.nodes().len() > 1;
+        // When the connection goes silent (keepalive pings unanswered), the table says
+        // whether giving up on the attempt is harmless (a read: try another member now)
+        // or not (a write: it may still be answered, and giving up would only make its
+        // outcome unknown sooner; it waits for its own deadline).
+        let abandon_when_silent = target.is_none()
+            && policy::decide(call.retry, Failure::NoAnswer).action == Action::RetryElsewhere;
+        // Only writes wait on their leader: a read gives a member at most half of its
+        // deadline, and etcd re-sends its own read-index requests after a leader change.
+        let watch_leader = target.is_none()
+            && call.retry == Retry::NotIdempotent
+            && matches!(attempt_time, AttemptTime::Share);
         let mut token = self
             .token_for(&call)
             .await
@@ -117,6 +129,11 @@ impl Transport {
             // Subscribed before the attempt starts, so a silence found while it runs is
             // seen.
             let mut silences = node.channel.silences();
+            let leader_check = match opts.leader_check_interval {
+                Some(interval) if watch_leader => Some((interval, metadata.clone())),
+                _ => None,
+            };
+            let sent_in = self.shared.terms.current();
             let running = attempt(node.channel.clone(), metadata).instrument(span);
             let timed = async {
                 match attempt_deadline {
@@ -124,20 +141,21 @@ impl Transport {
                     None => Ok(running.await),
                 }
             };
-            // When the connection goes silent (keepalive pings unanswered), the table
-            // says whether giving up on the attempt is harmless (a read: try another
-            // member now) or not (a write: it may still be answered, and giving up would
-            // only make its outcome unknown sooner; it waits for its own deadline).
-            let abandon_when_silent = target.is_none()
-                && policy::decide(call.retry, Failure::NoAnswer).action == Action::RetryElsewhere;
-            let outcome = if abandon_when_silent {
-                tokio::pin!(timed);
-                tokio::select! {
-                    outcome = &mut timed => Some(outcome),
-                    Ok(()) = silences.changed() => None,
+            // A write whose member has seen its leader change since it was sent may get
+            // no answer before the deadline (etcd drops proposals forwarded to a leader
+            // that is gone): the table decides what ending it early means.
+            let leader_gone = async {
+                match leader_check {
+                    Some((interval, metadata)) => {
+                        leader_watch::leader_lost(&node, sent_in, interval, metadata).await
+                    }
+                    None => std::future::pending().await,
                 }
-            } else {
-                Some(timed.await)
+            };
+            let outcome = tokio::select! {
+                outcome = timed => Some(outcome),
+                Ok(()) = silences.changed(), if abandon_when_silent => None,
+                lost = leader_gone => Some(Ok(Err(AttemptError::LeaderLost(lost)))),
             };
             let Some(outcome) = outcome else {
                 let e = Error::new(

@@ -122,6 +122,9 @@ pub(crate) struct Node {
     probe: Mutex<ProbeState>,
     /// The channel's silence count already turned into "unhealthy".
     silences_seen: std::sync::atomic::AtomicU64,
+    /// The member's last status answer, for writes waiting on it to judge whether
+    /// their leader is gone.
+    pub leader_probe: super::leader_watch::LeaderProbe,
 }
 
 struct ProbeState {
@@ -179,6 +182,7 @@ impl Node {
             healthy: AtomicBool::new(true),
             pending: AtomicBool::new(false),
             silences_seen: std::sync::atomic::AtomicU64::new(0),
+            leader_probe: super::leader_watch::LeaderProbe::default(),
             probe: Mutex::new(ProbeState {
                 failures: 0,
                 next_probe: Instant::now(),

@@ -17,6 +17,7 @@ mod connector;
 mod endpoint;
 mod grpc;
 mod health;
+mod leader_watch;
 mod observe;
 mod policy;
 mod rpc;
@@ -46,9 +47,10 @@ pub use tls::TlsOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
 
-/// A response that carries etcd's header: the revision of the store that answered.
+/// A response that carries etcd's header: the revision of the store that answered and
+/// its raft term.
 pub(crate) trait Headed {
-    fn header_revision(&self) -> Option<i64>;
+    fn header(&self) -> Option<&crate::generated::etcdserverpb::ResponseHeader>;
 }
 
 /// How to run one call.
@@ -127,6 +129,8 @@ struct TransportState {
     /// The highest header revision seen in any response: reads answered from an older
     /// one are retried elsewhere.
     highest_revision: AtomicI64,
+    /// The raft term of the newest header seen: the term a write is sent in.
+    terms: leader_watch::TermTracker,
     /// Background tasks (prober, auto-sync); aborted when the last clone goes.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -177,6 +181,7 @@ impl Transport {
                 nodes: RwLock::new(nodes.into()),
                 cursor: AtomicUsize::new(0),
                 highest_revision: AtomicI64::new(0),
+                terms: leader_watch::TermTracker::default(),
                 events,
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -286,6 +291,7 @@ impl Transport {
         let max_recv = opts.max_recv_size;
         let monotonic = call.monotonic && opts.monotonic_reads;
         let highest = &self.shared.highest_revision;
+        let terms = &self.shared.terms;
         let answered = self
             .drive(call, attempt::AttemptTime::Share, |channel, metadata| {
                 let frame = frame.clone();
@@ -293,7 +299,9 @@ impl Transport {
                     let response = channel
                         .unary::<Resp>(path, frame, metadata, max_recv)
                         .await?;
-                    if let Some(got) = response.header_revision() {
+                    if let Some(header) = response.header() {
+                        terms.heard(header.raft_term);
+                        let got = header.revision;
                         let seen = highest.fetch_max(got, Ordering::AcqRel);
                         if monotonic && got < seen {
                             return Err(status::AttemptError::Behind { seen, got });
@@ -306,12 +314,14 @@ impl Transport {
         Ok(answered.value)
     }
 
-    /// Records a header revision seen outside a unary call (a watch answer), so that
-    /// monotonic reads never return anything older.
-    pub(crate) fn saw_revision(&self, revision: i64) {
+    /// Records a response header seen outside a unary call (a watch or keepalive
+    /// answer), so that monotonic reads never return anything older and writes know
+    /// the term they are sent in.
+    pub(crate) fn saw_header(&self, header: &crate::generated::etcdserverpb::ResponseHeader) {
         self.shared
             .highest_revision
-            .fetch_max(revision, Ordering::AcqRel);
+            .fetch_max(header.revision, Ordering::AcqRel);
+        self.shared.terms.heard(header.raft_term);
     }
 
     /// Subscribes to endpoint health changes.

@@ -26,8 +26,8 @@ macro_rules! unary_rpcs {
 
         $(
             impl super::Headed for $resp {
-                fn header_revision(&self) -> Option<i64> {
-                    self.header.as_ref().map(|h| h.revision)
+                fn header(&self) -> Option<&pb::ResponseHeader> {
+                    self.header.as_ref()
                 }
             }
         )*

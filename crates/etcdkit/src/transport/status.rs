@@ -21,6 +21,10 @@ pub(crate) enum AttemptError {
     /// The member answered a read from an older revision (`got`) than one the client
     /// has already seen (`seen`).
     Behind { seen: i64, got: i64 },
+    /// A write waited on a member whose leader has changed since it was sent: etcd
+    /// drops proposals forwarded to a leader that is gone, so no answer may come before
+    /// the deadline (see `leader_watch`).
+    LeaderLost(super::leader_watch::LeaderLost),
     /// A gRPC status: the server's own (from its trailers or headers), or, for the
     /// streams tonic runs, one tonic made (then carrying the local cause as its source).
     Status(tonic::Status),
@@ -48,7 +52,9 @@ impl AttemptError {
                 status
             }
             AttemptError::Unreadable(why) => tonic::Status::internal(why),
-            e @ AttemptError::Behind { .. } => tonic::Status::unavailable(describe(&e)),
+            e @ (AttemptError::Behind { .. } | AttemptError::LeaderLost(_)) => {
+                tonic::Status::unavailable(describe(&e))
+            }
             AttemptError::Status(status) => status,
         }
     }
@@ -87,6 +93,8 @@ pub(crate) fn classify(error: &AttemptError) -> Failure {
         AttemptError::ConnectionLost(_) => Failure::MaybeSent,
         AttemptError::Unreadable(_) => Failure::Unreadable,
         AttemptError::Behind { .. } => Failure::Behind,
+        // What etcd itself says when a proposal's leader changed under it.
+        AttemptError::LeaderLost(_) => Failure::Server(ErrorKind::LeaderChanged),
         AttemptError::Status(status) => classify_status(status),
     }
 }
@@ -126,6 +134,9 @@ pub(crate) fn to_error(error: AttemptError, failure: Failure, endpoint: &str) ->
         e @ AttemptError::Behind { .. } => {
             Error::new(ErrorKind::StaleRead, describe(&e)).with_endpoint(endpoint)
         }
+        e @ AttemptError::LeaderLost(_) => {
+            Error::new(ErrorKind::LeaderChanged, describe(&e)).with_endpoint(endpoint)
+        }
         AttemptError::Status(status) => status_to_error(status, failure, endpoint),
     }
 }
@@ -161,6 +172,7 @@ pub(crate) fn describe(error: &AttemptError) -> String {
         AttemptError::Behind { seen, got } => {
             format!("the member answered from revision {got}, behind revision {seen} already seen")
         }
+        AttemptError::LeaderLost(lost) => lost.describe(),
         AttemptError::Status(status) => describe_status(status),
     }
 }

@@ -412,7 +412,7 @@ pub(crate) async fn run(
                         // A watch answer's header is as much "seen" as a read's: a read
                         // after it must not go back before it.
                         if let Some(header) = &response.header {
-                            transport.saw_revision(header.revision);
+                            transport.saw_header(header);
                         }
                         state.on_response(response, &endpoint);
                         if state.token_refresh_wanted {
