@@ -172,6 +172,10 @@ pub struct LeaseLog {
     pub ttl: Duration,
     pub losses: Vec<LeaseLoss>,
     pub renewals: u64,
+    /// When each renewal was answered.
+    pub renewed_at: Vec<Duration>,
+    /// When the keepalive stream was (re-)established, and on which endpoint.
+    pub carried_by: Vec<(Duration, String)>,
     /// The keeper's events other than renewals, with their times.
     pub events: Vec<(Duration, String)>,
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::history::{History, Outcome, WriteOp};
+use crate::history::{History, LeaseLog, Outcome, WriteOp};
 use crate::nemesis::FaultRecord;
 
 /// p50, p90 and max of some durations.
@@ -102,14 +102,18 @@ pub fn during_faults(lags: &[(Duration, Duration)], faults: &[FaultRecord]) -> V
         .collect()
 }
 
-/// What a watch carried by a member that froze did next.
+/// What a stream (a watch, or the lease keeper's keepalive) carried by a member that
+/// went silent (frozen, or blackholed) did next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchAfterFreeze {
-    pub frozen_for: Duration,
-    /// From the freeze to the watch's next delivery.
-    pub next_delivery: Duration,
-    /// Whether that delivery came through another member (else the watch waited for the
-    /// thaw).
+pub struct AfterSilence {
+    /// The fault's kind ("freeze", "blackhole").
+    pub kind: &'static str,
+    /// How long the member stayed silent.
+    pub silent_for: Duration,
+    /// From the fault to the stream's next answer (a watch delivery, a renewal).
+    pub next: Duration,
+    /// Whether that answer came through another member (else the stream waited for the
+    /// member to be heard again).
     pub moved: bool,
 }
 
@@ -117,38 +121,101 @@ fn port(endpoint: &str) -> &str {
     endpoint.rsplit(':').next().unwrap_or(endpoint)
 }
 
-/// For each freeze, each watch whose last delivery before it came through the frozen
+/// The faults that leave a member's connections open but silent: (fault, member's
+/// endpoint port, how long).
+fn silences<'a>(
+    faults: &'a [FaultRecord],
+    endpoints: &'a [String],
+) -> impl Iterator<Item = (&'a FaultRecord, &'a str, Duration)> {
+    use crate::nemesis::Fault;
+    faults.iter().filter_map(|f| {
+        let lasting = match f.fault {
+            Fault::Freeze { frozen_for, .. } => frozen_for,
+            Fault::Blackhole { lasting, .. } => lasting,
+            _ => return None,
+        };
+        let member = endpoints.get(f.member?)?;
+        Some((f, port(member), lasting))
+    })
+}
+
+/// For each silence, each watch whose last delivery before it came through the silent
 /// member: when and how it delivered next. `endpoints[i]` is member `i`'s client URL.
-pub fn watches_after_freezes(
+pub fn watches_after_silences(
     history: &History,
     faults: &[FaultRecord],
     endpoints: &[String],
-) -> Vec<WatchAfterFreeze> {
+) -> Vec<AfterSilence> {
     let mut out = Vec::new();
-    for f in faults {
-        let (crate::nemesis::Fault::Freeze { frozen_for, .. }, Some(member)) = (f.fault, f.member)
-        else {
-            continue;
-        };
-        let Some(frozen) = endpoints.get(member).map(|e| port(e)) else {
-            continue;
-        };
+    for (f, silent, silent_for) in silences(faults, endpoints) {
         for w in &history.watches {
             let split = w.deliveries.partition_point(|d| d.received < f.start);
-            let on_frozen = split
+            let on_silent = split
                 .checked_sub(1)
                 .and_then(|i| w.deliveries[i].endpoint.as_deref())
-                .is_some_and(|e| port(e) == frozen);
-            if let (true, Some(next)) = (on_frozen, w.deliveries.get(split)) {
-                out.push(WatchAfterFreeze {
-                    frozen_for,
-                    next_delivery: next.received.saturating_sub(f.start),
-                    moved: next.endpoint.as_deref().is_some_and(|e| port(e) != frozen),
+                .is_some_and(|e| port(e) == silent);
+            if let (true, Some(next)) = (on_silent, w.deliveries.get(split)) {
+                out.push(AfterSilence {
+                    kind: f.fault.kind(),
+                    silent_for,
+                    next: next.received.saturating_sub(f.start),
+                    moved: next.endpoint.as_deref().is_some_and(|e| port(e) != silent),
                 });
             }
         }
     }
     out
+}
+
+/// For each silence of the member carrying the lease keeper's keepalive stream: the
+/// time to the next renewal, and whether the stream had moved to another member by
+/// then.
+pub fn leases_after_silences(
+    lease: &LeaseLog,
+    faults: &[FaultRecord],
+    endpoints: &[String],
+) -> Vec<AfterSilence> {
+    let mut out = Vec::new();
+    for (f, silent, silent_for) in silences(faults, endpoints) {
+        let carried = lease.carried_by.partition_point(|(at, _)| *at < f.start);
+        let on_silent = carried
+            .checked_sub(1)
+            .is_some_and(|i| port(&lease.carried_by[i].1) == silent);
+        let renewal = lease.renewed_at.partition_point(|at| *at < f.start);
+        let (true, Some(&next)) = (on_silent, lease.renewed_at.get(renewal)) else {
+            continue;
+        };
+        // The stream the renewal came on: the last one established before it.
+        let via = lease.carried_by.partition_point(|(at, _)| *at <= next);
+        let moved = via
+            .checked_sub(1)
+            .is_some_and(|i| i >= carried && port(&lease.carried_by[i].1) != silent);
+        out.push(AfterSilence {
+            kind: f.fault.kind(),
+            silent_for,
+            next: next.saturating_sub(f.start),
+            moved,
+        });
+    }
+    out
+}
+
+/// One line of figures for streams after silences: how many, and the spreads of those
+/// that moved and of those that waited.
+pub fn format_after_silences(after: &[AfterSilence]) -> String {
+    let of = |moved: bool| -> Vec<Duration> {
+        after
+            .iter()
+            .filter(|a| a.moved == moved)
+            .map(|a| a.next)
+            .collect()
+    };
+    format!(
+        "{}; moved to another member: {}; waited for the member: {}",
+        after.len(),
+        format_spread(spread(&of(true))),
+        format_spread(spread(&of(false)))
+    )
 }
 
 pub fn faults_by_kind(faults: &[FaultRecord]) -> BTreeMap<&'static str, usize> {
@@ -295,22 +362,57 @@ mod tests {
             "http://127.0.0.1:3",
         ]
         .map(String::from);
-        let got = watches_after_freezes(&history, &[freeze], &endpoints);
+        let got = watches_after_silences(&history, &[freeze], &endpoints);
         assert_eq!(
             got,
             vec![
-                WatchAfterFreeze {
-                    frozen_for: ms(3000),
-                    next_delivery: ms(800),
+                AfterSilence {
+                    kind: "freeze",
+                    silent_for: ms(3000),
+                    next: ms(800),
                     moved: true
                 },
-                WatchAfterFreeze {
-                    frozen_for: ms(3000),
-                    next_delivery: ms(3000),
+                AfterSilence {
+                    kind: "freeze",
+                    silent_for: ms(3000),
+                    next: ms(3000),
                     moved: false
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_keepalive_stream_on_a_blackholed_member_is_followed_to_its_next_renewal() {
+        let endpoints = ["http://127.0.0.1:1", "http://127.0.0.1:2"].map(String::from);
+        let hole = |start| FaultRecord {
+            fault: Fault::Blackhole {
+                member: 0,
+                lasting: ms(2000),
+            },
+            member: Some(0),
+            start: ms(start),
+            end: ms(start + 2000),
+            error: None,
+            leader: None,
+        };
+        let lease = LeaseLog {
+            // On member 0 from the start; moved to member 1 at 2500 ms; back on member 0
+            // at 9000 ms.
+            carried_by: vec![
+                (ms(0), endpoints[0].clone()),
+                (ms(2500), endpoints[1].clone()),
+                (ms(9000), endpoints[0].clone()),
+            ],
+            renewed_at: vec![ms(500), ms(1900), ms(2600), ms(9100), ms(12500)],
+            ..LeaseLog::default()
+        };
+        // Blackholed at 2000 (on member 0): the next renewal, at 2600, came via member 1.
+        // At 5000 the stream is on member 1: not counted. At 10000 (member 0 again):
+        // the next renewal came through member 0 after it was heard again.
+        let got = leases_after_silences(&lease, &[hole(2000), hole(5000), hole(10000)], &endpoints);
+        let brief: Vec<(u128, bool)> = got.iter().map(|a| (a.next.as_millis(), a.moved)).collect();
+        assert_eq!(brief, vec![(600, true), (2500, false)]);
     }
 
     #[test]

@@ -519,23 +519,19 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
         report::format_spread(report::spread(&all)),
         report::format_spread(report::spread(&report::during_faults(&lags, &faults)))
     );
-    let after_freezes = report::watches_after_freezes(&history, &faults, &endpoints);
-    let moved: Vec<Duration> = after_freezes
-        .iter()
-        .filter(|w| w.moved)
-        .map(|w| w.next_delivery)
-        .collect();
-    let waited: Vec<Duration> = after_freezes
-        .iter()
-        .filter(|w| !w.moved)
-        .map(|w| w.next_delivery)
-        .collect();
     println!(
-        "watches on a member when it froze: {}; moved to another member: {}; waited for \
-         the thaw: {}",
-        after_freezes.len(),
-        report::format_spread(report::spread(&moved)),
-        report::format_spread(report::spread(&waited))
+        "watches on a member when it went silent (frozen or blackholed): {}",
+        report::format_after_silences(&report::watches_after_silences(
+            &history, &faults, &endpoints
+        ))
+    );
+    println!(
+        "lease keepalive stream on a member when it went silent: {}",
+        report::format_after_silences(&report::leases_after_silences(
+            &history.lease,
+            &faults,
+            &endpoints
+        ))
     );
     if let Some(m) = &majority {
         println!(

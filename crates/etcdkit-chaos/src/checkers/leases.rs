@@ -86,6 +86,8 @@ mod tests {
     fn log(losses: &[f64]) -> LeaseLog {
         LeaseLog {
             ttl: s(5.0),
+            renewed_at: Vec::new(),
+            carried_by: Vec::new(),
             losses: losses
                 .iter()
                 .map(|&at| LeaseLoss {

@@ -21,7 +21,13 @@ pub async fn run(client: Client, ttl: Duration, clock: Clock, mut stop: Stop) ->
         loop {
             tokio::select! {
                 ev = events.next() => match ev {
-                    Some(KeeperEvent::KeepaliveSucceeded { .. }) => log.renewals += 1,
+                    Some(KeeperEvent::KeepaliveSucceeded { .. }) => {
+                        log.renewals += 1;
+                        log.renewed_at.push(clock.now());
+                    }
+                    Some(KeeperEvent::KeepaliveEstablished { endpoint }) => {
+                        log.carried_by.push((clock.now(), endpoint));
+                    }
                     // Every other event goes into the loss's detail: what the keeper
                     // tried and when.
                     Some(KeeperEvent::KeepaliveFired) => {}
