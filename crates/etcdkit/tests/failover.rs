@@ -775,3 +775,78 @@ async fn a_revision_seen_only_through_a_watch_is_never_read_back_older() {
         etcd.resume(i).unwrap();
     }
 }
+
+/// Monotonic reads compare an answer with what the client had seen when the read was
+/// sent, not when it came back: a revision the client learns while a read is in flight
+/// (another answer, say to a write made meanwhile) may be newer than the read, which was
+/// concurrent with it, and that is no going back in time. Seen under a steady stream of
+/// puts, where reads failed as stale after retrying until their deadline. Here a
+/// follower's answers are delayed by 400 ms each way; while a serializable read waits
+/// for its answer from there, the same client learns a newer revision from the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_is_not_stale_for_a_revision_learned_while_it_was_in_flight() {
+    let etcd = bounded(
+        etcdkit_testkit::EtcdCluster::builder()
+            .members(3)
+            .network_faults(true)
+            .start(),
+    )
+    .await
+    .unwrap();
+    let endpoints = etcd.endpoints();
+    let leader = the_leader(&endpoints).await;
+    let follower = (leader + 1) % endpoints.len();
+    let client = bounded(options(endpoints.clone()).connect()).await.unwrap();
+    let writer = bounded(options(vec![endpoints[leader].clone()]).connect())
+        .await
+        .unwrap();
+    bounded(writer.kv().put("in-flight/k", "1")).await.unwrap();
+    // The follower has the put before its answers are delayed.
+    bounded(async {
+        loop {
+            let r = client
+                .kv()
+                .get("in-flight/k")
+                .serializable()
+                .endpoint(endpoints[follower].clone())
+                .await;
+            if r.is_ok_and(|r| r.count() == 1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    etcd.delay(follower, Duration::from_millis(400), Duration::ZERO)
+        .unwrap();
+    let read = tokio::spawn({
+        let client = client.clone();
+        let at = endpoints[follower].clone();
+        async move {
+            client
+                .kv()
+                .get("in-flight/k")
+                .serializable()
+                .endpoint(at)
+                .await
+        }
+    });
+    // After the follower has answered (at 400 ms), before its answer arrives (800 ms).
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    bounded(writer.kv().put("in-flight/k", "2")).await.unwrap();
+    let newer = bounded(
+        client
+            .kv()
+            .get("in-flight/k")
+            .endpoint(endpoints[leader].clone()),
+    )
+    .await
+    .unwrap();
+    let read = bounded(read).await.unwrap();
+    etcd.heal().unwrap();
+    let read = read.unwrap_or_else(|e| panic!("the read in flight failed: {e:?}"));
+    assert!(
+        read.header().revision() <= newer.header().revision(),
+        "the read was concurrent with the newer write"
+    );
+}

@@ -295,6 +295,10 @@ impl Transport {
         let answered = self
             .drive(call, attempt::AttemptTime::Share, |channel, metadata| {
                 let frame = frame.clone();
+                // The floor is what the client had seen when the read was sent: answers
+                // to writes acknowledged while it was in flight may be newer than the
+                // read, which is no going back in time (the read was concurrent with them).
+                let floor = highest.load(Ordering::Acquire);
                 async move {
                     let response = channel
                         .unary::<Resp>(path, frame, metadata, max_recv)
@@ -302,9 +306,9 @@ impl Transport {
                     if let Some(header) = response.header() {
                         terms.heard(header.raft_term);
                         let got = header.revision;
-                        let seen = highest.fetch_max(got, Ordering::AcqRel);
-                        if monotonic && got < seen {
-                            return Err(status::AttemptError::Behind { seen, got });
+                        highest.fetch_max(got, Ordering::AcqRel);
+                        if monotonic && got < floor {
+                            return Err(status::AttemptError::Behind { seen: floor, got });
                         }
                     }
                     Ok(response)
