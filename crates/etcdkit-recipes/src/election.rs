@@ -65,7 +65,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use etcdkit::election::LeaderKey;
-use etcdkit::kv::{Compare, CompareOp, Put, SortOrder, SortTarget};
+use etcdkit::kv::{Compare, Put, SortOrder, SortTarget};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 use futures_util::{Stream, StreamExt};
@@ -236,7 +236,7 @@ impl Leadership {
     /// A compare that holds only while this leadership lasts. Add it to your own
     /// transactions.
     pub fn compare(&self) -> Compare {
-        Compare::create_revision(self.queue.key.clone(), CompareOp::Equal, self.rev)
+        self.queue.key_created_at(self.rev)
     }
 
     /// Sets a new value for the election, only while still leader: fails with
@@ -350,6 +350,26 @@ fn retry_pause(n: u32) -> std::time::Duration {
     PAUSE.delay(n)
 }
 
+/// After a failed read or watch (`what`) of the observer: `true` to try again, once a
+/// capped backoff has passed, when the failure is retryable (the cluster out of reach
+/// for longer than a request's timeout); otherwise `false`, the error handed to the
+/// observer's stream, which it ends.
+async fn pause_to_retry(
+    e: Error,
+    what: &str,
+    failures: &mut u32,
+    tx: &mpsc::Sender<Result<LeaderEvent>>,
+) -> bool {
+    if !e.is_retryable() {
+        let _ = tx.send(Err(e)).await;
+        return false;
+    }
+    *failures = failures.saturating_add(1);
+    tracing::debug!(error = %e, "{what} failed; retrying");
+    tokio::time::sleep(retry_pause(*failures)).await;
+    true
+}
+
 /// `event`, unless it is the state delivered last.
 fn emit(event: LeaderEvent, last: &mut Option<LeaderEvent>) -> Option<LeaderEvent> {
     if last.as_ref().is_some_and(|l| same(l, &event)) {
@@ -369,17 +389,11 @@ async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEv
                 failures = 0;
                 r
             }
-            Err(e) if e.is_retryable() => {
-                // The cluster is out of reach for longer than a request's timeout: keep
-                // trying, with capped backoff.
-                failures = failures.saturating_add(1);
-                tracing::debug!(error = %e, "reading an election failed; retrying");
-                tokio::time::sleep(retry_pause(failures)).await;
-                continue;
-            }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
+                if !pause_to_retry(e, "reading an election", &mut failures, &tx).await {
+                    return;
+                }
+                continue;
             }
         };
         let from = listed.header().revision().next();
@@ -401,15 +415,11 @@ async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEv
             .await
         {
             Ok(w) => w,
-            Err(e) if e.is_retryable() => {
-                failures = failures.saturating_add(1);
-                tracing::debug!(error = %e, "watching an election failed; retrying");
-                tokio::time::sleep(retry_pause(failures)).await;
-                continue;
-            }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
+                if !pause_to_retry(e, "watching an election", &mut failures, &tx).await {
+                    return;
+                }
+                continue;
             }
         };
         while let Some(response) = watcher.next().await {

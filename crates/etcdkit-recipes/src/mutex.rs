@@ -94,7 +94,7 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::kv::{Compare, CompareOp};
+use etcdkit::kv::Compare;
 use etcdkit::{Error, ErrorKind, Result, Revision};
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
@@ -306,7 +306,7 @@ impl MutexGuard {
     /// A compare that holds only while this guard still holds the lock: the key exists
     /// with the guard's creation revision. Add it to your own transactions.
     pub fn compare(&self) -> Compare {
-        Compare::create_revision(self.queue.key.clone(), CompareOp::Equal, self.rev)
+        self.queue.key_created_at(self.rev)
     }
 
     /// Finishes when the lock is lost, and says why.
@@ -334,15 +334,11 @@ impl MutexGuard {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use etcdkit::{Client, ErrorKind};
-    use etcdkit_testkit::EtcdServer;
 
     use super::{Mutex, ReleaseState};
     use crate::queue::Step;
-    use crate::session::Session;
-    use crate::test_util::{bounded, connect};
+    use crate::test_util::{bounded, session, start_etcd};
 
     async fn holds(client: &Client, compare: etcdkit::kv::Compare) -> bool {
         bounded(client.kv().txn().when([compare]))
@@ -358,14 +354,9 @@ mod tests {
     /// let go. The new guard must hold a key of its own that the release cannot delete.
     #[tokio::test]
     async fn a_lock_after_an_unlock_of_unknown_outcome_never_gets_the_key_being_released() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let ours = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
-        let theirs = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
+        let (_etcd, client) = start_etcd().await;
+        let ours = session(&client).await;
+        let theirs = session(&client).await;
         let mutex = Mutex::new(&ours, "mx-unknown/lock");
         let faults = mutex.queue.faults();
 
@@ -412,11 +403,8 @@ mod tests {
     /// must not adopt it (it is held), whether or not its put was sent.
     #[tokio::test]
     async fn a_second_mutex_of_the_session_never_adopts_the_key_the_first_one_holds() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let session = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
+        let (_etcd, client) = start_etcd().await;
+        let session = session(&client).await;
         let one = Mutex::new(&session, "mx-twice/lock");
         let two = Mutex::new(&session, "mx-twice/lock");
         let held = bounded(one.lock()).await.unwrap();
@@ -437,14 +425,9 @@ mod tests {
     /// lives): the session's releaser removes it.
     #[tokio::test]
     async fn a_lock_that_never_learned_what_its_put_did_leaves_no_key_in_the_queue() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let ours = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
-        let theirs = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
+        let (_etcd, client) = start_etcd().await;
+        let ours = session(&client).await;
+        let theirs = session(&client).await;
         let mutex = Mutex::new(&ours, "mx-stray/lock");
         let faults = mutex.queue.faults();
         faults.fail_next(Step::EnqueueSent, 1);

@@ -320,6 +320,12 @@ impl Queue {
         &self.releaser.faults
     }
 
+    /// Holds while our key's create revision is `rev`: while the key put at `rev` is
+    /// still there (with `Revision(0)`: while there is no key).
+    pub(crate) fn key_created_at(&self, rev: Revision) -> Compare {
+        Compare::create_revision(self.key.clone(), CompareOp::Equal, rev)
+    }
+
     /// Puts the key with `value` under the lease unless it exists; reads it if it does.
     async fn put_txn(&self, value: &Bytes) -> Result<TxnResponse> {
         if let Some(e) = self.injected(Step::Enqueue) {
@@ -329,11 +335,7 @@ impl Queue {
             .client
             .kv()
             .txn()
-            .when([Compare::create_revision(
-                self.key.clone(),
-                CompareOp::Equal,
-                Revision(0),
-            )])
+            .when([self.key_created_at(Revision(0))])
             .and_then([Put::new(self.key.clone(), value.clone()).lease(self.lease)])
             .or_else([Get::new(self.key.clone())])
             .await;
@@ -385,11 +387,7 @@ impl Queue {
                 .client
                 .kv()
                 .txn()
-                .when([Compare::create_revision(
-                    self.key.clone(),
-                    CompareOp::Equal,
-                    rev,
-                )])
+                .when([self.key_created_at(rev)])
                 .and_then([before])
                 .await?;
             if !response.succeeded() {
