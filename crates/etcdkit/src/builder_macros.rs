@@ -1,6 +1,7 @@
 //! What request builders share, written once: the key-range methods of get, delete and
-//! watch (all working through [`KeyRange`](crate::KeyRange)), and the `IntoFuture`
-//! scaffolding of the requests that are awaited.
+//! watch (all working through [`KeyRange`](crate::KeyRange)), the methods that set one
+//! field of the request each, and the `IntoFuture` scaffolding of the requests that are
+//! awaited.
 
 /// The key-range methods of a builder whose key and range end are the fields at the
 /// given paths of `self`: `range_end(..)`, `prefix()` and `from_key()`, plus
@@ -36,6 +37,37 @@ macro_rules! key_range_methods {
             $crate::KeyRange::update(&mut self.$($key).+, &mut self.$($end).+, f);
             self
         }
+    };
+}
+
+/// Methods that switch on a `bool` field of the request held in the given field of `self`,
+/// one a field, each named after the field it sets (etcd's name for the flag) and
+/// documented by the doc comment written before it: `flag_methods!(request, { /// Doc
+/// pub fn keys_only; })`.
+macro_rules! flag_methods {
+    ($request:ident, { $($(#[$doc:meta])* pub fn $flag:ident;)* }) => {
+        $(
+            $(#[$doc])*
+            pub fn $flag(mut self) -> Self {
+                self.$request.$flag = true;
+                self
+            }
+        )*
+    };
+}
+
+/// Methods that set a revision field of the request held in the given field of `self`, as
+/// `flag_methods` does for flags: `revision_methods!(request, { /// Doc
+/// pub fn min_mod_revision; })` takes a [`Revision`](crate::Revision).
+macro_rules! revision_methods {
+    ($request:ident, { $($(#[$doc:meta])* pub fn $field:ident;)* }) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, revision: $crate::Revision) -> Self {
+                self.$request.$field = revision.0;
+                self
+            }
+        )*
     };
 }
 

@@ -193,13 +193,17 @@ impl LeaderKey {
         }
     }
 
-    fn to_pb(&self, ns: &Namespace) -> pb::LeaderKey {
-        pb::LeaderKey {
+    /// The key as request `op` sends it, in the namespace `ns`. A leader key under lease
+    /// 0 came from no campaign: refused, since the server would make a session of its
+    /// own for it.
+    fn to_pb(&self, op: &'static str, ns: &Namespace) -> crate::Result<pb::LeaderKey> {
+        self.lease.require_granted(op)?;
+        Ok(pb::LeaderKey {
             name: ns.key(&self.name),
             key: ns.key(&self.key),
             rev: self.revision.0,
             lease: self.lease.0,
-        }
+        })
     }
 }
 
@@ -318,14 +322,12 @@ request_future! {
     /// [`ErrorKind::NotElectionLeader`] when the leader key given no longer leads; the failures of
     /// [every request](crate::Error#failures-of-every-request).
     impl for Proclaim => ResponseHeader, |this| {
-        // A leader key under lease 0 came from no campaign; the server would make a
-        // session of its own for it.
-        this.leader.lease.require_granted("election.proclaim")?;
-        let call = Call::not_idempotent("election.proclaim", this.timeout);
+        const OP: &str = "election.proclaim";
         let request = pb::ProclaimRequest {
-            leader: Some(this.leader.to_pb(this.client.namespace())),
+            leader: Some(this.leader.to_pb(OP, this.client.namespace())?),
             value: this.value,
         };
+        let call = Call::not_idempotent(OP, this.timeout);
         let response = this.client.transport().proclaim(call, request).await?;
         Ok(response.header.into())
     }
@@ -352,11 +354,11 @@ request_future! {
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
     impl for Resign => ResponseHeader, |this| {
-        this.leader.lease.require_granted("election.resign")?;
-        let call = Call::idempotent("election.resign", this.timeout);
+        const OP: &str = "election.resign";
         let request = pb::ResignRequest {
-            leader: Some(this.leader.to_pb(this.client.namespace())),
+            leader: Some(this.leader.to_pb(OP, this.client.namespace())?),
         };
+        let call = Call::idempotent(OP, this.timeout);
         let response = this.client.transport().resign(call, request).await?;
         Ok(response.header.into())
     }
