@@ -89,10 +89,14 @@ macro_rules! request_future {
     };
 }
 
-/// `timeout(..)`, for a builder with a `timeout: Option<Duration>` field.
+/// `timeout(..)`, for a builder with a `timeout: Option<Duration>` field; documented as
+/// overriding the client's request timeout unless given a doc of its own.
 macro_rules! timeout_method {
     () => {
-        /// Overrides the client's request timeout for this request.
+        timeout_method!("Overrides the client's request timeout for this request.");
+    };
+    ($doc:literal) => {
+        #[doc = $doc]
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.timeout = Some(timeout);
             self

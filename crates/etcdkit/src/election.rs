@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::v3electionpb as pb;
-use crate::lock::WAIT_FOREVER;
+use crate::lock::waiting_call;
 use crate::namespace::Namespace;
 use crate::transport::{Call, Transport};
 use crate::types::{KeyValue, LeaseId, ResponseHeader, Revision};
@@ -223,11 +223,7 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// Gives up waiting after `timeout` (default: wait until elected).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!("Gives up waiting after `timeout` (default: wait until elected).");
 }
 
 request_future! {
@@ -241,12 +237,8 @@ request_future! {
     /// request](crate::Error#failures-of-every-request).
     impl for Campaign => CampaignResponse, |this| {
         const OP: &str = "election.campaign";
-        if this.name.is_empty() {
-            return Err(Error::empty_key().with_operation(OP));
-        }
-        this.lease.require_granted(OP)?;
+        let call = waiting_call(OP, &this.name, this.lease, this.timeout)?;
         let ns = this.client.namespace().clone();
-        let call = Call::not_idempotent(OP, Some(this.timeout.unwrap_or(WAIT_FOREVER)));
         let request = pb::CampaignRequest {
             name: ns.key(&this.name),
             lease: this.lease.0,
