@@ -71,7 +71,7 @@ use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
-use crate::queue::{Pending, Queue};
+use crate::queue::{Held, Queue};
 use crate::session::Session;
 
 pub use crate::queue::{LostCause, ReleaseState};
@@ -124,19 +124,10 @@ impl Election {
                 Error::new(ErrorKind::Locked, "another candidate leads")
             })
             .await;
-        let seen_at = match waited {
-            Ok(seen_at) => seen_at,
-            Err(e) => {
-                self.queue.withdraw(pending).await;
-                return Err(e);
-            }
-        };
+        let held = self.queue.hold(rev, pending, waited).await?;
         Ok(Leadership {
             name: self.name.clone(),
-            queue: self.queue.clone(),
-            rev,
-            seen_at,
-            pending: Some(pending),
+            held,
         })
     }
 
@@ -196,47 +187,41 @@ async fn leader(client: &Client, prefix: &Bytes) -> Result<Option<KeyValue>> {
 /// [`resign`](Leadership::resign) resigns and says how that went.
 pub struct Leadership {
     name: Bytes,
-    queue: Queue,
-    rev: Revision,
-    seen_at: Revision,
-    pending: Option<Pending>,
+    held: Held,
 }
 
 impl fmt::Debug for Leadership {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Leadership")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .field("revision", &self.rev)
-            .finish()
+        self.held.fmt_as("Leadership", "revision", f)
     }
 }
 
 impl Leadership {
     /// The leader key (`NAME/LEASE`).
     pub fn key(&self) -> &Bytes {
-        &self.queue.key
+        self.held.key()
     }
 
     /// The leader key's creation revision: it identifies this leadership and grows with
     /// every new one (a fencing token).
     pub fn revision(&self) -> Revision {
-        self.rev
+        self.held.rev
     }
 
     /// The leadership as a [`LeaderKey`] of the server's Election service.
     pub fn leader_key(&self) -> LeaderKey {
         LeaderKey::new(
             self.name.clone(),
-            self.queue.key.clone(),
-            self.rev,
-            self.queue.lease,
+            self.held.queue.key.clone(),
+            self.held.rev,
+            self.held.queue.lease,
         )
     }
 
     /// A compare that holds only while this leadership lasts. Add it to your own
     /// transactions.
     pub fn compare(&self) -> Compare {
-        self.queue.key_created_at(self.rev)
+        self.held.compare()
     }
 
     /// Sets a new value for the election, only while still leader: fails with
@@ -249,12 +234,13 @@ impl Leadership {
     /// [`ErrorKind::OutcomeUnknown`] for a write that may have been applied.
     pub async fn proclaim(&self, value: impl Into<Bytes>) -> Result<()> {
         let response = self
+            .held
             .queue
             .client
             .kv()
             .txn()
             .when([self.compare()])
-            .and_then([Put::new(self.queue.key.clone(), value).lease(self.queue.lease)])
+            .and_then([Put::new(self.held.queue.key.clone(), value).lease(self.held.queue.lease)])
             .await?;
         if response.succeeded() {
             Ok(())
@@ -271,7 +257,7 @@ impl Leadership {
 
     /// Finishes when the leadership is lost, and says why.
     pub async fn lost(&self) -> LostCause {
-        self.queue.lost(self.rev, self.seen_at).await
+        self.held.lost().await
     }
 
     /// Gives up leadership: deletes the key if it is still this leadership's. Returns
@@ -283,7 +269,7 @@ impl Leadership {
     /// outcome: the key is then deleted by the session's background releaser
     /// ([`Election::released`] waits for it).
     pub async fn resign(mut self) -> Result<bool> {
-        self.queue.give_up(self.rev, &mut self.pending).await
+        self.held.give_up().await
     }
 }
 
