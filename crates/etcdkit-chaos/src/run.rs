@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use etcdkit::Client;
 use etcdkit_recipes::registry::Registry;
 use etcdkit_testkit::EtcdCluster;
 use tokio::task::JoinHandle;
@@ -66,6 +67,20 @@ fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Join
     tokio::spawn(f)
 }
 
+/// Spawns `n` processes of one workload, numbered from 0, each on the client
+/// `connect` gives it; a failed connection stops the run there.
+async fn spawn_processes<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
+    n: usize,
+    mut connect: impl AsyncFnMut() -> anyhow::Result<Client>,
+    mut process: impl FnMut(Client, usize) -> F,
+) -> anyhow::Result<Vec<JoinHandle<T>>> {
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        handles.push(spawn(process(connect().await?, i)));
+    }
+    Ok(handles)
+}
+
 pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..1_000_000));
     println!(
@@ -111,51 +126,37 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
         client(&endpoints, offset)
     };
 
-    let mut writers = Vec::new();
+    // The writers share one client; every other process connects its own.
     let writers_client = next_client().await?;
-    for id in 0..args.writers {
-        writers.push(spawn(workloads::writers::run(
-            writers_client.clone(),
-            prefix.clone(),
-            id,
-            clock,
-            stop.clone(),
-        )));
-    }
-    let mut register = Vec::new();
-    for p in 0..args.register_processes {
-        register.push(spawn(workloads::register::run(
-            next_client().await?,
-            register_key.clone(),
-            p,
-            clock,
-            stop.clone(),
-        )));
-    }
-    let mut watchers = Vec::new();
-    for w in 0..args.watchers {
-        watchers.push(spawn(workloads::watchers::run(
-            next_client().await?,
+    let writers = spawn_processes(
+        args.writers,
+        async || Ok(writers_client.clone()),
+        |client, id| workloads::writers::run(client, prefix.clone(), id, clock, stop.clone()),
+    )
+    .await?;
+    let register = spawn_processes(args.register_processes, &mut next_client, |client, p| {
+        workloads::register::run(client, register_key.clone(), p, clock, stop.clone())
+    })
+    .await?;
+    let watchers = spawn_processes(args.watchers, &mut next_client, |client, w| {
+        let end = end_rx.clone();
+        workloads::watchers::run(
+            client,
             w,
             prefix.clone(),
             start_rev,
-            end_rx.clone(),
+            end,
             clock,
             give_up.clone(),
-        )));
-    }
-    let mut holders = Vec::new();
-    for h in 0..args.holders {
-        holders.push(spawn(workloads::mutex::run(
-            next_client().await?,
-            h,
-            format!("{prefix}lock"),
-            format!("{prefix}fenced"),
-            fastrand::Rng::with_seed(seed.wrapping_add(1 + h as u64)),
-            clock,
-            stop.clone(),
-        )));
-    }
+        )
+    })
+    .await?;
+    let holders = spawn_processes(args.holders, &mut next_client, |client, h| {
+        let rng = fastrand::Rng::with_seed(seed.wrapping_add(1 + h as u64));
+        let (lock, fenced) = (format!("{prefix}lock"), format!("{prefix}fenced"));
+        workloads::mutex::run(client, h, lock, fenced, rng, clock, stop.clone())
+    })
+    .await?;
     let lease_ttl = Duration::from_secs(args.lease_ttl);
     let lease = spawn(workloads::lease::run(
         next_client().await?,
@@ -170,16 +171,10 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
         .heartbeat(registry_ttl / 3)
         .build();
     let service_prefix = format!("{}{}/", registry.namespace(), workloads::registry::SERVICE);
-    let mut discoverers = Vec::new();
-    for d in 0..args.discoverers {
-        discoverers.push(spawn(workloads::registry::run_discoverer(
-            next_client().await?,
-            d,
-            service_prefix.clone(),
-            clock,
-            stop.clone(),
-        )));
-    }
+    let discoverers = spawn_processes(args.discoverers, &mut next_client, |client, d| {
+        workloads::registry::run_discoverer(client, d, service_prefix.clone(), clock, stop.clone())
+    })
+    .await?;
     let instance = spawn(workloads::registry::run_instance(
         registry.clone(),
         clock,

@@ -65,13 +65,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use etcdkit::election::LeaderKey;
-use etcdkit::kv::{Compare, CompareOp, Put, SortOrder, SortTarget};
+use etcdkit::kv::{Compare, Put, SortOrder, SortTarget};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
-use crate::queue::{Pending, Queue};
+use crate::queue::{Held, Queue};
 use crate::session::Session;
 
 pub use crate::queue::{LostCause, ReleaseState};
@@ -124,19 +124,10 @@ impl Election {
                 Error::new(ErrorKind::Locked, "another candidate leads")
             })
             .await;
-        let seen_at = match waited {
-            Ok(seen_at) => seen_at,
-            Err(e) => {
-                self.queue.withdraw(pending).await;
-                return Err(e);
-            }
-        };
+        let held = self.queue.hold(rev, pending, waited).await?;
         Ok(Leadership {
             name: self.name.clone(),
-            queue: self.queue.clone(),
-            rev,
-            seen_at,
-            pending: Some(pending),
+            held,
         })
     }
 
@@ -196,47 +187,41 @@ async fn leader(client: &Client, prefix: &Bytes) -> Result<Option<KeyValue>> {
 /// [`resign`](Leadership::resign) resigns and says how that went.
 pub struct Leadership {
     name: Bytes,
-    queue: Queue,
-    rev: Revision,
-    seen_at: Revision,
-    pending: Option<Pending>,
+    held: Held,
 }
 
 impl fmt::Debug for Leadership {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Leadership")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .field("revision", &self.rev)
-            .finish()
+        self.held.fmt_as("Leadership", "revision", f)
     }
 }
 
 impl Leadership {
     /// The leader key (`NAME/LEASE`).
     pub fn key(&self) -> &Bytes {
-        &self.queue.key
+        self.held.key()
     }
 
     /// The leader key's creation revision: it identifies this leadership and grows with
     /// every new one (a fencing token).
     pub fn revision(&self) -> Revision {
-        self.rev
+        self.held.rev
     }
 
     /// The leadership as a [`LeaderKey`] of the server's Election service.
     pub fn leader_key(&self) -> LeaderKey {
         LeaderKey::new(
             self.name.clone(),
-            self.queue.key.clone(),
-            self.rev,
-            self.queue.lease,
+            self.held.queue.key.clone(),
+            self.held.rev,
+            self.held.queue.lease,
         )
     }
 
     /// A compare that holds only while this leadership lasts. Add it to your own
     /// transactions.
     pub fn compare(&self) -> Compare {
-        Compare::create_revision(self.queue.key.clone(), CompareOp::Equal, self.rev)
+        self.held.compare()
     }
 
     /// Sets a new value for the election, only while still leader: fails with
@@ -249,12 +234,13 @@ impl Leadership {
     /// [`ErrorKind::OutcomeUnknown`] for a write that may have been applied.
     pub async fn proclaim(&self, value: impl Into<Bytes>) -> Result<()> {
         let response = self
+            .held
             .queue
             .client
             .kv()
             .txn()
             .when([self.compare()])
-            .and_then([Put::new(self.queue.key.clone(), value).lease(self.queue.lease)])
+            .and_then([Put::new(self.held.queue.key.clone(), value).lease(self.held.queue.lease)])
             .await?;
         if response.succeeded() {
             Ok(())
@@ -271,7 +257,7 @@ impl Leadership {
 
     /// Finishes when the leadership is lost, and says why.
     pub async fn lost(&self) -> LostCause {
-        self.queue.lost(self.rev, self.seen_at).await
+        self.held.lost().await
     }
 
     /// Gives up leadership: deletes the key if it is still this leadership's. Returns
@@ -283,7 +269,7 @@ impl Leadership {
     /// outcome: the key is then deleted by the session's background releaser
     /// ([`Election::released`] waits for it).
     pub async fn resign(mut self) -> Result<bool> {
-        self.queue.give_up(self.rev, &mut self.pending).await
+        self.held.give_up().await
     }
 }
 
@@ -350,6 +336,26 @@ fn retry_pause(n: u32) -> std::time::Duration {
     PAUSE.delay(n)
 }
 
+/// After a failed read or watch (`what`) of the observer: `true` to try again, once a
+/// capped backoff has passed, when the failure is retryable (the cluster out of reach
+/// for longer than a request's timeout); otherwise `false`, the error handed to the
+/// observer's stream, which it ends.
+async fn pause_to_retry(
+    e: Error,
+    what: &str,
+    failures: &mut u32,
+    tx: &mpsc::Sender<Result<LeaderEvent>>,
+) -> bool {
+    if !e.is_retryable() {
+        let _ = tx.send(Err(e)).await;
+        return false;
+    }
+    *failures = failures.saturating_add(1);
+    tracing::debug!(error = %e, "{what} failed; retrying");
+    tokio::time::sleep(retry_pause(*failures)).await;
+    true
+}
+
 /// `event`, unless it is the state delivered last.
 fn emit(event: LeaderEvent, last: &mut Option<LeaderEvent>) -> Option<LeaderEvent> {
     if last.as_ref().is_some_and(|l| same(l, &event)) {
@@ -369,17 +375,11 @@ async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEv
                 failures = 0;
                 r
             }
-            Err(e) if e.is_retryable() => {
-                // The cluster is out of reach for longer than a request's timeout: keep
-                // trying, with capped backoff.
-                failures = failures.saturating_add(1);
-                tracing::debug!(error = %e, "reading an election failed; retrying");
-                tokio::time::sleep(retry_pause(failures)).await;
-                continue;
-            }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
+                if !pause_to_retry(e, "reading an election", &mut failures, &tx).await {
+                    return;
+                }
+                continue;
             }
         };
         let from = listed.header().revision().next();
@@ -401,15 +401,11 @@ async fn observe(client: Client, prefix: Bytes, tx: mpsc::Sender<Result<LeaderEv
             .await
         {
             Ok(w) => w,
-            Err(e) if e.is_retryable() => {
-                failures = failures.saturating_add(1);
-                tracing::debug!(error = %e, "watching an election failed; retrying");
-                tokio::time::sleep(retry_pause(failures)).await;
-                continue;
-            }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
+                if !pause_to_retry(e, "watching an election", &mut failures, &tx).await {
+                    return;
+                }
+                continue;
             }
         };
         while let Some(response) = watcher.next().await {

@@ -94,12 +94,12 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::kv::{Compare, CompareOp};
+use etcdkit::kv::Compare;
 use etcdkit::{Error, ErrorKind, Result, Revision};
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
-use crate::queue::{Pending, Queue};
+use crate::queue::{Held, Queue};
 use crate::session::Session;
 
 pub use crate::queue::{LostCause, ReleaseState};
@@ -220,19 +220,8 @@ impl Mutex {
                 .unwrap_or_else(|_| Err(timed_out())),
             None => wait.await,
         };
-        let seen_at = match waited {
-            Ok(seen_at) => seen_at,
-            Err(e) => {
-                self.queue.withdraw(pending).await;
-                return Err(e);
-            }
-        };
-        Ok(MutexGuard {
-            queue: self.queue.clone(),
-            rev,
-            seen_at,
-            pending: Some(pending),
-        })
+        let held = self.queue.hold(rev, pending, waited).await?;
+        Ok(MutexGuard { held })
     }
 }
 
@@ -271,47 +260,41 @@ impl<'a> IntoFuture for Lock<'a> {
 /// **Drop** releases the lock in the background, promptly and without blocking;
 /// [`unlock`](MutexGuard::unlock) releases it and says how that went.
 pub struct MutexGuard {
-    queue: Queue,
-    rev: Revision,
-    seen_at: Revision,
-    pending: Option<Pending>,
+    held: Held,
 }
 
 impl fmt::Debug for MutexGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MutexGuard")
-            .field("key", &String::from_utf8_lossy(&self.queue.key))
-            .field("fencing_token", &self.rev)
-            .finish()
+        self.held.fmt_as("MutexGuard", "fencing_token", f)
     }
 }
 
 impl MutexGuard {
     /// The lock's key.
     pub fn key(&self) -> &Bytes {
-        &self.queue.key
+        self.held.key()
     }
 
     /// The fencing token: the key's creation revision. Every grant of the lock has a
     /// larger one than the grants before it.
     pub fn fencing_token(&self) -> Revision {
-        self.rev
+        self.held.rev
     }
 
     /// The revision at which the lock was seen to be held.
     pub fn acquired_at(&self) -> Revision {
-        self.seen_at
+        self.held.seen_at
     }
 
     /// A compare that holds only while this guard still holds the lock: the key exists
     /// with the guard's creation revision. Add it to your own transactions.
     pub fn compare(&self) -> Compare {
-        Compare::create_revision(self.queue.key.clone(), CompareOp::Equal, self.rev)
+        self.held.compare()
     }
 
     /// Finishes when the lock is lost, and says why.
     pub async fn lost(&self) -> LostCause {
-        self.queue.lost(self.rev, self.seen_at).await
+        self.held.lost().await
     }
 
     /// Releases the lock: deletes the key if it is still this guard's. Returns whether
@@ -328,21 +311,28 @@ impl MutexGuard {
     pub async fn unlock(mut self) -> Result<bool> {
         // On an error the armed pending release goes to the background releaser as
         // `self` drops, before the caller sees the error.
-        self.queue.give_up(self.rev, &mut self.pending).await
+        self.held.give_up().await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use etcdkit::{Client, ErrorKind};
     use etcdkit_testkit::EtcdServer;
 
     use super::{Mutex, ReleaseState};
     use crate::queue::Step;
     use crate::session::Session;
-    use crate::test_util::{bounded, connect};
+    use crate::test_util::{bounded, session, start_etcd};
+
+    /// A server, a client of it, and two sessions on that client: ours, whose mutex a
+    /// test drives through faults, and theirs, which checks from outside who holds.
+    async fn two_sessions() -> (EtcdServer, Client, Session, Session) {
+        let (etcd, client) = start_etcd().await;
+        let ours = session(&client).await;
+        let theirs = session(&client).await;
+        (etcd, client, ours, theirs)
+    }
 
     async fn holds(client: &Client, compare: etcdkit::kv::Compare) -> bool {
         bounded(client.kv().txn().when([compare]))
@@ -358,14 +348,7 @@ mod tests {
     /// let go. The new guard must hold a key of its own that the release cannot delete.
     #[tokio::test]
     async fn a_lock_after_an_unlock_of_unknown_outcome_never_gets_the_key_being_released() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let ours = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
-        let theirs = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
+        let (_etcd, client, ours, theirs) = two_sessions().await;
         let mutex = Mutex::new(&ours, "mx-unknown/lock");
         let faults = mutex.queue.faults();
 
@@ -412,11 +395,8 @@ mod tests {
     /// must not adopt it (it is held), whether or not its put was sent.
     #[tokio::test]
     async fn a_second_mutex_of_the_session_never_adopts_the_key_the_first_one_holds() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let session = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
+        let (_etcd, client) = start_etcd().await;
+        let session = session(&client).await;
         let one = Mutex::new(&session, "mx-twice/lock");
         let two = Mutex::new(&session, "mx-twice/lock");
         let held = bounded(one.lock()).await.unwrap();
@@ -437,14 +417,7 @@ mod tests {
     /// lives): the session's releaser removes it.
     #[tokio::test]
     async fn a_lock_that_never_learned_what_its_put_did_leaves_no_key_in_the_queue() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let ours = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
-        let theirs = bounded(Session::builder(&client).ttl(Duration::from_secs(30)))
-            .await
-            .unwrap();
+        let (_etcd, client, ours, theirs) = two_sessions().await;
         let mutex = Mutex::new(&ours, "mx-stray/lock");
         let faults = mutex.queue.faults();
         faults.fail_next(Step::EnqueueSent, 1);

@@ -6,6 +6,8 @@ use std::time::Duration;
 use etcdkit::{Client, ClientOptions};
 use etcdkit_testkit::EtcdServer;
 
+use crate::session::Session;
+
 /// How long one test step may take.
 pub(crate) const BOUND: Duration = Duration::from_secs(30);
 
@@ -26,4 +28,19 @@ pub(crate) async fn connect(etcd: &EtcdServer) -> Client {
     )
     .await
     .unwrap()
+}
+
+/// A fresh single-member server and a client of it.
+pub(crate) async fn start_etcd() -> (EtcdServer, Client) {
+    let etcd = bounded(EtcdServer::start()).await.unwrap();
+    let client = connect(&etcd).await;
+    (etcd, client)
+}
+
+/// A session of `client` whose lease (30 s TTL) outlives any one test even when its
+/// renewals are held up by the faults the test injects.
+pub(crate) async fn session(client: &Client) -> Session {
+    bounded(Session::builder(client).ttl(Duration::from_secs(30)))
+        .await
+        .unwrap()
 }

@@ -417,22 +417,12 @@ mod tests {
         faults[0].latency = Duration::from_millis(10);
         faults[2].peer = Mode::Refuse;
         faults[2].latency = Duration::from_millis(5);
-        let p = Policy::of(
-            Route::Peer {
-                to: 1,
-                from: Some(0),
-            },
-            &faults,
-        );
+        // The peer link member 0 dials to member `to`: both ends' faults apply.
+        let link_from_0 = |to| Route::Peer { to, from: Some(0) };
+        let p = Policy::of(link_from_0(1), &faults);
         assert_eq!(p.mode, Mode::Blackhole);
         assert_eq!(p.hold(), Duration::from_millis(10));
-        let p = Policy::of(
-            Route::Peer {
-                to: 2,
-                from: Some(0),
-            },
-            &faults,
-        );
+        let p = Policy::of(link_from_0(2), &faults);
         assert_eq!(p.mode, Mode::Refuse);
         assert_eq!(p.latency, Duration::from_millis(15));
         let p = Policy::of(Route::Peer { to: 1, from: None }, &faults);

@@ -1,6 +1,7 @@
 //! What request builders share, written once: the key-range methods of get, delete and
-//! watch (all working through [`KeyRange`](crate::KeyRange)), and the `IntoFuture`
-//! scaffolding of the requests that are awaited.
+//! watch (all working through [`KeyRange`](crate::KeyRange)), the methods that set one
+//! field of the request each, and the `IntoFuture` scaffolding of the requests that are
+//! awaited.
 
 /// The key-range methods of a builder whose key and range end are the fields at the
 /// given paths of `self`: `range_end(..)`, `prefix()` and `from_key()`, plus
@@ -39,6 +40,37 @@ macro_rules! key_range_methods {
     };
 }
 
+/// Methods that switch on a `bool` field of the request held in the given field of `self`,
+/// one a field, each named after the field it sets (etcd's name for the flag) and
+/// documented by the doc comment written before it: `flag_methods!(request, { /// Doc
+/// pub fn keys_only; })`.
+macro_rules! flag_methods {
+    ($request:ident, { $($(#[$doc:meta])* pub fn $flag:ident;)* }) => {
+        $(
+            $(#[$doc])*
+            pub fn $flag(mut self) -> Self {
+                self.$request.$flag = true;
+                self
+            }
+        )*
+    };
+}
+
+/// Methods that set a revision field of the request held in the given field of `self`, as
+/// `flag_methods` does for flags: `revision_methods!(request, { /// Doc
+/// pub fn min_mod_revision; })` takes a [`Revision`](crate::Revision).
+macro_rules! revision_methods {
+    ($request:ident, { $($(#[$doc:meta])* pub fn $field:ident;)* }) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, revision: $crate::Revision) -> Self {
+                self.$request.$field = revision.0;
+                self
+            }
+        )*
+    };
+}
+
 /// `IntoFuture` for a request builder: its future is the async block `$body`, in which
 /// `$this` is the builder, and its output is `Result<$out>`. `$doc` documents
 /// `into_future` (what it sends, and its `# Errors`).
@@ -57,10 +89,14 @@ macro_rules! request_future {
     };
 }
 
-/// `timeout(..)`, for a builder with a `timeout: Option<Duration>` field.
+/// `timeout(..)`, for a builder with a `timeout: Option<Duration>` field; documented as
+/// overriding the client's request timeout unless given a doc of its own.
 macro_rules! timeout_method {
     () => {
-        /// Overrides the client's request timeout for this request.
+        timeout_method!("Overrides the client's request timeout for this request.");
+    };
+    ($doc:literal) => {
+        #[doc = $doc]
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.timeout = Some(timeout);
             self

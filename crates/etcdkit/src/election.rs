@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::generated::v3electionpb as pb;
-use crate::lock::WAIT_FOREVER;
+use crate::lock::waiting_call;
 use crate::namespace::Namespace;
 use crate::transport::{Call, Transport};
 use crate::types::{KeyValue, LeaseId, ResponseHeader, Revision};
@@ -193,13 +193,17 @@ impl LeaderKey {
         }
     }
 
-    fn to_pb(&self, ns: &Namespace) -> pb::LeaderKey {
-        pb::LeaderKey {
+    /// The key as request `op` sends it, in the namespace `ns`. A leader key under lease
+    /// 0 came from no campaign: refused, since the server would make a session of its
+    /// own for it.
+    fn to_pb(&self, op: &'static str, ns: &Namespace) -> crate::Result<pb::LeaderKey> {
+        self.lease.require_granted(op)?;
+        Ok(pb::LeaderKey {
             name: ns.key(&self.name),
             key: ns.key(&self.key),
             rev: self.revision.0,
             lease: self.lease.0,
-        }
+        })
     }
 }
 
@@ -219,11 +223,7 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// Gives up waiting after `timeout` (default: wait until elected).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!("Gives up waiting after `timeout` (default: wait until elected).");
 }
 
 request_future! {
@@ -237,12 +237,8 @@ request_future! {
     /// request](crate::Error#failures-of-every-request).
     impl for Campaign => CampaignResponse, |this| {
         const OP: &str = "election.campaign";
-        if this.name.is_empty() {
-            return Err(Error::empty_key().with_operation(OP));
-        }
-        this.lease.require_granted(OP)?;
+        let call = waiting_call(OP, &this.name, this.lease, this.timeout)?;
         let ns = this.client.namespace().clone();
-        let call = Call::not_idempotent(OP, Some(this.timeout.unwrap_or(WAIT_FOREVER)));
         let request = pb::CampaignRequest {
             name: ns.key(&this.name),
             lease: this.lease.0,
@@ -318,14 +314,12 @@ request_future! {
     /// [`ErrorKind::NotElectionLeader`] when the leader key given no longer leads; the failures of
     /// [every request](crate::Error#failures-of-every-request).
     impl for Proclaim => ResponseHeader, |this| {
-        // A leader key under lease 0 came from no campaign; the server would make a
-        // session of its own for it.
-        this.leader.lease.require_granted("election.proclaim")?;
-        let call = Call::not_idempotent("election.proclaim", this.timeout);
+        const OP: &str = "election.proclaim";
         let request = pb::ProclaimRequest {
-            leader: Some(this.leader.to_pb(this.client.namespace())),
+            leader: Some(this.leader.to_pb(OP, this.client.namespace())?),
             value: this.value,
         };
+        let call = Call::not_idempotent(OP, this.timeout);
         let response = this.client.transport().proclaim(call, request).await?;
         Ok(response.header.into())
     }
@@ -352,11 +346,11 @@ request_future! {
     ///
     /// the failures of [every request](crate::Error#failures-of-every-request).
     impl for Resign => ResponseHeader, |this| {
-        this.leader.lease.require_granted("election.resign")?;
-        let call = Call::idempotent("election.resign", this.timeout);
+        const OP: &str = "election.resign";
         let request = pb::ResignRequest {
-            leader: Some(this.leader.to_pb(this.client.namespace())),
+            leader: Some(this.leader.to_pb(OP, this.client.namespace())?),
         };
+        let call = Call::idempotent(OP, this.timeout);
         let response = this.client.transport().resign(call, request).await?;
         Ok(response.header.into())
     }

@@ -31,8 +31,28 @@ use crate::generated::v3lockpb as pb;
 use crate::transport::Call;
 use crate::types::{LeaseId, ResponseHeader};
 
-/// How long a lock request waits when no timeout is given: for as long as it takes.
-pub(crate) const WAIT_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// How long a lock request or a campaign waits when no timeout is given: for as long
+/// as it takes.
+const WAIT_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The call of a request that waits its turn under `lease` (a lock, a campaign), after
+/// the checks both make before sending: a name (an empty one is refused) and a lease
+/// other than 0. Without a `timeout` of its own it waits for as long as it takes.
+pub(crate) fn waiting_call(
+    op: &'static str,
+    name: &[u8],
+    lease: LeaseId,
+    timeout: Option<Duration>,
+) -> crate::Result<Call> {
+    if name.is_empty() {
+        return Err(Error::empty_key().with_operation(op));
+    }
+    lease.require_granted(op)?;
+    Ok(Call::not_idempotent(
+        op,
+        Some(timeout.unwrap_or(WAIT_FOREVER)),
+    ))
+}
 
 /// The Lock API of a [`Client`]. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -92,11 +112,7 @@ pub struct Acquire {
 }
 
 impl Acquire {
-    /// Gives up waiting after `timeout` (default: wait until acquired).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+    timeout_method!("Gives up waiting after `timeout` (default: wait until acquired).");
 }
 
 request_future! {
@@ -114,13 +130,8 @@ request_future! {
     /// lease); [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) or
     /// [`ErrorKind::InvalidToken`](crate::ErrorKind::InvalidToken) under auth.
     impl for Acquire => LockResponse, |this| {
-        if this.name.is_empty() {
-            return Err(Error::empty_key().with_operation("lock.lock"));
-        }
-        this.lease.require_granted("lock.lock")?;
+        let call = waiting_call("lock.lock", &this.name, this.lease, this.timeout)?;
         let ns = this.client.namespace().clone();
-        let call =
-            Call::not_idempotent("lock.lock", Some(this.timeout.unwrap_or(WAIT_FOREVER)));
         let request = pb::LockRequest {
             name: ns.key(&this.name),
             lease: this.lease.0,

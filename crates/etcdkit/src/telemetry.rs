@@ -107,31 +107,36 @@ mod enabled {
     }
 }
 
-/// A request (unary call or stream opening) starts.
-#[inline]
-pub(crate) fn request(op: &'static str) {
-    #[cfg(feature = "metrics")]
-    enabled::request(op);
-    #[cfg(not(feature = "metrics"))]
-    let _ = op;
+// The recording functions that pass their arguments on: with the `metrics` feature each
+// calls its namesake in `enabled`; without it each only uses its arguments (so that
+// the build without the feature has no unused-variable warnings). Written once here,
+// since the two `cfg` branches would otherwise be repeated in every function.
+macro_rules! forwarded {
+    ($($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),+);)*) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub(crate) fn $name($($arg: $ty),+) {
+                #[cfg(feature = "metrics")]
+                enabled::$name($($arg),+);
+                #[cfg(not(feature = "metrics"))]
+                let _ = ($($arg,)+);
+            }
+        )*
+    };
 }
 
-/// A request failed for good (after any retries).
-#[inline]
-pub(crate) fn request_failed(op: &'static str, kind: ErrorKind) {
-    #[cfg(feature = "metrics")]
-    enabled::request_failed(op, kind);
-    #[cfg(not(feature = "metrics"))]
-    let _ = (op, kind);
-}
-
-/// A request makes another attempt.
-#[inline]
-pub(crate) fn retry(op: &'static str) {
-    #[cfg(feature = "metrics")]
-    enabled::retry(op);
-    #[cfg(not(feature = "metrics"))]
-    let _ = op;
+forwarded! {
+    /// A request (unary call or stream opening) starts.
+    fn request(op: &'static str);
+    /// A request failed for good (after any retries).
+    fn request_failed(op: &'static str, kind: ErrorKind);
+    /// A request makes another attempt.
+    fn retry(op: &'static str);
+    /// A kept-alive lease was lost; `reason` is a snake_case word.
+    fn lease_lost(reason: &'static str);
+    /// A renewal's answer arrived with `margin` of the lease's confirmed TTL left.
+    fn keepalive_margin(margin: Duration);
 }
 
 /// A request's attempt goes to another endpoint than its previous one.
@@ -146,24 +151,6 @@ pub(crate) fn endpoint_switch() {
 pub(crate) fn watch_resume() {
     #[cfg(feature = "metrics")]
     enabled::count(enabled::WATCH_RESUMES);
-}
-
-/// A kept-alive lease was lost; `reason` is a snake_case word.
-#[inline]
-pub(crate) fn lease_lost(reason: &'static str) {
-    #[cfg(feature = "metrics")]
-    enabled::lease_lost(reason);
-    #[cfg(not(feature = "metrics"))]
-    let _ = reason;
-}
-
-/// A renewal's answer arrived with `margin` of the lease's confirmed TTL left.
-#[inline]
-pub(crate) fn keepalive_margin(margin: Duration) {
-    #[cfg(feature = "metrics")]
-    enabled::keepalive_margin(margin);
-    #[cfg(not(feature = "metrics"))]
-    let _ = margin;
 }
 
 #[cfg(test)]

@@ -61,18 +61,6 @@ impl LeaseId {
     }
 }
 
-impl fmt::Display for LeaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}", self.0)
-    }
-}
-
-impl fmt::LowerHex for LeaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::LowerHex::fmt(&self.0, f)
-    }
-}
-
 impl From<i64> for LeaseId {
     fn from(value: i64) -> Self {
         LeaseId(value)
@@ -90,17 +78,27 @@ impl MemberId {
     }
 }
 
-impl fmt::Display for MemberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}", self.0)
-    }
+// Lease and member ids print in hexadecimal, as etcd's tools print them, with `{}` as
+// with `{:x}`; one macro, since trait impls cannot be shared by a function.
+macro_rules! hex_id_formats {
+    ($($id:ident),*) => {
+        $(
+            impl fmt::Display for $id {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "{:x}", self.0)
+                }
+            }
+
+            impl fmt::LowerHex for $id {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fmt::LowerHex::fmt(&self.0, f)
+                }
+            }
+        )*
+    };
 }
 
-impl fmt::LowerHex for MemberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::LowerHex::fmt(&self.0, f)
-    }
-}
+hex_id_formats!(LeaseId, MemberId);
 
 /// A cluster id. Displayed in hexadecimal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -271,6 +271,17 @@ mod tests {
         }
     }
 
+    /// Fails the test unless the history, from an initial value of 0, has no
+    /// linearization.
+    #[track_caller]
+    fn assert_not_linearizable(h: &[RegisterOp]) {
+        let verdict = check(h, 0, BUDGET);
+        assert!(
+            matches!(verdict, Verdict::NotLinearizable { .. }),
+            "expected not linearizable, got {verdict:?}"
+        );
+    }
+
     fn read(p: usize, v: u64, t: (u64, u64)) -> RegisterOp {
         op(p, RegisterCall::Read, RegisterResult::Read(v), t)
     }
@@ -320,20 +331,14 @@ mod tests {
     #[test]
     fn a_stale_read_after_a_completed_cas_is_not_linearizable() {
         let h = [cas(0, 0, 1, true, (0, 1)), read(1, 0, (2, 3))];
-        assert!(matches!(
-            check(&h, 0, BUDGET),
-            Verdict::NotLinearizable { .. }
-        ));
+        assert_not_linearizable(&h);
     }
 
     #[test]
     fn two_successful_cas_from_the_same_value_are_not_linearizable() {
         // Both claim to have swapped 0 away: only one can have.
         let h = [cas(0, 0, 1, true, (0, 5)), cas(1, 0, 2, true, (1, 6))];
-        assert!(matches!(
-            check(&h, 0, BUDGET),
-            Verdict::NotLinearizable { .. }
-        ));
+        assert_not_linearizable(&h);
     }
 
     #[test]
@@ -343,10 +348,7 @@ mod tests {
             read(1, 1, (2, 3)),
             read(2, 0, (4, 5)),
         ];
-        assert!(matches!(
-            check(&h, 0, BUDGET),
-            Verdict::NotLinearizable { .. }
-        ));
+        assert_not_linearizable(&h);
     }
 
     #[test]
@@ -368,10 +370,7 @@ mod tests {
             read(1, 1, (5, 6)),
             read(1, 0, (7, 8)),
         ];
-        assert!(matches!(
-            check(&flapping, 0, BUDGET),
-            Verdict::NotLinearizable { .. }
-        ));
+        assert_not_linearizable(&flapping);
     }
 
     #[test]
@@ -385,10 +384,7 @@ mod tests {
             ),
             read(1, 1, (2, 3)),
         ];
-        assert!(matches!(
-            check(&h, 0, BUDGET),
-            Verdict::NotLinearizable { .. }
-        ));
+        assert_not_linearizable(&h);
     }
 
     #[test]

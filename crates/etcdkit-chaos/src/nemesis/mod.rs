@@ -210,16 +210,7 @@ impl Nemesis {
             match fault {
                 Fault::Kill { member, down_for } => {
                     record.member = Some(member);
-                    cluster.kill(member).map_err(|e| e.to_string())?;
-                    tokio::time::sleep(down_for).await;
-                    cluster
-                        .start_member(member)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    cluster
-                        .wait_healthy(member, HEAL_TIMEOUT)
-                        .await
-                        .map_err(|e| e.to_string())
+                    kill_and_restart(cluster, member, down_for).await
                 }
                 Fault::KillLeader { down_for } => {
                     let member = match leader {
@@ -227,26 +218,14 @@ impl Nemesis {
                         None => leader::find(&self.client, cluster).await?,
                     };
                     record.member = Some(member);
-                    cluster.kill(member).map_err(|e| e.to_string())?;
-                    tokio::time::sleep(down_for).await;
-                    cluster
-                        .start_member(member)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    cluster
-                        .wait_healthy(member, HEAL_TIMEOUT)
-                        .await
-                        .map_err(|e| e.to_string())
+                    kill_and_restart(cluster, member, down_for).await
                 }
                 Fault::Freeze { member, frozen_for } => {
                     record.member = Some(member);
                     cluster.stop(member).await.map_err(|e| e.to_string())?;
                     tokio::time::sleep(frozen_for).await;
                     cluster.resume(member).map_err(|e| e.to_string())?;
-                    cluster
-                        .wait_healthy(member, HEAL_TIMEOUT)
-                        .await
-                        .map_err(|e| e.to_string())
+                    wait_healed(cluster, member).await
                 }
                 Fault::Restart { member } => {
                     record.member = Some(member);
@@ -271,10 +250,7 @@ impl Nemesis {
                     injected.map_err(|e| e.to_string())?;
                     tokio::time::sleep(lasting).await;
                     cluster.heal_member(member).map_err(|e| e.to_string())?;
-                    cluster
-                        .wait_healthy(member, HEAL_TIMEOUT)
-                        .await
-                        .map_err(|e| e.to_string())
+                    wait_healed(cluster, member).await
                 }
             }
         }
@@ -283,6 +259,31 @@ impl Nemesis {
         record.error = result.err();
         record
     }
+}
+
+/// Kills a member, leaves it down for `down_for`, then starts it again and waits until
+/// it is healthy: how both kill faults (of a named member and of the leader) play out.
+async fn kill_and_restart(
+    cluster: &EtcdCluster,
+    member: usize,
+    down_for: Duration,
+) -> Result<(), String> {
+    cluster.kill(member).map_err(|e| e.to_string())?;
+    tokio::time::sleep(down_for).await;
+    cluster
+        .start_member(member)
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_healed(cluster, member).await
+}
+
+/// Waits until a member a fault touched answers healthy again: the end of every fault
+/// that does not restart the member through the test kit (which waits by itself).
+async fn wait_healed(cluster: &EtcdCluster, member: usize) -> Result<(), String> {
+    cluster
+        .wait_healthy(member, HEAL_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Brings every member back (running, thawed, healthy): after the run, and after an

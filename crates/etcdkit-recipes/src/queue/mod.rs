@@ -320,6 +320,12 @@ impl Queue {
         &self.releaser.faults
     }
 
+    /// Holds while our key's create revision is `rev`: while the key put at `rev` is
+    /// still there (with `Revision(0)`: while there is no key).
+    pub(crate) fn key_created_at(&self, rev: Revision) -> Compare {
+        Compare::create_revision(self.key.clone(), CompareOp::Equal, rev)
+    }
+
     /// Puts the key with `value` under the lease unless it exists; reads it if it does.
     async fn put_txn(&self, value: &Bytes) -> Result<TxnResponse> {
         if let Some(e) = self.injected(Step::Enqueue) {
@@ -329,11 +335,7 @@ impl Queue {
             .client
             .kv()
             .txn()
-            .when([Compare::create_revision(
-                self.key.clone(),
-                CompareOp::Equal,
-                Revision(0),
-            )])
+            .when([self.key_created_at(Revision(0))])
             .and_then([Put::new(self.key.clone(), value.clone()).lease(self.lease)])
             .or_else([Get::new(self.key.clone())])
             .await;
@@ -385,11 +387,7 @@ impl Queue {
                 .client
                 .kv()
                 .txn()
-                .when([Compare::create_revision(
-                    self.key.clone(),
-                    CompareOp::Equal,
-                    rev,
-                )])
+                .when([self.key_created_at(rev)])
                 .and_then([before])
                 .await?;
             if !response.succeeded() {
@@ -502,17 +500,27 @@ impl Queue {
             .finish()
     }
 
-    /// Gives up a held key (`unlock()`, `resign()`): [`Queue::fenced_delete`] of `rev`,
-    /// then, when that worked, `pending` is disarmed. On an error it stays armed, and the
-    /// background releaser takes the key over when its owner drops it.
-    pub async fn give_up(&self, rev: Revision, pending: &mut Option<Pending>) -> Result<bool> {
-        let result = self.fenced_delete(rev).await;
-        if result.is_ok()
-            && let Some(pending) = pending.take()
-        {
-            pending.disarm();
+    /// The end of the wait of our key of `rev` (`waited`: the revision at which it was
+    /// seen at the head): the key held, or, when the wait failed, taken back out of the
+    /// queue and the wait's error returned.
+    pub async fn hold(
+        &self,
+        rev: Revision,
+        pending: Pending,
+        waited: Result<Revision>,
+    ) -> Result<Held> {
+        match waited {
+            Ok(seen_at) => Ok(Held {
+                queue: self.clone(),
+                rev,
+                seen_at,
+                pending: Some(pending),
+            }),
+            Err(e) => {
+                self.withdraw(pending).await;
+                Err(e)
+            }
         }
-        result
     }
 
     /// Deletes the key of `rev` if it is still that key. Returns whether it was.
@@ -554,6 +562,57 @@ impl Drop for Unsettled<'_> {
                 tracing::warn!("no releaser running; a key of ours may stay in the queue");
             }
         }
+    }
+}
+
+/// Our key at the head of its queue: what a mutex guard and an election leadership both
+/// are, and what they both do with it.
+pub(crate) struct Held {
+    pub queue: Queue,
+    /// The key's create revision: the fencing token.
+    pub rev: Revision,
+    /// The revision at which the key was seen at the head.
+    pub seen_at: Revision,
+    /// Releases the key in the background when dropped armed.
+    pending: Option<Pending>,
+}
+
+impl Held {
+    /// The key, `NAME/LEASE`.
+    pub fn key(&self) -> &Bytes {
+        &self.queue.key
+    }
+
+    /// Holds while the key is still this one.
+    pub fn compare(&self) -> Compare {
+        self.queue.key_created_at(self.rev)
+    }
+
+    /// Waits until the key is gone or the session ends.
+    pub async fn lost(&self) -> LostCause {
+        self.queue.lost(self.rev, self.seen_at).await
+    }
+
+    /// Gives the key up (`unlock()`, `resign()`): [`Queue::fenced_delete`] of it, then,
+    /// when that worked, the pending release is disarmed. On an error it stays armed,
+    /// and the background releaser takes the key over when its owner drops it.
+    pub async fn give_up(&mut self) -> Result<bool> {
+        let result = self.queue.fenced_delete(self.rev).await;
+        if result.is_ok()
+            && let Some(pending) = self.pending.take()
+        {
+            pending.disarm();
+        }
+        result
+    }
+
+    /// `Debug` for the recipe type `name` holding this key: the key, as text, and its
+    /// revision, named `rev_name`.
+    pub fn fmt_as(&self, name: &str, rev_name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("key", &String::from_utf8_lossy(&self.queue.key))
+            .field(rev_name, &self.rev)
+            .finish()
     }
 }
 

@@ -222,52 +222,35 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
+    /// Instance `a1` of service `api` in namespace `ns/`, filled from the JSON object
+    /// `fields`.
+    fn instance_a1(fields: Value) -> Instance {
+        let fields = match fields {
             Value::Object(m) => m,
             _ => Map::new(),
-        }
+        };
+        Instance::fill("ns/", "api", "a1", fields)
     }
 
     #[test]
     fn fills_the_four_fields_unless_given() {
-        let i = Instance::fill(
-            "ns/",
-            "api",
-            "a1",
-            obj(json!({"port": 8080, "hostname": "h"})),
-        );
+        let i = instance_a1(json!({"port": 8080, "hostname": "h"}));
         assert_eq!(i.key().as_ref(), b"ns/api/a1");
         assert_eq!(i.field("name"), Some("api"));
         assert_eq!(i.host(), Some("h:8080"));
         assert_eq!(i.url(), Some("http://h:8080"));
         assert_eq!(i.port(), Some(8080));
-        let i = Instance::fill(
-            "ns/",
-            "api",
-            "a1",
-            obj(json!({"port": 1, "host": "x:9", "url": "https://x:9", "name": "n"})),
-        );
+        let i = instance_a1(json!({"port": 1, "host": "x:9", "url": "https://x:9", "name": "n"}));
         assert_eq!(i.host(), Some("x:9"));
         assert_eq!(i.url(), Some("https://x:9"));
         assert_eq!(i.field("name"), Some("n"));
-        let i = Instance::fill(
-            "ns/",
-            "api",
-            "a1",
-            obj(json!({"protocol": "https:", "hostname": "h"})),
-        );
+        let i = instance_a1(json!({"protocol": "https:", "hostname": "h"}));
         assert_eq!(i.url(), Some("https://h"));
     }
 
     #[test]
     fn both_formats_round_trip() {
-        let i = Instance::fill(
-            "ns/",
-            "api",
-            "a1",
-            obj(json!({"port": 8080, "hostname": "h"})),
-        );
+        let i = instance_a1(json!({"port": 8080, "hostname": "h"}));
         for format in [ValueFormat::Document, ValueFormat::GoEndpoints] {
             let value = i.encode(format);
             let back = Instance::decode(b"ns/", i.key(), &value).unwrap();

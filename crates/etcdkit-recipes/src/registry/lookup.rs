@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use etcdkit::{ErrorKind, prefix_end};
+use etcdkit::ErrorKind;
 use futures_util::{Stream, StreamExt};
 
 use super::{Error, Instance, Registry};
@@ -64,14 +64,7 @@ impl Registry {
     /// ...).
     pub async fn list_all(&self) -> Result<BTreeMap<String, Vec<Instance>>, Error> {
         let prefix = Bytes::from(self.inner.settings.namespace.clone());
-        let response = self
-            .inner
-            .settings
-            .client
-            .kv()
-            .get(prefix.clone())
-            .range_end(prefix_end(&prefix))
-            .await?;
+        let response = self.client().kv().get(prefix.clone()).prefix().await?;
         let mut all: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
         for kv in response.kvs() {
             if let Some(i) = Instance::decode(&prefix, kv.key(), kv.value()) {

@@ -75,7 +75,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::{Client, ClientOptions, ErrorKind, prefix_end};
+use etcdkit::{Client, ClientOptions, ErrorKind};
 use serde_json::{Map, Value};
 
 use crate::discovery::{Registrant, Registration, RegistrationState, Spec};
@@ -296,14 +296,7 @@ impl Registry {
         let prefix = self.prefix(name)?;
         let own = self.take_members(|_, m| m.joined.instance.name() == name);
         let _ = close_all(own).await;
-        let deleted = self
-            .inner
-            .settings
-            .client
-            .kv()
-            .delete(prefix.clone())
-            .range_end(prefix_end(&prefix))
-            .await?;
+        let deleted = self.client().kv().delete(prefix).prefix().await?;
         Ok(deleted.deleted())
     }
 
@@ -397,9 +390,10 @@ fn kind_of(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
-    use etcdkit::ErrorKind;
+    use etcdkit::{Client, ErrorKind};
     use etcdkit_testkit::EtcdServer;
     use futures_util::StreamExt;
     use serde_json::json;
@@ -407,7 +401,27 @@ mod tests {
     use super::Registry;
     use crate::discovery::RegistrationEvent;
     use crate::discovery::registration::gates;
-    use crate::test_util::{BOUND, bounded, connect};
+    use crate::test_util::{BOUND, bounded, connect, start_etcd};
+
+    /// What the gate tests start from: a server; a registry in `namespace` with the
+    /// lease TTL and renewal interval given; a client outside the registry, to revoke
+    /// its leases with; and the gate that holds back the put of instance `api/one`.
+    async fn gated_registry(
+        namespace: &str,
+        ttl: Duration,
+        heartbeat: Duration,
+    ) -> (EtcdServer, Registry, Client, Arc<gates::Gate>) {
+        let (etcd, client) = start_etcd().await;
+        let outside = connect(&etcd).await;
+        let registry = Registry::builder(client)
+            .namespace(namespace)
+            .ttl(ttl)
+            .heartbeat(heartbeat)
+            .timeout(BOUND)
+            .build();
+        let gate = gates::install(format!("{namespace}/api/one"));
+        (etcd, registry, outside, gate)
+    }
 
     /// The sequence a randomized fault run found: the registration's lease is gone on
     /// the server, but its keeper has not noticed yet (its next renewal is far off), and
@@ -417,17 +431,9 @@ mod tests {
     #[tokio::test]
     async fn a_put_refused_for_a_lease_the_keeper_still_thinks_alive_is_retried_under_a_new_lease()
     {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let outside = connect(&etcd).await;
         // Renewals far apart: the keeper learns nothing during the test.
-        let registry = Registry::builder(client)
-            .namespace("t-gate")
-            .ttl(Duration::from_secs(60))
-            .heartbeat(Duration::from_secs(30))
-            .timeout(BOUND)
-            .build();
-        let gate = gates::install("t-gate/api/one");
+        let (_etcd, registry, outside, gate) =
+            gated_registry("t-gate", Duration::from_secs(60), Duration::from_secs(30)).await;
         let joining = {
             let registry = registry.clone();
             tokio::spawn(async move { registry.join("api", json!({"id": "one"})).await })
@@ -466,16 +472,8 @@ mod tests {
     /// back under a third lease, and every step is told.
     #[tokio::test]
     async fn a_reregistration_whose_new_lease_is_gone_before_its_put_comes_back_and_says_so() {
-        let etcd = bounded(EtcdServer::start()).await.unwrap();
-        let client = connect(&etcd).await;
-        let outside = connect(&etcd).await;
-        let registry = Registry::builder(client)
-            .namespace("t-regate")
-            .ttl(Duration::from_secs(10))
-            .heartbeat(Duration::from_secs(3))
-            .timeout(BOUND)
-            .build();
-        let gate = gates::install("t-regate/api/one");
+        let (_etcd, registry, outside, gate) =
+            gated_registry("t-regate", Duration::from_secs(10), Duration::from_secs(3)).await;
         gate.open();
         let joined = bounded(registry.join("api", json!({"id": "one"})))
             .await

@@ -45,11 +45,10 @@ impl Delete<()> {
 impl<S> Delete<S> {
     key_range_methods!(with range, "Deletes", request.key, request.range_end);
 
-    /// Returns the deleted key-values.
-    pub fn prev_kv(mut self) -> Self {
-        self.request.prev_kv = true;
-        self
-    }
+    flag_methods!(request, {
+        /// Returns the deleted key-values.
+        pub fn prev_kv;
+    });
 
     timeout_method!();
 }

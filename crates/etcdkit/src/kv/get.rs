@@ -9,7 +9,7 @@ use super::{Kv, KvRequest};
 use crate::generated::etcdserverpb as pb;
 use crate::namespace::Namespace;
 use crate::transport::Call;
-use crate::types::{KeyValue, ResponseHeader, Revision, wrap_kvs};
+use crate::types::{KeyValue, ResponseHeader, wrap_kvs};
 
 /// What to sort a range by.
 #[non_exhaustive]
@@ -86,24 +86,6 @@ impl<S> Get<S> {
         self
     }
 
-    /// Reads the store as it was at `revision`.
-    pub fn revision(mut self, revision: Revision) -> Self {
-        self.request.revision = revision.0;
-        self
-    }
-
-    /// Returns keys without values.
-    pub fn keys_only(mut self) -> Self {
-        self.request.keys_only = true;
-        self
-    }
-
-    /// Returns only the number of keys.
-    pub fn count_only(mut self) -> Self {
-        self.request.count_only = true;
-        self
-    }
-
     /// Sorts the result.
     pub fn sort(mut self, target: SortTarget, order: SortOrder) -> Self {
         self.request.sort_target = match target {
@@ -121,36 +103,28 @@ impl<S> Get<S> {
         self
     }
 
-    /// Serves the read from the member's local state without consulting the leader:
-    /// faster, possibly stale.
-    pub fn serializable(mut self) -> Self {
-        self.request.serializable = true;
-        self
-    }
+    flag_methods!(request, {
+        /// Returns keys without values.
+        pub fn keys_only;
+        /// Returns only the number of keys.
+        pub fn count_only;
+        /// Serves the read from the member's local state without consulting the leader:
+        /// faster, possibly stale.
+        pub fn serializable;
+    });
 
-    /// Only keys last modified at or after `revision`.
-    pub fn min_mod_revision(mut self, revision: Revision) -> Self {
-        self.request.min_mod_revision = revision.0;
-        self
-    }
-
-    /// Only keys last modified at or before `revision`.
-    pub fn max_mod_revision(mut self, revision: Revision) -> Self {
-        self.request.max_mod_revision = revision.0;
-        self
-    }
-
-    /// Only keys created at or after `revision`.
-    pub fn min_create_revision(mut self, revision: Revision) -> Self {
-        self.request.min_create_revision = revision.0;
-        self
-    }
-
-    /// Only keys created at or before `revision`.
-    pub fn max_create_revision(mut self, revision: Revision) -> Self {
-        self.request.max_create_revision = revision.0;
-        self
-    }
+    revision_methods!(request, {
+        /// Reads the store as it was at `revision`.
+        pub fn revision;
+        /// Only keys last modified at or after `revision`.
+        pub fn min_mod_revision;
+        /// Only keys last modified at or before `revision`.
+        pub fn max_mod_revision;
+        /// Only keys created at or after `revision`.
+        pub fn min_create_revision;
+        /// Only keys created at or before `revision`.
+        pub fn max_create_revision;
+    });
 
     timeout_method!();
 }

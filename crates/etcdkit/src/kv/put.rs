@@ -50,11 +50,10 @@ impl<S> Put<S> {
         self
     }
 
-    /// Returns the previous key-value, if there was one.
-    pub fn prev_kv(mut self) -> Self {
-        self.request.prev_kv = true;
-        self
-    }
+    flag_methods!(request, {
+        /// Returns the previous key-value, if there was one.
+        pub fn prev_kv;
+    });
 
     /// Keeps the current value (the key must exist); only the lease changes.
     pub fn ignore_value(mut self) -> Self {

@@ -128,29 +128,21 @@ pub enum TxnOp {
     Txn(Txn),
 }
 
-impl From<Get> for TxnOp {
-    fn from(op: Get) -> Self {
-        TxnOp::Get(op)
-    }
+// Each request type converts into the operation of its own name; `From` impls cannot
+// be written generically over the variants, hence the macro.
+macro_rules! txn_op_from {
+    ($($op:ident),*) => {
+        $(
+            impl From<$op> for TxnOp {
+                fn from(op: $op) -> Self {
+                    TxnOp::$op(op)
+                }
+            }
+        )*
+    };
 }
 
-impl From<Put> for TxnOp {
-    fn from(op: Put) -> Self {
-        TxnOp::Put(op)
-    }
-}
-
-impl From<Delete> for TxnOp {
-    fn from(op: Delete) -> Self {
-        TxnOp::Delete(op)
-    }
-}
-
-impl From<Txn> for TxnOp {
-    fn from(op: Txn) -> Self {
-        TxnOp::Txn(op)
-    }
-}
+txn_op_from!(Get, Put, Delete, Txn);
 
 impl TxnOp {
     fn validate(&self) -> Result<()> {

@@ -158,22 +158,20 @@ mod tests {
     #[test]
     fn stalls_scale_with_the_ttl() {
         assert_eq!(stall_after(None), Duration::from_secs(3));
-        assert_eq!(
-            stall_after(Some(Duration::from_secs(1))),
-            Duration::from_secs(1) / 3
-        );
-        assert_eq!(
-            stall_after(Some(Duration::from_secs(3))),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            stall_after(Some(Duration::from_secs(5))),
-            Duration::from_secs(5) / 3
-        );
-        assert_eq!(
-            stall_after(Some(Duration::from_secs(600))),
-            Duration::from_secs(3)
-        );
+        // (TTL in seconds, stall bound): a third of the TTL, capped at 3 s.
+        let cases = [
+            (1, Duration::from_secs(1) / 3),
+            (3, Duration::from_secs(1)),
+            (5, Duration::from_secs(5) / 3),
+            (600, Duration::from_secs(3)),
+        ];
+        for (ttl, expected) in cases {
+            assert_eq!(
+                stall_after(Some(Duration::from_secs(ttl))),
+                expected,
+                "ttl {ttl} s"
+            );
+        }
     }
 
     #[test]

@@ -133,45 +133,24 @@ impl WatchBuilder {
         self
     }
 
-    /// Includes each key's previous value in its events.
-    pub fn prev_kv(mut self) -> Self {
-        self.spec.prev_kv = true;
-        self
-    }
-
-    /// Asks the server for periodic progress notifications (responses with no events)
-    /// while nothing changes.
-    pub fn progress_notify(mut self) -> Self {
-        self.spec.progress_notify = true;
-        self
-    }
-
-    /// Leaves out put events.
-    pub fn no_put(mut self) -> Self {
-        self.spec.no_put = true;
-        self
-    }
-
-    /// Leaves out delete events.
-    pub fn no_delete(mut self) -> Self {
-        self.spec.no_delete = true;
-        self
-    }
-
-    /// Lets the server split very large responses; they are joined again before
-    /// delivery, so this changes nothing a caller sees except that such responses pass
-    /// the server's size limit.
-    pub fn fragment(mut self) -> Self {
-        self.spec.fragment = true;
-        self
-    }
-
-    /// Delivers the server's "created" notice as the first response
-    /// ([`WatchResponse::is_created`]).
-    pub fn created_notify(mut self) -> Self {
-        self.spec.created_notify = true;
-        self
-    }
+    flag_methods!(spec, {
+        /// Includes each key's previous value in its events.
+        pub fn prev_kv;
+        /// Asks the server for periodic progress notifications (responses with no events)
+        /// while nothing changes.
+        pub fn progress_notify;
+        /// Leaves out put events.
+        pub fn no_put;
+        /// Leaves out delete events.
+        pub fn no_delete;
+        /// Lets the server split very large responses; they are joined again before
+        /// delivery, so this changes nothing a caller sees except that such responses pass
+        /// the server's size limit.
+        pub fn fragment;
+        /// Delivers the server's "created" notice as the first response
+        /// ([`WatchResponse::is_created`]).
+        pub fn created_notify;
+    });
 
     /// Runs the watch on a stream that the server cancels when its member loses the
     /// leader; the watch then resumes on another member. (Default: the client's
