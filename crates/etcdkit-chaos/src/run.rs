@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::checkers::leases::Down;
 use crate::checkers::{self, Anomaly};
-use crate::history::{Clock, History, RegistryLog};
+use crate::history::{Clock, History, RegisterOp, RegistryLog};
 use crate::nemesis::{self, FaultRecord, Nemesis};
 use crate::workloads::{self, client};
 use crate::{Args, readback, report, stop};
@@ -27,8 +27,48 @@ const WIND_DOWN: Duration = Duration::from_secs(30);
 const NEMESIS_WIND_DOWN: Duration = Duration::from_secs(90);
 /// How long watchers get to deliver everything up to the end marker after healing.
 const CATCH_UP: Duration = Duration::from_secs(30);
-/// Search budget of the linearizability check.
+/// Search budget of the Rust linearizability check.
 const LINEARIZABILITY_STEPS: u64 = 50_000_000;
+/// How long porcupine may search (twice, when it finds no linearization and looks again
+/// for the detail).
+const PORCUPINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The register's verdicts, and the anomalies they make.
+struct RegisterCheck {
+    summary: String,
+    anomalies: Vec<Anomaly>,
+}
+
+/// Porcupine is the checker of record and the Rust search cross-checks it; without Go
+/// (or when the tool fails) the Rust search judges alone, and the run says so.
+fn check_register(ops: &[RegisterOp]) -> RegisterCheck {
+    let ours = checkers::register::check(ops, 0, LINEARIZABILITY_STEPS);
+    let fallback = |why: String| {
+        println!("register: {why}; the Rust search alone judges the register");
+        RegisterCheck {
+            summary: format!("Rust search: {ours:?}"),
+            anomalies: checkers::register::anomalies(&ours),
+        }
+    };
+    let tool = match checkers::porcupine::Lincheck::get() {
+        Ok(tool) => tool,
+        Err(why) => return fallback(why.to_string()),
+    };
+    let checked = match tool.check(ops, 0, PORCUPINE_TIMEOUT) {
+        Ok(checked) => checked,
+        Err(e) => return fallback(format!("porcupine failed ({e:#})")),
+    };
+    let mut anomalies = checkers::register::anomalies(&checked.verdict);
+    anomalies.extend(checkers::porcupine::disagreement(&checked.verdict, &ours));
+    RegisterCheck {
+        summary: format!(
+            "porcupine: {:?} in {} ms; Rust search: {ours:?}",
+            checked.verdict,
+            checked.elapsed.as_millis()
+        ),
+        anomalies,
+    }
+}
 
 /// What the summary line says.
 pub struct RunOutcome {
@@ -330,8 +370,8 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
     // The checkers.
     let writes = checkers::writes::check(&history.writes, &stored);
     anomalies.extend(writes.anomalies.iter().cloned());
-    let verdict = checkers::register::check(&history.register, 0, LINEARIZABILITY_STEPS);
-    anomalies.extend(checkers::register::anomalies(&verdict));
+    let register = check_register(&history.register);
+    anomalies.extend(register.anomalies.iter().cloned());
     anomalies.extend(checkers::watches::check_reference(
         &reference,
         &history.writes,
@@ -384,9 +424,9 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
         .filter(|o| o.result == crate::history::RegisterResult::Unknown)
         .count();
     println!(
-        "register: {} operations ({reg_unknown} outcome unknown), {:?}",
+        "register: {} operations ({reg_unknown} outcome unknown), {}",
         history.register.len(),
-        verdict
+        register.summary
     );
     println!(
         "watches: {} watchers, {} reference events from revision {start_rev} to {end_rev}, \

@@ -4,6 +4,7 @@
 
 pub mod fencing;
 pub mod leases;
+pub mod porcupine;
 pub mod register;
 pub mod registry;
 pub mod watches;

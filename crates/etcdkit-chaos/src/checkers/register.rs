@@ -1,5 +1,7 @@
 //! Linearizability of the compare-and-swap register, checked with the Wing–Gong search
-//! and Lowe's memoization (the algorithm porcupine implements).
+//! and Lowe's memoization (the algorithm porcupine implements). Porcupine itself is the
+//! checker of record (`porcupine.rs`); this search cross-checks it, and judges alone
+//! where there is no Go toolchain.
 //!
 //! The history becomes a list of call and return entries in time order. The search
 //! repeatedly takes a pending call whose effect the model accepts in the current state,
@@ -33,6 +35,10 @@ pub enum Verdict {
     /// The search gave up after `steps` steps without an answer.
     Inconclusive {
         steps: u64,
+    },
+    /// The check (porcupine's) gave up after `after` without an answer.
+    TimedOut {
+        after: Duration,
     },
 }
 
@@ -71,18 +77,22 @@ struct Entry {
     matching: usize,
 }
 
+/// The operations a check looks at: definite failures and reads of unknown outcome had
+/// no effect and returned nothing, so they are left out. Shared with the porcupine path
+/// so both checkers judge the same history.
+pub fn checked(ops: &[RegisterOp]) -> impl Iterator<Item = &RegisterOp> {
+    ops.iter().filter(|o| {
+        !matches!(
+            (o.call, o.result),
+            (_, RegisterResult::Failed) | (RegisterCall::Read, RegisterResult::Unknown)
+        )
+    })
+}
+
 /// Checks `ops` against a register that starts at `initial`, with at most `max_steps`
 /// search steps.
 pub fn check(ops: &[RegisterOp], initial: u64, max_steps: u64) -> Verdict {
-    let kept: Vec<&RegisterOp> = ops
-        .iter()
-        .filter(|o| {
-            !matches!(
-                (o.call, o.result),
-                (_, RegisterResult::Failed) | (RegisterCall::Read, RegisterResult::Unknown)
-            )
-        })
-        .collect();
+    let kept: Vec<&RegisterOp> = checked(ops).collect();
     let model_ops: Vec<Op> = kept
         .iter()
         .map(|o| Op {
