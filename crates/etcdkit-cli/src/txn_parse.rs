@@ -293,7 +293,11 @@ fn scan_quoted(input: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
 fn unquote(body: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;
+    // Only hex digits: `from_str_radix` would also take a sign (`\x+f`), which Go refuses.
     let hex = |digits: &[u8]| -> Option<u32> {
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
         u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
     };
     while i < body.len() {
@@ -594,5 +598,16 @@ mod tests {
     fn an_op_needs_two_arguments() {
         let e = read("\nget\n\n\n").unwrap_err();
         assert_eq!(e.0, "invalid txn compare request: get");
+    }
+
+    #[test]
+    fn a_sign_in_a_hex_escape_is_refused_as_go_refuses_it() {
+        assert!(parse_compare(br#"value("k") = "\x+f""#).is_err());
+        assert!(parse_compare(br#"value("k") = "\u+0e9""#).is_err());
+        assert!(argify(br#"put k "\x+f""#).is_err());
+        assert_eq!(
+            argify(br#"put k "\x0f\u00e9""#).unwrap()[2],
+            b"\x0f\xc3\xa9".to_vec()
+        );
     }
 }

@@ -88,6 +88,11 @@ mod types;
 mod util;
 pub mod watch;
 
+// The private parsers, for the fuzz targets only (`fuzzing` feature; see `fuzz/`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
+
 pub use backoff::Backoff;
 pub use client::Client;
 pub use error::{Code, Error, ErrorKind, Result};

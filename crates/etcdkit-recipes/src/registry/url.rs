@@ -84,17 +84,32 @@ impl fmt::Display for ConnectionString {
             .collect();
         write!(
             f,
-            "{scheme}://{}/{}?ttl={}ms&heartbeat={}ms&timeout={}ms",
+            "{scheme}://{}/{}?ttl={}&heartbeat={}&timeout={}",
             hosts.join(","),
             self.namespace,
-            self.ttl.as_millis(),
-            self.heartbeat.as_millis(),
-            self.timeout.as_millis()
+            Printed(self.ttl),
+            Printed(self.heartbeat),
+            Printed(self.timeout)
         )?;
         if self.format == ValueFormat::GoEndpoints {
             f.write_str("&format=go")?;
         }
         Ok(())
+    }
+}
+
+/// A duration as the parser reads it back: whole seconds as `Ns` (in milliseconds a
+/// huge one would not fit the parser's `u64`), anything else as `Nms` (the parser makes
+/// no finer durations).
+struct Printed(Duration);
+
+impl fmt::Display for Printed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.subsec_nanos() == 0 {
+            write!(f, "{}s", self.0.as_secs())
+        } else {
+            write!(f, "{}ms", self.0.as_millis())
+        }
     }
 }
 
@@ -192,7 +207,10 @@ impl std::str::FromStr for ConnectionString {
             return Err(invalid(input, "the ttl must be at least 1s"));
         }
         if !heartbeat_given {
-            c.heartbeat = c.heartbeat.min(c.ttl / 2);
+            // Whole milliseconds, the finest unit the string can say: half of `1001ms` is
+            // `500ms`, so that the printed form parses back to the same value.
+            let half = u64::try_from((c.ttl / 2).as_millis()).unwrap_or(u64::MAX);
+            c.heartbeat = c.heartbeat.min(Duration::from_millis(half));
         }
         if c.heartbeat.is_zero() || c.heartbeat >= c.ttl {
             return Err(invalid(
@@ -348,5 +366,28 @@ mod tests {
             assert!(e.contains(needle), "{input}: {e}");
             assert!(e.contains(input), "{input}: {e}");
         }
+    }
+
+    #[test]
+    fn the_printed_form_parses_back_to_the_same_value() {
+        for input in [
+            // Half of an odd number of milliseconds (found by fuzzing).
+            "http://h/?ttl=1001ms",
+            // Over u64::MAX milliseconds when printed in milliseconds.
+            "http://h/?ttl=18446744073709551615s&timeout=18446744073709551615m",
+            "https://a,b:2380,[::1]/x/y?ttl=1500ms&format=go",
+        ] {
+            let parsed = parse(input).unwrap();
+            let printed = parsed.to_string();
+            assert_eq!(
+                parse(&printed).unwrap(),
+                parsed,
+                "{input} printed as {printed}"
+            );
+        }
+        assert_eq!(
+            parse("http://h/?ttl=1001ms").unwrap().heartbeat(),
+            Duration::from_millis(500)
+        );
     }
 }

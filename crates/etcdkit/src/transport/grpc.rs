@@ -41,7 +41,8 @@ impl Decoder {
         }
     }
 
-    /// Adds received bytes; fails as soon as the frame's declared length is over the limit.
+    /// Adds received bytes; fails as soon as the frame's declared length is over the limit,
+    /// or the body holds more than that one frame.
     pub fn push(&mut self, data: Bytes) -> Result<(), AttemptError> {
         match self.first.take() {
             None if self.buf.is_empty() => self.first = Some(data),
@@ -62,6 +63,14 @@ impl Decoder {
                 return Err(AttemptError::Unreadable(format!(
                     "the message is {len} bytes, over the limit of {} bytes (max_recv_size)",
                     self.max_len
+                )));
+            }
+            // A unary response is one message. Without this check a server that keeps
+            // sending after it would have us buffer without bound (found by fuzzing).
+            if head.len() > 5 + len {
+                return Err(AttemptError::Unreadable(format!(
+                    "the response holds more than its one message ({} bytes after a {len}-byte message)",
+                    head.len() - 5 - len
                 )));
             }
         }
@@ -86,7 +95,7 @@ impl Decoder {
                 "the response is compressed, which was not asked for".into(),
             ));
         }
-        if frame.len() < len {
+        if frame.len() != len {
             return Err(AttemptError::Unreadable(format!(
                 "the response was cut short: {} of {len} bytes",
                 frame.len()
@@ -179,6 +188,36 @@ mod tests {
             .push(Bytes::from_static(&[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]))
             .unwrap();
         assert!(unreadable(garbage.finish::<pb::PutRequest>().unwrap_err()));
+    }
+
+    #[test]
+    fn bytes_after_the_one_message_are_refused_as_they_arrive() {
+        let message = pb::PutRequest {
+            key: Bytes::from_static(b"k"),
+            ..Default::default()
+        };
+        let frame = encode(&message);
+        let unreadable = |e| matches!(e, AttemptError::Unreadable(_));
+
+        // In the same chunk as the frame.
+        let mut same = Decoder::new(1024);
+        let mut body = frame.to_vec();
+        body.push(0);
+        assert!(unreadable(same.push(Bytes::from(body)).unwrap_err()));
+
+        // After it: refused at the first extra byte, not buffered until the body ends.
+        let mut after = Decoder::new(1024);
+        after.push(frame.clone()).unwrap();
+        assert!(unreadable(
+            after.push(Bytes::from_static(&[0; 4096])).unwrap_err()
+        ));
+
+        // An empty message followed by more: the length prefix says 0.
+        let mut empty = Decoder::new(1024);
+        empty.push(Bytes::from_static(&[0, 0, 0, 0, 0])).unwrap();
+        assert!(unreadable(
+            empty.push(Bytes::from_static(&[0])).unwrap_err()
+        ));
     }
 
     #[test]

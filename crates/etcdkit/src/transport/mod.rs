@@ -37,9 +37,13 @@ pub(crate) use attempt::deadline_after;
 pub(crate) use auth::{Credentials, PresetToken};
 use endpoint::Node;
 pub(crate) use endpoint::parse_endpoint;
+#[cfg(feature = "fuzzing")]
+pub(crate) use grpc::{Decoder as UnaryDecoder, error_in as grpc_error_in};
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
 pub(crate) use policy::{Retry, kind_is_retryable};
+#[cfg(feature = "fuzzing")]
+pub(crate) use status::describe as describe_attempt_error;
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
 pub use tls::TlsOptions;

@@ -53,7 +53,11 @@ use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use fragment::Reassembly;
 pub(crate) use hub::Hub;
+#[cfg(feature = "fuzzing")]
+pub(crate) use resume::Progress;
 use resume::Spec;
 use stream::{Command, NewWatch, StreamInfo, WatcherShared};
 pub use types::{Event, EventType, WatchResponse};
