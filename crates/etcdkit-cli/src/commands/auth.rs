@@ -3,7 +3,7 @@
 use super::{connect, etcd, printer, write_stdout};
 use crate::args::{AuthCommand, GlobalArgs};
 use crate::error::CliError;
-use crate::output::{Format, admin, write_json};
+use crate::output::{Basic, admin, write_json};
 
 /// Runs an `auth` subcommand. Enable and disable print their line in every output
 /// format, as etcdctl does.
@@ -27,15 +27,15 @@ pub async fn run(global: &GlobalArgs, command: &AuthCommand) -> Result<(), CliEr
             let client = connect(global).await?;
             let status = etcd(client.auth().status().await)?;
             let mut out = Vec::new();
-            match printer.format {
-                Format::Simple => out.extend_from_slice(
+            match printer.format.basic() {
+                Basic::Simple => out.extend_from_slice(
                     format!(
                         "Authentication Status: {}\nAuthRevision: {}\n",
                         status.enabled, status.auth_revision
                     )
                     .as_bytes(),
                 ),
-                Format::Json => write_json(&mut out, &admin::AuthStatus::from(&status))?,
+                Basic::Json => write_json(&mut out, &admin::AuthStatus::from(&status))?,
             }
             write_stdout(&out)
         }

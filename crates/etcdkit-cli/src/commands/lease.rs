@@ -15,8 +15,8 @@ use super::{connect, printer, write_stdout};
 use crate::args::{GlobalArgs, LeaseCommand};
 use crate::error::{CliError, ExitCode};
 use crate::go_compat;
-use crate::output::Format;
 use crate::output::Header;
+use crate::output::{Basic, Format};
 
 pub async fn run(global: &GlobalArgs, command: &LeaseCommand) -> Result<(), CliError> {
     match command {
@@ -75,11 +75,11 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
         .grant(Duration::from_secs(seconds))
         .await
         .map_err(|e| failed(ExitCode::Error, Some("failed to grant lease"), &e))?;
-    let out = match format {
-        Format::Simple => {
+    let out = match format.basic() {
+        Basic::Simple => {
             format!("lease {} granted with TTL({}s)\n", hex_id(r.id()), r.ttl()).into_bytes()
         }
-        Format::Json => {
+        Basic::Json => {
             #[derive(Serialize)]
             struct Grant {
                 #[serde(flatten)]
@@ -114,9 +114,9 @@ async fn revoke(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
         .revoke(id)
         .await
         .map_err(|e| failed(ExitCode::Error, Some("failed to revoke lease"), &e))?;
-    let out = match format {
-        Format::Simple => format!("lease {} revoked\n", hex_id(id)).into_bytes(),
-        Format::Json => {
+    let out = match format.basic() {
+        Basic::Simple => format!("lease {} revoked\n", hex_id(id)).into_bytes(),
+        Basic::Json => {
             #[derive(Serialize)]
             struct Revoke {
                 #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,8 +146,8 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
     let r = request
         .await
         .map_err(|e| failed(ExitCode::BadConnection, None, &e))?;
-    let out = match format {
-        Format::Simple => {
+    let out = match format.basic() {
+        Basic::Simple => {
             if r.granted_ttl() == 0 && r.ttl() == -1 {
                 format!("lease {} already expired\n", hex_id(r.id())).into_bytes()
             } else {
@@ -173,7 +173,7 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
                 line
             }
         }
-        Format::Json => {
+        Basic::Json => {
             #[derive(Serialize)]
             struct TimeToLive {
                 #[serde(flatten)]
@@ -206,8 +206,8 @@ async fn list(global: &GlobalArgs) -> Result<(), CliError> {
         .leases()
         .await
         .map_err(|e| failed(ExitCode::BadConnection, None, &e))?;
-    let out = match format {
-        Format::Simple => {
+    let out = match format.basic() {
+        Basic::Simple => {
             let mut out = format!("found {} leases\n", r.leases().len());
             for id in r.leases() {
                 out.push_str(&hex_id(*id));
@@ -215,7 +215,7 @@ async fn list(global: &GlobalArgs) -> Result<(), CliError> {
             }
             out.into_bytes()
         }
-        Format::Json => {
+        Basic::Json => {
             #[derive(Serialize)]
             struct Status {
                 id: i64,
@@ -255,11 +255,11 @@ fn keepalive_line(
     id: LeaseId,
     ttl: i64,
 ) -> Result<Vec<u8>, CliError> {
-    match format {
-        Format::Simple => {
+    match format.basic() {
+        Basic::Simple => {
             Ok(format!("lease {} keepalived with TTL({ttl})\n", hex_id(id)).into_bytes())
         }
-        Format::Json => json_line(&KeepAliveJson {
+        Basic::Json => json_line(&KeepAliveJson {
             header: header.into(),
             id: id.get(),
             ttl,
@@ -311,7 +311,7 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
             _ => {}
         }
     }
-    if format == Format::Simple {
+    if format.basic() == Basic::Simple {
         write_stdout(format!("lease {} expired or revoked.\n", hex_id(id)).as_bytes())?;
     }
     Ok(())

@@ -11,7 +11,7 @@ use super::user::{Listed, header_of, list_names, print_header};
 use super::{arg_bytes, connect, etcd, printer, write_stdout};
 use crate::args::{GlobalArgs, PermArgs, RoleCommand};
 use crate::error::CliError;
-use crate::output::{Format, Printer, admin, write_json};
+use crate::output::{Basic, Printer, admin, write_json};
 
 /// Runs a `role` subcommand.
 pub async fn run(global: &GlobalArgs, command: &RoleCommand) -> Result<(), CliError> {
@@ -123,9 +123,9 @@ async fn revoke(global: &GlobalArgs, perm: &PermArgs) -> Result<(), CliError> {
     }
     simple.extend_from_slice(format!(" is revoked from role {role}\n").as_bytes());
     let mut out = Vec::new();
-    match printer.format {
-        Format::Simple => out = simple,
-        Format::Json => write_json(&mut out, &admin::HeaderOnly::new(&header))?,
+    match printer.format.basic() {
+        Basic::Simple => out = simple,
+        Basic::Json => write_json(&mut out, &admin::HeaderOnly::new(&header))?,
     }
     write_stdout(&out)
 }
@@ -176,12 +176,12 @@ pub async fn print_role(
     role: &str,
 ) -> Result<(), CliError> {
     let perms = etcd(client.auth().role_get(role).await)?;
-    match printer.format {
-        Format::Json => {
+    match printer.format.basic() {
+        Basic::Json => {
             let header = header_of(client).await?;
             write_json(out, &admin::RoleGet::new(&header, &perms))?;
         }
-        Format::Simple => {
+        Basic::Simple => {
             out.extend_from_slice(format!("Role {role}\nKV Read:\n").as_bytes());
             for p in &perms {
                 if matches!(p.kind(), PermissionType::Read | PermissionType::ReadWrite) {

@@ -7,7 +7,7 @@ use etcdkit::{Client, ResponseHeader};
 use super::{connect, etcd, printer, role, write_stdout};
 use crate::args::{GlobalArgs, UserAddArgs, UserCommand};
 use crate::error::CliError;
-use crate::output::{Format, Printer, admin, write_json};
+use crate::output::{Basic, Printer, admin, write_json};
 use crate::security;
 
 /// Runs a `user` subcommand.
@@ -126,15 +126,15 @@ async fn get(global: &GlobalArgs, name: &str, detail: bool) -> Result<(), CliErr
             role::print_role(&client, printer, &mut out, role).await?;
         }
     } else {
-        match printer.format {
-            Format::Simple => {
+        match printer.format.basic() {
+            Basic::Simple => {
                 out.extend_from_slice(format!("User: {name}\nRoles:").as_bytes());
                 for role in &roles {
                     out.extend_from_slice(format!(" {role}").as_bytes());
                 }
                 out.push(b'\n');
             }
-            Format::Json => {
+            Basic::Json => {
                 let header = header_of(&client).await?;
                 write_json(&mut out, &admin::Names::roles(&header, &roles))?;
             }
@@ -161,9 +161,9 @@ pub fn print_header(
     simple: String,
 ) -> Result<(), CliError> {
     let mut out = Vec::new();
-    match printer.format {
-        Format::Simple => out.extend_from_slice(simple.as_bytes()),
-        Format::Json => write_json(&mut out, &admin::HeaderOnly::new(header))?,
+    match printer.format.basic() {
+        Basic::Simple => out.extend_from_slice(simple.as_bytes()),
+        Basic::Json => write_json(&mut out, &admin::HeaderOnly::new(header))?,
     }
     write_stdout(&out)
 }
@@ -196,13 +196,13 @@ pub async fn list_names(
         Listed::Roles => client.auth().role_list().await,
     })?;
     let mut out = Vec::new();
-    match printer.format {
-        Format::Simple => {
+    match printer.format.basic() {
+        Basic::Simple => {
             for name in &names {
                 out.extend_from_slice(format!("{name}\n").as_bytes());
             }
         }
-        Format::Json => {
+        Basic::Json => {
             let header = header_of(&client).await?;
             let names = match listed {
                 Listed::Users => admin::Names::users(&header, &names),
