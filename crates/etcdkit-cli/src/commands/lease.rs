@@ -11,12 +11,12 @@ use etcdkit::{LeaseId, ResponseHeader};
 use serde::Serialize;
 use tokio_stream::StreamExt;
 
-use super::{connect, printer, write_stdout};
+use super::{connect, printer_for, write_stdout};
 use crate::args::{GlobalArgs, LeaseCommand};
 use crate::error::{CliError, ExitCode};
 use crate::go_compat;
 use crate::output::Header;
-use crate::output::{Basic, Format};
+use crate::output::{Basic, Lease, Printer, Supported};
 
 pub async fn run(global: &GlobalArgs, command: &LeaseCommand) -> Result<(), CliError> {
     match command {
@@ -67,7 +67,8 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
     };
     let ttl =
         go_compat::parse_int(ttl, 10).map_err(|e| CliError::bad_args(format!("bad TTL ({e})")))?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let seconds = u64::try_from(ttl).unwrap_or(0);
     let r = client
@@ -75,6 +76,15 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
         .grant(Duration::from_secs(seconds))
         .await
         .map_err(|e| failed(ExitCode::Error, Some("failed to grant lease"), &e))?;
+    if let Some(printed) = printer.lease(
+        Some(r.header()),
+        Lease::Grant {
+            id: r.id(),
+            ttl: r.ttl(),
+        },
+    ) {
+        return write_stdout(&printed?);
+    }
     let out = match format.basic() {
         Basic::Simple => {
             format!("lease {} granted with TTL({}s)\n", hex_id(r.id()), r.ttl()).into_bytes()
@@ -107,13 +117,17 @@ async fn revoke(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
         return Err(CliError::bad_args("lease revoke command needs 1 argument"));
     };
     let id = lease_id(id)?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let r = client
         .lease()
         .revoke(id)
         .await
         .map_err(|e| failed(ExitCode::Error, Some("failed to revoke lease"), &e))?;
+    if let Some(printed) = printer.lease(r.header(), Lease::Revoke) {
+        return write_stdout(&printed?);
+    }
     let out = match format.basic() {
         Basic::Simple => format!("lease {} revoked\n", hex_id(id)).into_bytes(),
         Basic::Json => {
@@ -137,7 +151,8 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
         ));
     };
     let id = lease_id(id)?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let mut request = client.lease().time_to_live(id);
     if keys {
@@ -146,6 +161,15 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
     let r = request
         .await
         .map_err(|e| failed(ExitCode::BadConnection, None, &e))?;
+    let ttl = Lease::TimeToLive {
+        id: r.id(),
+        ttl: r.ttl(),
+        granted_ttl: r.granted_ttl(),
+        keys: r.keys(),
+    };
+    if let Some(printed) = printer.lease(Some(r.header()), ttl) {
+        return write_stdout(&printed?);
+    }
     let out = match format.basic() {
         Basic::Simple => {
             if r.granted_ttl() == 0 && r.ttl() == -1 {
@@ -199,13 +223,17 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
 }
 
 async fn list(global: &GlobalArgs) -> Result<(), CliError> {
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let r = client
         .lease()
         .leases()
         .await
         .map_err(|e| failed(ExitCode::BadConnection, None, &e))?;
+    if let Some(printed) = printer.lease(Some(r.header()), Lease::List(r.leases())) {
+        return write_stdout(&printed?);
+    }
     let out = match format.basic() {
         Basic::Simple => {
             let mut out = format!("found {} leases\n", r.leases().len());
@@ -250,12 +278,15 @@ struct KeepAliveJson {
 }
 
 fn keepalive_line(
-    format: Format,
+    printer: Printer,
     header: &ResponseHeader,
     id: LeaseId,
     ttl: i64,
 ) -> Result<Vec<u8>, CliError> {
-    match format.basic() {
+    if let Some(printed) = printer.lease(Some(header), Lease::KeepAlive { id, ttl }) {
+        return printed;
+    }
+    match printer.format.basic() {
         Basic::Simple => {
             Ok(format!("lease {} keepalived with TTL({ttl})\n", hex_id(id)).into_bytes())
         }
@@ -274,7 +305,8 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
         ));
     };
     let id = lease_id(id)?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     if once {
         let r = client.lease().keep_alive_once(id).await.map_err(|e| {
@@ -283,7 +315,7 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
             err.detail = None;
             err
         })?;
-        return write_stdout(&keepalive_line(format, r.header(), r.id(), r.ttl())?);
+        return write_stdout(&keepalive_line(printer, r.header(), r.id(), r.ttl())?);
     }
     // Renews until the lease is lost (or the process is interrupted), printing every
     // renewal; stream failures are retried by the client.
@@ -297,7 +329,7 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
         match event {
             KeepAliveEvent::Succeeded { ttl, header, .. } => {
                 let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-                write_stdout(&keepalive_line(format, &header, id, seconds)?)?;
+                write_stdout(&keepalive_line(printer, &header, id, seconds)?)?;
             }
             KeepAliveEvent::Lost { reason } => {
                 if reason == LostReason::Expired {

@@ -5,9 +5,11 @@
 //! a failure half-way through printing leaves no partial output behind.
 
 pub mod admin;
+mod auth;
 mod endpoint;
 mod fields;
 mod json;
+mod lease;
 mod member;
 mod protobuf;
 mod simple;
@@ -18,7 +20,9 @@ use std::io;
 use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
 use etcdkit::watch::WatchResponse;
 
+pub use auth::NameList;
 pub use json::{EndpointHealth, Header};
+pub use lease::Lease;
 
 use crate::error::CliError;
 
@@ -93,6 +97,13 @@ impl Supported {
         fields: true,
         protobuf: false,
         table: true,
+    };
+    /// `auth status`, `user list` and `user get` (without `--detail`): protobuf but no
+    /// fields.
+    pub const PROTOBUF: Supported = Supported {
+        fields: false,
+        protobuf: true,
+        table: false,
     };
     /// Whether `format` is printed.
     fn allows(self, format: Format) -> bool {

@@ -85,6 +85,10 @@ impl Message {
         self.bytes.extend_from_slice(value);
     }
 
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes
+    }
+
     #[cfg(test)]
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
