@@ -114,11 +114,12 @@ async fn add(global: &GlobalArgs, args: &UserAddArgs) -> Result<(), CliError> {
 }
 
 async fn get(global: &GlobalArgs, name: &str, detail: bool) -> Result<(), CliError> {
-    // Without --detail, etcdctl has no fields for a user.
+    // Without --detail, etcdctl has no fields for a user. With it, etcdctl prints the
+    // user line before it finds it has no table for a role.
     let printer = printer_for(
         global,
         if detail {
-            Supported::FIELDS_PROTOBUF
+            Supported::ALL
         } else {
             Supported::PROTOBUF
         },
@@ -126,6 +127,17 @@ async fn get(global: &GlobalArgs, name: &str, detail: bool) -> Result<(), CliErr
     let client = connect(global).await?;
     let roles = etcd(client.auth().user_get(name).await)?;
     let mut out = Vec::new();
+    if printer.format == Format::Table {
+        out.extend_from_slice(format!("User: {name}\n").as_bytes());
+        if roles.is_empty() {
+            return write_stdout(&out);
+        }
+        out.push(b'\n');
+        write_stdout(&out)?;
+        return Err(CliError::bad_feature(
+            "table not supported as output format",
+        ));
+    }
     if detail {
         // etcdctl prints the user line, then each role as `role get` prints it.
         out.extend_from_slice(format!("User: {name}\n").as_bytes());
