@@ -52,8 +52,9 @@ pub enum Basic {
 }
 
 impl Format {
-    /// This format as one of `simple` and `json`, for a printer made with
-    /// [`Supported::BASIC`] (which refuses the others): anything but json is simple.
+    /// This format as one of `simple` and `json`, for code that prints only those two:
+    /// its printer was made with [`Supported::BASIC`], which refuses the others, or it
+    /// has printed them already. Anything but json is simple.
     pub fn basic(self) -> Basic {
         if self == Format::Json {
             Basic::Json
