@@ -1,8 +1,9 @@
 //! `alarm list | disarm`.
 
-use super::{connect, etcd, printer, write_stdout};
+use super::{connect, etcd, printer_for, write_stdout};
 use crate::args::{AlarmCommand, GlobalArgs};
 use crate::error::CliError;
+use crate::output::Supported;
 
 /// Runs an `alarm` subcommand. Both print the alarms concerned, one per line as
 /// `memberID:<decimal id> alarm:<TYPE> ` (Go's text form, with its trailing space);
@@ -17,7 +18,7 @@ pub async fn run(global: &GlobalArgs, command: &AlarmCommand) -> Result<(), CliE
             "alarm {name} command accepts no arguments"
         )));
     }
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let r = match command {
         AlarmCommand::List { .. } => etcd(client.maintenance().alarm_list().await)?,

@@ -1,9 +1,9 @@
 //! `auth enable | disable | status`.
 
-use super::{connect, etcd, printer, write_stdout};
+use super::{connect, etcd, printer_for, write_stdout};
 use crate::args::{AuthCommand, GlobalArgs};
 use crate::error::CliError;
-use crate::output::{Format, admin, write_json};
+use crate::output::{Basic, Format, Supported, admin, write_json};
 
 /// Runs an `auth` subcommand. Enable and disable print their line in every output
 /// format, as etcdctl does.
@@ -23,19 +23,24 @@ pub async fn run(global: &GlobalArgs, command: &AuthCommand) -> Result<(), CliEr
         }
         AuthCommand::Status { args } => {
             no_args(args, "auth status")?;
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::PROTOBUF)?;
             let client = connect(global).await?;
             let status = etcd(client.auth().status().await)?;
+            if printer.format == Format::Protobuf {
+                let mut out = Vec::new();
+                printer.auth_status_protobuf(&mut out, &status)?;
+                return write_stdout(&out);
+            }
             let mut out = Vec::new();
-            match printer.format {
-                Format::Simple => out.extend_from_slice(
+            match printer.format.basic() {
+                Basic::Simple => out.extend_from_slice(
                     format!(
                         "Authentication Status: {}\nAuthRevision: {}\n",
                         status.enabled, status.auth_revision
                     )
                     .as_bytes(),
                 ),
-                Format::Json => write_json(&mut out, &admin::AuthStatus::from(&status))?,
+                Basic::Json => write_json(&mut out, &admin::AuthStatus::from(&status))?,
             }
             write_stdout(&out)
         }

@@ -3,10 +3,11 @@
 use bytes::Bytes;
 use etcdkit::kv::Delete;
 
-use super::{arg_bytes, connect, key_range, printer, range_end_arg, write_stdout};
+use super::{arg_bytes, connect, key_range, printer_for, range_end_arg, write_stdout};
 use crate::args::{DelArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::go_compat;
+use crate::output::Supported;
 
 /// A checked `del`, ready to be applied to a request (top-level or inside a txn).
 #[derive(Debug, Clone)]
@@ -71,7 +72,7 @@ pub async fn run(global: &GlobalArgs, args: &DelArgs) -> Result<(), CliError> {
         );
         tokio::time::sleep(RANGE_DELETE_GRACE).await;
     }
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let response = plan
         .apply(client.kv().delete(plan.key.clone()))

@@ -9,17 +9,17 @@ use etcdkit::maintenance::StatusResponse;
 use etcdkit::{ErrorKind, Revision};
 use tokio::task::JoinSet;
 
-use super::{Members, printer, some_failed, write_stderr, write_stdout};
+use super::{Members, printer_for, some_failed, write_stderr, write_stdout};
 use crate::args::GlobalArgs;
 use crate::error::CliError;
 use crate::go_compat;
-use crate::output::EndpointHealth;
+use crate::output::{EndpointHealth, Supported};
 
 /// Checks every endpoint at once: a linearizable read of the key `health` must succeed (a
 /// permission-denied answer counts, since the request went through consensus to get it),
 /// and the cluster must have no active alarm.
 pub async fn health(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_TABLE)?;
     let members = Members::connect(global, cluster).await?;
     let mut checks = JoinSet::new();
     for (i, endpoint) in members.endpoints.iter().enumerate() {
@@ -116,7 +116,7 @@ fn active_alarms(status: &StatusResponse) -> String {
 /// stderr and the others are still printed; the exit code is then 1, with no `Error:`
 /// line, as in etcdctl.
 pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_TABLE)?;
     let members = Members::connect(global, cluster).await?;
     let (statuses, failed) = members
         .ask_each(
@@ -139,7 +139,7 @@ pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> 
 /// Asks each endpoint for the hash of its key-value history up to `rev` (0: all of it),
 /// one after the other; failures are reported as `endpoint status` reports them.
 pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), CliError> {
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_TABLE)?;
     let members = Members::connect(global, cluster).await?;
     let (hashes, failed) = members
         .ask_each(

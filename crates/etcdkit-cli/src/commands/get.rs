@@ -4,10 +4,10 @@ use bytes::Bytes;
 use etcdkit::Revision;
 use etcdkit::kv::{Get, SortOrder, SortTarget};
 
-use super::{arg_bytes, connect, key_range, printer, range_end_arg, write_stdout};
+use super::{arg_bytes, connect, key_range, printer_for, range_end_arg, write_stdout};
 use crate::args::{GetArgs, GlobalArgs};
 use crate::error::CliError;
-use crate::output::Format;
+use crate::output::{Format, Supported};
 
 /// A checked `get`, ready to be applied to a request (top-level or inside a txn).
 #[derive(Debug, Clone)]
@@ -124,14 +124,21 @@ impl GetPlan {
 
 pub async fn run(global: &GlobalArgs, args: &GetArgs) -> Result<(), CliError> {
     let plan = plan(args)?;
-    let printer = printer(global)?;
+    // etcdctl turns down these flags' formats after the read, before its printer
+    // refuses a table: the flags' messages win.
+    let supported = if args.count_only || args.print_value_only {
+        Supported::ALL
+    } else {
+        Supported::FIELDS_PROTOBUF
+    };
+    let printer = printer_for(global, supported)?;
     let client = connect(global).await?;
     let response = plan
         .apply(client.kv().get(plan.key.clone()))
         .await
         .map_err(|e| CliError::from_etcd(&e))?;
     // etcdctl checks these only once the read has succeeded.
-    if args.count_only {
+    if args.count_only && printer.format != Format::Fields {
         return Err(CliError::bad_args(
             "--count-only is only for `--write-out=fields`",
         ));

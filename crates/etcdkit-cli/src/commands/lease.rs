@@ -11,12 +11,12 @@ use etcdkit::{LeaseId, ResponseHeader};
 use serde::Serialize;
 use tokio_stream::StreamExt;
 
-use super::{connect, printer, write_stdout};
+use super::{connect, printer_for, write_stdout};
 use crate::args::{GlobalArgs, LeaseCommand};
 use crate::error::{CliError, ExitCode};
 use crate::go_compat;
-use crate::output::Format;
 use crate::output::Header;
+use crate::output::{Basic, Lease, Printer, Supported};
 
 pub async fn run(global: &GlobalArgs, command: &LeaseCommand) -> Result<(), CliError> {
     match command {
@@ -67,7 +67,8 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
     };
     let ttl =
         go_compat::parse_int(ttl, 10).map_err(|e| CliError::bad_args(format!("bad TTL ({e})")))?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let seconds = u64::try_from(ttl).unwrap_or(0);
     let r = client
@@ -75,11 +76,20 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
         .grant(Duration::from_secs(seconds))
         .await
         .map_err(|e| failed(ExitCode::Error, Some("failed to grant lease"), &e))?;
-    let out = match format {
-        Format::Simple => {
+    if let Some(printed) = printer.lease(
+        Some(r.header()),
+        Lease::Grant {
+            id: r.id(),
+            ttl: r.ttl(),
+        },
+    ) {
+        return write_stdout(&printed?);
+    }
+    let out = match format.basic() {
+        Basic::Simple => {
             format!("lease {} granted with TTL({}s)\n", hex_id(r.id()), r.ttl()).into_bytes()
         }
-        Format::Json => {
+        Basic::Json => {
             #[derive(Serialize)]
             struct Grant {
                 #[serde(flatten)]
@@ -107,16 +117,20 @@ async fn revoke(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
         return Err(CliError::bad_args("lease revoke command needs 1 argument"));
     };
     let id = lease_id(id)?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let r = client
         .lease()
         .revoke(id)
         .await
         .map_err(|e| failed(ExitCode::Error, Some("failed to revoke lease"), &e))?;
-    let out = match format {
-        Format::Simple => format!("lease {} revoked\n", hex_id(id)).into_bytes(),
-        Format::Json => {
+    if let Some(printed) = printer.lease(r.header(), Lease::Revoke) {
+        return write_stdout(&printed?);
+    }
+    let out = match format.basic() {
+        Basic::Simple => format!("lease {} revoked\n", hex_id(id)).into_bytes(),
+        Basic::Json => {
             #[derive(Serialize)]
             struct Revoke {
                 #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +151,8 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
         ));
     };
     let id = lease_id(id)?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let mut request = client.lease().time_to_live(id);
     if keys {
@@ -146,8 +161,17 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
     let r = request
         .await
         .map_err(|e| failed(ExitCode::BadConnection, None, &e))?;
-    let out = match format {
-        Format::Simple => {
+    let ttl = Lease::TimeToLive {
+        id: r.id(),
+        ttl: r.ttl(),
+        granted_ttl: r.granted_ttl(),
+        keys: r.keys(),
+    };
+    if let Some(printed) = printer.lease(Some(r.header()), ttl) {
+        return write_stdout(&printed?);
+    }
+    let out = match format.basic() {
+        Basic::Simple => {
             if r.granted_ttl() == 0 && r.ttl() == -1 {
                 format!("lease {} already expired\n", hex_id(r.id())).into_bytes()
             } else {
@@ -173,7 +197,7 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
                 line
             }
         }
-        Format::Json => {
+        Basic::Json => {
             #[derive(Serialize)]
             struct TimeToLive {
                 #[serde(flatten)]
@@ -199,15 +223,19 @@ async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Resul
 }
 
 async fn list(global: &GlobalArgs) -> Result<(), CliError> {
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     let r = client
         .lease()
         .leases()
         .await
         .map_err(|e| failed(ExitCode::BadConnection, None, &e))?;
-    let out = match format {
-        Format::Simple => {
+    if let Some(printed) = printer.lease(Some(r.header()), Lease::List(r.leases())) {
+        return write_stdout(&printed?);
+    }
+    let out = match format.basic() {
+        Basic::Simple => {
             let mut out = format!("found {} leases\n", r.leases().len());
             for id in r.leases() {
                 out.push_str(&hex_id(*id));
@@ -215,7 +243,7 @@ async fn list(global: &GlobalArgs) -> Result<(), CliError> {
             }
             out.into_bytes()
         }
-        Format::Json => {
+        Basic::Json => {
             #[derive(Serialize)]
             struct Status {
                 id: i64,
@@ -250,16 +278,19 @@ struct KeepAliveJson {
 }
 
 fn keepalive_line(
-    format: Format,
+    printer: Printer,
     header: &ResponseHeader,
     id: LeaseId,
     ttl: i64,
 ) -> Result<Vec<u8>, CliError> {
-    match format {
-        Format::Simple => {
+    if let Some(printed) = printer.lease(Some(header), Lease::KeepAlive { id, ttl }) {
+        return printed;
+    }
+    match printer.format.basic() {
+        Basic::Simple => {
             Ok(format!("lease {} keepalived with TTL({ttl})\n", hex_id(id)).into_bytes())
         }
-        Format::Json => json_line(&KeepAliveJson {
+        Basic::Json => json_line(&KeepAliveJson {
             header: header.into(),
             id: id.get(),
             ttl,
@@ -274,7 +305,8 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
         ));
     };
     let id = lease_id(id)?;
-    let format = printer(global)?.format;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let format = printer.format;
     let client = connect(global).await?;
     if once {
         let r = client.lease().keep_alive_once(id).await.map_err(|e| {
@@ -283,7 +315,7 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
             err.detail = None;
             err
         })?;
-        return write_stdout(&keepalive_line(format, r.header(), r.id(), r.ttl())?);
+        return write_stdout(&keepalive_line(printer, r.header(), r.id(), r.ttl())?);
     }
     // Renews until the lease is lost (or the process is interrupted), printing every
     // renewal; stream failures are retried by the client.
@@ -297,7 +329,7 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
         match event {
             KeepAliveEvent::Succeeded { ttl, header, .. } => {
                 let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-                write_stdout(&keepalive_line(format, &header, id, seconds)?)?;
+                write_stdout(&keepalive_line(printer, &header, id, seconds)?)?;
             }
             KeepAliveEvent::Lost { reason } => {
                 if reason == LostReason::Expired {
@@ -311,7 +343,7 @@ async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<
             _ => {}
         }
     }
-    if format == Format::Simple {
+    if format.basic() == Basic::Simple {
         write_stdout(format!("lease {} expired or revoked.\n", hex_id(id)).as_bytes())?;
     }
     Ok(())

@@ -3,41 +3,20 @@
 use etcdkit::MemberId;
 use etcdkit::cluster::MemberListResponse;
 
-use super::{connect, etcd, printer, write_stdout};
+use super::{connect, etcd, printer, printer_for, write_stdout};
 use crate::args::{GlobalArgs, MemberCommand};
 use crate::error::CliError;
-use crate::output::{Format, admin, write_json};
+use crate::output::{Format, Supported, admin, write_json};
 
 /// Runs a `member` subcommand.
 pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), CliError> {
     match command {
         MemberCommand::List => {
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::ALL)?;
             let client = connect(global).await?;
             let list = etcd(client.cluster().member_list().await)?;
             let mut out = Vec::new();
-            match printer.format {
-                Format::Simple => {
-                    for m in list.members() {
-                        let status = if m.name().is_empty() {
-                            "unstarted"
-                        } else {
-                            "started"
-                        };
-                        let row = [
-                            format!("{:x}", m.id().get()),
-                            status.to_owned(),
-                            m.name().to_owned(),
-                            m.peer_urls().join(","),
-                            m.client_urls().join(","),
-                            m.is_learner().to_string(),
-                        ];
-                        out.extend_from_slice(row.join(", ").as_bytes());
-                        out.push(b'\n');
-                    }
-                }
-                Format::Json => print_list(&mut out, &list)?,
-            }
+            printer.member_list(&mut out, &list)?;
             write_stdout(&out)
         }
         MemberCommand::Add {
@@ -65,7 +44,8 @@ pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), Cli
                     &mut out,
                     &admin::Members::new(r.header(), r.member(), r.members()),
                 )?,
-                Format::Simple => {
+                // Only simple and json get here.
+                _ => {
                     let new_id = r.member().map(|m| m.id());
                     let cluster = r.header().cluster_id().0;
                     let id = new_id.map_or(0, MemberId::get);
@@ -153,7 +133,8 @@ fn print_change(
     let mut out = Vec::new();
     match format {
         Format::Json => print_list(&mut out, r)?,
-        Format::Simple => {
+        // Only simple and json get here.
+        _ => {
             let cluster = r.header().cluster_id().0;
             out.extend_from_slice(
                 format!("Member {:>16x} {what} cluster {cluster:>16x}\n", id.get()).as_bytes(),

@@ -33,7 +33,7 @@ use etcdkit::{Client, ClientOptions, ErrorKind, KeyRange};
 
 use crate::args::{Cli, Command, EndpointCommand, GlobalArgs};
 use crate::error::{CliError, ExitCode, etcd_message};
-use crate::output::{Format, Printer};
+use crate::output::{Format, Printer, Supported};
 use crate::security;
 
 /// Runs the parsed command line.
@@ -73,10 +73,17 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// The printer that `-w` and `--hex` ask for.
+/// The printer that `-w` and `--hex` ask for, for a command that prints only `simple`
+/// and `json`.
 pub fn printer(global: &GlobalArgs) -> Result<Printer, CliError> {
+    printer_for(global, Supported::BASIC)
+}
+
+/// The printer that `-w` and `--hex` ask for, for a command that also prints the
+/// `supported` formats.
+pub fn printer_for(global: &GlobalArgs, supported: Supported) -> Result<Printer, CliError> {
     Ok(Printer {
-        format: Format::parse(&global.write_out)?,
+        format: Format::parse(&global.write_out, supported)?,
         hex: global.hex,
     })
 }

@@ -6,10 +6,11 @@ use bytes::Bytes;
 use etcdkit::LeaseId;
 use etcdkit::kv::Put;
 
-use super::{arg_bytes, connect, printer, write_stdout};
+use super::{arg_bytes, connect, printer_for, write_stdout};
 use crate::args::{GlobalArgs, PutArgs};
 use crate::error::CliError;
 use crate::go_compat;
+use crate::output::Supported;
 
 const NEEDS_ARGS: &str = "put command needs 1 argument and input from stdin or 2 arguments";
 
@@ -87,7 +88,7 @@ impl PutPlan {
 pub async fn run(global: &GlobalArgs, args: &PutArgs) -> Result<(), CliError> {
     let mut stdin = std::io::stdin().lock();
     let plan = plan(args, Some(&mut stdin))?;
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let response = plan
         .apply(client.kv().put(plan.key.clone(), plan.value.clone()))

@@ -8,17 +8,17 @@ use etcdkit::Client;
 use etcdkit::auth::{Permission, PermissionType};
 
 use super::user::{Listed, header_of, list_names, print_header};
-use super::{arg_bytes, connect, etcd, printer, write_stdout};
+use super::{arg_bytes, connect, etcd, printer_for, write_stdout};
 use crate::args::{GlobalArgs, PermArgs, RoleCommand};
 use crate::error::CliError;
-use crate::output::{Format, Printer, admin, write_json};
+use crate::output::{Format, Printer, Supported};
 
 /// Runs a `role` subcommand.
 pub async fn run(global: &GlobalArgs, command: &RoleCommand) -> Result<(), CliError> {
     match command {
         RoleCommand::Add { args } => {
             let name = one_name(args, "role add command requires role name as its argument")?;
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let header = etcd(client.auth().role_add(name).await)?;
             print_header(printer, &header, format!("Role {name} created\n"))
@@ -28,14 +28,14 @@ pub async fn run(global: &GlobalArgs, command: &RoleCommand) -> Result<(), CliEr
                 args,
                 "role delete command requires role name as its argument",
             )?;
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let header = etcd(client.auth().role_delete(name).await)?;
             print_header(printer, &header, format!("Role {name} deleted\n"))
         }
         RoleCommand::Get { args } => {
             let name = one_name(args, "role get command requires role name as its argument")?;
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let mut out = Vec::new();
             print_role(&client, printer, &mut out, name).await?;
@@ -74,7 +74,7 @@ async fn grant(global: &GlobalArgs, perm: &PermArgs) -> Result<(), CliError> {
         }
     };
     let (key, range_end) = perm_range(range, perm)?;
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let permission = Permission::new(kind, key).range_end(range_end);
     let header = etcd(client.auth().role_grant_permission(&role, permission).await)?;
@@ -96,7 +96,7 @@ async fn revoke(global: &GlobalArgs, perm: &PermArgs) -> Result<(), CliError> {
     }
     let role = role.to_string_lossy().into_owned();
     let (key, range_end) = perm_range(range, perm)?;
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let header = etcd(
         client
@@ -123,10 +123,7 @@ async fn revoke(global: &GlobalArgs, perm: &PermArgs) -> Result<(), CliError> {
     }
     simple.extend_from_slice(format!(" is revoked from role {role}\n").as_bytes());
     let mut out = Vec::new();
-    match printer.format {
-        Format::Simple => out = simple,
-        Format::Json => write_json(&mut out, &admin::HeaderOnly::new(&header))?,
-    }
+    printer.header_only(&mut out, &header, &simple)?;
     write_stdout(&out)
 }
 
@@ -177,10 +174,6 @@ pub async fn print_role(
 ) -> Result<(), CliError> {
     let perms = etcd(client.auth().role_get(role).await)?;
     match printer.format {
-        Format::Json => {
-            let header = header_of(client).await?;
-            write_json(out, &admin::RoleGet::new(&header, &perms))?;
-        }
         Format::Simple => {
             out.extend_from_slice(format!("Role {role}\nKV Read:\n").as_bytes());
             for p in &perms {
@@ -194,6 +187,11 @@ pub async fn print_role(
                     print_perm(out, p);
                 }
             }
+        }
+        // json, fields and protobuf
+        _ => {
+            let header = header_of(client).await?;
+            printer.role_get(out, &header, &perms)?;
         }
     }
     Ok(())

@@ -4,9 +4,10 @@
 use clap::Parser;
 use etcdkit::kv::{Delete, Get, Put, TxnOp};
 
-use super::{bytes_arg, connect, del, get, printer, put, write_stdout};
+use super::{bytes_arg, connect, del, get, printer_for, put, write_stdout};
 use crate::args::{GlobalArgs, TxnArgs, TxnOpCommand};
 use crate::error::CliError;
+use crate::output::Supported;
 use crate::txn_parse::{OpLine, TxnParseError, TxnReader};
 
 impl From<TxnParseError> for CliError {
@@ -34,7 +35,7 @@ pub async fn run(global: &GlobalArgs, args: &TxnArgs) -> Result<(), CliError> {
     prompt("failure requests (get, put, del):");
     let failure = reader.ops(op_from_line)?;
 
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let response = client
         .kv()

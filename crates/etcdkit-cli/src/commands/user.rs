@@ -4,10 +4,10 @@ use std::io::Read;
 
 use etcdkit::{Client, ResponseHeader};
 
-use super::{connect, etcd, printer, role, write_stdout};
+use super::{connect, etcd, printer_for, role, write_stdout};
 use crate::args::{GlobalArgs, UserAddArgs, UserCommand};
 use crate::error::CliError;
-use crate::output::{Format, Printer, admin, write_json};
+use crate::output::{Format, NameList, Printer, Supported};
 use crate::security;
 
 /// Runs a `user` subcommand.
@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliEr
                     "user delete command requires user name as its argument",
                 ));
             };
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let header = etcd(client.auth().user_delete(name).await)?;
             print_header(printer, &header, format!("User {name} deleted\n"))
@@ -40,7 +40,7 @@ pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliEr
                     "user passwd command requires user name as its argument",
                 ));
             };
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let password = if *interactive {
                 security::ask_new_password(name)?
@@ -56,7 +56,7 @@ pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliEr
                     "user grant command requires user name and role name as its argument",
                 ));
             };
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let header = etcd(client.auth().user_grant_role(user, role).await)?;
             print_header(
@@ -71,7 +71,7 @@ pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliEr
                     "user revoke-role requires user name and role name as its argument",
                 ));
             };
-            let printer = printer(global)?;
+            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
             let client = connect(global).await?;
             let header = etcd(client.auth().user_revoke_role(user, role).await)?;
             print_header(
@@ -89,7 +89,7 @@ async fn add(global: &GlobalArgs, args: &UserAddArgs) -> Result<(), CliError> {
             "user add command requires user name as its argument",
         ));
     };
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     // Where the password comes from, in etcdctl's order.
     let (user, password) = if args.no_password {
         (arg.clone(), None)
@@ -114,10 +114,30 @@ async fn add(global: &GlobalArgs, args: &UserAddArgs) -> Result<(), CliError> {
 }
 
 async fn get(global: &GlobalArgs, name: &str, detail: bool) -> Result<(), CliError> {
-    let printer = printer(global)?;
+    // Without --detail, etcdctl has no fields for a user. With it, etcdctl prints the
+    // user line before it finds it has no table for a role.
+    let printer = printer_for(
+        global,
+        if detail {
+            Supported::ALL
+        } else {
+            Supported::PROTOBUF
+        },
+    )?;
     let client = connect(global).await?;
     let roles = etcd(client.auth().user_get(name).await)?;
     let mut out = Vec::new();
+    if printer.format == Format::Table {
+        out.extend_from_slice(format!("User: {name}\n").as_bytes());
+        if roles.is_empty() {
+            return write_stdout(&out);
+        }
+        out.push(b'\n');
+        write_stdout(&out)?;
+        return Err(CliError::bad_feature(
+            "table not supported as output format",
+        ));
+    }
     if detail {
         // etcdctl prints the user line, then each role as `role get` prints it.
         out.extend_from_slice(format!("User: {name}\n").as_bytes());
@@ -134,9 +154,10 @@ async fn get(global: &GlobalArgs, name: &str, detail: bool) -> Result<(), CliErr
                 }
                 out.push(b'\n');
             }
-            Format::Json => {
+            // json, fields and protobuf
+            _ => {
                 let header = header_of(&client).await?;
-                write_json(&mut out, &admin::Names::roles(&header, &roles))?;
+                printer.names(&mut out, &header, NameList::Roles, &roles)?;
             }
         }
     }
@@ -161,10 +182,7 @@ pub fn print_header(
     simple: String,
 ) -> Result<(), CliError> {
     let mut out = Vec::new();
-    match printer.format {
-        Format::Simple => out.extend_from_slice(simple.as_bytes()),
-        Format::Json => write_json(&mut out, &admin::HeaderOnly::new(header))?,
-    }
+    printer.header_only(&mut out, header, simple.as_bytes())?;
     write_stdout(&out)
 }
 
@@ -189,7 +207,14 @@ pub async fn list_names(
             "{what} list command requires no arguments"
         )));
     }
-    let printer = printer(global)?;
+    // etcdctl has fields for a list of roles but not of users.
+    let printer = printer_for(
+        global,
+        match listed {
+            Listed::Users => Supported::PROTOBUF,
+            Listed::Roles => Supported::FIELDS_PROTOBUF,
+        },
+    )?;
     let client = connect(global).await?;
     let names = etcd(match listed {
         Listed::Users => client.auth().user_list().await,
@@ -202,13 +227,14 @@ pub async fn list_names(
                 out.extend_from_slice(format!("{name}\n").as_bytes());
             }
         }
-        Format::Json => {
+        // json, fields and protobuf
+        _ => {
             let header = header_of(&client).await?;
-            let names = match listed {
-                Listed::Users => admin::Names::users(&header, &names),
-                Listed::Roles => admin::Names::roles(&header, &names),
+            let list = match listed {
+                Listed::Users => NameList::Users,
+                Listed::Roles => NameList::Roles,
             };
-            write_json(&mut out, &names)?;
+            printer.names(&mut out, &header, list, &names)?;
         }
     }
     write_stdout(&out)

@@ -5,9 +5,10 @@
 use etcdkit::Revision;
 use futures_util::StreamExt;
 
-use super::{arg_bytes, connect, printer, write_stdout};
+use super::{arg_bytes, connect, printer_for, write_stdout};
 use crate::args::{GlobalArgs, WatchArgs};
 use crate::error::CliError;
+use crate::output::Supported;
 
 pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<(), CliError> {
     // etcdctl's order: the argument count, then --prefix against a range end. Arguments
@@ -21,7 +22,7 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<(), CliError> 
             "`range_end` and `--prefix` are mutually exclusive",
         ));
     }
-    let printer = printer(global)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
     let client = connect(global).await?;
     let key = arg_bytes(key);
     let mut watch = client.watch().key(key.clone());

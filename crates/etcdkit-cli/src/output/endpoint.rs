@@ -1,5 +1,5 @@
-//! `endpoint health|status|hashkv` and `alarm` in both formats, as etcdctl 3.6 prints
-//! them.
+//! `endpoint health|status|hashkv` and `alarm` in each format etcdctl 3.6 prints them
+//! in.
 
 use std::io::{self, Write};
 
@@ -7,8 +7,8 @@ use etcdkit::maintenance::{AlarmResponse, HashKvResponse, StatusResponse};
 
 use super::admin::{Alarms, EndpointHashKv};
 use super::json::{self, EndpointHealth, EndpointStatus};
-use super::{Format, Printer};
-use crate::go_compat;
+use super::{Format, Printer, fields, protobuf, table, unsupported};
+use crate::go_compat::{self, quote};
 
 impl Printer {
     /// Health results: healthy lines on `out`, unhealthy ones on `err` (etcdctl sends
@@ -19,8 +19,34 @@ impl Printer {
         err: &mut Vec<u8>,
         list: &[EndpointHealth],
     ) -> io::Result<()> {
-        if self.format == Format::Json {
-            return json::write(out, list);
+        match self.format {
+            Format::Json => return json::write(out, list),
+            Format::Fields => {
+                for h in list {
+                    writeln!(out, "\"Endpoint\" : {}", quote(h.endpoint.as_bytes()))?;
+                    writeln!(out, "\"Health\" : {}", h.health)?;
+                    writeln!(out, "\"Took\" : {}", h.took)?;
+                    writeln!(out, "\"Error\" : {}\n", h.error)?;
+                }
+                return Ok(());
+            }
+            // In a table, unhealthy endpoints are rows like the others, on stdout.
+            Format::Table => {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.endpoint.clone(),
+                            h.health.to_string(),
+                            h.took.clone(),
+                            h.error.clone(),
+                        ]
+                    })
+                    .collect();
+                return table::write(out, &["ENDPOINT", "HEALTH", "TOOK", "ERROR"], &rows);
+            }
+            Format::Protobuf => return Err(unsupported(self.format)),
+            Format::Simple => {}
         }
         for h in list {
             if h.error.is_empty() {
@@ -46,41 +72,35 @@ impl Printer {
         out: &mut Vec<u8>,
         list: &[(String, StatusResponse)],
     ) -> io::Result<()> {
-        if self.format == Format::Json {
-            let list: Vec<EndpointStatus<'_>> = list
-                .iter()
-                .map(|(endpoint, status)| EndpointStatus::new(endpoint, status))
-                .collect();
-            return json::write(out, &list);
+        match self.format {
+            Format::Json => {
+                let list: Vec<EndpointStatus<'_>> = list
+                    .iter()
+                    .map(|(endpoint, status)| EndpointStatus::new(endpoint, status))
+                    .collect();
+                json::write(out, &list)
+            }
+            Format::Simple => {
+                for (endpoint, s) in list {
+                    writeln!(out, "{}", status_row(endpoint, s).join(", "))?;
+                }
+                Ok(())
+            }
+            Format::Table => {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|(e, s)| status_row(e, s).to_vec())
+                    .collect();
+                table::write(out, &STATUS_HEADERS, &rows)
+            }
+            Format::Fields => {
+                for (endpoint, s) in list {
+                    status_fields(out, endpoint, s)?;
+                }
+                Ok(())
+            }
+            Format::Protobuf => Err(unsupported(self.format)),
         }
-        for (endpoint, s) in list {
-            let member = s.header().member_id();
-            let downgrade = s.downgrade_info().unwrap_or_default();
-            // etcdctl 3.6's columns: endpoint, ID, version, storage version, db size, in
-            // use, percentage not in use, quota, is leader, is learner, raft term, raft
-            // index, raft applied index, errors, downgrade target version and downgrade
-            // enabled.
-            let row = [
-                endpoint.clone(),
-                format!("{member:x}"),
-                s.version().to_owned(),
-                s.storage_version().to_owned(),
-                humanize_size(s.db_size()),
-                humanize_size(s.db_size_in_use()),
-                percentage_not_in_use(s.db_size(), s.db_size_in_use()),
-                humanize_size(s.db_size_quota()),
-                (s.leader() == member).to_string(),
-                s.is_learner().to_string(),
-                s.raft_term().to_string(),
-                s.raft_index().to_string(),
-                s.raft_applied_index().to_string(),
-                s.errors().join(", "),
-                downgrade.target_version,
-                downgrade.enabled.to_string(),
-            ];
-            writeln!(out, "{}", row.join(", "))?;
-        }
-        Ok(())
     }
 
     /// Hash rows, each `(endpoint, hash)`: `<endpoint>, <hash>, <hash revision>`.
@@ -89,12 +109,38 @@ impl Printer {
         out: &mut Vec<u8>,
         list: &[(String, HashKvResponse)],
     ) -> io::Result<()> {
-        if self.format == Format::Json {
-            let list: Vec<EndpointHashKv<'_>> = list
-                .iter()
-                .map(|(endpoint, hash)| EndpointHashKv::new(endpoint, hash))
-                .collect();
-            return json::write(out, &list);
+        match self.format {
+            Format::Json => {
+                let list: Vec<EndpointHashKv<'_>> = list
+                    .iter()
+                    .map(|(endpoint, hash)| EndpointHashKv::new(endpoint, hash))
+                    .collect();
+                return json::write(out, &list);
+            }
+            Format::Table => {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|(endpoint, hash)| {
+                        vec![
+                            endpoint.clone(),
+                            hash.hash().to_string(),
+                            hash.hash_revision().get().to_string(),
+                        ]
+                    })
+                    .collect();
+                return table::write(out, &["ENDPOINT", "HASH", "HASH REVISION"], &rows);
+            }
+            Format::Fields => {
+                for (endpoint, hash) in list {
+                    fields::header(out, hash.header())?;
+                    writeln!(out, "\"Endpoint\" : {}", quote(endpoint.as_bytes()))?;
+                    writeln!(out, "\"Hash\" : {}", hash.hash())?;
+                    writeln!(out, "\"HashRevision\" : {}\n", hash.hash_revision().get())?;
+                }
+                return Ok(());
+            }
+            Format::Protobuf => return Err(unsupported(self.format)),
+            Format::Simple => {}
         }
         for (endpoint, hash) in list {
             writeln!(out, "{endpoint}, {}, {}", hash.hash(), hash.hash_revision())?;
@@ -105,14 +151,114 @@ impl Printer {
     /// The alarms of an `alarm list` or `alarm disarm`, one per line as
     /// `memberID:<decimal id> alarm:<TYPE> ` (Go's text form, with its trailing space).
     pub fn alarms(&self, out: &mut Vec<u8>, r: &AlarmResponse) -> io::Result<()> {
-        if self.format == Format::Json {
-            return json::write(out, &Alarms::new(r.header(), r.alarms()));
+        match self.format {
+            Format::Json => return json::write(out, &Alarms::new(r.header(), r.alarms())),
+            Format::Fields => {
+                // etcdctl crashes on a disarm that had no alarm (it has no header);
+                // etcdkit prints nothing for the missing header.
+                if let Some(h) = r.header() {
+                    fields::header(out, h)?;
+                }
+                for a in r.alarms() {
+                    writeln!(out, "\"MemberID\" : {}", a.member_id().get())?;
+                    writeln!(out, "\"AlarmType\" : {}\n", a.alarm())?;
+                }
+                return Ok(());
+            }
+            Format::Protobuf => {
+                let mut m = protobuf::Message::new();
+                if let Some(h) = r.header() {
+                    m = m.message(1, &protobuf::header(h));
+                }
+                let alarms = r.alarms().iter().map(|a| {
+                    protobuf::Message::new()
+                        .uint(1, a.member_id().get())
+                        .int(2, i64::from(super::admin::alarm_number(a.alarm())))
+                });
+                return protobuf::write(out, &m.messages(2, alarms));
+            }
+            Format::Table => return Err(unsupported(self.format)),
+            Format::Simple => {}
         }
         for a in r.alarms() {
             writeln!(out, "memberID:{} alarm:{} ", a.member_id().get(), a.alarm())?;
         }
         Ok(())
     }
+}
+
+/// etcdctl 3.6's status columns: endpoint, ID, version, storage version, db size, in
+/// use, percentage not in use, quota, is leader, is learner, raft term, raft index, raft
+/// applied index, errors, downgrade target version and downgrade enabled.
+const STATUS_HEADERS: [&str; 16] = [
+    "ENDPOINT",
+    "ID",
+    "VERSION",
+    "STORAGE VERSION",
+    "DB SIZE",
+    "IN USE",
+    "PERCENTAGE NOT IN USE",
+    "QUOTA",
+    "IS LEADER",
+    "IS LEARNER",
+    "RAFT TERM",
+    "RAFT INDEX",
+    "RAFT APPLIED INDEX",
+    "ERRORS",
+    "DOWNGRADE TARGET VERSION",
+    "DOWNGRADE ENABLED",
+];
+
+fn status_row(endpoint: &str, s: &StatusResponse) -> [String; 16] {
+    let member = s.header().member_id();
+    let downgrade = s.downgrade_info().unwrap_or_default();
+    [
+        endpoint.to_owned(),
+        format!("{member:x}"),
+        s.version().to_owned(),
+        s.storage_version().to_owned(),
+        humanize_size(s.db_size()),
+        humanize_size(s.db_size_in_use()),
+        percentage_not_in_use(s.db_size(), s.db_size_in_use()),
+        humanize_size(s.db_size_quota()),
+        (s.leader() == member).to_string(),
+        s.is_learner().to_string(),
+        s.raft_term().to_string(),
+        s.raft_index().to_string(),
+        s.raft_applied_index().to_string(),
+        s.errors().join(", "),
+        downgrade.target_version,
+        downgrade.enabled.to_string(),
+    ]
+}
+
+/// One endpoint's status as etcdctl 3.6's `fields` prints it (the raft term only in the
+/// header), then an empty line.
+fn status_fields(out: &mut Vec<u8>, endpoint: &str, s: &StatusResponse) -> io::Result<()> {
+    let downgrade = s.downgrade_info().unwrap_or_default();
+    fields::header(out, s.header())?;
+    writeln!(out, "\"Version\" : {}", quote(s.version().as_bytes()))?;
+    writeln!(
+        out,
+        "\"StorageVersion\" : {}",
+        quote(s.storage_version().as_bytes())
+    )?;
+    writeln!(out, "\"DBSize\" : {}", s.db_size())?;
+    writeln!(out, "\"DBSizeInUse\" : {}", s.db_size_in_use())?;
+    writeln!(out, "\"DBSizeQuota\" : {}", s.db_size_quota())?;
+    writeln!(out, "\"Leader\" : {}", s.leader().get())?;
+    writeln!(out, "\"IsLearner\" : {}", s.is_learner())?;
+    writeln!(out, "\"RaftIndex\" : {}", s.raft_index())?;
+    writeln!(out, "\"RaftAppliedIndex\" : {}", s.raft_applied_index())?;
+    // Go prints a list of strings as `[a b]`.
+    writeln!(out, "\"Errors\" : [{}]", s.errors().join(" "))?;
+    writeln!(out, "\"Endpoint\" : {}", quote(endpoint.as_bytes()))?;
+    writeln!(
+        out,
+        "\"DowngradeTargetVersion\" : {}",
+        quote(downgrade.target_version.as_bytes())
+    )?;
+    writeln!(out, "\"DowngradeEnabled\" : {}\n", downgrade.enabled)
 }
 
 /// A size in bytes as etcdctl prints it (`20 kB`); a negative size, which no server sends,
