@@ -356,6 +356,31 @@ async fn txn_compares_every_target_with_every_operator() {
 }
 
 #[tokio::test]
+async fn revision_arguments_take_plain_integers_too() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let rev = bounded(c.kv().put("rint/k", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let n: i64 = rev.get();
+    let r = bounded(c.kv().txn().when([
+        Compare::create_revision("rint/k", CompareOp::Equal, n),
+        Compare::mod_revision("rint/k", CompareOp::Equal, n),
+        Compare::mod_revision("rint/k", CompareOp::Equal, rev),
+    ]))
+    .await
+    .unwrap();
+    assert!(r.succeeded());
+    let hash = bounded(c.maintenance().hash_kv(n)).await.unwrap();
+    assert_eq!(hash.hash_revision(), rev);
+    bounded(c.kv().compact(n)).await.unwrap();
+    let again = bounded(c.kv().compact(n)).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Compacted, "{again}");
+}
+
+#[tokio::test]
 async fn txn_compares_over_a_range() {
     let etcd = server().await;
     let c = client(&etcd).await;

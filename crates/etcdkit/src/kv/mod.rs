@@ -60,8 +60,8 @@ impl Kv {
     }
 
     /// Compacts the store's history up to `revision`.
-    pub fn compact(&self, revision: Revision) -> Compact {
-        Compact::new(self.clone(), revision)
+    pub fn compact(&self, revision: impl Into<Revision>) -> Compact {
+        Compact::new(self.clone(), revision.into())
     }
 }
 

@@ -76,22 +76,30 @@ impl Compare {
     }
 
     /// Compares the key's creation revision (0 for a key that does not exist).
-    pub fn create_revision(key: impl Into<Bytes>, op: CompareOp, revision: Revision) -> Self {
+    pub fn create_revision(
+        key: impl Into<Bytes>,
+        op: CompareOp,
+        revision: impl Into<Revision>,
+    ) -> Self {
         Compare::new(
             key.into(),
             op,
             CompareTarget::Create,
-            TargetUnion::CreateRevision(revision.0),
+            TargetUnion::CreateRevision(revision.into().0),
         )
     }
 
     /// Compares the key's last modification revision (0 for a key that does not exist).
-    pub fn mod_revision(key: impl Into<Bytes>, op: CompareOp, revision: Revision) -> Self {
+    pub fn mod_revision(
+        key: impl Into<Bytes>,
+        op: CompareOp,
+        revision: impl Into<Revision>,
+    ) -> Self {
         Compare::new(
             key.into(),
             op,
             CompareTarget::Mod,
-            TargetUnion::ModRevision(revision.0),
+            TargetUnion::ModRevision(revision.into().0),
         )
     }
 

@@ -128,8 +128,8 @@ impl WatchBuilder {
     key_range_methods!("Watches", key, range_end);
 
     /// Starts at `revision` (past changes included); by default, at the next change.
-    pub fn start_revision(mut self, revision: Revision) -> Self {
-        self.spec.start_revision = revision.0.max(0);
+    pub fn start_revision(mut self, revision: impl Into<Revision>) -> Self {
+        self.spec.start_revision = revision.into().0.max(0);
         self
     }
 
