@@ -455,6 +455,46 @@ async fn txn_runs_success_or_failure_ops_including_nested() {
 }
 
 #[tokio::test]
+async fn txn_results_are_read_by_index_and_kind() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    bounded(c.kv().put("tix/cfg", "old")).await.unwrap();
+    bounded(c.kv().put("tix/gone", "x")).await.unwrap();
+    // The compare fails, so the else branch runs: a put, a get, a delete and a nested txn.
+    let r = bounded(
+        c.kv()
+            .txn()
+            .when([Compare::version("tix/cfg", CompareOp::Equal, 0)])
+            .and_then([Put::new("tix/cfg", "default")])
+            .or_else([
+                etcdkit::kv::TxnOp::from(Put::new("tix/seen", "1")),
+                Get::new("tix/cfg").into(),
+                Delete::new("tix/gone").into(),
+                Txn::new().and_then([Get::new("tix/cfg")]).into(),
+            ]),
+    )
+    .await
+    .unwrap();
+    assert!(!r.succeeded());
+    assert_eq!(r.len(), 4);
+    assert!(!r.is_empty());
+    assert!(r.put(0).is_some());
+    assert_eq!(r.get(1).unwrap().first().unwrap().value().as_ref(), b"old");
+    assert_eq!(r.delete(2).unwrap().deleted(), 1);
+    let nested = r.txn(3).unwrap();
+    assert!(nested.succeeded());
+    assert_eq!(nested.get(0).unwrap().count(), 1);
+    // Asking for the wrong kind, or past the end, is `None`, not a panic.
+    assert!(r.get(0).is_none());
+    assert!(r.put(1).is_none());
+    assert!(r.txn(2).is_none());
+    assert!(r.delete(3).is_none());
+    assert!(r.get(4).is_none());
+    assert!(r.responses()[1].as_get().is_some());
+    assert!(r.responses()[1].as_put().is_none());
+}
+
+#[tokio::test]
 async fn compaction_makes_old_revisions_unreadable() {
     let etcd = server().await;
     let c = client(&etcd).await;
