@@ -529,6 +529,29 @@ async fn compaction_makes_old_revisions_unreadable() {
 }
 
 #[tokio::test]
+async fn server_errors_carry_the_grpc_code_number_and_name() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let now = bounded(c.kv().put("gcode/a", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let err = bounded(c.kv().get("gcode/a").revision(Revision(now.get() + 100)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FutureRevision, "{err}");
+    // etcd reports a future revision as gRPC OUT_OF_RANGE (11).
+    assert_eq!(err.code(), Some(etcdkit::Code::OutOfRange));
+    assert_eq!(err.grpc_code(), Some(11));
+    assert_eq!(err.code().unwrap().as_str(), "OUT_OF_RANGE");
+    assert_eq!(err.code().unwrap().to_string(), "OUT_OF_RANGE");
+    // An error the client raised itself, before sending, has no gRPC code.
+    let local = bounded(c.kv().get("")).await.unwrap_err();
+    assert_eq!(local.grpc_code(), None);
+}
+
+#[tokio::test]
 async fn empty_keys_are_refused_before_sending() {
     let etcd = server().await;
     let c = client(&etcd).await;
