@@ -415,8 +415,10 @@ impl Error {
         self.inner.compact_revision
     }
 
-    /// For [`ErrorKind::WatchLagged`]: the revision of the last response the watcher
-    /// delivered (everything up to it was delivered; watch again from the next one).
+    /// For the error a [`Watcher`](crate::watch::Watcher) ends with, whatever its kind
+    /// ([`ErrorKind::WatchLagged`], [`ErrorKind::Compacted`], a cancellation, ...): the
+    /// revision up to which the watcher yielded every change (watch again from the next
+    /// one). `None` for errors that did not end a watcher.
     pub fn last_delivered_revision(&self) -> Option<Revision> {
         self.inner.last_delivered_revision
     }
