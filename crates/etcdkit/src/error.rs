@@ -96,6 +96,10 @@ pub enum ErrorKind {
     StaleRead,
     /// A local input/output failure, such as writing a snapshot file.
     Io,
+    /// What the store holds could not be read as the type asked for: a value that is not
+    /// the JSON of it, a key that is not UTF-8 text (see
+    /// [`Kv::get_prefix_map`](crate::kv::Kv::get_prefix_map)).
+    Decode,
     /// Any other failure reported by the server.
     Server,
 }
@@ -162,6 +166,7 @@ kind_names! {
     NoElectionLeader => "no_election_leader", "election has no leader";
     StaleRead => "stale_read", "stale read";
     Io => "io", "input/output error";
+    Decode => "decode", "cannot decode";
     Server => "server", "server error";
 }
 

@@ -733,3 +733,97 @@ async fn key_ranges_select_the_same_keys_for_get_delete_and_watch() {
     }
     assert_eq!(seen, 2);
 }
+
+#[tokio::test]
+async fn a_prefix_reads_into_a_map_of_keys_to_values() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    bounded(c.kv().put("pmap/b", "2")).await.unwrap();
+    bounded(c.kv().put("pmap/a", "1")).await.unwrap();
+    bounded(c.kv().put("pmapx", "outside")).await.unwrap();
+    let map = bounded(c.kv().get_prefix_map("pmap/")).await.unwrap();
+    let entries: Vec<(&str, &[u8])> = map.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
+    assert_eq!(entries, [("pmap/a", &b"1"[..]), ("pmap/b", &b"2"[..])]);
+    bounded(c.kv().put(Bytes::from_static(b"pmap/\xff"), "x"))
+        .await
+        .unwrap();
+    let err = bounded(c.kv().get_prefix_map("pmap/")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(
+        bounded(c.kv().get_prefix_map("pmap-none/"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[cfg(feature = "json")]
+#[tokio::test]
+async fn values_are_written_and_read_as_json() {
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Service {
+        host: String,
+        port: u16,
+    }
+
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let api = Service {
+        host: "10.0.0.1".into(),
+        port: 8080,
+    };
+    let put = c.kv().put_json("json/svc/api", &api).unwrap().prev_kv();
+    bounded(put).await.unwrap();
+    let raw = bounded(c.kv().get("json/svc/api")).await.unwrap();
+    assert_eq!(
+        raw.first().unwrap().value_str(),
+        Some(r#"{"host":"10.0.0.1","port":8080}"#)
+    );
+    let back: Option<Service> = bounded(c.kv().get_json("json/svc/api")).await.unwrap();
+    assert_eq!(back, Some(api));
+    let missing: Option<Service> = bounded(c.kv().get_json("json/svc/none")).await.unwrap();
+    assert_eq!(missing, None);
+
+    let db = Service {
+        host: "10.0.0.2".into(),
+        port: 5432,
+    };
+    bounded(c.kv().put_json("json/svc/db", &db).unwrap())
+        .await
+        .unwrap();
+    let all: BTreeMap<String, Service> =
+        bounded(c.kv().get_prefix_json("json/svc/")).await.unwrap();
+    assert_eq!(
+        all.keys().collect::<Vec<_>>(),
+        ["json/svc/api", "json/svc/db"]
+    );
+    assert_eq!(all["json/svc/db"], db);
+
+    // Bad JSON is a typed error naming the key, for one key and for a prefix.
+    bounded(c.kv().put("json/svc/broken", "{not json"))
+        .await
+        .unwrap();
+    let err = bounded(c.kv().get_json::<Service>("json/svc/broken"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("json/svc/broken"), "{err}");
+    assert_eq!(err.kind().as_str(), "decode");
+    let err = bounded(c.kv().get_prefix_json::<Service>("json/svc/"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    // JSON of another shape is as bad as no JSON.
+    let err = bounded(c.kv().get_json::<u64>("json/svc/api"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+
+    // What cannot be written as JSON is refused before sending.
+    let mut bad_keys = BTreeMap::new();
+    bad_keys.insert(vec![1u8], 1);
+    let err = c.kv().put_json("json/bad", &bad_keys).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+}

@@ -17,6 +17,7 @@ mod delete;
 mod get;
 mod put;
 mod txn;
+mod typed;
 
 use bytes::Bytes;
 
