@@ -1,7 +1,9 @@
 //! Auth administration: enable and disable auth, users, roles and their permissions.
 //!
 //! To *use* auth, give the client a user and password
-//! ([`ClientOptions::auth`](crate::ClientOptions::auth)); this module changes who may do what.
+//! ([`ClientOptions::auth`](crate::ClientOptions::auth)), or a token fetched once with
+//! [`Auth::authenticate`] ([`ClientOptions::token`](crate::ClientOptions::token)); the rest
+//! of this module changes who may do what.
 
 use bytes::Bytes;
 
@@ -16,6 +18,36 @@ use crate::types::ResponseHeader;
 #[derive(Clone, Debug)]
 pub struct Auth {
     pub(crate) client: Client,
+}
+
+/// An auth token, as [`Auth::authenticate`] returns it: a bearer secret, so its `Debug`
+/// output hides it. [`secret`](AuthToken::secret) shows it, and it converts into the
+/// `String` that [`ClientOptions::token`](crate::ClientOptions::token) takes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthToken(String);
+
+impl AuthToken {
+    /// The token itself, to store or to pass to another process.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Takes the token itself.
+    pub fn into_secret(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthToken(<hidden>)")
+    }
+}
+
+impl From<AuthToken> for String {
+    fn from(token: AuthToken) -> String {
+        token.0
+    }
 }
 
 /// What a permission allows.
@@ -150,6 +182,56 @@ impl Auth {
         // Auth writes are not safe to repeat blindly (an add would fail as a duplicate),
         // so they follow the write policy; reads follow the read policy.
         Call::not_idempotent(op, None)
+    }
+
+    /// Authenticates as `user` and returns the token the server issued, without the
+    /// client keeping it: an application can save it and hand it later to another client
+    /// as its preset token ([`ClientOptions::token`](crate::ClientOptions::token)). The
+    /// token expires as the server's `--auth-token` setting says (a simple token after
+    /// `--auth-token-ttl` of disuse); a client given only the token cannot renew it.
+    ///
+    /// ```no_run
+    /// # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+    /// let token = client.auth().authenticate("alice", "secret").await?;
+    /// let as_alice = etcdkit::ClientOptions::new(["127.0.0.1:2379"])
+    ///     .token(token)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] for an empty user name (before sending);
+    /// [`ErrorKind::AuthFailed`] for a wrong user name or password;
+    /// [`ErrorKind::AuthNotEnabled`] when auth is not enabled; [`ErrorKind::Protocol`] when
+    /// the server's token cannot go in a gRPC header; the call's own failures
+    /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
+    pub async fn authenticate(&self, user: &str, password: &str) -> Result<AuthToken> {
+        const OP: &str = "auth.authenticate";
+        if user.is_empty() {
+            return Err(
+                Error::new(ErrorKind::InvalidArgument, "a user name must not be empty")
+                    .with_operation(OP),
+            );
+        }
+        let request = pb::AuthenticateRequest {
+            name: user.to_string(),
+            password: password.to_string(),
+        };
+        // Its own credentials are the point of the call: it carries no token, so that a
+        // client with an expired or foreign token can still authenticate.
+        let mut call = Call::idempotent(OP, None);
+        call.with_token = false;
+        let r = self.client.transport().authenticate(call, request).await?;
+        if http::HeaderValue::from_str(&r.token).is_err() {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the auth token has characters that cannot go in a gRPC header",
+            )
+            .with_operation(OP));
+        }
+        Ok(AuthToken(r.token))
     }
 
     /// Enables auth (a `root` user with the `root` role must exist).

@@ -6,6 +6,8 @@
 //! - [`watch`]: resumable, multiplexed watches of keys, prefixes and ranges.
 //! - [`lock`] and [`election`]: the server's Lock and Election services.
 //! - [`Client::namespaced`]: a view of the keyspace below a prefix.
+//! - With the `json` feature (off by default): values written and read as JSON through
+//!   serde (`Kv::get_json`, `Kv::put_json`, `Kv::get_prefix_json`).
 //!
 //! ```no_run
 //! # async fn f() -> etcdkit::Result<()> {

@@ -165,6 +165,7 @@ mod tests {
             ErrorKind::LeaseTtlTooLarge,
             ErrorKind::NoElectionLeader,
             ErrorKind::Io,
+            ErrorKind::Decode,
         ] {
             let debug = format!("{kind:?}");
             let mut snake = String::new();

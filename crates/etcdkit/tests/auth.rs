@@ -171,3 +171,52 @@ async fn a_preset_token_is_used_as_given() {
     let err = bounded(bad.kv().get("/app/config")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidToken, "{err}");
 }
+
+#[tokio::test]
+async fn an_explicit_token_is_returned_hidden_and_works_as_a_preset_token() {
+    let etcd = bounded(EtcdServer::start()).await.unwrap();
+    setup_rbac(&etcd).await;
+    let anonymous = bounded(common::options(vec![etcd.endpoint()]).connect())
+        .await
+        .unwrap();
+    let token = bounded(anonymous.auth().authenticate("reader", "readerpw"))
+        .await
+        .unwrap();
+    assert!(!token.secret().is_empty());
+    let shown = format!("{token:?}");
+    assert!(!shown.contains(token.secret()), "{shown}");
+
+    // A second client, given only the saved token, acts as the reader.
+    let saved: String = token.clone().into_secret();
+    let with_token = bounded(
+        common::options(vec![etcd.endpoint()])
+            .token(saved)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let got = bounded(with_token.kv().get("/app/config")).await.unwrap();
+    assert_eq!(got.first().unwrap().value().as_ref(), b"v1");
+    let other = bounded(with_token.kv().get("/other/secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(other.kind(), ErrorKind::PermissionDenied, "{other}");
+    // The token converts straight into what `token` takes.
+    let again = bounded(
+        common::options(vec![etcd.endpoint()])
+            .token(token)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    bounded(again.kv().get("/app/config")).await.unwrap();
+
+    let wrong = bounded(anonymous.auth().authenticate("reader", "wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::AuthFailed, "{wrong}");
+    let empty = bounded(anonymous.auth().authenticate("", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.kind(), ErrorKind::InvalidArgument, "{empty}");
+}

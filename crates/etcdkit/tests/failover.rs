@@ -1,5 +1,5 @@
 //! The connection layer under faults, against real etcd clusters: killed and frozen
-//! members, member auto-sync, unreachable and malformed endpoints.
+//! members, member auto-sync, unreachable and malformed endpoints, unix socket endpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -849,4 +849,48 @@ async fn a_read_is_not_stale_for_a_revision_learned_while_it_was_in_flight() {
         read.header().revision() <= newer.header().revision(),
         "the read was concurrent with the newer write"
     );
+}
+
+/// etcd listening on a unix socket (`--listen-client-urls unix:///path`) serves unary
+/// calls and streams through a `unix://` endpoint; a socket nobody listens on is an
+/// unreachable endpoint like any other.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_unix_socket_endpoint_serves_calls_and_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("etcd.sock");
+    let etcd = bounded(
+        etcdkit_testkit::EtcdServer::builder()
+            .arg(format!("--listen-client-urls=unix://{}", socket.display()))
+            .start(),
+    )
+    .await
+    .unwrap();
+    let endpoint = format!("unix://{}", socket.display());
+    let client = bounded(options(vec![endpoint.clone()]).connect())
+        .await
+        .unwrap();
+    let mut watcher = bounded(client.watch().prefix("unix/")).await.unwrap();
+    let rev = bounded(client.kv().put("unix/a", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let got = bounded(client.kv().get("unix/a")).await.unwrap();
+    assert_eq!(got.first().unwrap().value().as_ref(), b"1");
+    let event = bounded(watcher.next()).await.unwrap().unwrap();
+    assert_eq!(event.events()[0].revision(), rev);
+    assert_eq!(client.endpoints(), vec![endpoint]);
+
+    let nobody = format!("unix://{}", dir.path().join("none.sock").display());
+    let err = bounded(
+        options(vec![nobody])
+            .dial_timeout(Duration::from_millis(500))
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("none.sock"), "{err}");
+    drop(etcd);
 }

@@ -356,6 +356,31 @@ async fn txn_compares_every_target_with_every_operator() {
 }
 
 #[tokio::test]
+async fn revision_arguments_take_plain_integers_too() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let rev = bounded(c.kv().put("rint/k", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let n: i64 = rev.get();
+    let r = bounded(c.kv().txn().when([
+        Compare::create_revision("rint/k", CompareOp::Equal, n),
+        Compare::mod_revision("rint/k", CompareOp::Equal, n),
+        Compare::mod_revision("rint/k", CompareOp::Equal, rev),
+    ]))
+    .await
+    .unwrap();
+    assert!(r.succeeded());
+    let hash = bounded(c.maintenance().hash_kv(n)).await.unwrap();
+    assert_eq!(hash.hash_revision(), rev);
+    bounded(c.kv().compact(n)).await.unwrap();
+    let again = bounded(c.kv().compact(n)).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Compacted, "{again}");
+}
+
+#[tokio::test]
 async fn txn_compares_over_a_range() {
     let etcd = server().await;
     let c = client(&etcd).await;
@@ -430,6 +455,46 @@ async fn txn_runs_success_or_failure_ops_including_nested() {
 }
 
 #[tokio::test]
+async fn txn_results_are_read_by_index_and_kind() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    bounded(c.kv().put("tix/cfg", "old")).await.unwrap();
+    bounded(c.kv().put("tix/gone", "x")).await.unwrap();
+    // The compare fails, so the else branch runs: a put, a get, a delete and a nested txn.
+    let r = bounded(
+        c.kv()
+            .txn()
+            .when([Compare::version("tix/cfg", CompareOp::Equal, 0)])
+            .and_then([Put::new("tix/cfg", "default")])
+            .or_else([
+                etcdkit::kv::TxnOp::from(Put::new("tix/seen", "1")),
+                Get::new("tix/cfg").into(),
+                Delete::new("tix/gone").into(),
+                Txn::new().and_then([Get::new("tix/cfg")]).into(),
+            ]),
+    )
+    .await
+    .unwrap();
+    assert!(!r.succeeded());
+    assert_eq!(r.len(), 4);
+    assert!(!r.is_empty());
+    assert!(r.put(0).is_some());
+    assert_eq!(r.get(1).unwrap().first().unwrap().value().as_ref(), b"old");
+    assert_eq!(r.delete(2).unwrap().deleted(), 1);
+    let nested = r.txn(3).unwrap();
+    assert!(nested.succeeded());
+    assert_eq!(nested.get(0).unwrap().count(), 1);
+    // Asking for the wrong kind, or past the end, is `None`, not a panic.
+    assert!(r.get(0).is_none());
+    assert!(r.put(1).is_none());
+    assert!(r.txn(2).is_none());
+    assert!(r.delete(3).is_none());
+    assert!(r.get(4).is_none());
+    assert!(r.responses()[1].as_get().is_some());
+    assert!(r.responses()[1].as_put().is_none());
+}
+
+#[tokio::test]
 async fn compaction_makes_old_revisions_unreadable() {
     let etcd = server().await;
     let c = client(&etcd).await;
@@ -461,6 +526,29 @@ async fn compaction_makes_old_revisions_unreadable() {
         .await
         .unwrap_err();
     assert_eq!(future.kind(), ErrorKind::FutureRevision, "{future}");
+}
+
+#[tokio::test]
+async fn server_errors_carry_the_grpc_code_number_and_name() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let now = bounded(c.kv().put("gcode/a", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let err = bounded(c.kv().get("gcode/a").revision(Revision(now.get() + 100)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FutureRevision, "{err}");
+    // etcd reports a future revision as gRPC OUT_OF_RANGE (11).
+    assert_eq!(err.code(), Some(etcdkit::Code::OutOfRange));
+    assert_eq!(err.grpc_code(), Some(11));
+    assert_eq!(err.code().unwrap().as_str(), "OUT_OF_RANGE");
+    assert_eq!(err.code().unwrap().to_string(), "OUT_OF_RANGE");
+    // An error the client raised itself, before sending, has no gRPC code.
+    let local = bounded(c.kv().get("")).await.unwrap_err();
+    assert_eq!(local.grpc_code(), None);
 }
 
 #[tokio::test]
@@ -644,4 +732,98 @@ async fn key_ranges_select_the_same_keys_for_get_delete_and_watch() {
         seen += response.events().len();
     }
     assert_eq!(seen, 2);
+}
+
+#[tokio::test]
+async fn a_prefix_reads_into_a_map_of_keys_to_values() {
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    bounded(c.kv().put("pmap/b", "2")).await.unwrap();
+    bounded(c.kv().put("pmap/a", "1")).await.unwrap();
+    bounded(c.kv().put("pmapx", "outside")).await.unwrap();
+    let map = bounded(c.kv().get_prefix_map("pmap/")).await.unwrap();
+    let entries: Vec<(&str, &[u8])> = map.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
+    assert_eq!(entries, [("pmap/a", &b"1"[..]), ("pmap/b", &b"2"[..])]);
+    bounded(c.kv().put(Bytes::from_static(b"pmap/\xff"), "x"))
+        .await
+        .unwrap();
+    let err = bounded(c.kv().get_prefix_map("pmap/")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(
+        bounded(c.kv().get_prefix_map("pmap-none/"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[cfg(feature = "json")]
+#[tokio::test]
+async fn values_are_written_and_read_as_json() {
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Service {
+        host: String,
+        port: u16,
+    }
+
+    let etcd = server().await;
+    let c = client(&etcd).await;
+    let api = Service {
+        host: "10.0.0.1".into(),
+        port: 8080,
+    };
+    let put = c.kv().put_json("json/svc/api", &api).unwrap().prev_kv();
+    bounded(put).await.unwrap();
+    let raw = bounded(c.kv().get("json/svc/api")).await.unwrap();
+    assert_eq!(
+        raw.first().unwrap().value_str(),
+        Some(r#"{"host":"10.0.0.1","port":8080}"#)
+    );
+    let back: Option<Service> = bounded(c.kv().get_json("json/svc/api")).await.unwrap();
+    assert_eq!(back, Some(api));
+    let missing: Option<Service> = bounded(c.kv().get_json("json/svc/none")).await.unwrap();
+    assert_eq!(missing, None);
+
+    let db = Service {
+        host: "10.0.0.2".into(),
+        port: 5432,
+    };
+    bounded(c.kv().put_json("json/svc/db", &db).unwrap())
+        .await
+        .unwrap();
+    let all: BTreeMap<String, Service> =
+        bounded(c.kv().get_prefix_json("json/svc/")).await.unwrap();
+    assert_eq!(
+        all.keys().collect::<Vec<_>>(),
+        ["json/svc/api", "json/svc/db"]
+    );
+    assert_eq!(all["json/svc/db"], db);
+
+    // Bad JSON is a typed error naming the key, for one key and for a prefix.
+    bounded(c.kv().put("json/svc/broken", "{not json"))
+        .await
+        .unwrap();
+    let err = bounded(c.kv().get_json::<Service>("json/svc/broken"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("json/svc/broken"), "{err}");
+    assert_eq!(err.kind().as_str(), "decode");
+    let err = bounded(c.kv().get_prefix_json::<Service>("json/svc/"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    // JSON of another shape is as bad as no JSON.
+    let err = bounded(c.kv().get_json::<u64>("json/svc/api"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+
+    // What cannot be written as JSON is refused before sending.
+    let mut bad_keys = BTreeMap::new();
+    bad_keys.insert(vec![1u8], 1);
+    let err = c.kv().put_json("json/bad", &bad_keys).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
 }

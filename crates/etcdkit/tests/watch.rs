@@ -110,6 +110,72 @@ async fn watching_from_a_compacted_revision_is_a_typed_error() {
 }
 
 #[tokio::test]
+async fn a_watch_ended_by_compaction_says_where_it_stopped() {
+    let etcd = server().await;
+    let client = client(&etcd).await;
+    let first = bounded(client.kv().put("cstop/a", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let last = bounded(client.kv().put("cstop/a", "2"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    bounded(client.kv().compact(last)).await.unwrap();
+    let mut w = bounded(client.watch().prefix("cstop/").start_revision(first))
+        .await
+        .unwrap();
+    // Nothing was yielded: everything before the start revision counts as delivered.
+    let before_start = Revision(first.get() - 1);
+    assert_eq!(w.last_revision(), before_start);
+    let err = bounded(w.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Compacted, "{err:?}");
+    assert_eq!(err.last_delivered_revision(), Some(before_start));
+    assert_eq!(w.last_revision(), before_start);
+}
+
+/// A watcher whose stream task is gone (its client's runtime shut down) ends with an
+/// error that still says up to where it yielded every change.
+#[test]
+fn a_watch_whose_client_is_gone_says_where_it_stopped() {
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let etcd = main.block_on(server());
+    let client_runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mut w, rev) = client_runtime.block_on(async {
+        let client = client(&etcd).await;
+        let mut w = bounded(client.watch().prefix("gone/")).await.unwrap();
+        let created = w.last_revision();
+        let mut rev = Revision(0);
+        for i in 0..3 {
+            rev = bounded(client.kv().put(format!("gone/{i}"), "v"))
+                .await
+                .unwrap()
+                .header()
+                .revision();
+        }
+        assert!(rev > created);
+        let mut seen = Revision(0);
+        while seen < rev {
+            let r = bounded(w.next()).await.unwrap().unwrap();
+            seen = r.events().last().unwrap().revision();
+        }
+        assert_eq!(w.last_revision(), rev);
+        (w, rev)
+    });
+    // Shutting the runtime down ends the client's tasks, the watch stream's among them.
+    drop(client_runtime);
+    main.block_on(async move {
+        let err = bounded(w.next()).await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled, "{err:?}");
+        assert_eq!(err.last_delivered_revision(), Some(rev));
+        assert!(bounded(w.next()).await.is_none(), "the watcher ends");
+        drop(etcd);
+    });
+}
+
+#[tokio::test]
 async fn a_stalled_consumer_lags_alone() {
     let etcd = server().await;
     let client = client(&etcd).await;

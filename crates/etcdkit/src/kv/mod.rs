@@ -17,6 +17,7 @@ mod delete;
 mod get;
 mod put;
 mod txn;
+mod typed;
 
 use bytes::Bytes;
 
@@ -60,8 +61,8 @@ impl Kv {
     }
 
     /// Compacts the store's history up to `revision`.
-    pub fn compact(&self, revision: Revision) -> Compact {
-        Compact::new(self.clone(), revision)
+    pub fn compact(&self, revision: impl Into<Revision>) -> Compact {
+        Compact::new(self.clone(), revision.into())
     }
 }
 

@@ -76,22 +76,30 @@ impl Compare {
     }
 
     /// Compares the key's creation revision (0 for a key that does not exist).
-    pub fn create_revision(key: impl Into<Bytes>, op: CompareOp, revision: Revision) -> Self {
+    pub fn create_revision(
+        key: impl Into<Bytes>,
+        op: CompareOp,
+        revision: impl Into<Revision>,
+    ) -> Self {
         Compare::new(
             key.into(),
             op,
             CompareTarget::Create,
-            TargetUnion::CreateRevision(revision.0),
+            TargetUnion::CreateRevision(revision.into().0),
         )
     }
 
     /// Compares the key's last modification revision (0 for a key that does not exist).
-    pub fn mod_revision(key: impl Into<Bytes>, op: CompareOp, revision: Revision) -> Self {
+    pub fn mod_revision(
+        key: impl Into<Bytes>,
+        op: CompareOp,
+        revision: impl Into<Revision>,
+    ) -> Self {
         Compare::new(
             key.into(),
             op,
             CompareTarget::Mod,
-            TargetUnion::ModRevision(revision.0),
+            TargetUnion::ModRevision(revision.into().0),
         )
     }
 
@@ -426,6 +434,91 @@ impl TxnResponse {
     /// Takes the results of the branch that ran.
     pub fn into_responses(self) -> Vec<TxnOpResponse> {
         self.responses
+    }
+
+    /// The result of the `i`-th operation of the branch that ran, if it was a get.
+    ///
+    /// `None` when there is no `i`-th operation or it was not a get: the branch that ran
+    /// decides what sits at each index, so check [`succeeded`](TxnResponse::succeeded)
+    /// first when the two branches differ.
+    ///
+    /// ```no_run
+    /// # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
+    /// use etcdkit::kv::{Compare, CompareOp, Get, Put};
+    /// let response = client
+    ///     .kv()
+    ///     .txn()
+    ///     .when([Compare::version("config", CompareOp::Equal, 0)])
+    ///     .and_then([Put::new("config", "default")])
+    ///     .or_else([Get::new("config")])
+    ///     .await?;
+    /// if let Some(existing) = response.get(0) {
+    ///     println!("already set: {:?}", existing.first().map(|kv| kv.value()));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn get(&self, i: usize) -> Option<&GetResponse> {
+        self.responses.get(i).and_then(TxnOpResponse::as_get)
+    }
+
+    /// The result of the `i`-th operation of the branch that ran, if it was a put.
+    pub fn put(&self, i: usize) -> Option<&PutResponse> {
+        self.responses.get(i).and_then(TxnOpResponse::as_put)
+    }
+
+    /// The result of the `i`-th operation of the branch that ran, if it was a delete.
+    pub fn delete(&self, i: usize) -> Option<&DeleteResponse> {
+        self.responses.get(i).and_then(TxnOpResponse::as_delete)
+    }
+
+    /// The result of the `i`-th operation of the branch that ran, if it was a nested
+    /// transaction.
+    pub fn txn(&self, i: usize) -> Option<&TxnResponse> {
+        self.responses.get(i).and_then(TxnOpResponse::as_txn)
+    }
+
+    /// The number of operation results (of the branch that ran).
+    pub fn len(&self) -> usize {
+        self.responses.len()
+    }
+
+    /// True when the branch that ran had no operations.
+    pub fn is_empty(&self) -> bool {
+        self.responses.is_empty()
+    }
+}
+
+impl TxnOpResponse {
+    /// The result, if of a get.
+    pub fn as_get(&self) -> Option<&GetResponse> {
+        match self {
+            TxnOpResponse::Get(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The result, if of a put.
+    pub fn as_put(&self) -> Option<&PutResponse> {
+        match self {
+            TxnOpResponse::Put(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The result, if of a delete.
+    pub fn as_delete(&self) -> Option<&DeleteResponse> {
+        match self {
+            TxnOpResponse::Delete(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The result, if of a nested transaction.
+    pub fn as_txn(&self) -> Option<&TxnResponse> {
+        match self {
+            TxnOpResponse::Txn(r) => Some(r),
+            _ => None,
+        }
     }
 }
 

@@ -174,7 +174,8 @@ impl Maintenance {
 
     /// Hashes the member's key-value history up to `revision` (`Revision(0)`: the
     /// latest). Members that agree give the same hash for the same revision.
-    pub fn hash_kv(&self, revision: Revision) -> AdminRequest<HashKvResponse> {
+    pub fn hash_kv(&self, revision: impl Into<Revision>) -> AdminRequest<HashKvResponse> {
+        let revision = revision.into();
         let client = self.client.clone();
         AdminRequest::new("maintenance.hash_kv", move |settings| async move {
             let call = settings.idempotent("maintenance.hash_kv");

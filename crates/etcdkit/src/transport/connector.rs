@@ -1,4 +1,4 @@
-//! The TCP (and TLS) dialer behind every channel.
+//! The TCP (and TLS) dialer behind every channel, and the unix socket one.
 //!
 //! We dial ourselves, rather than let tonic do it, for one reason: a failure here is
 //! certain proof that a request never left the client, which is what makes it safe to
@@ -35,18 +35,33 @@ impl std::error::Error for DialError {}
 pub(crate) struct Connector {
     dial_timeout: Duration,
     tls: Option<TlsConnect>,
+    /// Dials this unix socket instead of `host:port`.
+    unix_path: Option<String>,
 }
 
 impl Connector {
     pub fn new(dial_timeout: Duration, tls: Option<TlsConnect>) -> Self {
-        Connector { dial_timeout, tls }
+        Connector {
+            dial_timeout,
+            tls,
+            unix_path: None,
+        }
+    }
+
+    /// Dials the unix socket at `path` (when given) instead of TCP.
+    pub fn unix(mut self, path: Option<String>) -> Self {
+        self.unix_path = path;
+        self
     }
 }
 
-/// A connection: plain TCP, or TLS over TCP (with any bytes already read from it).
+/// A connection: plain TCP, TLS over TCP (with any bytes already read from it), or a
+/// unix socket.
 pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsConn>),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
 }
 
 pub(crate) struct TlsConn {
@@ -100,6 +115,8 @@ impl AsyncRead for Conn {
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => {
                 let tls = s.as_mut();
                 if tls.offset < tls.pending.len() {
@@ -127,6 +144,8 @@ impl AsyncWrite for Conn {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(&mut s.stream).poll_write(cx, buf),
         }
     }
@@ -138,6 +157,8 @@ impl AsyncWrite for Conn {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::Tls(s) => Pin::new(&mut s.stream).poll_write_vectored(cx, bufs),
         }
     }
@@ -145,6 +166,8 @@ impl AsyncWrite for Conn {
     fn is_write_vectored(&self) -> bool {
         match self {
             Conn::Plain(s) => s.is_write_vectored(),
+            #[cfg(unix)]
+            Conn::Unix(s) => s.is_write_vectored(),
             Conn::Tls(s) => s.stream.is_write_vectored(),
         }
     }
@@ -152,6 +175,8 @@ impl AsyncWrite for Conn {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(&mut s.stream).poll_flush(cx),
         }
     }
@@ -159,6 +184,8 @@ impl AsyncWrite for Conn {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(&mut s.stream).poll_shutdown(cx),
         }
     }
@@ -168,6 +195,18 @@ impl Connector {
     /// Connects to `host:port` (TCP, then TLS when configured), within the dial timeout.
     pub async fn dial(&self, host: &str, port: u16) -> Result<Conn, DialError> {
         let fail = |reason: String| self.dial_error(host, port, reason);
+        #[cfg(unix)]
+        if let Some(path) = &self.unix_path {
+            let dial = tokio::net::UnixStream::connect(path);
+            return match tokio::time::timeout(self.dial_timeout, dial).await {
+                Ok(Ok(stream)) => Ok(Conn::Unix(stream)),
+                Ok(Err(e)) => Err(fail(e.to_string())),
+                Err(_) => Err(fail(format!(
+                    "no connection within the dial timeout ({})",
+                    crate::util::fmt_duration(self.dial_timeout)
+                ))),
+            };
+        }
         // The dial timeout covers the TCP connection and the TLS handshake together.
         let dial = async {
             let stream = TcpStream::connect((host, port))
@@ -199,10 +238,11 @@ impl Connector {
 
     /// The error for a request that never left for `host:port`, and why.
     pub fn dial_error(&self, host: &str, port: u16, reason: String) -> DialError {
-        DialError {
-            target: format!("{host}:{port}"),
-            reason,
-        }
+        let target = match &self.unix_path {
+            Some(path) => format!("unix socket {path}"),
+            None => format!("{host}:{port}"),
+        };
+        DialError { target, reason }
     }
 }
 

@@ -15,19 +15,28 @@ use crate::options::ClientOptions;
 
 const DEFAULT_PORT: u16 = 2379;
 
-/// A parsed endpoint: `http://host:port` or `https://host:port`.
+/// A parsed endpoint: `http://host:port`, `https://host:port`, or a unix socket
+/// (`unix://localhost:port`, `unix:///absolute/path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EndpointAddr {
-    /// Normalised form, `scheme://host:port`: how endpoints are named everywhere.
+    /// Normalised form, `scheme://host:port` (a unix endpoint as written): how endpoints
+    /// are named everywhere.
     pub url: String,
     pub tls: bool,
-    /// The host as written (IPv6 in brackets).
+    /// The host as written (IPv6 in brackets); `localhost` for a unix socket, as the
+    /// HTTP/2 authority.
     pub host: String,
     pub port: u16,
+    /// For a unix endpoint, the socket's path.
+    pub unix_path: Option<String>,
 }
 
-/// Parses `host:port`, `host`, `http://host:port` or `https://host:port`; an endpoint
-/// without a scheme uses TLS when `default_tls`.
+/// Parses `host:port`, `host`, `http://host:port`, `https://host:port` or a unix socket
+/// endpoint; an endpoint without a scheme uses TLS when `default_tls`.
+///
+/// A unix endpoint is written as etcd's `--listen-client-urls` takes it, and etcdctl's
+/// `--endpoints`: `unix://localhost:2379` is the socket file `localhost:2379` in the
+/// current directory, `unix:///run/etcd.sock` the absolute path.
 pub(crate) fn parse_endpoint(raw: &str, default_tls: bool) -> Result<EndpointAddr> {
     let bad = |why: &str| {
         Error::new(
@@ -50,9 +59,10 @@ pub(crate) fn parse_endpoint(raw: &str, default_tls: bool) -> Result<EndpointAdd
     let tls = match scheme.as_str() {
         "http" => false,
         "https" => true,
+        "unix" if cfg!(unix) => return parse_unix(rest).map_err(|why| bad(&why)),
         other => {
             return Err(bad(&format!(
-                "unsupported scheme {other:?} (use http:// or https://)"
+                "unsupported scheme {other:?} (use http://, https:// or unix://)"
             )));
         }
     };
@@ -75,6 +85,32 @@ pub(crate) fn parse_endpoint(raw: &str, default_tls: bool) -> Result<EndpointAdd
         tls,
         host: host.to_string(),
         port,
+        unix_path: None,
+    })
+}
+
+/// The part of a unix endpoint after `unix://`: the socket's path (a relative one such as
+/// `localhost:2379`, or an absolute one).
+fn parse_unix(rest: &str) -> std::result::Result<EndpointAddr, String> {
+    if rest.is_empty() || rest == "/" {
+        return Err("no socket path".into());
+    }
+    if rest.contains(['?', '#']) {
+        return Err("a socket path has no query or fragment".into());
+    }
+    // The authority HTTP/2 requests carry; etcd does not look at it. A relative path
+    // written as `host:port` keeps its port there, for messages.
+    let port = rest
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(DEFAULT_PORT);
+    Ok(EndpointAddr {
+        url: format!("unix://{rest}"),
+        tls: false,
+        host: "localhost".to_string(),
+        port,
+        unix_path: Some(rest.to_string()),
     })
 }
 
@@ -159,7 +195,7 @@ impl Node {
         // The dial timeout is enforced by our connector alone, so that a dial that runs out
         // of time is reported as one (proof that a request was never sent).
         let channel = Channel::new(
-            Connector::new(opts.dial_timeout, tls),
+            Connector::new(opts.dial_timeout, tls).unix(addr.unix_path.clone()),
             addr.host.clone(),
             addr.port,
             Keepalive {
@@ -276,6 +312,21 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn unix_endpoints_name_a_socket_path() {
+        let abs = parse_endpoint("unix:///run/etcd/client.sock", false).unwrap();
+        assert_eq!(abs.url, "unix:///run/etcd/client.sock");
+        assert_eq!(abs.unix_path.as_deref(), Some("/run/etcd/client.sock"));
+        assert!(!abs.tls);
+        // As etcd listens on `unix://localhost:2380`: a file named after host and port.
+        let rel = parse_endpoint("UNIX://localhost:2380", true).unwrap();
+        assert_eq!(rel.url, "unix://localhost:2380");
+        assert_eq!(rel.unix_path.as_deref(), Some("localhost:2380"));
+        assert_eq!((rel.host.as_str(), rel.port), ("localhost", 2380));
+        assert!(!rel.tls, "a socket is never TLS, whatever the default");
+    }
+
     #[test]
     fn endpoints_without_a_scheme_follow_the_tls_options() {
         assert_eq!(parse_endpoint("h:1", true).unwrap().url, "https://h:1");
@@ -290,7 +341,9 @@ mod tests {
         let bad = [
             ("", "empty"),
             ("  ", "empty"),
-            ("unix:///tmp/sock", "scheme"),
+            ("unix://", "no socket path"),
+            ("unix:///", "no socket path"),
+            ("unix:///tmp/s?x=1", "query"),
             ("ftp://h:1", "scheme"),
             ("h:notaport", "bad port"),
             ("h:0", "bad port"),

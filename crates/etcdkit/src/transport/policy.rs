@@ -167,6 +167,7 @@ mod tests {
             (F::Server(K::NotElectionLeader), (Fail, false),           (Fail, false)),
             (F::Server(K::NoElectionLeader),  (Fail, false),           (Fail, false)),
             (F::Server(K::Server),            (Fail, false),           (Fail, false)),
+            (F::Server(K::Decode),            (Fail, false),           (Fail, false)),
         ];
         for (failure, (safe, safe_mark), (write, write_mark)) in table {
             assert_eq!(

@@ -35,6 +35,9 @@
 //!   [`ErrorKind::WatchLagged`] error whose
 //!   [`last_delivered_revision`](crate::Error::last_delivered_revision) says where to
 //!   watch again from.
+//! - **Where it stopped.** Whatever ends a watcher, its last error carries
+//!   [`last_delivered_revision`](crate::Error::last_delivered_revision), the revision up to
+//!   which it yielded every change ([`Watcher::last_revision`] while it runs).
 
 mod fragment;
 mod hub;
@@ -132,8 +135,8 @@ impl WatchBuilder {
     key_range_methods!("Watches", key, range_end);
 
     /// Starts at `revision` (past changes included); by default, at the next change.
-    pub fn start_revision(mut self, revision: Revision) -> Self {
-        self.spec.start_revision = revision.0.max(0);
+    pub fn start_revision(mut self, revision: impl Into<Revision>) -> Self {
+        self.spec.start_revision = revision.into().0.max(0);
         self
     }
 
@@ -205,10 +208,14 @@ impl WatchBuilder {
             info,
             _hub: hub,
             ended: false,
+            last_revision: Revision(0),
         };
         let timeout = client.transport().options().request_timeout;
         match tokio::time::timeout(timeout, created_rx).await {
-            Ok(Ok(Ok(()))) => Ok(watcher),
+            Ok(Ok(Ok(baseline))) => {
+                watcher.last_revision = baseline;
+                Ok(watcher)
+            }
             Ok(Ok(Err(e))) => {
                 watcher.ended = true;
                 Err(e)
@@ -267,6 +274,8 @@ pub struct Watcher {
     info: Arc<StreamInfo>,
     _hub: Arc<Hub>,
     ended: bool,
+    /// Every revision up to this one has been yielded (see [`Watcher::last_revision`]).
+    last_revision: Revision,
 }
 
 impl Watcher {
@@ -306,6 +315,17 @@ impl Watcher {
     pub fn endpoint(&self) -> Option<String> {
         self.info.endpoint()
     }
+
+    /// The revision up to which this watcher has yielded every change: the revision of
+    /// the last event it yielded, or, before any, the revision it started after (the
+    /// store's revision when it was created, or the one before its start revision).
+    ///
+    /// Watching again from the next revision misses nothing and repeats nothing. The
+    /// error a watcher ends with carries the same number, whatever ended it, as
+    /// [`Error::last_delivered_revision`].
+    pub fn last_revision(&self) -> Revision {
+        self.last_revision
+    }
 }
 
 impl Stream for Watcher {
@@ -316,14 +336,29 @@ impl Stream for Watcher {
             return Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(item)) => Poll::Ready(Some(item)),
+            Poll::Ready(Some(item)) => {
+                if let Ok(response) = &item
+                    && let Some(last) = response.events().last()
+                {
+                    // Responses hold whole revisions in order: the last event's is the
+                    // revision everything up to which has now been yielded.
+                    self.last_revision = self.last_revision.max(last.revision());
+                }
+                Poll::Ready(Some(item))
+            }
             Poll::Ready(None) => {
                 self.ended = true;
                 let terminal = self.shared.terminal.lock().ok().and_then(|mut t| t.take());
-                Poll::Ready(Some(Err(terminal.unwrap_or_else(|| {
+                let error = terminal.unwrap_or_else(|| {
                     Error::new(ErrorKind::Cancelled, "the watch stream task has ended")
                         .with_operation("watch")
-                }))))
+                });
+                // Whatever ended the watch, say where to watch again from.
+                let error = match error.last_delivered_revision() {
+                    Some(_) => error,
+                    None => error.with_last_delivered_revision(self.last_revision),
+                };
+                Poll::Ready(Some(Err(error)))
             }
             Poll::Pending => Poll::Pending,
         }

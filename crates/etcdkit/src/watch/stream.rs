@@ -36,7 +36,9 @@ pub(crate) struct NewWatch {
     pub namespace: Namespace,
     pub tx: mpsc::Sender<Result<WatchResponse>>,
     pub shared: Arc<WatcherShared>,
-    pub created: oneshot::Sender<Result<()>>,
+    /// Told, once the server created the watch, the revision up to which there is
+    /// nothing to deliver (the store's revision then, or the one before the start).
+    pub created: oneshot::Sender<Result<Revision>>,
 }
 
 /// What a watcher and the task share.
@@ -72,7 +74,7 @@ struct Entry {
     tx: mpsc::Sender<Result<WatchResponse>>,
     shared: Arc<WatcherShared>,
     /// Until the first creation: who waits for it.
-    created_tx: Option<oneshot::Sender<Result<()>>>,
+    created_tx: Option<oneshot::Sender<Result<Revision>>>,
     /// Created on the current stream.
     created: bool,
     fragments: Reassembly,
@@ -240,7 +242,7 @@ impl State {
             }
             entry.auth_retried = false;
             if let Some(waiting) = entry.created_tx.take() {
-                let _ = waiting.send(Ok(()));
+                let _ = waiting.send(Ok(Revision(entry.progress.last_delivered())));
                 if entry.spec.created_notify {
                     self.deliver(id, WatchResponse::created(response.header), None);
                 }
