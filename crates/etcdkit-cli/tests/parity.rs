@@ -338,3 +338,68 @@ async fn registry_flag_works_after_the_subcommand() {
     }
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn lock_ttl_sets_the_session_ttl_and_the_command_runs_as_in_etcdctl() {
+    let pair = Pair::start().await;
+    let out = pair
+        .same(&["lock", "--ttl=3", "pl/l", "true"], b"", &[], false)
+        .await;
+    assert_eq!((out.code, out.stdout_text()), (0, String::new()));
+    let (ours, theirs) = pair
+        .both(&["lock", "--ttl=abc", "pl/l", "true"], b"", &[], false)
+        .await;
+    assert_eq!(ours.code, 1, "{ours:?}");
+    if let Some(theirs) = theirs {
+        assert_eq!(theirs.code, 1);
+    }
+    // The TTL reaches the lease: a holder that runs `lease list` sees one lease; its
+    // time-to-live is at most the asked 3 s.
+    let client = etcdkit::Client::connect([pair.kit.endpoint()])
+        .await
+        .unwrap();
+    let args = vec![
+        format!("--endpoints={}", pair.kit.endpoint()),
+        "lock".to_owned(),
+        "--ttl=3".to_owned(),
+        "pl/t".to_owned(),
+        "sleep".to_owned(),
+        "2".to_owned(),
+    ];
+    let holder = tokio::spawn(async move { run(&etcdkit_bin(), &args, b"").await });
+    let ttl = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let leases = client.lease().leases().await.unwrap();
+            if let Some(lease) = leases.leases().first() {
+                let info = client.lease().time_to_live(*lease).await.unwrap();
+                break info.granted_ttl();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the lock's lease appears in time");
+    assert_eq!(ttl, 3);
+    let held = tokio::time::timeout(Duration::from_secs(20), holder)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.code, 0, "{}", held.stderr_text());
+}
+
+#[tokio::test]
+async fn discovery_srv_is_refused_rather_than_ignored() {
+    let pair = Pair::start().await;
+    let (ours, _) = pair
+        .both(&["-d", "example.invalid", "get", "k"], b"", &[], false)
+        .await;
+    assert_eq!(
+        (ours.code, ours.last_stderr_line()),
+        (
+            4,
+            "Error: --discovery-srv (DNS SRV discovery) is not supported by etcdkit yet: \
+             give the members with --endpoints"
+                .to_owned()
+        )
+    );
+}
