@@ -60,7 +60,6 @@ pub async fn run(
                 let (progress, requests) = mpsc::unbounded_channel();
                 watches.push(progress);
                 let client = client.clone();
-                let printer = printer.clone();
                 let failures = failures.clone();
                 tokio::spawn(async move {
                     let result = match request.start(&client).await {
