@@ -6,21 +6,49 @@ use std::fmt;
 
 use etcdkit::ErrorKind;
 
-/// etcdctl's exit codes (its `command/error.go`), so scripts written for it keep working.
+/// etcdctl's exit codes (its `ExitSuccess` .. `ExitBadArgs`, from cobrautl), so scripts
+/// written for it keep working. Which failure exits with which code:
+///
+/// | code | etcdctl's name | failures |
+/// | --- | --- | --- |
+/// | 0 | `ExitSuccess` | success; help; `lease keep-alive` of a lease that expired |
+/// | 1 | `ExitError` | a failed request (any server or client error, see [`code_for`]), a timeout, usage errors (unknown command or flag), a flag given also as its `ETCDCTL_*` variable, `lock`/`elect` without a name, a `watch -- COMMAND` that failed |
+/// | 2 | `ExitBadConnection` | no client: no endpoints, an invalid endpoint, wrong credentials; `lease keep-alive --once` of a lease that is gone |
+/// | 3 | `ExitInvalidInput` | `txn` input that does not parse; `watch -i` when its input ends |
+/// | 4 | `ExitBadFeature` | a flag value that is not supported (output format, sort target or order) |
+/// | 5 | `ExitInterrupted` | a watch the server cancelled (compaction); a snapshot that could not be saved |
+/// | 6 | `ExitIO` | (etcdctl uses it only in `snapshot diff`, which etcdctl 3.6 does not have) |
+/// | 128 | `ExitBadArgs` | wrong arguments: their number, conflicting flags, a bad id, TLS files that cannot be read |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
-    /// RPC and server failures, timeouts, flag errors.
+    /// Failed requests, timeouts, usage errors.
     Error = 1,
-    /// The client could not be built (no or invalid endpoints).
+    /// The client could not be built (no or invalid endpoints, wrong credentials).
     BadConnection = 2,
-    /// `txn` input that does not parse.
+    /// Input on stdin that does not parse (`txn`) or ended (`watch -i`).
     InvalidInput = 3,
     /// A feature value that is not supported (sort order, output format, ...).
     BadFeature = 4,
+    /// Something cut short: a watch cancelled by the server, a snapshot not saved.
+    Interrupted = 5,
+    /// A failure to write the output. Kept for the table's sake: no etcdctl 3.6 command
+    /// uses it.
+    #[allow(dead_code)]
+    Io = 6,
     /// Wrong arguments: their number, conflicting flags, a bad lease id.
     BadArgs = 128,
-    /// A snapshot that could not be saved.
-    Interrupted = 130,
+}
+
+/// The one table from a failed request's kind to the exit code, as etcdctl exits when
+/// its client returns that failure: wrong credentials and unusable endpoints mean no
+/// client (etcdctl authenticates and parses endpoints while building its client); every
+/// other request failure is `ExitError`. Commands that exit otherwise for a failure
+/// (`watch`, `snapshot save`, `lease keep-alive --once`) say so where they do it.
+pub fn code_for(kind: ErrorKind) -> ExitCode {
+    match kind {
+        ErrorKind::AuthFailed | ErrorKind::InvalidEndpoint => ExitCode::BadConnection,
+        _ => ExitCode::Error,
+    }
 }
 
 /// A failure of a command.
@@ -59,20 +87,14 @@ impl CliError {
         CliError::new(ExitCode::Error, message)
     }
 
-    /// A failed request, worded as etcdctl words it (see [`etcd_message`]). Wrong
-    /// credentials exit as a connection failure: etcdctl authenticates while building its
-    /// client.
+    /// A failed request, worded as etcdctl words it (see [`etcd_message`]), with the exit
+    /// code of [`code_for`].
     pub fn from_etcd(e: &etcdkit::Error) -> Self {
         let message = etcd_message(e);
         let full = e.to_string();
         let detail = (message != full).then_some(full);
-        let code = if e.kind() == ErrorKind::AuthFailed {
-            ExitCode::BadConnection
-        } else {
-            ExitCode::Error
-        };
         CliError {
-            code,
+            code: code_for(e.kind()),
             message,
             detail,
         }
@@ -113,6 +135,10 @@ pub fn etcd_message(e: &etcdkit::Error) -> String {
             return "etcdserver: too many operations in txn request".to_owned();
         }
         ErrorKind::Timeout | ErrorKind::Unavailable => return DEADLINE_EXCEEDED.to_owned(),
+        // A watch learns of it from a cancelled watch, without the server's text.
+        ErrorKind::Compacted => {
+            return "etcdserver: mvcc: required revision has been compacted".to_owned();
+        }
         ErrorKind::OutcomeUnknown => {
             // A write that timed out is reported as outcome-unknown with the timeout as
             // its cause; etcdctl only knows the deadline passed.

@@ -22,6 +22,18 @@ pub fn parse_int(s: &str, base: u32) -> Result<i64, String> {
     })
 }
 
+/// `strconv.ParseBool`, with Go's error text: pflag reads `--hex=T` or `--hex=0` this way.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {}: invalid syntax",
+            quote(s.as_bytes())
+        )),
+    }
+}
+
 /// `strconv.Quote` of some bytes: double-quoted, with Go's escapes. Invalid UTF-8 bytes
 /// are written as `\xNN`, as Go does.
 pub fn quote(bytes: &[u8]) -> String {

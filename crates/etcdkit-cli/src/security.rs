@@ -1,5 +1,6 @@
 //! The global security flags: `--user name[:password]` / `--password` (a missing password
-//! is asked for on a terminal) and `--cacert` / `--cert` / `--key` (TLS).
+//! is asked for on a terminal), `--cacert` / `--cert` / `--key` (TLS) and the
+//! `--insecure-*` flags.
 //!
 //! Secrets are held in [`Secret`], whose `Debug` hides them; they are never printed.
 
@@ -91,17 +92,36 @@ pub fn ask_new_password(user: &str) -> Result<String, CliError> {
     Ok(first)
 }
 
-/// Adds the credentials and the TLS files of the global flags to client options. TLS is
-/// on when any of `--cacert`, `--cert`, `--key` is given (and, without them, for
-/// `https://` endpoints, which then trust the public roots).
+/// Adds the credentials and the TLS settings of the global flags to client options, as
+/// etcdctl decides them:
+///
+/// - TLS is on when any of `--cacert`, `--cert`, `--key` is given, when discovery checks
+///   the servers' names (`--discovery-srv` with `--insecure-discovery=false`: the domain
+///   must be on their certificates), when `--insecure-transport=false` (then with the
+///   public roots when no CA is given), and with `--insecure-skip-tls-verify` (etcdctl
+///   3.6 then speaks TLS even to plain endpoints); `https://` endpoints use TLS anyway;
+/// - `--insecure-skip-tls-verify` accepts any server certificate.
+///
+/// # Errors
+///
+/// A TLS file that cannot be read, or a certificate without its key: exit 128.
 pub fn apply(global: &GlobalArgs, mut options: ClientOptions) -> Result<ClientOptions, CliError> {
     if let Some((user, password)) = &global.credentials {
         options = options.auth(user.clone(), password.expose().to_owned());
     }
-    if global.cacert.is_none() && global.cert.is_none() && global.key.is_none() {
+    let files = global.cacert.is_some() || global.cert.is_some() || global.key.is_some();
+    let server_name = discovery_server_name(global);
+    let wanted = files
+        || server_name.is_some()
+        || !global.insecure_transport
+        || global.insecure_skip_tls_verify;
+    if !wanted {
         return Ok(options);
     }
-    let mut tls = TlsOptions::new();
+    let mut tls = TlsOptions::new().insecure_skip_verify(global.insecure_skip_tls_verify);
+    if let Some(name) = server_name {
+        tls = tls.server_name(name);
+    }
     if let Some(ca) = &global.cacert {
         tls = tls.ca_pem(read_file(ca)?);
     }
@@ -112,6 +132,13 @@ pub fn apply(global: &GlobalArgs, mut options: ClientOptions) -> Result<ClientOp
         (None, Some(_)) => return Err(CliError::bad_args("--key is given without --cert")),
     }
     Ok(options.tls(tls))
+}
+
+/// The name discovered servers must show on their certificates: the discovery domain,
+/// unless `--insecure-discovery` (the default) accepts any.
+fn discovery_server_name(global: &GlobalArgs) -> Option<&str> {
+    (!global.discovery_srv.is_empty() && !global.insecure_discovery)
+        .then_some(global.discovery_srv.as_str())
 }
 
 /// A certificate or key file; one that cannot be read is a bad argument, as in etcdctl.

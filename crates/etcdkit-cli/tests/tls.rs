@@ -148,3 +148,52 @@ async fn cacert_cert_and_key_reach_a_mutual_tls_member() {
         )
     );
 }
+
+#[tokio::test]
+async fn insecure_skip_tls_verify_accepts_an_unknown_ca_like_etcdctl() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let path = |name: &str| -> PathBuf { dir.path().join(name) };
+    let server = tokio::time::timeout(
+        Duration::from_secs(60),
+        EtcdServer::builder()
+            .client_tls(ClientTls {
+                cert_file: path("server.pem"),
+                key_file: path("server-key.pem"),
+                trusted_ca_file: None,
+                client_cert_auth: false,
+            })
+            .start_server(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // Without the scheme: the TLS flags alone decide that TLS is spoken.
+    let ep = server.endpoint().trim_start_matches("https://").to_owned();
+    let line = |more: &[&str]| {
+        let mut all = vec![
+            format!("--endpoints={ep}"),
+            "--command-timeout=2s".to_owned(),
+        ];
+        all.extend(more.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    let skip = line(&["--insecure-skip-tls-verify", "get", "k"]);
+    let untrusted = line(&["--insecure-transport=false", "get", "k"]);
+    let ours = run(&etcdkit_bin(), &skip, b"").await;
+    assert_eq!(
+        (ours.code, ours.stdout_text()),
+        (0, String::new()),
+        "{}",
+        ours.stderr_text()
+    );
+    // Verifying against the public roots fails: the test CA is not one of them.
+    let refused = run(&etcdkit_bin(), &untrusted, b"").await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr_text());
+    if let Some(etcdctl) = etcdctl_bin().await {
+        let theirs = run(&etcdctl, &skip, b"").await;
+        assert_eq!((theirs.code, theirs.stdout), (ours.code, ours.stdout));
+        let theirs = run(&etcdctl, &untrusted, b"").await;
+        assert_eq!(theirs.code, refused.code);
+    }
+}

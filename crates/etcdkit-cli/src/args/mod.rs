@@ -36,60 +36,104 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags that apply to every command (and may come before or after it).
+/// Flags that apply to every command (and may come before or after it). Each may also be
+/// given as `ETCDCTL_<FLAG>` in the environment (see [`crate::env`]), not both ways.
+///
+/// Boolean flags read as pflag reads them: `--hex` or `--hex=false`, never a separate
+/// value (`--hex false` is `--hex` and a positional `false`).
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// gRPC endpoints, comma separated
-    #[arg(
-        long,
-        global = true,
-        env = "ETCDCTL_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = DEFAULT_ENDPOINT
-    )]
+    #[arg(long, global = true, value_delimiter = ',', default_value = DEFAULT_ENDPOINT)]
     pub endpoints: Vec<String>,
 
     /// Dial timeout for client connections
-    #[arg(long, global = true, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = go_compat::parse_duration)]
+    #[arg(long, global = true, default_value = "2s", value_parser = go_compat::parse_duration)]
     pub dial_timeout: Duration,
 
     /// Timeout for short running commands (excluding dial timeout)
-    #[arg(long, global = true, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = go_compat::parse_duration)]
+    #[arg(long, global = true, default_value = "5s", value_parser = go_compat::parse_duration)]
     pub command_timeout: Duration,
 
+    /// Keepalive time for client connections (the interval of HTTP/2 pings)
+    #[arg(long, global = true, default_value = "2s", value_parser = go_compat::parse_duration)]
+    pub keepalive_time: Duration,
+
+    /// Keepalive timeout for client connections (how long a ping may go unanswered)
+    #[arg(long, global = true, default_value = "6s", value_parser = go_compat::parse_duration)]
+    pub keepalive_timeout: Duration,
+
     /// Output format: simple or json
-    #[arg(
-        short = 'w',
-        long,
-        global = true,
-        env = "ETCDCTL_WRITE_OUT",
-        default_value = "simple"
-    )]
+    #[arg(short = 'w', long, global = true, default_value = "simple")]
     pub write_out: String,
 
     /// Print keys and values of simple output as \xNN escapes
-    #[arg(long, global = true, env = "ETCDCTL_HEX")]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
     pub hex: bool,
 
+    /// Enable client-side debug logging (prints the global flags' values on stderr)
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub debug: bool,
+
     /// username[:password] for authentication (prompt if password is not supplied)
-    #[arg(long, global = true, env = "ETCDCTL_USER", hide_env_values = true, value_parser = Secret::parse)]
+    #[arg(long, global = true, value_parser = Secret::parse)]
     pub user: Option<Secret>,
 
     /// Password for authentication (then --user holds only the name)
-    #[arg(long, global = true, env = "ETCDCTL_PASSWORD", hide_env_values = true, value_parser = Secret::parse)]
+    #[arg(long, global = true, value_parser = Secret::parse)]
     pub password: Option<Secret>,
 
     /// Verify the certificates of TLS servers with this CA bundle (PEM file)
-    #[arg(long, global = true, env = "ETCDCTL_CACERT")]
+    #[arg(long, global = true)]
     pub cacert: Option<PathBuf>,
 
     /// Identify this client with this TLS certificate (PEM file)
-    #[arg(long, global = true, env = "ETCDCTL_CERT")]
+    #[arg(long, global = true)]
     pub cert: Option<PathBuf>,
 
     /// Identify this client with this TLS key (PEM file)
-    #[arg(long, global = true, env = "ETCDCTL_KEY")]
+    #[arg(long, global = true)]
     pub key: Option<PathBuf>,
+
+    /// Disable transport security for client connections (=false: TLS even for plain
+    /// endpoints, trusting the public roots)
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub insecure_transport: bool,
+
+    /// Skip server certificate verification (CAUTION: for testing only)
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// Domain name to query for SRV records describing cluster endpoints
+    #[arg(short = 'd', long, global = true, default_value = "")]
+    pub discovery_srv: String,
+
+    /// Service name to query when using DNS discovery
+    #[arg(long, global = true, default_value = "")]
+    pub discovery_srv_name: String,
+
+    /// Accept insecure SRV records describing cluster endpoints (=false: expect the
+    /// discovery domain on the servers' certificates)
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub insecure_discovery: bool,
+
+    /// Client-side response receive limit in bytes (0: 2 GiB - 1, Go's math.MaxInt32)
+    #[arg(long, global = true, default_value_t = 0)]
+    pub max_recv_bytes: u32,
+
+    /// Client-side request send limit in bytes (0: 2 MiB)
+    #[arg(long, global = true, default_value_t = 0)]
+    pub max_request_bytes: u32,
+
+    /// Whether --keepalive-time / --keepalive-timeout were given (on the command line or
+    /// in the environment); otherwise the client's own, quicker, defaults stay.
+    #[arg(skip)]
+    pub keepalive_given: (bool, bool),
 
     /// The credentials of --user / --password, once resolved (a prompted password is
     /// asked for only once, however many connections a command makes).
@@ -154,6 +198,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Runs a local etcd cluster in the foreground until interrupted
     Up(up::UpArgs),
+    /// Prints the version of etcdkit and the etcd API version it speaks
+    Version,
 }
 
 impl Command {
@@ -161,6 +207,12 @@ impl Command {
     /// use every core; the other commands make a few requests and start faster on one.
     pub fn wants_multi_thread(&self) -> bool {
         matches!(self, Command::Bench(_))
+    }
+
+    /// Whether the command reads the global flags' `ETCDCTL_*` variables: those that
+    /// talk to etcd (in etcdctl, the ones that build a client).
+    pub fn reads_etcdctl_env(&self) -> bool {
+        !matches!(self, Command::Version | Command::Up(_))
     }
 }
 
@@ -332,9 +384,12 @@ pub enum LeaseCommand {
     },
 }
 
-/// `watch [options] <key> [range_end]`
+/// `watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]`
 #[derive(Args, Debug, Clone, Default)]
 pub struct WatchArgs {
+    /// Interactive mode: read `watch ...` and `progress` commands from stdin
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Watch on a prefix if prefix is set
     #[arg(long)]
     pub prefix: bool,
@@ -347,9 +402,12 @@ pub struct WatchArgs {
     /// get periodic watch progress notification from server
     #[arg(long)]
     pub progress_notify: bool,
-    /// <key> [range_end]
+    /// <key> [range_end] (or none with ETCDCTL_WATCH_KEY / ETCDCTL_WATCH_RANGE_END)
     #[arg(value_name = "KEY")]
     pub args: Vec<OsString>,
+    /// A command to run for each event, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
+    pub exec: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -394,8 +452,9 @@ pub enum TxnOpCommand {
 #[derive(Args, Debug)]
 pub struct RegistryArgs {
     /// Registry connection string, http[s]://h1[:port],h2,.../namespace?ttl=S&heartbeat=S
-    /// (default: the --endpoints, namespace `registry`)
-    #[arg(long, env = "ETCDKIT_REGISTRY")]
+    /// (default: the --endpoints, namespace `registry`). Accepted before or after the
+    /// subcommand, as the global flags are.
+    #[arg(long, global = true, env = "ETCDKIT_REGISTRY")]
     pub registry: Option<String>,
     #[command(subcommand)]
     pub command: RegistryCommand,

@@ -79,7 +79,7 @@ pub async fn run(global: &GlobalArgs, args: &LockArgs) -> Result<(), CliError> {
 }
 
 /// How Go's `exec` words a command that could not be started.
-fn spawn_error(program: &std::ffi::OsStr, e: &std::io::Error) -> String {
+pub fn spawn_error(program: &std::ffi::OsStr, e: &std::io::Error) -> String {
     let name = program.to_string_lossy();
     if e.kind() == std::io::ErrorKind::NotFound && !name.contains('/') {
         format!("exec: \"{name}\": executable file not found in $PATH")
@@ -89,7 +89,7 @@ fn spawn_error(program: &std::ffi::OsStr, e: &std::io::Error) -> String {
 }
 
 /// Go's name for the signal that ended a command.
-fn signal_name(status: &std::process::ExitStatus) -> String {
+pub fn signal_name(status: &std::process::ExitStatus) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;

@@ -38,6 +38,14 @@ use crate::security;
 
 /// Runs the parsed command line.
 pub async fn run(mut cli: Cli) -> Result<(), CliError> {
+    if !cli.global.discovery_srv.is_empty() && cli.command.reads_etcdctl_env() {
+        // Refused rather than ignored: the default endpoints are not the cluster the
+        // user named.
+        return Err(CliError::bad_feature(
+            "--discovery-srv (DNS SRV discovery) is not supported by etcdkit yet: \
+             give the members with --endpoints",
+        ));
+    }
     security::resolve_credentials(&mut cli.global)?;
     let global = &cli.global;
     match cli.command {
@@ -70,7 +78,23 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
         Command::Up(args) => up::run(&args).await,
+        Command::Version => version(),
     }
+}
+
+/// The etcd API version etcdkit speaks (etcdctl 3.6 prints `API version: 3.6`).
+pub const API_VERSION: &str = "3.6";
+
+/// `version`: the two lines etcdctl prints, in the same shape (`<tool> version: X`, then
+/// `API version: 3.6`), naming etcdkit rather than claiming to be etcdctl.
+fn version() -> Result<(), CliError> {
+    write_stdout(
+        format!(
+            "etcdkit version: {}\nAPI version: {API_VERSION}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
+    )
 }
 
 /// The printer that `-w` and `--hex` ask for, for a command that prints only `simple`
@@ -113,11 +137,25 @@ pub async fn connect(global: &GlobalArgs) -> Result<Client, CliError> {
         .map_err(|e| connect_error(&e))
 }
 
-/// The client options the global flags ask for.
+/// The client options the global flags ask for. The keepalive flags apply only when
+/// given: etcdctl's defaults (a ping every 2 s, 6 s to answer) would notice a dead member
+/// later than the client's own.
 fn client_options(global: &GlobalArgs) -> Result<ClientOptions, CliError> {
-    let options = ClientOptions::new(endpoints(global)?)
+    let mut options = ClientOptions::new(endpoints(global)?)
         .dial_timeout(global.dial_timeout)
         .request_timeout(global.command_timeout);
+    if global.keepalive_given.0 {
+        options = options.keepalive_interval(global.keepalive_time);
+    }
+    if global.keepalive_given.1 {
+        options = options.keepalive_timeout(global.keepalive_timeout);
+    }
+    if global.max_request_bytes > 0 {
+        options = options.max_send_size(global.max_request_bytes as usize);
+    }
+    if global.max_recv_bytes > 0 {
+        options = options.max_recv_size(global.max_recv_bytes as usize);
+    }
     security::apply(global, options)
 }
 

@@ -82,6 +82,16 @@ pub async fn etcdctl_bin() -> Option<PathBuf> {
 /// Runs a program with these arguments and stdin, bounded by [`COMMAND_DEADLINE`].
 /// ETCDCTL_* variables of the test's environment are not passed on.
 pub async fn run(program: &Path, args: &[String], stdin: &[u8]) -> Output {
+    run_env(program, args, stdin, &[]).await
+}
+
+/// As [`run`], with these variables set (after the test's `ETCDCTL_*` are removed).
+pub async fn run_env(
+    program: &Path,
+    args: &[String],
+    stdin: &[u8],
+    env: &[(&str, &str)],
+) -> Output {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -94,6 +104,7 @@ pub async fn run(program: &Path, args: &[String], stdin: &[u8]) -> Output {
             command.env_remove(&name);
         }
     }
+    command.envs(env.iter().copied());
     let mut child = command.spawn().expect("spawn");
     let mut input = child.stdin.take().expect("stdin");
     let mut stdout = child.stdout.take().expect("stdout");
@@ -276,6 +287,84 @@ impl Pair {
             "etcdkit {args:?}\nstderr: {}",
             ours.stderr_text()
         );
+    }
+
+    /// Runs `args` with both tools (each against its own server, `--endpoints` first unless
+    /// `endpoint_by_env`, then through `ETCDCTL_ENDPOINTS`) with these variables.
+    pub async fn both(
+        &self,
+        args: &[&str],
+        stdin: &[u8],
+        env: &[(&str, &str)],
+        endpoint_by_env: bool,
+    ) -> (Output, Option<Output>) {
+        // Without a scheme, as etcdctl's users write them: an `http://` endpoint stays plain
+        // whatever the TLS flags say, in both tools.
+        let bare = |endpoint: String| endpoint.trim_start_matches("http://").to_owned();
+        let line = |endpoint: String| {
+            let endpoint = bare(endpoint);
+            let mut all: Vec<String> = Vec::new();
+            if !endpoint_by_env {
+                all.push(format!("--endpoints={endpoint}"));
+            }
+            all.extend(args.iter().map(|a| (*a).to_owned()));
+            all
+        };
+        let with_ep = |endpoint: String| {
+            let mut vars: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            if endpoint_by_env {
+                vars.push(("ETCDCTL_ENDPOINTS".into(), bare(endpoint)));
+            }
+            vars
+        };
+        let kit_env = with_ep(self.kit.endpoint());
+        let kit_env: Vec<(&str, &str)> = kit_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let ours = run_env(&etcdkit_bin(), &line(self.kit.endpoint()), stdin, &kit_env).await;
+        let theirs = match &self.ctl {
+            Some((server, bin)) => {
+                let ctl_env = with_ep(server.endpoint());
+                let ctl_env: Vec<(&str, &str)> = ctl_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                Some(run_env(bin, &line(server.endpoint()), stdin, &ctl_env).await)
+            }
+            None => None,
+        };
+        (ours, theirs)
+    }
+
+    /// Runs with both tools and checks etcdkit printed and exited as etcdctl did (stdout,
+    /// code, last stderr line); returns etcdkit's output.
+    pub async fn same(
+        &self,
+        args: &[&str],
+        stdin: &[u8],
+        env: &[(&str, &str)],
+        endpoint_by_env: bool,
+    ) -> Output {
+        let (ours, theirs) = self.both(args, stdin, env, endpoint_by_env).await;
+        if let Some(theirs) = theirs {
+            let context = format!("{args:?} with {env:?}\nours: {ours:?}\ntheirs: {theirs:?}");
+            assert_eq!(
+                normalize(&ours.stdout_text()),
+                normalize(&theirs.stdout_text()),
+                "stdout: {context}"
+            );
+            assert_eq!(ours.code, theirs.code, "exit code: {context}");
+            assert_eq!(
+                ours.last_stderr_line(),
+                theirs.last_stderr_line(),
+                "stderr: {context}"
+            );
+        }
+        ours
     }
 
     /// Runs a command on both servers, for setting up state; it must succeed.

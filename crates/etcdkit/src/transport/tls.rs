@@ -24,6 +24,7 @@ pub struct TlsOptions {
     ca_pem: Option<Vec<u8>>,
     identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     server_name: Option<String>,
+    skip_verify: bool,
 }
 
 impl TlsOptions {
@@ -52,6 +53,15 @@ impl TlsOptions {
     /// Expects this name on every server certificate, instead of the endpoint's host.
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
+        self
+    }
+
+    /// Accepts any server certificate, whoever signed it and whatever name it carries
+    /// (the handshake's signatures are still checked). For tests and for etcdctl's
+    /// `--insecure-skip-tls-verify`: it gives up knowing who the server is, so anyone on
+    /// the path can read and change the traffic.
+    pub fn insecure_skip_verify(mut self, yes: bool) -> Self {
+        self.skip_verify = yes;
         self
     }
 
@@ -85,7 +95,7 @@ impl TlsOptions {
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("no usable protocol version", &e))?
             .with_root_certificates(roots);
@@ -108,9 +118,65 @@ impl TlsOptions {
             }
             None => builder.with_no_client_auth(),
         };
+        if self.skip_verify {
+            config
+                .dangerous()
+                .set_certificate_verifier(Arc::new(AnyCertificate(provider)));
+        }
         // gRPC runs over HTTP/2 only.
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(config))
+    }
+}
+
+/// The verifier of [`TlsOptions::insecure_skip_verify`]: trusts every certificate, but
+/// still checks that the server holds the certificate's key (the handshake signatures),
+/// with the crypto provider's algorithms.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -124,6 +190,7 @@ impl fmt::Debug for TlsOptions {
                 &self.identity_pem.as_ref().map(|_| "<cert and key hidden>"),
             )
             .field("server_name", &self.server_name)
+            .field("insecure_skip_verify", &self.skip_verify)
             .finish()
     }
 }
