@@ -167,10 +167,10 @@ impl Transport {
                 .with_operation(call.op);
                 self.mark_failed(&node, e.message());
                 history.maybe_sent = true;
-                observe::retry(call.op, node.url(), tries, &e);
-                history.last_error = Some(e);
-                tries = tries.saturating_add(1);
-                if !self.back_off(tries, deadline).await {
+                if !self
+                    .retry_after(&call, &node, e, &mut history, &mut tries, deadline)
+                    .await
+                {
                     return Err(deadline_error(&call, timeout, false, history, &node));
                 }
                 continue;
@@ -204,10 +204,10 @@ impl Transport {
                     if decision.action != Action::RetryElsewhere || target.is_some() {
                         return Err(deadline_error(&call, timeout, true, history, &node));
                     }
-                    observe::retry(call.op, node.url(), tries, &e);
-                    history.last_error = Some(e);
-                    tries = tries.saturating_add(1);
-                    if !self.back_off(tries, deadline).await {
+                    if !self
+                        .retry_after(&call, &node, e, &mut history, &mut tries, deadline)
+                        .await
+                    {
                         return Err(deadline_error(&call, timeout, false, history, &node));
                     }
                     continue;
@@ -239,10 +239,10 @@ impl Transport {
             match decision.action {
                 Action::RetryElsewhere if target.is_none() => {
                     history.maybe_sent |= failure == Failure::MaybeSent;
-                    observe::retry(call.op, node.url(), tries, &error);
-                    history.last_error = Some(error);
-                    tries = tries.saturating_add(1);
-                    if !self.back_off(tries, deadline).await {
+                    if !self
+                        .retry_after(&call, &node, error, &mut history, &mut tries, deadline)
+                        .await
+                    {
                         return Err(deadline_error(&call, timeout, false, history, &node));
                     }
                 }
@@ -270,6 +270,23 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Records `error` as the failure of attempt `tries`, counts the attempt, and waits
+    /// out the backoff before the next; false when the deadline would pass first.
+    async fn retry_after(
+        &self,
+        call: &Call,
+        node: &Node,
+        error: Error,
+        history: &mut History,
+        tries: &mut u32,
+        deadline: Instant,
+    ) -> bool {
+        observe::retry(call.op, node.url(), *tries, &error);
+        history.last_error = Some(error);
+        *tries = tries.saturating_add(1);
+        self.back_off(*tries, deadline).await
     }
 
     /// Waits before retry number `tries`; false when the deadline would pass first.
