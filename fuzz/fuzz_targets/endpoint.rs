@@ -1,8 +1,9 @@
-//! Endpoint strings (`host`, `host:port`, `[v6]:port`, `http(s)://host:port`), as the
-//! client parses them from its configuration and from the cluster's member list.
+//! Endpoint strings (`host`, `host:port`, `[v6]:port`, `http(s)://host:port`,
+//! `unix://path`), as the client parses them from its configuration and from the
+//! cluster's member list.
 //!
 //! Properties: no panic; a parsed endpoint's normal form parses back to the same
-//! endpoint; the normal form is `scheme://host:port`, with a port that is not 0, and is
+//! endpoint; a unix socket path has no control characters; the normal form is `scheme://host:port`, with a port that is not 0, and is
 //! a URI the HTTP stack accepts with the same host and port.
 #![no_main]
 
@@ -20,6 +21,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(endpoint) = parse_endpoint(text, default_tls) else {
         return;
     };
+    if let Some(path) = &endpoint.unix_path {
+        // A unix socket: its normal form is the path as written, and it parses back.
+        assert!(!path.is_empty() && !path.chars().any(char::is_control));
+        assert_eq!(endpoint.url, format!("unix://{path}"));
+        let again = parse_endpoint(&endpoint.url, default_tls).expect("the normal form parses");
+        assert_eq!(again, endpoint, "{text:?} does not round-trip");
+        return;
+    }
     let scheme = if endpoint.tls { "https" } else { "http" };
     assert_ne!(endpoint.port, 0);
     assert_eq!(

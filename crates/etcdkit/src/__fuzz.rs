@@ -60,6 +60,8 @@ pub struct Endpoint {
     pub host: String,
     /// The port.
     pub port: u16,
+    /// For a unix socket endpoint, the socket's path.
+    pub unix_path: Option<String>,
 }
 
 /// Parses an endpoint string as `Client::connect` does.
@@ -74,6 +76,7 @@ pub fn parse_endpoint(raw: &str, default_tls: bool) -> Result<Endpoint, String> 
         tls: addr.tls,
         host: addr.host,
         port: addr.port,
+        unix_path: addr.unix_path,
     })
 }
 

@@ -98,6 +98,17 @@ fn parse_unix(rest: &str) -> std::result::Result<EndpointAddr, String> {
     if rest.contains(['?', '#']) {
         return Err("a socket path has no query or fragment".into());
     }
+    // The kernel takes the path as a C string: a NUL would silently cut it short.
+    if rest.chars().any(char::is_control) {
+        return Err("a socket path has no control characters".into());
+    }
+    // `sun_path` holds 108 bytes with the terminating NUL (Linux; fewer elsewhere).
+    if rest.len() > 107 {
+        return Err(format!(
+            "a socket path is at most 107 bytes, this one is {}",
+            rest.len()
+        ));
+    }
     // The authority HTTP/2 requests carry; etcd does not look at it. A relative path
     // written as `host:port` keeps its port there, for messages.
     let port = rest
@@ -344,6 +355,7 @@ mod tests {
             ("unix://", "no socket path"),
             ("unix:///", "no socket path"),
             ("unix:///tmp/s?x=1", "query"),
+            ("unix://\0\0\0/", "control characters"),
             ("ftp://h:1", "scheme"),
             ("h:notaport", "bad port"),
             ("h:0", "bad port"),
