@@ -58,13 +58,13 @@ macro_rules! flag_methods {
 
 /// Methods that set a revision field of the request held in the given field of `self`, as
 /// `flag_methods` does for flags: `revision_methods!(request, { /// Doc
-/// pub fn min_mod_revision; })` takes a [`Revision`](crate::Revision).
+/// pub fn min_mod_revision; })` takes a [`Revision`](crate::Revision) or an `i64`.
 macro_rules! revision_methods {
     ($request:ident, { $($(#[$doc:meta])* pub fn $field:ident;)* }) => {
         $(
             $(#[$doc])*
-            pub fn $field(mut self, revision: $crate::Revision) -> Self {
-                self.$request.$field = revision.0;
+            pub fn $field(mut self, revision: impl Into<$crate::Revision>) -> Self {
+                self.$request.$field = revision.into().0;
                 self
             }
         )*
