@@ -199,9 +199,11 @@ impl ClientOptions {
     ///
     /// The client remembers the highest revision in the header of any response it has
     /// had. A read (a get, or a transaction that only reads) answered from an older
-    /// revision, by a member lagging behind the others (say, one just thawed after a
-    /// failover, answering a serializable read), is retried on another endpoint until
-    /// the request's deadline, then fails with
+    /// revision than the highest it had seen when it sent the read (answers that arrive
+    /// while the read is in flight do not count: the read was concurrent with them), by
+    /// a member lagging behind the others (say, one just thawed after a failover,
+    /// answering a serializable read), is retried on another endpoint until the
+    /// request's deadline, then fails with
     /// [`ErrorKind::StaleRead`](crate::ErrorKind::StaleRead).
     ///
     /// Turn it off only for a client that must follow a cluster restored from a backup
