@@ -423,19 +423,7 @@ async fn huge_timeouts_and_intervals_do_not_panic() {
 /// The index of a member that is not the leader (freezing the leader would have writes
 /// wait out an election).
 async fn a_follower(endpoints: &[String]) -> usize {
-    let probe = bounded(options(endpoints.to_vec()).connect())
-        .await
-        .unwrap();
-    let mut follower = 0;
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let status = bounded(probe.maintenance().status().endpoint(endpoint.clone()))
-            .await
-            .unwrap();
-        if status.header().member_id() != status.leader() {
-            follower = i;
-        }
-    }
-    follower
+    (the_leader(endpoints).await + 1) % endpoints.len()
 }
 
 /// Writes more under `prefix` than the socket buffers hold: a frozen process still

@@ -229,31 +229,9 @@ pub fn disagreement(porcupine: &Verdict, ours: &Verdict) -> Option<Anomaly> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkers::register::tests::{cas, op, read};
 
     const TIMEOUT: Duration = Duration::from_secs(30);
-
-    fn op(process: usize, call: RegisterCall, result: RegisterResult, t: (u64, u64)) -> RegisterOp {
-        RegisterOp {
-            process,
-            call,
-            result,
-            invoke: Duration::from_millis(t.0),
-            complete: Duration::from_millis(t.1),
-        }
-    }
-
-    fn read(p: usize, v: u64, t: (u64, u64)) -> RegisterOp {
-        op(p, RegisterCall::Read, RegisterResult::Read(v), t)
-    }
-
-    fn cas(p: usize, from: u64, to: u64, ok: bool, t: (u64, u64)) -> RegisterOp {
-        op(
-            p,
-            RegisterCall::Cas { from, to },
-            RegisterResult::Cas(ok),
-            t,
-        )
-    }
 
     fn cas_with(p: usize, from: u64, to: u64, result: RegisterResult, t: (u64, u64)) -> RegisterOp {
         op(p, RegisterCall::Cas { from, to }, result, t)

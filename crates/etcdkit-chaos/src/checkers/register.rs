@@ -266,12 +266,19 @@ pub fn anomalies(verdict: &Verdict) -> Vec<Anomaly> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const BUDGET: u64 = 1_000_000;
 
-    fn op(process: usize, call: RegisterCall, result: RegisterResult, t: (u64, u64)) -> RegisterOp {
+    /// One operation of a test history, its times in milliseconds (also used by the
+    /// porcupine checker's tests).
+    pub(crate) fn op(
+        process: usize,
+        call: RegisterCall,
+        result: RegisterResult,
+        t: (u64, u64),
+    ) -> RegisterOp {
         RegisterOp {
             process,
             call,
@@ -292,11 +299,11 @@ mod tests {
         );
     }
 
-    fn read(p: usize, v: u64, t: (u64, u64)) -> RegisterOp {
+    pub(crate) fn read(p: usize, v: u64, t: (u64, u64)) -> RegisterOp {
         op(p, RegisterCall::Read, RegisterResult::Read(v), t)
     }
 
-    fn cas(p: usize, from: u64, to: u64, ok: bool, t: (u64, u64)) -> RegisterOp {
+    pub(crate) fn cas(p: usize, from: u64, to: u64, ok: bool, t: (u64, u64)) -> RegisterOp {
         op(
             p,
             RegisterCall::Cas { from, to },
