@@ -257,6 +257,18 @@ pub struct GetArgs {
     /// Specify the kv revision
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub rev: i64,
+    /// Minimum create revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub min_create_rev: i64,
+    /// Maximum create revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub max_create_rev: i64,
+    /// Minimum modification revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub min_mod_rev: i64,
+    /// Maximum modification revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub max_mod_rev: i64,
     /// Get only the keys
     #[arg(long)]
     pub keys_only: bool,

@@ -18,6 +18,8 @@ pub struct GetPlan {
     from_key: bool,
     limit: i64,
     rev: i64,
+    /// `--min/max-create-rev`, `--min/max-mod-rev`: the server's filters (0 = none).
+    revision_filters: RevisionFilters,
     sort: Option<(SortTarget, SortOrder)>,
     serializable: bool,
     keys_only: bool,
@@ -60,11 +62,27 @@ pub fn plan(args: &GetArgs) -> Result<GetPlan, CliError> {
         from_key: args.from_key,
         limit: args.limit,
         rev: args.rev,
+        revision_filters: RevisionFilters {
+            min_create: args.min_create_rev,
+            max_create: args.max_create_rev,
+            min_mod: args.min_mod_rev,
+            max_mod: args.max_mod_rev,
+        },
         sort: sort(&args.sort_by, &args.order)?,
         serializable,
         keys_only: args.keys_only,
         count_only: args.count_only,
     })
+}
+
+/// The range's revision filters. Only positive values are sent: etcdctl 3.6 answers
+/// `--max-mod-rev -1` with every key, as if no filter were set, and so do we.
+#[derive(Debug, Clone, Copy, Default)]
+struct RevisionFilters {
+    min_create: i64,
+    max_create: i64,
+    min_mod: i64,
+    max_mod: i64,
 }
 
 /// `--sort-by` and `--order`, case-insensitive; `None` when the server's natural order
@@ -105,6 +123,19 @@ impl GetPlan {
         }
         if self.rev > 0 {
             get = get.revision(Revision(self.rev));
+        }
+        let filters = self.revision_filters;
+        if filters.min_create > 0 {
+            get = get.min_create_revision(filters.min_create);
+        }
+        if filters.max_create > 0 {
+            get = get.max_create_revision(filters.max_create);
+        }
+        if filters.min_mod > 0 {
+            get = get.min_mod_revision(filters.min_mod);
+        }
+        if filters.max_mod > 0 {
+            get = get.max_mod_revision(filters.max_mod);
         }
         if let Some((target, order)) = self.sort {
             get = get.sort(target, order);
