@@ -18,8 +18,8 @@ mod admin;
 
 use crate::security::Secret;
 pub use admin::{
-    AlarmCommand, AuthCommand, DefragArgs, MemberCommand, PermArgs, RoleCommand, SnapshotCommand,
-    UserAddArgs, UserCommand,
+    AlarmCommand, AuthCommand, DefragArgs, DowngradeCommand, MemberCommand, PermArgs, RoleCommand,
+    SnapshotCommand, UserAddArgs, UserCommand,
 };
 
 /// Where etcd listens by default.
@@ -191,6 +191,9 @@ pub enum Command {
         #[arg(value_name = "ID")]
         args: Vec<String>,
     },
+    /// Downgrade related commands
+    #[command(subcommand)]
+    Downgrade(DowngradeCommand),
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod compaction;
 pub mod defrag;
 pub mod del;
+pub mod downgrade;
 pub mod elect;
 pub mod endpoint;
 pub mod get;
@@ -75,6 +76,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Alarm(command) => alarm::run(global, &command).await,
         Command::Defrag(args) => defrag::run(global, &args).await,
         Command::MoveLeader { args } => move_leader::run(global, &args).await,
+        Command::Downgrade(command) => downgrade::run(global, &command).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
         Command::Up(args) => up::run(&args).await,

@@ -6,6 +6,7 @@
 
 pub mod admin;
 mod auth;
+mod downgrade;
 mod endpoint;
 mod fields;
 mod json;
