@@ -403,3 +403,47 @@ async fn discovery_srv_is_refused_rather_than_ignored() {
         )
     );
 }
+
+/// `completion SHELL` prints a script for etcdkit's own commands that the shell loads
+/// (bash is checked by loading it); a missing, extra or unknown shell fails as etcdctl's
+/// does (exit 1, its message).
+#[tokio::test]
+async fn completion_prints_a_script_the_shell_loads() {
+    let bin = etcdkit_bin();
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = run(&bin, &args(&["completion", shell]), b"").await;
+        assert_eq!(out.code, 0, "completion {shell}: {}", out.stderr_text());
+        let script = out.stdout_text();
+        assert!(
+            script.contains("etcdkit") && script.contains("downgrade"),
+            "completion {shell} names the binary and its commands"
+        );
+    }
+    let script = run(&bin, &args(&["completion", "bash"]), b"").await;
+    let loaded = run(
+        std::path::Path::new("bash"),
+        &args(&["-c", "eval \"$(cat)\" && complete -p etcdkit"]),
+        &script.stdout,
+    )
+    .await;
+    assert!(
+        loaded.stdout_text().contains("-F _etcdkit etcdkit"),
+        "bash registers the completion function: {}",
+        loaded.stderr_text()
+    );
+    for (given, message) in [
+        (&[][..], "Error: accepts 1 arg(s), received 0"),
+        (&["bash", "zsh"][..], "Error: accepts 1 arg(s), received 2"),
+        (
+            &["foo"][..],
+            "Error: invalid argument \"foo\" for \"etcdkit completion\"",
+        ),
+    ] {
+        let mut a = vec!["completion"];
+        a.extend_from_slice(given);
+        let out = run(&bin, &args(&a), b"").await;
+        assert_eq!(out.code, 1, "completion {given:?}");
+        assert_eq!(out.last_stderr_line(), message, "completion {given:?}");
+    }
+}

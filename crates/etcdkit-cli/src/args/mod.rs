@@ -191,6 +191,12 @@ pub enum Command {
         #[arg(value_name = "ID")]
         args: Vec<String>,
     },
+    /// Generate completion script
+    Completion {
+        /// [bash|zsh|fish|powershell]
+        #[arg(value_name = "SHELL")]
+        args: Vec<String>,
+    },
     /// Downgrade related commands
     #[command(subcommand)]
     Downgrade(DowngradeCommand),
@@ -215,7 +221,10 @@ impl Command {
     /// Whether the command reads the global flags' `ETCDCTL_*` variables: those that
     /// talk to etcd (in etcdctl, the ones that build a client).
     pub fn reads_etcdctl_env(&self) -> bool {
-        !matches!(self, Command::Version | Command::Up(_))
+        !matches!(
+            self,
+            Command::Version | Command::Up(_) | Command::Completion { .. }
+        )
     }
 }
 

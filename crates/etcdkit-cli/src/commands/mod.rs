@@ -6,6 +6,7 @@ pub mod alarm;
 pub mod auth;
 pub mod bench;
 pub mod compaction;
+pub mod completion;
 pub mod defrag;
 pub mod del;
 pub mod downgrade;
@@ -76,6 +77,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Alarm(command) => alarm::run(global, &command).await,
         Command::Defrag(args) => defrag::run(global, &args).await,
         Command::MoveLeader { args } => move_leader::run(global, &args).await,
+        Command::Completion { args } => completion::run(&args),
         Command::Downgrade(command) => downgrade::run(global, &command).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
