@@ -1,6 +1,9 @@
 //! `get KEY [RANGE_END]`.
 
+use std::ffi::OsString;
+
 use bytes::Bytes;
+use etcdkit::KeyRange;
 use etcdkit::Revision;
 use etcdkit::kv::{Get, SortOrder, SortTarget};
 
@@ -13,9 +16,8 @@ use crate::output::{Format, Supported};
 #[derive(Debug, Clone)]
 pub struct GetPlan {
     pub key: Bytes,
-    range_end: Option<Bytes>,
-    prefix: bool,
-    from_key: bool,
+    /// The keys named: the key, `[key, RANGE_END)`, `--prefix` or `--from-key`.
+    range: KeyRange,
     limit: i64,
     rev: i64,
     /// `--min/max-create-rev`, `--min/max-mod-rev`: the server's filters (0 = none).
@@ -54,12 +56,10 @@ pub fn plan(args: &GetArgs) -> Result<GetPlan, CliError> {
             )));
         }
     };
-    let range_end = range_end_arg(args.args.get(1), args.prefix || args.from_key)?;
+    let (key, range) = keys(key, args.args.get(1), args.prefix, args.from_key)?;
     Ok(GetPlan {
-        key: arg_bytes(key),
-        range_end,
-        prefix: args.prefix,
-        from_key: args.from_key,
+        key,
+        range,
         limit: args.limit,
         rev: args.rev,
         revision_filters: RevisionFilters {
@@ -83,6 +83,21 @@ struct RevisionFilters {
     max_create: i64,
     min_mod: i64,
     max_mod: i64,
+}
+
+/// The key argument and the keys get and del name with it: the key alone, up to
+/// `RANGE_END`, or with `--prefix` or `--from-key` (next to which a `RANGE_END` is refused).
+/// Both check it last, as etcdctl does.
+pub fn keys(
+    key: &OsString,
+    range_end: Option<&OsString>,
+    prefix: bool,
+    from_key: bool,
+) -> Result<(Bytes, KeyRange), CliError> {
+    let range_end = range_end_arg(range_end, prefix || from_key)?;
+    let key = arg_bytes(key);
+    let range = key_range(&key, range_end.as_ref(), prefix, from_key);
+    Ok((key, range))
 }
 
 /// `--sort-by` and `--order`, case-insensitive; `None` when the server's natural order
@@ -111,12 +126,7 @@ fn sort(target: &str, order: &str) -> Result<Option<(SortTarget, SortOrder)>, Cl
 impl GetPlan {
     /// Sets the plan's options on a request.
     pub fn apply<S>(&self, mut get: Get<S>) -> Get<S> {
-        get = get.range(key_range(
-            &self.key,
-            self.range_end.as_ref(),
-            self.prefix,
-            self.from_key,
-        ));
+        get = get.range(self.range.clone());
         // A negative limit means no limit, as 0 does.
         if self.limit > 0 {
             get = get.limit(self.limit);

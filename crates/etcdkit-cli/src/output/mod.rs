@@ -22,6 +22,7 @@ use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
 use etcdkit::watch::WatchResponse;
 
 pub use auth::NameList;
+pub use endpoint::EndpointAnswer;
 pub use json::{EndpointHealth, Header};
 pub use lease::Lease;
 
