@@ -70,9 +70,7 @@ pub struct Instancer {
 impl Instancer {
     /// Watches every key under `prefix`.
     pub fn new(client: &Client, prefix: impl Into<Bytes>) -> Instancer {
-        Instancer::from_cache(Arc::new(
-            PrefixCache::builder(client.clone(), prefix).start(),
-        ))
+        Instancer::from_cache(Arc::new(PrefixCache::builder(client, prefix).start()))
     }
 
     /// An instancer over a prefix cache that is already running.
