@@ -15,12 +15,14 @@ use crate::commands::{bench, up};
 use crate::go_compat;
 
 mod admin;
+mod mirror;
 
 use crate::security::Secret;
 pub use admin::{
     AlarmCommand, AuthCommand, DefragArgs, MemberCommand, PermArgs, RoleCommand, SnapshotCommand,
     UserAddArgs, UserCommand,
 };
+pub use mirror::MakeMirrorArgs;
 
 /// Where etcd listens by default.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
@@ -191,6 +193,9 @@ pub enum Command {
         #[arg(value_name = "ID")]
         args: Vec<String>,
     },
+    /// Makes a mirror at the destination etcd cluster
+    #[command(name = "make-mirror")]
+    MakeMirror(MakeMirrorArgs),
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
