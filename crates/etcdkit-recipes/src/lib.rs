@@ -28,6 +28,7 @@ mod backoff;
 pub mod discovery;
 pub mod election;
 pub mod lease_keeper;
+pub mod mirror;
 pub mod mutex;
 pub mod prefix_cache;
 mod queue;

@@ -15,12 +15,14 @@ use crate::commands::{bench, up};
 use crate::go_compat;
 
 mod admin;
+mod mirror;
 
 use crate::security::Secret;
 pub use admin::{
     AlarmCommand, AuthCommand, DefragArgs, DowngradeCommand, MemberCommand, PermArgs, RoleCommand,
     SnapshotCommand, UserAddArgs, UserCommand,
 };
+pub use mirror::MakeMirrorArgs;
 
 /// Where etcd listens by default.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
@@ -200,6 +202,9 @@ pub enum Command {
     /// Downgrade related commands
     #[command(subcommand)]
     Downgrade(DowngradeCommand),
+    /// Makes a mirror at the destination etcd cluster
+    #[command(name = "make-mirror")]
+    MakeMirror(MakeMirrorArgs),
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),

@@ -15,6 +15,7 @@ pub mod endpoint;
 pub mod get;
 pub mod lease;
 pub mod lock;
+pub mod make_mirror;
 pub mod member;
 pub mod move_leader;
 pub mod put;
@@ -79,6 +80,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::MoveLeader { args } => move_leader::run(global, &args).await,
         Command::Completion { args } => completion::run(&args),
         Command::Downgrade(command) => downgrade::run(global, &command).await,
+        Command::MakeMirror(args) => make_mirror::run(global, &args).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
         Command::Up(args) => up::run(&args).await,

@@ -12,6 +12,7 @@ mod fields;
 mod json;
 mod lease;
 mod member;
+pub mod mirror;
 mod protobuf;
 mod simple;
 mod table;
