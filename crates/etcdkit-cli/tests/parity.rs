@@ -447,3 +447,26 @@ async fn completion_prints_a_script_the_shell_loads() {
         assert_eq!(out.last_stderr_line(), message, "completion {given:?}");
     }
 }
+
+/// Help read by a reader that stops early (`etcdkit make-mirror --help | head -1`) is no
+/// reason to panic: the command exits 0 and says nothing on stderr.
+#[tokio::test]
+async fn help_into_a_closed_pipe_does_not_panic() {
+    let bin = etcdkit_bin();
+    let script = format!(
+        "'{}' make-mirror --help | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+        bin.display()
+    );
+    let out = run(
+        std::path::Path::new("bash"),
+        &["-c".to_string(), script],
+        b"",
+    )
+    .await;
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr_text());
+    assert!(
+        !out.stderr_text().contains("panicked"),
+        "{}",
+        out.stderr_text()
+    );
+}
