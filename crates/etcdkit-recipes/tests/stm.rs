@@ -1,7 +1,7 @@
 //! The STM recipe against real etcd: concurrent transfers that never change the total
 //! under the three isolation levels that promise it, what read committed promises,
 //! retried conflicts, how the levels differ on one interleaving, aborts, prefetching and
-//! a namespaced client.
+//! a namespaced client, and a commit whose reply is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,6 +13,7 @@ use bytes::Bytes;
 use common::{bounded, server};
 use etcdkit::{Client, ErrorKind};
 use etcdkit_recipes::stm::{self, Isolation, Options, StmError};
+use etcdkit_testkit::EtcdCluster;
 
 const ACCOUNTS: usize = 5;
 const START: i64 = 100;
@@ -383,4 +384,38 @@ async fn a_namespaced_client_keeps_the_transaction_under_its_prefix() {
     // Seen from outside the namespace, the key is under the prefix and nowhere else.
     assert_eq!(number(value(&client, "stm-ns/counter").await), 11);
     assert_eq!(value(&client, "counter").await, None);
+}
+
+#[tokio::test]
+async fn a_commit_whose_reply_is_lost_is_returned_as_an_unknown_outcome_and_not_retried() {
+    let cluster = bounded(
+        EtcdCluster::builder()
+            .members(1)
+            .network_faults(true)
+            .start(),
+    )
+    .await
+    .unwrap();
+    let client = bounded(common::options(vec![cluster.endpoint(0).unwrap()]).connect())
+        .await
+        .unwrap();
+    let attempts = Arc::new(AtomicU32::new(0));
+    let (faults, counter) = (&cluster, attempts.clone());
+    let result = bounded(stm::run(&client, move |stm| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let n = number(stm.get("stm-lost/n").await?);
+            stm.put("stm-lost/n", (n + 1).to_string());
+            // The commit, sent when this returns, goes into a network that passes nothing.
+            faults.blackhole(0).unwrap();
+            Ok::<_, etcdkit::Error>(())
+        }
+    }))
+    .await;
+    cluster.heal().unwrap();
+    match result {
+        Err(e @ StmError::OutcomeUnknown(_)) => assert!(e.is_outcome_unknown()),
+        other => panic!("expected an unknown outcome, got {other:?}"),
+    }
+    assert_eq!(attempts.load(Ordering::Relaxed), 1);
 }
