@@ -2,6 +2,11 @@
 //! on top of an etcd client.
 //!
 //! Every recipe module has a "Behavior" section that says what happens on failure.
+//!
+//! Among them: [`election`] (campaign, proclaim, resign, observe, and
+//! [`Election::resume`](election::Election::resume) to take a leadership back after a
+//! restart) and [`stm`] (transactions over many keys with etcd's four isolation levels,
+//! retried on conflict).
 
 /// `std::error::Error` (with the `Etcd` variant as the source) and
 /// `From<etcdkit::Error>` for a recipe's error enum that wraps etcd's failures in `Etcd`.
@@ -34,5 +39,6 @@ pub mod prefix_cache;
 mod queue;
 pub mod registry;
 pub mod session;
+pub mod stm;
 #[cfg(test)]
 mod test_util;
