@@ -82,12 +82,9 @@ async fn copies_existing_keys_in_pages_then_follows_puts_and_deletes() {
         want.push((format!("mc/{i:02}"), format!("v{i}")));
     }
     bounded(source.kv().put("mcx", "outside")).await.unwrap();
-    let syncer = Syncer::new(source.clone(), "mc/").page_size(7);
+    let syncer = Syncer::new(&source, "mc/").page_size(7);
     let mut progress = syncer.progress();
-    let task = spawn_mirror(
-        syncer,
-        ClientSink::new(dest.clone(), "mc/", DestPrefix::Keep),
-    );
+    let task = spawn_mirror(syncer, ClientSink::new(&dest, "mc/", DestPrefix::Keep));
     bounded(progress.wait_for(|p| p.revision.get() > 0))
         .await
         .unwrap();
@@ -114,12 +111,12 @@ async fn rewrites_the_prefix_or_strips_it_at_the_destination() {
     let (_dst, dest) = server().await;
     bounded(source.kv().put("rw/a", "1")).await.unwrap();
     let replace = spawn_mirror(
-        Syncer::new(source.clone(), "rw/"),
-        ClientSink::new(dest.clone(), "rw/", DestPrefix::Replace("copy/".into())),
+        Syncer::new(&source, "rw/"),
+        ClientSink::new(&dest, "rw/", DestPrefix::Replace("copy/".into())),
     );
     let strip = spawn_mirror(
-        Syncer::new(source.clone(), "rw/"),
-        ClientSink::new(dest.clone(), "rw/", DestPrefix::Strip),
+        Syncer::new(&source, "rw/"),
+        ClientSink::new(&dest, "rw/", DestPrefix::Strip),
     );
     bounded(source.kv().put("rw/b", "2")).await.unwrap();
     wait_for(&dest, "copy/", &pairs(&[("copy/a", "1"), ("copy/b", "2")])).await;
@@ -136,12 +133,9 @@ async fn rewrites_the_prefix_or_strips_it_at_the_destination() {
 async fn a_multi_key_source_txn_lands_in_one_destination_revision() {
     let (_src, source) = server().await;
     let (_dst, dest) = server().await;
-    let syncer = Syncer::new(source.clone(), "tx/");
+    let syncer = Syncer::new(&source, "tx/");
     let mut progress = syncer.progress();
-    let task = spawn_mirror(
-        syncer,
-        ClientSink::new(dest.clone(), "tx/", DestPrefix::Keep),
-    );
+    let task = spawn_mirror(syncer, ClientSink::new(&dest, "tx/", DestPrefix::Keep));
     bounded(progress.wait_for(|p| p.revision.get() > 0))
         .await
         .unwrap();
@@ -200,12 +194,7 @@ async fn compaction_during_the_initial_copy_is_a_typed_error() {
         source: source.clone(),
         pages: 0,
     };
-    let result = bounded(
-        Syncer::new(source.clone(), "cp/")
-            .page_size(3)
-            .run(&mut sink),
-    )
-    .await;
+    let result = bounded(Syncer::new(&source, "cp/").page_size(3).run(&mut sink)).await;
     match result {
         Err(MirrorError::Compacted { revision, .. }) => assert_eq!(revision, pinned),
         other => panic!("expected a compaction error, got {other:?}"),
@@ -221,8 +210,8 @@ async fn a_start_revision_replays_changes_from_it_without_a_copy() {
     let from = bounded(source.kv().put("sr/a", "2")).await.unwrap();
     bounded(source.kv().put("sr/b", "3")).await.unwrap();
     let task = spawn_mirror(
-        Syncer::new(source.clone(), "sr/").start_revision(from.header().revision()),
-        ClientSink::new(dest.clone(), "sr/", DestPrefix::Keep),
+        Syncer::new(&source, "sr/").start_revision(from.header().revision()),
+        ClientSink::new(&dest, "sr/", DestPrefix::Keep),
     );
     wait_for(&dest, "sr/", &pairs(&[("sr/a", "2"), ("sr/b", "3")])).await;
     task.abort();
@@ -244,9 +233,9 @@ impl MirrorSink for SlowSink {
 async fn a_lagging_watch_is_opened_again_and_nothing_is_lost() {
     let (_src, source) = server().await;
     let (_dst, dest) = server().await;
-    let syncer = Syncer::new(source.clone(), "lg/").watch_buffer(1);
+    let syncer = Syncer::new(&source, "lg/").watch_buffer(1);
     let mut progress = syncer.progress();
-    let mut sink = SlowSink(ClientSink::new(dest.clone(), "lg/", DestPrefix::Keep));
+    let mut sink = SlowSink(ClientSink::new(&dest, "lg/", DestPrefix::Keep));
     let task = tokio::spawn(async move {
         match syncer.run(&mut sink).await {
             Err(e) => e.to_string(),

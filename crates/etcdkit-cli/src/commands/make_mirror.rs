@@ -38,10 +38,10 @@ pub async fn run(global: &GlobalArgs, args: &MakeMirrorArgs) -> Result<(), CliEr
     let source = connect(global).await?;
 
     let prefix = arg_bytes(&args.prefix);
-    let syncer = Syncer::new(source, prefix.clone()).start_revision(args.rev);
+    let syncer = Syncer::new(&source, prefix.clone()).start_revision(args.rev);
     let progress = syncer.progress();
     let mut sink =
-        ClientSink::new(dest, prefix, dest_prefix).max_txn_ops(args.max_txn_ops as usize);
+        ClientSink::new(&dest, prefix, dest_prefix).max_txn_ops(args.max_txn_ops as usize);
 
     let mirror = syncer.run(&mut sink);
     tokio::pin!(mirror);

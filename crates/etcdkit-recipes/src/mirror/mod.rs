@@ -6,9 +6,9 @@
 //! # async fn f(source: etcdkit::Client, dest: etcdkit::Client) {
 //! use etcdkit_recipes::mirror::{ClientSink, DestPrefix, Syncer};
 //!
-//! let syncer = Syncer::new(source, "config/");
+//! let syncer = Syncer::new(&source, "config/");
 //! let progress = syncer.progress();
-//! let mut sink = ClientSink::new(dest, "config/", DestPrefix::Replace("mirror/config/".into()));
+//! let mut sink = ClientSink::new(&dest, "config/", DestPrefix::Replace("mirror/config/".into()));
 //! tokio::spawn(async move {
 //!     let error = syncer.run(&mut sink).await.unwrap_err();
 //!     eprintln!("mirroring stopped: {error}");
@@ -148,9 +148,9 @@ pub struct Syncer {
 impl Syncer {
     /// A syncer of every key under `prefix` of `client`'s cluster (every key, when the
     /// prefix is empty).
-    pub fn new(client: Client, prefix: impl Into<Bytes>) -> Syncer {
+    pub fn new(client: &Client, prefix: impl Into<Bytes>) -> Syncer {
         Syncer {
-            client,
+            client: client.clone(),
             prefix: prefix.into(),
             page_size: 1000,
             start_revision: None,

@@ -122,9 +122,9 @@ fn transactions(keys: &KeyMap, max_ops: usize, changes: &[Change]) -> Vec<Vec<Tx
 impl ClientSink {
     /// Writes into `client`; keys under `source_prefix` (the syncer's prefix) are placed
     /// as `dest` says.
-    pub fn new(client: Client, source_prefix: impl Into<Bytes>, dest: DestPrefix) -> ClientSink {
+    pub fn new(client: &Client, source_prefix: impl Into<Bytes>, dest: DestPrefix) -> ClientSink {
         ClientSink {
-            client,
+            client: client.clone(),
             keys: KeyMap {
                 source_prefix: source_prefix.into(),
                 dest,
