@@ -42,6 +42,11 @@
 //! - **Session lost.** An `enter` ends with [`ErrorKind::SessionLost`] when the session's
 //!   lease is lost, the session dropped, or our key deleted from outside; the
 //!   participant has then dropped out.
+//! - **The ready key's lease.** The ready key lives under the lease of the participant
+//!   that put it, so a barrier whose participants all died leaves nothing behind. The
+//!   flip side: when that participant's lease ends before a slow participant of the same
+//!   round has read the barrier even once, that one no longer sees the round complete
+//!   and waits for its timeout.
 //! - **One place per session.** A session enters a barrier name once at a time: a
 //!   second `enter` while the first's key is there fails with
 //!   [`ErrorKind::AlreadyExists`].

@@ -164,7 +164,7 @@ impl Items {
                 let seen_at = response.header().revision();
                 Ok((response.into_kvs().into_iter().next(), seen_at))
             }
-            Order::Priority => {
+            Order::Priority => loop {
                 let response = self
                     .client
                     .kv()
@@ -185,8 +185,12 @@ impl Items {
                 // (names within a priority are random, so the key order is not FIFO).
                 let response = oldest(self.bucket(priority)).await?;
                 let seen_at = response.header().revision();
-                Ok((response.into_kvs().into_iter().next(), seen_at))
-            }
+                if let Some(kv) = response.into_kvs().into_iter().next() {
+                    return Ok((Some(kv), seen_at));
+                }
+                // That priority was emptied meanwhile by other consumers: items of other
+                // priorities may be left, so this is no reason to wait. Look again.
+            },
         }
     }
 
