@@ -470,3 +470,36 @@ async fn help_into_a_closed_pipe_does_not_panic() {
         out.stderr_text()
     );
 }
+
+/// A flag given twice takes its last value, as etcdctl's flags do; `--endpoints` given
+/// twice keeps both lists.
+#[tokio::test]
+async fn a_flag_given_twice_takes_its_last_value() {
+    let pair = Pair::start().await;
+    pair.setup(&["put", "tw/a", "1"], b"").await;
+    pair.setup(&["put", "tw/b", "2"], b"").await;
+    pair.check(
+        &["-w", "json", "-w", "simple", "get", "tw/a"],
+        b"",
+        0,
+        "tw/a\n1\n",
+        "",
+    )
+    .await;
+    pair.check(
+        &["get", "tw/a", "-w", "json", "-w", "simple"],
+        b"",
+        0,
+        "tw/a\n1\n",
+        "",
+    )
+    .await;
+    pair.check(
+        &["get", "--prefix", "tw/", "--limit", "5", "--limit", "1"],
+        b"",
+        0,
+        "tw/a\n1\n",
+        "",
+    )
+    .await;
+}

@@ -29,7 +29,14 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
 
 /// etcdkit: etcdctl's everyday commands, with the same output.
 #[derive(Parser, Debug)]
-#[command(name = "etcdkit", version, arg_required_else_help = true)]
+#[command(
+    name = "etcdkit",
+    version,
+    arg_required_else_help = true,
+    // A flag given twice takes its last value, as pflag does for etcdctl (`-w json -w
+    // simple` prints simply); list flags (`--endpoints`) still collect every value.
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
