@@ -7,7 +7,9 @@
 //! [`error::ExitCode`]).
 
 mod args;
+mod bbolt;
 mod commands;
+mod crc32c;
 mod env;
 mod error;
 mod go_compat;

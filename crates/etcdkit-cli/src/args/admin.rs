@@ -223,6 +223,56 @@ pub enum SnapshotCommand {
         #[arg(value_name = "FILE")]
         args: Vec<String>,
     },
+    /// Gets backend snapshot status of a given file (as etcdutl does)
+    Status {
+        /// <filename>
+        #[arg(value_name = "FILE")]
+        args: Vec<String>,
+    },
+    /// Restores an etcd member snapshot to an etcd directory (runs etcdutl)
+    Restore(SnapshotRestoreArgs),
+}
+
+/// `snapshot restore <filename> --data-dir {output dir} [options]`: etcdutl's flags,
+/// passed on to it as given (see `commands/snapshot/restore.rs`).
+#[derive(Args, Debug, Default)]
+pub struct SnapshotRestoreArgs {
+    /// <filename>
+    #[arg(value_name = "FILE")]
+    pub args: Vec<String>,
+    /// Path to the output data directory
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Path to the WAL directory (use --data-dir if none given)
+    #[arg(long)]
+    pub wal_dir: Option<String>,
+    /// Human-readable name for this member [etcdutl's default: default]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Initial cluster configuration for restore bootstrap [default: default=http://localhost:2380]
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Initial cluster token for the etcd cluster during restore bootstrap [default: etcd-cluster]
+    #[arg(long)]
+    pub initial_cluster_token: Option<String>,
+    /// List of this member's peer URLs to advertise to the rest of the cluster [default: http://localhost:2380]
+    #[arg(long)]
+    pub initial_advertise_peer_urls: Option<String>,
+    /// Ignore snapshot integrity hash value (required if copied from data directory)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = crate::go_compat::parse_bool)]
+    pub skip_hash_check: Option<bool>,
+    /// Initial memory map size of the database in bytes (0: etcdutl's default)
+    #[arg(long)]
+    pub initial_memory_map_size: Option<u64>,
+    /// How much to increase the latest revision after restore
+    #[arg(long)]
+    pub bump_revision: Option<u64>,
+    /// Mark the latest revision after restore as the point of scheduled compaction
+    /// (required if --bump-revision > 0, disallowed otherwise)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = crate::go_compat::parse_bool)]
+    pub mark_compacted: Option<bool>,
 }
 
 /// `downgrade` subcommands.

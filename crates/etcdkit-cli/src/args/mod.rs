@@ -20,7 +20,7 @@ mod mirror;
 use crate::security::Secret;
 pub use admin::{
     AlarmCommand, AuthCommand, DefragArgs, DowngradeCommand, MemberCommand, PermArgs, RoleCommand,
-    SnapshotCommand, UserAddArgs, UserCommand,
+    SnapshotCommand, SnapshotRestoreArgs, UserAddArgs, UserCommand,
 };
 pub use mirror::MakeMirrorArgs;
 
@@ -235,7 +235,10 @@ impl Command {
     pub fn reads_etcdctl_env(&self) -> bool {
         !matches!(
             self,
-            Command::Version | Command::Up(_) | Command::Completion { .. }
+            Command::Version
+                | Command::Up(_)
+                | Command::Completion { .. }
+                | Command::Snapshot(SnapshotCommand::Status { .. } | SnapshotCommand::Restore(_))
         )
     }
 }

@@ -15,6 +15,7 @@ mod member;
 pub mod mirror;
 mod protobuf;
 mod simple;
+pub mod snapshot;
 mod table;
 
 use std::io;

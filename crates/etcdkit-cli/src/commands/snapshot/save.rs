@@ -5,16 +5,15 @@ use std::io::{IsTerminal, Write};
 
 use etcdkit::maintenance::SnapshotProgress;
 
-use super::{connect, endpoints, write_stdout};
-use crate::args::{GlobalArgs, SnapshotCommand};
+use super::super::{connect, endpoints, write_stdout};
+use crate::args::GlobalArgs;
 use crate::error::{CliError, ExitCode, etcd_message};
 use crate::go_compat;
 
-/// Runs a `snapshot` subcommand. The file is written to `<file>.part` and renamed when
-/// complete, so `<file>` never holds a partial snapshot.
-pub async fn run(global: &GlobalArgs, command: &SnapshotCommand) -> Result<(), CliError> {
-    let SnapshotCommand::Save { args } = command;
-    let [path] = args.as_slice() else {
+/// Runs `snapshot save`. The file is written to `<file>.part` and renamed when complete,
+/// so `<file>` never holds a partial snapshot.
+pub async fn run(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
+    let [path] = args else {
         return Err(CliError::bad_args(
             "snapshot save expects one argument <filename>",
         ));

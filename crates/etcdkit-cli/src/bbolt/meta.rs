@@ -1,0 +1,112 @@
+//! bbolt's two meta pages (pages 0 and 1): which page size the file uses, where the root
+//! bucket is, and how many pages the last committed transaction used. bbolt writes them
+//! alternately, so the valid one with the higher transaction id is the current one.
+
+use super::page::{HEADER_SIZE, read_u32, read_u64};
+
+/// bbolt's magic number, the first field of a meta page's body.
+const MAGIC: u32 = 0xED0C_DAED;
+/// The only file format version bbolt has written since 2014.
+const VERSION: u32 = 2;
+/// Bytes of the meta body covered by its checksum (everything before the checksum).
+const CHECKSUMMED: usize = 56;
+/// Bytes of the whole meta body (the checksummed part, then the checksum).
+pub const BODY_SIZE: usize = CHECKSUMMED + 8;
+
+/// The fields of a valid meta page that a reader needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub page_size: u32,
+    /// The root bucket's root page.
+    pub root: u64,
+    /// The high water mark: the number of pages in use, so the file's data size is
+    /// `pgid * page_size` (a snapshot file may be longer: etcd appends a sha256).
+    pub pgid: u64,
+    pub txid: u64,
+}
+
+/// Parses the meta page that starts at `page[0]` (its page header, then its body), or
+/// `None` when it is not a valid meta page (wrong magic or version, bad checksum, a page
+/// size no bbolt writes, too short).
+pub fn parse(page: &[u8]) -> Option<Meta> {
+    let body = page.get(HEADER_SIZE..HEADER_SIZE + BODY_SIZE)?;
+    let checksum = read_u64(body, CHECKSUMMED)?;
+    if fnv1a64(&body[..CHECKSUMMED]) != checksum {
+        return None;
+    }
+    if read_u32(body, 0)? != MAGIC || read_u32(body, 4)? != VERSION {
+        return None;
+    }
+    let page_size = read_u32(body, 8)?;
+    // bbolt uses the OS page size (or a chosen one); a power of two between 512 bytes and
+    // 1 MiB covers every platform, and refusing the rest keeps allocations bounded.
+    if !page_size.is_power_of_two() || !(512..=1 << 20).contains(&page_size) {
+        return None;
+    }
+    Some(Meta {
+        page_size,
+        // 12..16 holds flags, 24..32 the root bucket's sequence, 32..40 the freelist page.
+        root: read_u64(body, 16)?,
+        pgid: read_u64(body, 40)?,
+        txid: read_u64(body, 48)?,
+    })
+}
+
+/// 64-bit FNV-1a, bbolt's meta checksum.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A meta page as bbolt writes one, for the reader's unit tests.
+    pub fn meta_page(page_size: u32, root: u64, pgid: u64, txid: u64) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&MAGIC.to_le_bytes());
+        body.extend_from_slice(&VERSION.to_le_bytes());
+        body.extend_from_slice(&page_size.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&root.to_le_bytes());
+        body.extend_from_slice(&0u64.to_le_bytes());
+        body.extend_from_slice(&2u64.to_le_bytes());
+        body.extend_from_slice(&pgid.to_le_bytes());
+        body.extend_from_slice(&txid.to_le_bytes());
+        let sum = fnv1a64(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        let mut page = vec![0u8; page_size as usize];
+        page[8..10].copy_from_slice(&0x04u16.to_le_bytes());
+        page[HEADER_SIZE..HEADER_SIZE + BODY_SIZE].copy_from_slice(&body);
+        page
+    }
+
+    #[test]
+    fn a_written_meta_page_parses_back() {
+        let page = meta_page(4096, 3, 7, 42);
+        let meta = parse(&page);
+        assert_eq!(
+            meta,
+            Some(Meta {
+                page_size: 4096,
+                root: 3,
+                pgid: 7,
+                txid: 42
+            })
+        );
+    }
+
+    #[test]
+    fn a_flipped_bit_or_a_short_page_is_not_a_meta_page() {
+        let mut page = meta_page(4096, 3, 7, 42);
+        page[HEADER_SIZE + 20] ^= 1;
+        assert_eq!(parse(&page), None);
+        assert_eq!(parse(&page[..40]), None);
+        assert_eq!(parse(&[]), None);
+    }
+}
