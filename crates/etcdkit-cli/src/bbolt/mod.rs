@@ -76,6 +76,9 @@ pub enum Value<'a> {
     Bucket(Bucket),
 }
 
+/// What a walk calls with each entry.
+type Visit<'f> = dyn FnMut(&[u8], Value<'_>) -> Result<(), Error> + 'f;
+
 /// An open bbolt file.
 #[derive(Debug)]
 pub struct Db {
@@ -164,7 +167,7 @@ impl Db {
         id: u64,
         depth: usize,
         seen: &mut HashSet<u64>,
-        visit: &mut dyn FnMut(&[u8], Value<'_>) -> Result<(), Error>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), Error> {
         if depth > MAX_DEPTH {
             return Err(Error::Corrupt(format!(
@@ -231,11 +234,7 @@ impl Db {
 }
 
 /// Passes a leaf page's entries to `visit`.
-fn visit_leaf(
-    buf: &[u8],
-    count: u16,
-    visit: &mut dyn FnMut(&[u8], Value<'_>) -> Result<(), Error>,
-) -> Result<(), Error> {
+fn visit_leaf(buf: &[u8], count: u16, visit: &mut Visit<'_>) -> Result<(), Error> {
     for element in page::leaf_elements(buf, count).map_err(Error::Corrupt)? {
         let value = if element.is_bucket {
             Value::Bucket(bucket_of(element.value)?)
@@ -304,7 +303,10 @@ mod tests {
         f
     }
 
-    fn entries(db: &Db, bucket: &Bucket) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, Error> {
+    /// Keys, and values (`None` for a nested bucket).
+    type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+    fn entries(db: &Db, bucket: &Bucket) -> Result<Entries, Error> {
         let mut out = Vec::new();
         db.for_each(bucket, |k, v| {
             let v = match v {
