@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{bench, up};
+use crate::commands::{bench, check, up};
 use crate::go_compat;
 
 mod admin;
@@ -217,6 +217,9 @@ pub enum Command {
     Snapshot(SnapshotCommand),
     /// Benchmarks etcd: put, get, txn-put, watch, lease-keepalive
     Bench(bench::BenchArgs),
+    /// commands for checking properties of the etcd cluster
+    #[command(subcommand)]
+    Check(check::CheckCommand),
     /// Runs a local etcd cluster in the foreground until interrupted
     Up(up::UpArgs),
     /// Prints the version of etcdkit and the etcd API version it speaks
@@ -227,7 +230,7 @@ impl Command {
     /// Whether the command wants a multi-thread runtime: a benchmark's many tasks should
     /// use every core; the other commands make a few requests and start faster on one.
     pub fn wants_multi_thread(&self) -> bool {
-        matches!(self, Command::Bench(_))
+        matches!(self, Command::Bench(_) | Command::Check(_))
     }
 
     /// Whether the command reads the global flags' `ETCDCTL_*` variables: those that

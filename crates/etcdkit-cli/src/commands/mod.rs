@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod auth;
 pub mod bench;
+pub mod check;
 pub mod compaction;
 pub mod completion;
 pub mod defrag;
@@ -83,6 +84,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::MakeMirror(args) => make_mirror::run(global, &args).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
+        Command::Check(command) => check::run(global, &command).await,
         Command::Up(args) => up::run(&args).await,
         Command::Version => version(),
     }

@@ -1,0 +1,50 @@
+//! `check perf`: etcdctl's pass/fail check of a cluster's write performance.
+//! (`check datascale` is not there yet.)
+
+mod perf;
+mod stats;
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::args::GlobalArgs;
+use crate::error::CliError;
+use crate::go_compat;
+
+/// `check` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// Check the performance of the etcd cluster
+    Perf(PerfArgs),
+}
+
+/// `check perf [options]`
+#[derive(Args, Debug, Clone)]
+pub struct PerfArgs {
+    /// The performance check's workload model. Accepted workloads: s(small), m(medium),
+    /// l(large), xl(xLarge)
+    #[arg(long, default_value = "s")]
+    pub load: String,
+    /// The prefix for writing the performance check's keys.
+    #[arg(long, default_value = "/etcdctl-check-perf/")]
+    pub prefix: String,
+    /// Compact storage with last revision after test is finished.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub auto_compact: bool,
+    /// Defragment storage after test is finished.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub auto_defrag: bool,
+    /// How long the load runs instead of the model's 60 s (for tests; not in etcdctl).
+    #[arg(long, hide = true, value_parser = go_compat::parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// Runs a `check` subcommand.
+pub async fn run(global: &GlobalArgs, command: &CheckCommand) -> Result<(), CliError> {
+    match command {
+        CheckCommand::Perf(args) => perf::run(global, args).await,
+    }
+}
