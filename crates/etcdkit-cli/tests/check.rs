@@ -1,6 +1,6 @@
-//! `check perf` against real etcd: etcdctl's lines and exit codes, cleanup of its keys,
-//! and its refusals compared with etcdctl 3.6 when it is found. The load runs for a few
-//! seconds (a hidden `--duration`) rather than etcdctl's 60.
+//! `check perf` and `check datascale` against real etcd: etcdctl's lines and exit codes,
+//! cleanup of their keys, and their refusals compared with etcdctl 3.6 when it is found.
+//! The loads are shortened by hidden options (`--duration`, `--total`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -127,4 +127,80 @@ async fn check_perf_refuses_a_used_prefix_and_an_unknown_load_as_etcdctl_does() 
     )
     .await;
     assert_eq!(get.stdout_text(), "v\n");
+}
+
+#[tokio::test]
+async fn check_datascale_reports_the_memory_growth_and_removes_its_keys() {
+    let server = start_server().await;
+    let endpoint = server.endpoint();
+    let prefix = "/check-datascale-run/";
+    let out = tool(
+        &etcdkit_bin(),
+        &endpoint,
+        &[
+            "check",
+            "datascale",
+            "--prefix",
+            prefix,
+            "--auto-compact",
+            "--total=300",
+        ],
+    )
+    .await;
+    let text = out.stdout_text();
+    assert_eq!(out.code, 0, "{text}\n{}", out.stderr_text());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(
+        lines[0],
+        "Start data scale check for work load [300 key-value pairs, 1024 bytes per key-value, 50 concurrent clients]."
+    );
+    assert!(lines[1].starts_with("Compacting with revision "), "{text}");
+    assert!(lines[2].starts_with("Compacted with revision "), "{text}");
+    let mb = lines[3]
+        .strip_prefix("PASS: Approximate system memory used : ")
+        .and_then(|rest| rest.strip_suffix(" MB."))
+        .unwrap_or_else(|| panic!("{text}"));
+    let (_, decimals) = mb.split_once('.').unwrap();
+    assert_eq!(decimals.len(), 2, "{text}");
+    mb.parse::<f64>().unwrap();
+
+    let left = tool(
+        &etcdkit_bin(),
+        &endpoint,
+        &["get", prefix, "--prefix", "--count-only", "-w", "fields"],
+    )
+    .await;
+    assert!(
+        left.stdout_text().contains("\"Count\" : 0"),
+        "{}",
+        left.stdout_text()
+    );
+}
+
+#[tokio::test]
+async fn check_datascale_refuses_a_used_prefix_as_etcdctl_does() {
+    let server = start_server().await;
+    let endpoint = server.endpoint();
+    let prefix = "/check-datascale-used/";
+    let put = tool(
+        &etcdkit_bin(),
+        &endpoint,
+        &["put", &format!("{prefix}k"), "v"],
+    )
+    .await;
+    assert_eq!(put.code, 0, "{}", put.stderr_text());
+    let args = ["check", "datascale", "--prefix", prefix];
+    let last = format!(
+        "Error: prefix \"{prefix}\" has keys. Delete with etcdkit del --prefix {prefix} first"
+    );
+    let out = tool(&etcdkit_bin(), &endpoint, &args).await;
+    assert_eq!((out.code, out.last_stderr_line()), (3, last.clone()));
+    if let Some(etcdctl) = etcdctl_bin().await {
+        let reference = tool(&etcdctl, &endpoint, &args).await;
+        assert_eq!(
+            (reference.code, reference.last_stderr_line()),
+            (3, last.replace("etcdkit del", "etcdctl del"))
+        );
+    }
 }

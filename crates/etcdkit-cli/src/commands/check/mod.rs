@@ -1,6 +1,10 @@
-//! `check perf`: etcdctl's pass/fail check of a cluster's write performance.
-//! (`check datascale` is not there yet.)
+//! `check perf` and `check datascale`: etcdctl's checks of a cluster's write
+//! performance and of a member's memory use under data.
 
+mod after;
+mod datascale;
+mod load;
+mod metrics;
 mod perf;
 mod stats;
 
@@ -17,6 +21,32 @@ use crate::go_compat;
 pub enum CheckCommand {
     /// Check the performance of the etcd cluster
     Perf(PerfArgs),
+    /// Check the memory usage of holding data for different workloads on a given server
+    /// endpoint (the first one given)
+    Datascale(DatascaleArgs),
+}
+
+/// `check datascale [options]`
+#[derive(Args, Debug, Clone)]
+pub struct DatascaleArgs {
+    /// The datascale check's workload model. Accepted workloads: s(small), m(medium),
+    /// l(large), xl(xLarge)
+    #[arg(long, default_value = "s")]
+    pub load: String,
+    /// The prefix for writing the datascale check's keys.
+    #[arg(long, default_value = "/etcdctl-check-datascale/")]
+    pub prefix: String,
+    /// Compact storage with last revision after test is finished.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub auto_compact: bool,
+    /// Defragment storage after test is finished.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
+    pub auto_defrag: bool,
+    /// How many key-values to write instead of the model's (for tests; not in etcdctl).
+    #[arg(long, hide = true)]
+    pub total: Option<u64>,
 }
 
 /// `check perf [options]`
@@ -46,5 +76,6 @@ pub struct PerfArgs {
 pub async fn run(global: &GlobalArgs, command: &CheckCommand) -> Result<(), CliError> {
     match command {
         CheckCommand::Perf(args) => perf::run(global, args).await,
+        CheckCommand::Datascale(args) => datascale::run(global, args).await,
     }
 }

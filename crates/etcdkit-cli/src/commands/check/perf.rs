@@ -10,19 +10,18 @@
 //! It prints etcdctl's lines (`PASS: Throughput is N writes/s`, ...) and exits 1 on
 //! FAIL. etcdctl's progress bar is not drawn.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use etcdkit::{Client, KeyRange, Revision};
-use tokio::sync::{Mutex, mpsc};
-use tokio::time::Instant;
+use bytes::Bytes;
+use etcdkit::KeyRange;
 
 use super::PerfArgs;
+use super::after::{self, bounded};
+use super::load::{self, Plan};
 use super::stats::Stats;
 use crate::args::GlobalArgs;
 use crate::commands::{connect, endpoints, write_stdout};
-use crate::error::{CliError, DEADLINE_EXCEEDED, ExitCode, etcd_message};
+use crate::error::{CliError, ExitCode};
 use crate::go_compat;
 
 /// A workload model: writes per second, concurrent clients, seconds.
@@ -47,11 +46,6 @@ fn model(load: &str) -> Option<Model> {
         duration: Duration::from_secs(60),
     })
 }
-
-/// The bound etcdctl puts on the cleanup, compaction and defragmentation.
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
-const KEY_SIZE: usize = 256;
-const VALUE_SIZE: usize = 1024;
 
 /// Runs `check perf`.
 pub async fn run(global: &GlobalArgs, args: &PerfArgs) -> Result<(), CliError> {
@@ -89,47 +83,37 @@ pub async fn run(global: &GlobalArgs, args: &PerfArgs) -> Result<(), CliError> {
         )));
     }
 
-    let (results, elapsed) = load(&clients, &model, &prefix).await;
+    let plan = Plan {
+        rate: Some(model.limit),
+        duration: Some(model.duration),
+        total: None,
+        key_size: 256,
+        value_size: 1024,
+    };
+    let (results, elapsed) = load::run(&clients, &prefix, plan).await;
     drop(clients);
     let stats = Stats::new(&results, elapsed);
 
     let mut out = String::new();
+    let range = KeyRange::prefix(prefix.clone());
     match bounded(
-        CLEANUP_TIMEOUT,
-        first
-            .kv()
-            .delete(prefix.clone())
-            .range(KeyRange::prefix(prefix.clone())),
+        after::TIMEOUT,
+        first.kv().delete(prefix.clone()).range(range),
     )
     .await
     {
+        // etcdctl goes on to its verdict when the cleanup fails.
         Err(e) => out.push_str(&format!(
             "FAIL: Cleanup failed during key deletion: ERROR({})\n",
             e.message
         )),
         Ok(deleted) if args.auto_compact => {
-            let rev = deleted.header().revision().0;
-            write_stdout(format!("Compacting with revision {rev}\n").as_bytes())?;
-            bounded(
-                CLEANUP_TIMEOUT,
-                first.kv().compact(Revision(rev)).physical(),
-            )
-            .await?;
-            write_stdout(format!("Compacted with revision {rev}\n").as_bytes())?;
+            after::compact(&first, deleted.header().revision().0).await?;
         }
         Ok(_) => {}
     }
     if args.auto_defrag {
-        for endpoint in &endpoints {
-            let quoted = go_compat::quote(endpoint.as_bytes());
-            write_stdout(format!("Defragmenting {quoted}\n").as_bytes())?;
-            bounded(
-                CLEANUP_TIMEOUT,
-                first.maintenance().defragment().endpoint(endpoint.clone()),
-            )
-            .await?;
-            write_stdout(format!("Defragmented {quoted}\n").as_bytes())?;
-        }
+        after::defrag(&first, &endpoints).await?;
     }
 
     let passed = verdict(&stats, model.limit, &mut out);
@@ -182,99 +166,9 @@ fn verdict(stats: &Stats, limit: u64, out: &mut String) -> bool {
     ok
 }
 
-/// Puts at `model.limit` per second for `model.duration`, from one task per client, and
-/// returns each put's latency or error with the run's length. The pacer hands keys over
-/// a channel as deep as there are clients, so when the cluster falls behind the pacer
-/// waits and the throughput shows it.
-async fn load(
-    clients: &[Client],
-    model: &Model,
-    prefix: &Bytes,
-) -> (Vec<Result<Duration, String>>, Duration) {
-    let (tx, rx) = mpsc::channel::<Bytes>(model.clients);
-    let rx = Arc::new(Mutex::new(rx));
-    let value = Bytes::from(vec![0u8; VALUE_SIZE]);
-    let start = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for client in clients {
-        let (client, rx, value) = (client.clone(), rx.clone(), value.clone());
-        workers.spawn(async move {
-            let mut results = Vec::new();
-            loop {
-                let key = rx.lock().await.recv().await;
-                let Some(key) = key else {
-                    return results;
-                };
-                let sent = Instant::now();
-                let put = client.kv().put(key, value.clone()).await;
-                results.push(put.map(|_| sent.elapsed()).map_err(|e| etcd_message(&e)));
-            }
-        });
-    }
-    let deadline = start + model.duration;
-    let interval = Duration::from_secs_f64(1.0 / model.limit.max(1) as f64);
-    let mut rng = fastrand::Rng::new();
-    let mut next = start;
-    while next < deadline {
-        tokio::time::sleep_until(next).await;
-        let key = random_key(prefix, &mut rng);
-        match tokio::time::timeout_at(deadline, tx.send(key)).await {
-            Ok(Ok(())) => {}
-            _ => break,
-        }
-        next += interval;
-    }
-    drop(tx);
-    let mut results = Vec::new();
-    while let Some(joined) = workers.join_next().await {
-        if let Ok(mut worker) = joined {
-            results.append(&mut worker);
-        }
-    }
-    (results, start.elapsed())
-}
-
-/// The prefix, then 256 bytes: a random non-negative number as a zigzag varint (Go's
-/// `binary.PutVarint`), the rest zero.
-fn random_key(prefix: &Bytes, rng: &mut fastrand::Rng) -> Bytes {
-    let mut key = BytesMut::with_capacity(prefix.len() + KEY_SIZE);
-    key.put_slice(prefix);
-    let n = rng.i64(0..i64::MAX);
-    let mut zigzag = ((n << 1) ^ (n >> 63)) as u64;
-    let mut written = 0;
-    while zigzag >= 0x80 {
-        key.put_u8((zigzag as u8) | 0x80);
-        zigzag >>= 7;
-        written += 1;
-    }
-    key.put_u8(zigzag as u8);
-    written += 1;
-    key.put_bytes(0, KEY_SIZE - written);
-    key.freeze()
-}
-
-/// Awaits a request for at most `timeout`, turning its failure into the command's error.
-async fn bounded<F, T>(timeout: Duration, request: F) -> Result<T, CliError>
-where
-    F: std::future::IntoFuture<Output = etcdkit::Result<T>>,
-{
-    match tokio::time::timeout(timeout, request.into_future()).await {
-        Ok(result) => result.map_err(|e| CliError::from_etcd(&e)),
-        Err(_) => Err(CliError::error(DEADLINE_EXCEEDED)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_the_prefix_and_256_bytes() {
-        let mut rng = fastrand::Rng::with_seed(7);
-        let key = random_key(&Bytes::from_static(b"/p/"), &mut rng);
-        assert_eq!(key.len(), 3 + KEY_SIZE);
-        assert!(key.starts_with(b"/p/"));
-    }
 
     #[test]
     fn the_verdict_lines_are_etcdctls() {
