@@ -167,7 +167,8 @@ async fn snapshot_status_refuses_what_etcdutl_refuses_with_its_messages() {
     let garbage = garbage.to_str().unwrap();
     let missing = dir.path().join("missing.db");
     let missing = missing.to_str().unwrap();
-    let cases: [(&[&str], i32, String); 5] = [
+    let a_dir = dir.path().to_str().unwrap();
+    let cases: [(&[&str], i32, String); 6] = [
         (
             &["snapshot", "status"],
             128,
@@ -191,6 +192,11 @@ async fn snapshot_status_refuses_what_etcdutl_refuses_with_its_messages() {
         ),
         (
             &["snapshot", "status", garbage],
+            1,
+            "Error: invalid database".into(),
+        ),
+        (
+            &["snapshot", "status", a_dir],
             1,
             "Error: invalid database".into(),
         ),

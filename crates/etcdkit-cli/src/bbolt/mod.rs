@@ -96,7 +96,12 @@ impl Db {
     /// neither meta page is valid (not a bbolt file, or both damaged).
     pub fn open(path: &Path) -> Result<Db, Error> {
         let file = File::open(path)?;
-        let len = file.metadata()?.len();
+        let metadata = file.metadata()?;
+        // A directory opens on Linux but is no database (bbolt's words for it too).
+        if !metadata.is_file() {
+            return Err(Error::Invalid);
+        }
+        let len = metadata.len();
         // Page 0 says the page size; page 1 sits one page further. If page 0 is damaged,
         // bbolt looks for page 1 at the OS page size; common sizes are tried here.
         let first = read_up_to(&file, 0, 4096, len)?;
