@@ -8,6 +8,7 @@
 
 mod args;
 mod commands;
+mod discovery;
 mod env;
 mod error;
 mod go_compat;

@@ -84,6 +84,7 @@ pub mod lock;
 pub mod maintenance;
 mod namespace;
 mod options;
+pub mod srv;
 mod telemetry;
 mod transport;
 mod types;
