@@ -48,6 +48,8 @@ pub(crate) use status::describe as describe_attempt_error;
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
 pub use tls::TlsOptions;
+#[cfg(feature = "fuzzing")]
+pub(crate) use version::MemberVersion;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
