@@ -106,6 +106,16 @@ pub async fn discover(domain: &str, service_name: Option<&str>) -> Result<Vec<St
                 format!("cannot set up a DNS resolver: {e}"),
             )
         })?;
+    discover_with(&resolver, domain, service_name).await
+}
+
+/// [`discover`] through `resolver` (the system's, or in tests one that asks a local
+/// server).
+async fn discover_with(
+    resolver: &TokioResolver,
+    domain: &str,
+    service_name: Option<&str>,
+) -> Result<Vec<String>> {
     let mut endpoints = Vec::new();
     let mut failures = Vec::new();
     for (name, tls) in service_names(domain, service_name) {
@@ -230,6 +240,91 @@ mod tests {
                 "{endpoint}"
             );
         }
+    }
+
+    /// A DNS server on a local UDP port that knows one SRV record: `name` → `target:port`.
+    /// It answers every other question with NXDOMAIN.
+    async fn dns_server(name: &'static str, target: &'static str, port: u16) -> u16 {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+                let query = &buf[..len];
+                // The question: the name's labels up to the root, then type and class.
+                let mut at = 12;
+                let mut labels = Vec::new();
+                while at < len && query[at] != 0 {
+                    let n = usize::from(query[at]);
+                    labels.push(String::from_utf8_lossy(&query[at + 1..at + 1 + n]).to_string());
+                    at += 1 + n;
+                }
+                let question_end = at + 5;
+                let asked = labels.join(".").to_ascii_lowercase();
+                let qtype = u16::from_be_bytes([query[at + 1], query[at + 2]]);
+                let known = asked == name && qtype == 33;
+                let mut answer = Vec::new();
+                answer.extend_from_slice(&query[..2]); // the id
+                answer.extend_from_slice(&[0x81, if known { 0x80 } else { 0x83 }]);
+                answer.extend_from_slice(&[0, 1, 0, u8::from(known), 0, 0, 0, 0]);
+                answer.extend_from_slice(&query[12..question_end]);
+                if known {
+                    let mut rdata = vec![0, 10, 0, 5];
+                    rdata.extend_from_slice(&port.to_be_bytes());
+                    for label in target.trim_end_matches('.').split('.') {
+                        rdata.push(u8::try_from(label.len()).unwrap());
+                        rdata.extend_from_slice(label.as_bytes());
+                    }
+                    rdata.push(0);
+                    answer.extend_from_slice(&[0xC0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
+                    answer.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+                    answer.extend_from_slice(&rdata);
+                }
+                let _ = socket.send_to(&answer, from).await;
+            }
+        });
+        local
+    }
+
+    fn resolver_of(port: u16) -> TokioResolver {
+        use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        let mut udp = ConnectionConfig::udp();
+        udp.port = port;
+        let server = NameServerConfig::new("127.0.0.1".parse().unwrap(), true, vec![udp]);
+        let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+        TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn records_found_by_a_resolver_become_endpoints() {
+        let port = dns_server(
+            "_etcd-client-prod._tcp.example.test",
+            "m1.example.test.",
+            2379,
+        )
+        .await;
+        let resolver = resolver_of(port);
+        let lookup = discover_with(&resolver, "example.test", Some("prod"));
+        let found = tokio::time::timeout(std::time::Duration::from_secs(10), lookup)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, ["http://m1.example.test:2379"]);
+        // Without the service name neither service has a record.
+        let lookup = discover_with(&resolver, "example.test", None);
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), lookup)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidEndpoint);
+        assert_eq!(
+            err.message(),
+            "dns lookup errors: lookup _etcd-client-ssl._tcp.example.test: no such host \
+             and lookup _etcd-client._tcp.example.test: no such host"
+        );
     }
 
     #[tokio::test]
