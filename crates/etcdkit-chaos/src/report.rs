@@ -121,21 +121,46 @@ fn port(endpoint: &str) -> &str {
     endpoint.rsplit(':').next().unwrap_or(endpoint)
 }
 
-/// The faults that leave a member's connections open but silent: (fault, member's
-/// endpoint port, how long).
+/// A fault that left a member's connections open but silent.
+#[derive(Debug, Clone, Copy)]
+struct Silence<'a> {
+    fault: &'a FaultRecord,
+    /// The silent member's client port.
+    port: &'a str,
+    lasting: Duration,
+}
+
+impl Silence<'_> {
+    /// What a stream did after the silence began: answered at `at`, through another
+    /// member (`moved`) or the silent one.
+    fn followed_by(&self, at: Duration, moved: bool) -> AfterSilence {
+        AfterSilence {
+            kind: self.fault.fault.kind(),
+            silent_for: self.lasting,
+            next: at.saturating_sub(self.fault.start),
+            moved,
+        }
+    }
+}
+
+/// The faults that leave a member's connections open but silent (freezes, blackholes).
 fn silences<'a>(
     faults: &'a [FaultRecord],
     endpoints: &'a [String],
-) -> impl Iterator<Item = (&'a FaultRecord, &'a str, Duration)> {
+) -> impl Iterator<Item = Silence<'a>> {
     use crate::nemesis::Fault;
-    faults.iter().filter_map(|f| {
-        let lasting = match f.fault {
+    faults.iter().filter_map(|fault| {
+        let lasting = match fault.fault {
             Fault::Freeze { frozen_for, .. } => frozen_for,
             Fault::Blackhole { lasting, .. } => lasting,
             _ => return None,
         };
-        let member = endpoints.get(f.member?)?;
-        Some((f, port(member), lasting))
+        let member = endpoints.get(fault.member?)?;
+        Some(Silence {
+            fault,
+            port: port(member),
+            lasting,
+        })
     })
 }
 
@@ -146,25 +171,20 @@ pub fn watches_after_silences(
     faults: &[FaultRecord],
     endpoints: &[String],
 ) -> Vec<AfterSilence> {
-    let mut out = Vec::new();
-    for (f, silent, silent_for) in silences(faults, endpoints) {
-        for w in &history.watches {
-            let split = w.deliveries.partition_point(|d| d.received < f.start);
-            let on_silent = split
-                .checked_sub(1)
-                .and_then(|i| w.deliveries[i].endpoint.as_deref())
-                .is_some_and(|e| port(e) == silent);
-            if let (true, Some(next)) = (on_silent, w.deliveries.get(split)) {
-                out.push(AfterSilence {
-                    kind: f.fault.kind(),
-                    silent_for,
-                    next: next.received.saturating_sub(f.start),
-                    moved: next.endpoint.as_deref().is_some_and(|e| port(e) != silent),
-                });
-            }
-        }
-    }
-    out
+    silences(faults, endpoints)
+        .flat_map(|s| {
+            history.watches.iter().filter_map(move |w| {
+                let split = w.deliveries.partition_point(|d| d.received < s.fault.start);
+                let on_silent = split
+                    .checked_sub(1)
+                    .and_then(|i| w.deliveries[i].endpoint.as_deref())
+                    .is_some_and(|e| port(e) == s.port);
+                let next = w.deliveries.get(split).filter(|_| on_silent)?;
+                let moved = next.endpoint.as_deref().is_some_and(|e| port(e) != s.port);
+                Some(s.followed_by(next.received, moved))
+            })
+        })
+        .collect()
 }
 
 /// For each silence of the member carrying the lease keeper's keepalive stream: the
@@ -175,29 +195,23 @@ pub fn leases_after_silences(
     faults: &[FaultRecord],
     endpoints: &[String],
 ) -> Vec<AfterSilence> {
-    let mut out = Vec::new();
-    for (f, silent, silent_for) in silences(faults, endpoints) {
-        let carried = lease.carried_by.partition_point(|(at, _)| *at < f.start);
-        let on_silent = carried
-            .checked_sub(1)
-            .is_some_and(|i| port(&lease.carried_by[i].1) == silent);
-        let renewal = lease.renewed_at.partition_point(|at| *at < f.start);
-        let (true, Some(&next)) = (on_silent, lease.renewed_at.get(renewal)) else {
-            continue;
-        };
-        // The stream the renewal came on: the last one established before it.
-        let via = lease.carried_by.partition_point(|(at, _)| *at <= next);
-        let moved = via
-            .checked_sub(1)
-            .is_some_and(|i| i >= carried && port(&lease.carried_by[i].1) != silent);
-        out.push(AfterSilence {
-            kind: f.fault.kind(),
-            silent_for,
-            next: next.saturating_sub(f.start),
-            moved,
-        });
-    }
-    out
+    let carrier = |i: usize| port(&lease.carried_by[i].1);
+    silences(faults, endpoints)
+        .filter_map(|s| {
+            let carried = lease
+                .carried_by
+                .partition_point(|(at, _)| *at < s.fault.start);
+            let on_silent = carried.checked_sub(1).is_some_and(|i| carrier(i) == s.port);
+            let renewal = lease.renewed_at.partition_point(|at| *at < s.fault.start);
+            let next = *lease.renewed_at.get(renewal).filter(|_| on_silent)?;
+            // The stream the renewal came on: the last one established before it.
+            let via = lease.carried_by.partition_point(|(at, _)| *at <= next);
+            let moved = via
+                .checked_sub(1)
+                .is_some_and(|i| i >= carried && carrier(i) != s.port);
+            Some(s.followed_by(next, moved))
+        })
+        .collect()
 }
 
 /// One line of figures for streams after silences: how many, and the spreads of those

@@ -205,7 +205,7 @@ pub async fn run(args: Args) -> anyhow::Result<RunOutcome> {
         stop.clone(),
     ));
     let registry_ttl = Duration::from_secs(args.registry_ttl);
-    let registry = Registry::builder(next_client().await?)
+    let registry = Registry::builder(&next_client().await?)
         .namespace(format!("{prefix}reg"))
         .ttl(registry_ttl)
         .heartbeat(registry_ttl / 3)

@@ -137,8 +137,11 @@ fn clap_failure(e: &clap::Error) -> std::process::ExitCode {
         ClapErrorKind::DisplayHelp
         | ClapErrorKind::DisplayVersion
         | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            // (clap would print the last kind to stderr, as an error.)
-            print!("{}", e.render());
+            // (clap would print the last kind to stderr, as an error.) Written, not
+            // `print!`ed: a reader that goes away early (`etcdkit --help | head`) is no
+            // reason to panic.
+            use std::io::Write as _;
+            let _ = write!(std::io::stdout().lock(), "{}", e.render());
             std::process::ExitCode::SUCCESS
         }
         // cobra's wording, with this program's name.

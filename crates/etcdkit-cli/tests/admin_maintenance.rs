@@ -392,3 +392,70 @@ async fn maintenance_commands_print_as_etcdctl_does() {
     assert!(size > 0);
     assert!(!std::path::Path::new(&format!("{path}.part")).exists());
 }
+
+/// `downgrade`: the cluster (one 3.6 member) may go to 3.5 only; `enable` starts a job
+/// that `cancel` ends (and a second `enable` meanwhile is refused). The twins go through
+/// the same steps.
+#[tokio::test]
+async fn downgrade_commands_print_as_etcdctl_does() {
+    let pair = Pair::start().await;
+    let ok = |action: &str| format!("Downgrade {action} success, cluster version 3.6\n");
+    check(
+        &pair,
+        &["downgrade", "validate", "3.5"],
+        0,
+        &ok("validate"),
+        "",
+    )
+    .await;
+    check(
+        &pair,
+        &["-w", "json", "downgrade", "validate", "3.5"],
+        0,
+        "{\"header\":{\"cluster_id\":ID,\"member_id\":ID,\"revision\":1,\"raft_term\":T},\"version\":\"3.6\"}\n",
+        "",
+    )
+    .await;
+    check(
+        &pair,
+        &["downgrade", "validate", "3.4"],
+        1,
+        "",
+        "Error: etcdserver: invalid downgrade target version",
+    )
+    .await;
+    check(
+        &pair,
+        &["downgrade", "validate", "v3.5.0"],
+        1,
+        "",
+        "Error: etcdserver: wrong downgrade target version format",
+    )
+    .await;
+    check(
+        &pair,
+        &["downgrade", "validate"],
+        128,
+        "",
+        "Error: TARGET_VERSION not provided",
+    )
+    .await;
+    check(
+        &pair,
+        &["downgrade", "enable", "3.5", "3.4"],
+        128,
+        "",
+        "Error: too many arguments",
+    )
+    .await;
+    check(&pair, &["downgrade", "enable", "3.5"], 0, &ok("enable"), "").await;
+    check(
+        &pair,
+        &["downgrade", "enable", "3.5"],
+        1,
+        "",
+        "Error: etcdserver: cluster has a downgrade job in progress",
+    )
+    .await;
+    check(&pair, &["downgrade", "cancel"], 0, &ok("cancel"), "").await;
+}

@@ -41,6 +41,51 @@ async fn seeded() -> Pair {
 
 const ALL_P: &str = "p/a\nvala\np/b\nvalb2\np/c\nvalc\np/d\nvald\n";
 
+/// The server's revision filters, as etcdctl sends them: a value that is not positive
+/// sets no filter.
+#[tokio::test]
+async fn get_filters_by_create_and_mod_revision() {
+    let pair = seeded().await;
+    let check = |args: &'static [&'static str], stdout: &'static str| {
+        let pair = &pair;
+        async move { pair.check(args, b"", 0, stdout, "").await }
+    };
+    check(
+        &["get", "--prefix", "p/", "--min-create-rev", "4"],
+        "p/c\nvalc\np/d\nvald\n",
+    )
+    .await;
+    check(
+        &["get", "--prefix", "p/", "--max-create-rev", "3"],
+        "p/a\nvala\np/b\nvalb2\n",
+    )
+    .await;
+    check(
+        &["get", "--prefix", "p/", "--min-mod-rev", "6"],
+        "p/b\nvalb2\n",
+    )
+    .await;
+    check(
+        &["get", "--prefix", "p/", "--max-mod-rev", "4"],
+        "p/a\nvala\np/c\nvalc\n",
+    )
+    .await;
+    check(
+        &[
+            "get",
+            "--prefix",
+            "p/",
+            "--min-mod-rev",
+            "3",
+            "--max-mod-rev",
+            "5",
+        ],
+        "p/c\nvalc\np/d\nvald\n",
+    )
+    .await;
+    check(&["get", "--prefix", "p/", "--max-mod-rev", "-1"], ALL_P).await;
+}
+
 #[tokio::test]
 async fn get_simple_output_and_flags() {
     let pair = seeded().await;

@@ -425,3 +425,103 @@ async fn discovery_srv_of_a_domain_without_records_fails_as_etcdctl() {
         }
     }
 }
+
+/// `completion SHELL` prints a script for etcdkit's own commands that the shell loads
+/// (bash is checked by loading it); a missing, extra or unknown shell fails as etcdctl's
+/// does (exit 1, its message).
+#[tokio::test]
+async fn completion_prints_a_script_the_shell_loads() {
+    let bin = etcdkit_bin();
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = run(&bin, &args(&["completion", shell]), b"").await;
+        assert_eq!(out.code, 0, "completion {shell}: {}", out.stderr_text());
+        let script = out.stdout_text();
+        assert!(
+            script.contains("etcdkit") && script.contains("downgrade"),
+            "completion {shell} names the binary and its commands"
+        );
+    }
+    let script = run(&bin, &args(&["completion", "bash"]), b"").await;
+    let loaded = run(
+        std::path::Path::new("bash"),
+        &args(&["-c", "eval \"$(cat)\" && complete -p etcdkit"]),
+        &script.stdout,
+    )
+    .await;
+    assert!(
+        loaded.stdout_text().contains("-F _etcdkit etcdkit"),
+        "bash registers the completion function: {}",
+        loaded.stderr_text()
+    );
+    for (given, message) in [
+        (&[][..], "Error: accepts 1 arg(s), received 0"),
+        (&["bash", "zsh"][..], "Error: accepts 1 arg(s), received 2"),
+        (
+            &["foo"][..],
+            "Error: invalid argument \"foo\" for \"etcdkit completion\"",
+        ),
+    ] {
+        let mut a = vec!["completion"];
+        a.extend_from_slice(given);
+        let out = run(&bin, &args(&a), b"").await;
+        assert_eq!(out.code, 1, "completion {given:?}");
+        assert_eq!(out.last_stderr_line(), message, "completion {given:?}");
+    }
+}
+
+/// Help read by a reader that stops early (`etcdkit make-mirror --help | head -1`) is no
+/// reason to panic: the command exits 0 and says nothing on stderr.
+#[tokio::test]
+async fn help_into_a_closed_pipe_does_not_panic() {
+    let bin = etcdkit_bin();
+    let script = format!(
+        "'{}' make-mirror --help | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+        bin.display()
+    );
+    let out = run(
+        std::path::Path::new("bash"),
+        &["-c".to_string(), script],
+        b"",
+    )
+    .await;
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr_text());
+    assert!(
+        !out.stderr_text().contains("panicked"),
+        "{}",
+        out.stderr_text()
+    );
+}
+
+/// A flag given twice takes its last value, as etcdctl's flags do; `--endpoints` given
+/// twice keeps both lists.
+#[tokio::test]
+async fn a_flag_given_twice_takes_its_last_value() {
+    let pair = Pair::start().await;
+    pair.setup(&["put", "tw/a", "1"], b"").await;
+    pair.setup(&["put", "tw/b", "2"], b"").await;
+    pair.check(
+        &["-w", "json", "-w", "simple", "get", "tw/a"],
+        b"",
+        0,
+        "tw/a\n1\n",
+        "",
+    )
+    .await;
+    pair.check(
+        &["get", "tw/a", "-w", "json", "-w", "simple"],
+        b"",
+        0,
+        "tw/a\n1\n",
+        "",
+    )
+    .await;
+    pair.check(
+        &["get", "--prefix", "tw/", "--limit", "5", "--limit", "1"],
+        b"",
+        0,
+        "tw/a\n1\n",
+        "",
+    )
+    .await;
+}

@@ -60,7 +60,7 @@ async fn main() -> Result<(), BoxError> {
     let mut keep = Vec::new();
     for _ in 0..instancers {
         let client = ClientOptions::new([endpoint.clone()]).connect().await?;
-        let registry = Registry::builder(client).namespace("bench").build();
+        let registry = Registry::builder(&client).namespace("bench").build();
         let instancer = registry.instancer("svc")?;
         let mut events = instancer.events();
         let tx = seen_tx.clone();
@@ -79,7 +79,7 @@ async fn main() -> Result<(), BoxError> {
     }
 
     let client = ClientOptions::new([endpoint.clone()]).connect().await?;
-    let writer = Registry::builder(client.clone()).namespace("bench").build();
+    let writer = Registry::builder(&client).namespace("bench").build();
     let mut from_call = Vec::new();
     let mut from_ack = Vec::new();
     for k in 0..changes {
@@ -111,7 +111,7 @@ async fn main() -> Result<(), BoxError> {
     report("  from its acknowledgment     ", from_ack);
 
     // Lookups from the cache.
-    let reader = Registry::builder(client).namespace("bench").build();
+    let reader = Registry::builder(&client).namespace("bench").build();
     for i in 0..3 {
         writer
             .join("cached", json!({"id": format!("c{i}"), "port": 1}))

@@ -49,6 +49,13 @@
 //!   [mutex](crate::mutex), each campaign gets a key newer than every key the session
 //!   used before on that name, so a background resignation can never end a newer
 //!   leadership of the same session.
+//! - **Resume.** [`Election::resume`] rebuilds a [`Leadership`] after a restart (Go's
+//!   `concurrency.ResumeElection`): the process keeps the leadership's
+//!   [`leader_key`](Leadership::leader_key) (name, key, creation revision, lease) and, once
+//!   restarted within the lease's TTL, resumes the lease's session and the election. It
+//!   checks with the server, in one transaction, that the key still exists with that
+//!   creation revision under that lease and is still the oldest candidate; otherwise
+//!   [`ErrorKind::NotElectionLeader`]. Nothing is written.
 //! - **Observe.** [`Election::observe`] first yields the current state (a leader, or
 //!   [`LeaderEvent::NoLeader`]), then every change in revision order: a new leader, a new
 //!   value proclaimed, no leader left. It is built on a watch of the election's prefix,
@@ -125,6 +132,58 @@ impl Election {
             })
             .await;
         let held = self.queue.hold(rev, pending, waited).await?;
+        Ok(Leadership {
+            name: self.name.clone(),
+            held,
+        })
+    }
+
+    /// Takes over a leadership won before a restart: `leader` as given by
+    /// [`Leadership::leader_key`] then (kept somewhere that survives the restart), this
+    /// election made on a session that resumed the same lease
+    /// ([`SessionBuilder::resume`](crate::session::SessionBuilder::resume)). The resumed
+    /// leadership proclaims, resigns, reports its loss and resigns when dropped as one
+    /// won by [`campaign`](Election::campaign). See the [module docs](self).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidArgument`] when `leader` names another election, key or lease
+    /// than this election on this session; [`ErrorKind::NotElectionLeader`] when the key
+    /// is gone, was put again (another creation revision) or is not the oldest candidate;
+    /// [`ErrorKind::AlreadyExists`] when this session already campaigned with its key at
+    /// that revision or later; [`ErrorKind::SessionLost`] when the session has ended; the
+    /// request's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
+    pub async fn resume(&self, leader: &LeaderKey) -> Result<Leadership> {
+        const WHAT: &str = "resume";
+        let mismatch = |what: &str, given: &[u8], ours: &[u8]| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "{WHAT}: the leader key's {what} is {}, this election's is {}",
+                    String::from_utf8_lossy(given),
+                    String::from_utf8_lossy(ours)
+                ),
+            )
+        };
+        if leader.name() != &self.name {
+            return Err(mismatch("name", leader.name(), &self.name));
+        }
+        if leader.lease() != self.queue.lease {
+            return Err(mismatch(
+                "lease",
+                format!("{:x}", leader.lease()).as_bytes(),
+                format!("{:x}", self.queue.lease).as_bytes(),
+            ));
+        }
+        if leader.key() != &self.queue.key {
+            return Err(mismatch("key", leader.key(), &self.queue.key));
+        }
+        let held = self
+            .queue
+            .resume(leader.revision(), WHAT, |reason| {
+                Error::new(ErrorKind::NotElectionLeader, reason)
+            })
+            .await?;
         Ok(Leadership {
             name: self.name.clone(),
             held,

@@ -4,7 +4,7 @@
 //! # async fn f(client: etcdkit::Client) -> etcdkit::Result<()> {
 //! use etcdkit_recipes::prefix_cache::PrefixCache;
 //!
-//! let cache = PrefixCache::builder(client, "services/").start();
+//! let cache = PrefixCache::builder(&client, "services/").start();
 //! cache.ready().await;
 //! let snapshot = cache.snapshot();
 //! println!("{} keys at revision {}", snapshot.entries().len(), snapshot.revision());
@@ -161,9 +161,9 @@ pub struct PrefixCache {
 
 impl PrefixCache {
     /// A cache of every key under `prefix`, read through `client`.
-    pub fn builder(client: Client, prefix: impl Into<Bytes>) -> PrefixCacheBuilder {
+    pub fn builder(client: &Client, prefix: impl Into<Bytes>) -> PrefixCacheBuilder {
         PrefixCacheBuilder {
-            client,
+            client: client.clone(),
             prefix: prefix.into(),
             page_size: 1000,
             channel_capacity: 1024,

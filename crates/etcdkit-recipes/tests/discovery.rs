@@ -1,9 +1,11 @@
-//! The go-kit model against real etcd: Registrar errors, Instancer across a compaction
-//! that happened while it was disconnected, round robin evenness, random choice, retry.
+//! The go-kit model against real etcd: the `KitClient` contract the in-memory client is
+//! also held to, Registrar errors, Instancer across a compaction that happened while it
+//! was disconnected, round robin evenness, random choice, retry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use common::kit_contract::registrar_and_instancer_behave_alike;
 use common::{BOUND, bounded, options, server};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -44,6 +46,12 @@ fn endpointer(instancer: &Instancer) -> Endpointer<String> {
 async fn until_endpoints(endpointer: &Endpointer<String>, n: usize) {
     let mut updates = endpointer.updates();
     bounded(updates.wait_for(|c| *c == n)).await.unwrap();
+}
+
+#[tokio::test]
+async fn etcd_client_registers_watches_deregisters_and_expires_like_memory() {
+    let (_etcd, client) = server().await;
+    registrar_and_instancer_behave_alike(&client, "t-kit/").await;
 }
 
 #[tokio::test]

@@ -60,7 +60,7 @@ async fn converges_after_compaction_while_frozen_with_one_resync() {
     )
     .await
     .unwrap();
-    let cache = PrefixCache::builder(cache_client.clone(), "pc/")
+    let cache = PrefixCache::builder(&cache_client, "pc/")
         .page_size(7)
         .start();
     bounded(cache.ready()).await;

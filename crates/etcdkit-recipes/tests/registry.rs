@@ -37,7 +37,7 @@ async fn count(client: &Client, prefix: &str) -> usize {
 #[tokio::test]
 async fn join_is_visible_within_one_heartbeat_and_leave_at_once() {
     let (_etcd, client) = server().await;
-    let registry = Registry::builder(client)
+    let registry = Registry::builder(&client)
         .namespace("t-join")
         .ttl(Duration::from_secs(4))
         .heartbeat(Duration::from_secs(2))
@@ -95,7 +95,7 @@ async fn join_is_visible_within_one_heartbeat_and_leave_at_once() {
 #[tokio::test]
 async fn bad_names_and_documents_are_refused() {
     let (_etcd, client) = server().await;
-    let registry = Registry::builder(client).namespace("t-bad").build();
+    let registry = Registry::builder(&client).namespace("t-bad").build();
     assert!(matches!(
         registry.join("a/b", Value::Null).await,
         Err(Error::InvalidName { .. })
@@ -148,7 +148,7 @@ async fn a_registrant_killed_with_sigkill_vanishes_within_the_ttl() {
     let line = bounded(lines.next_line()).await.unwrap().unwrap();
     assert!(line.starts_with("joined t-kill/api/"), "{line}");
 
-    let registry = Registry::builder(client).namespace("t-kill").build();
+    let registry = Registry::builder(&client).namespace("t-kill").build();
     let found = bounded(registry.lookup("api")).await.unwrap();
     assert_eq!(found.port(), Some(9000));
 
@@ -178,7 +178,7 @@ async fn a_registrant_cut_off_longer_than_the_ttl_comes_back_exactly_once() {
     let client = bounded(options(cluster.endpoints()).connect())
         .await
         .unwrap();
-    let registry = Registry::builder(client)
+    let registry = Registry::builder(&client)
         .namespace("t-cut")
         .ttl(Duration::from_secs(2))
         .heartbeat(Duration::from_secs(1))
@@ -240,7 +240,7 @@ async fn go_naming_endpoints_format_both_ways() {
         .await
         .unwrap();
     assert!(status.success());
-    let registry = Registry::builder(client.clone())
+    let registry = Registry::builder(&client)
         .namespace("t-go")
         .format(ValueFormat::GoEndpoints)
         .build();
@@ -281,7 +281,7 @@ async fn an_instance_whose_leases_are_revoked_again_and_again_comes_back_and_say
     let outside = bounded(options(vec![etcd.endpoint()]).connect())
         .await
         .unwrap();
-    let registry = Registry::builder(client)
+    let registry = Registry::builder(&client)
         .namespace("t-revoke")
         .ttl(Duration::from_secs(10))
         .heartbeat(Duration::from_millis(500))

@@ -218,15 +218,7 @@ impl Cluster {
     /// Removes a member. An unknown id fails with
     /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
     pub fn member_remove(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
-        let client = self.client.clone();
-        AdminRequest::new("cluster.member_remove", move |settings| async move {
-            let call = settings.not_idempotent("cluster.member_remove");
-            let r = client
-                .transport()
-                .member_remove(call, pb::MemberRemoveRequest { id: id.0 })
-                .await?;
-            Ok(MemberListResponse::from_pb(r.header, r.members))
-        })
+        self.change(Change::Remove(id))
     }
 
     /// Replaces a member's peer URLs.
@@ -239,31 +231,66 @@ impl Cluster {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let client = self.client.clone();
-        let peer_urls: Vec<String> = peer_urls.into_iter().map(Into::into).collect();
-        AdminRequest::new("cluster.member_update", move |settings| async move {
-            let call = settings.not_idempotent("cluster.member_update");
-            let request = pb::MemberUpdateRequest {
-                id: id.0,
-                peer_ur_ls: peer_urls,
-            };
-            let r = client.transport().member_update(call, request).await?;
-            Ok(MemberListResponse::from_pb(r.header, r.members))
-        })
+        let peer_urls = peer_urls.into_iter().map(Into::into).collect();
+        self.change(Change::Update(id, peer_urls))
     }
 
     /// Promotes a learner to a voting member. etcd refuses while the learner has not
     /// caught up with the leader's log (an error of kind
     /// [`ErrorKind::Server`](crate::ErrorKind::Server) saying so); try again later.
     pub fn member_promote(&self, id: MemberId) -> AdminRequest<MemberListResponse> {
+        self.change(Change::Promote(id))
+    }
+
+    /// Sends a change of an existing member. Each is a write, sent again elsewhere only
+    /// when it certainly never reached a server, and each is answered with the new list.
+    fn change(&self, change: Change) -> AdminRequest<MemberListResponse> {
         let client = self.client.clone();
-        AdminRequest::new("cluster.member_promote", move |settings| async move {
-            let call = settings.not_idempotent("cluster.member_promote");
-            let r = client
-                .transport()
-                .member_promote(call, pb::MemberPromoteRequest { id: id.0 })
-                .await?;
-            Ok(MemberListResponse::from_pb(r.header, r.members))
+        let op = change.op();
+        AdminRequest::new(op, move |settings| async move {
+            let call = settings.not_idempotent(op);
+            let transport = client.transport();
+            let (header, members) = match change {
+                Change::Remove(id) => {
+                    let request = pb::MemberRemoveRequest { id: id.0 };
+                    let r = transport.member_remove(call, request).await?;
+                    (r.header, r.members)
+                }
+                Change::Update(id, peer_ur_ls) => {
+                    let request = pb::MemberUpdateRequest {
+                        id: id.0,
+                        peer_ur_ls,
+                    };
+                    let r = transport.member_update(call, request).await?;
+                    (r.header, r.members)
+                }
+                Change::Promote(id) => {
+                    let request = pb::MemberPromoteRequest { id: id.0 };
+                    let r = transport.member_promote(call, request).await?;
+                    (r.header, r.members)
+                }
+            };
+            Ok(MemberListResponse::from_pb(header, members))
         })
+    }
+}
+
+/// A change of an existing member ([`Cluster::change`]).
+#[derive(Debug)]
+enum Change {
+    Remove(MemberId),
+    /// The member's new peer URLs.
+    Update(MemberId, Vec<String>),
+    Promote(MemberId),
+}
+
+impl Change {
+    /// The operation's name, in errors and metrics.
+    fn op(&self) -> &'static str {
+        match self {
+            Change::Remove(_) => "cluster.member_remove",
+            Change::Update(..) => "cluster.member_update",
+            Change::Promote(_) => "cluster.member_promote",
+        }
     }
 }

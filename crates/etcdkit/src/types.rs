@@ -28,12 +28,6 @@ impl fmt::Display for Revision {
     }
 }
 
-impl From<i64> for Revision {
-    fn from(value: i64) -> Self {
-        Revision(value)
-    }
-}
-
 /// A lease id. Displayed in hexadecimal, as etcd's tools print it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaseId(pub i64);
@@ -61,11 +55,21 @@ impl LeaseId {
     }
 }
 
-impl From<i64> for LeaseId {
-    fn from(value: i64) -> Self {
-        LeaseId(value)
-    }
+// Revisions and lease ids convert from the raw numbers etcd sends; one macro, since
+// trait impls cannot be shared by a function.
+macro_rules! from_raw {
+    ($($id:ident($raw:ty)),*) => {
+        $(
+            impl From<$raw> for $id {
+                fn from(value: $raw) -> Self {
+                    $id(value)
+                }
+            }
+        )*
+    };
 }
+
+from_raw!(Revision(i64), LeaseId(i64));
 
 /// A cluster member id. Displayed in hexadecimal, as etcd's tools print it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,7 +82,7 @@ impl MemberId {
     }
 }
 
-// Lease and member ids print in hexadecimal, as etcd's tools print them, with `{}` as
+// Lease, member and cluster ids print in hexadecimal, as etcd's tools print them, with `{}` as
 // with `{:x}`; one macro, since trait impls cannot be shared by a function.
 macro_rules! hex_id_formats {
     ($($id:ident),*) => {
@@ -98,17 +102,11 @@ macro_rules! hex_id_formats {
     };
 }
 
-hex_id_formats!(LeaseId, MemberId);
+hex_id_formats!(LeaseId, MemberId, ClusterId);
 
 /// A cluster id. Displayed in hexadecimal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClusterId(pub u64);
-
-impl fmt::Display for ClusterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}", self.0)
-    }
-}
 
 /// The header of every response: which cluster and member answered, at which revision and
 /// raft term.

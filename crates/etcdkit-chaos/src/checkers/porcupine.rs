@@ -229,103 +229,9 @@ pub fn disagreement(porcupine: &Verdict, ours: &Verdict) -> Option<Anomaly> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkers::register::tests::{cas, op, read};
+    use crate::checkers::register::tests::{cas, cas_with, histories, op, read};
 
     const TIMEOUT: Duration = Duration::from_secs(30);
-
-    fn cas_with(p: usize, from: u64, to: u64, result: RegisterResult, t: (u64, u64)) -> RegisterOp {
-        op(p, RegisterCall::Cas { from, to }, result, t)
-    }
-
-    /// The histories of `register.rs`'s tests, with whether each is linearizable.
-    fn histories() -> Vec<(&'static str, Vec<RegisterOp>, bool)> {
-        let unknown = RegisterResult::Unknown;
-        let mut chain = Vec::new();
-        for i in 0..2000u64 {
-            let p = (i % 3) as usize;
-            chain.push(cas(p, i, i + 1, true, (i * 10, i * 10 + 15)));
-            chain.push(read((p + 1) % 3, i + 1, (i * 10 + 12, i * 10 + 25)));
-        }
-        vec![
-            (
-                "sequential",
-                vec![
-                    read(0, 0, (0, 1)),
-                    cas(0, 0, 1, true, (2, 3)),
-                    read(1, 1, (4, 5)),
-                    cas(1, 0, 2, false, (6, 7)),
-                    cas(1, 1, 2, true, (8, 9)),
-                    read(0, 2, (10, 11)),
-                ],
-                true,
-            ),
-            (
-                "reads overlapping a CAS",
-                vec![
-                    cas(0, 0, 1, true, (0, 10)),
-                    read(1, 0, (1, 9)),
-                    read(2, 1, (2, 8)),
-                ],
-                true,
-            ),
-            (
-                "stale read",
-                vec![cas(0, 0, 1, true, (0, 1)), read(1, 0, (2, 3))],
-                false,
-            ),
-            (
-                "two CASes from the same value",
-                vec![cas(0, 0, 1, true, (0, 5)), cas(1, 0, 2, true, (1, 6))],
-                false,
-            ),
-            (
-                "read going back in time",
-                vec![
-                    cas(0, 0, 1, true, (0, 1)),
-                    read(1, 1, (2, 3)),
-                    read(2, 0, (4, 5)),
-                ],
-                false,
-            ),
-            (
-                "unknown CAS applied",
-                vec![cas_with(0, 0, 1, unknown, (0, 1)), read(1, 1, (5, 6))],
-                true,
-            ),
-            (
-                "unknown CAS not applied",
-                vec![cas_with(0, 0, 1, unknown, (0, 1)), read(1, 0, (5, 6))],
-                true,
-            ),
-            (
-                "unknown CAS applied late",
-                vec![
-                    cas_with(0, 0, 1, unknown, (0, 1)),
-                    read(1, 0, (5, 6)),
-                    read(1, 1, (7, 8)),
-                ],
-                true,
-            ),
-            (
-                "unknown CAS applying twice",
-                vec![
-                    cas_with(0, 0, 1, unknown, (0, 1)),
-                    read(1, 1, (5, 6)),
-                    read(1, 0, (7, 8)),
-                ],
-                false,
-            ),
-            (
-                "definite failure with an effect",
-                vec![
-                    cas_with(0, 0, 1, RegisterResult::Failed, (0, 1)),
-                    read(1, 1, (2, 3)),
-                ],
-                false,
-            ),
-            ("long chain of overlapping CASes", chain, true),
-        ]
-    }
 
     fn linearizable(v: &Verdict) -> Option<bool> {
         match v {
@@ -353,7 +259,7 @@ mod tests {
         let Some(tool) = tool_or_skip() else {
             return;
         };
-        for (name, h, expected) in histories() {
+        for (name, h, expected) in histories::all() {
             let porcupine = tool.check(&h, 0, TIMEOUT).expect("lincheck runs").verdict;
             assert_eq!(
                 linearizable(&porcupine),

@@ -269,8 +269,6 @@ pub fn anomalies(verdict: &Verdict) -> Vec<Anomaly> {
 pub(crate) mod tests {
     use super::*;
 
-    const BUDGET: u64 = 1_000_000;
-
     /// One operation of a test history, its times in milliseconds (also used by the
     /// porcupine checker's tests).
     pub(crate) fn op(
@@ -288,135 +286,165 @@ pub(crate) mod tests {
         }
     }
 
-    /// Fails the test unless the history, from an initial value of 0, has no
-    /// linearization.
-    #[track_caller]
-    fn assert_not_linearizable(h: &[RegisterOp]) {
-        let verdict = check(h, 0, BUDGET);
-        assert!(
-            matches!(verdict, Verdict::NotLinearizable { .. }),
-            "expected not linearizable, got {verdict:?}"
-        );
-    }
-
     pub(crate) fn read(p: usize, v: u64, t: (u64, u64)) -> RegisterOp {
         op(p, RegisterCall::Read, RegisterResult::Read(v), t)
     }
 
     pub(crate) fn cas(p: usize, from: u64, to: u64, ok: bool, t: (u64, u64)) -> RegisterOp {
-        op(
-            p,
-            RegisterCall::Cas { from, to },
-            RegisterResult::Cas(ok),
-            t,
-        )
+        cas_with(p, from, to, RegisterResult::Cas(ok), t)
     }
 
-    fn cas_unknown(p: usize, from: u64, to: u64, t: (u64, u64)) -> RegisterOp {
-        op(
-            p,
-            RegisterCall::Cas { from, to },
-            RegisterResult::Unknown,
-            t,
-        )
+    /// A CAS with any result: an unknown outcome or a definite failure.
+    pub(crate) fn cas_with(
+        p: usize,
+        from: u64,
+        to: u64,
+        result: RegisterResult,
+        t: (u64, u64),
+    ) -> RegisterOp {
+        op(p, RegisterCall::Cas { from, to }, result, t)
     }
 
-    #[test]
-    fn sequential_history_is_linearizable() {
-        let h = [
-            read(0, 0, (0, 1)),
-            cas(0, 0, 1, true, (2, 3)),
-            read(1, 1, (4, 5)),
-            cas(1, 0, 2, false, (6, 7)),
-            cas(1, 1, 2, true, (8, 9)),
-            read(0, 2, (10, 11)),
-        ];
-        assert_eq!(check(&h, 0, BUDGET), Verdict::Linearizable);
-    }
+    /// The test histories, from an initial value of 0: one place for them, so that the
+    /// porcupine checker is tried on exactly the histories this checker is.
+    pub(crate) mod histories {
+        use super::{RegisterOp, RegisterResult, cas, cas_with, read};
 
-    #[test]
-    fn concurrent_operations_may_take_effect_in_either_order() {
-        // The read overlaps the CAS, so it may see the old or the new value.
-        let h = [
-            cas(0, 0, 1, true, (0, 10)),
-            read(1, 0, (1, 9)),
-            read(2, 1, (2, 8)),
-        ];
-        assert_eq!(check(&h, 0, BUDGET), Verdict::Linearizable);
-    }
+        const UNKNOWN: RegisterResult = RegisterResult::Unknown;
 
-    #[test]
-    fn a_stale_read_after_a_completed_cas_is_not_linearizable() {
-        let h = [cas(0, 0, 1, true, (0, 1)), read(1, 0, (2, 3))];
-        assert_not_linearizable(&h);
-    }
-
-    #[test]
-    fn two_successful_cas_from_the_same_value_are_not_linearizable() {
-        // Both claim to have swapped 0 away: only one can have.
-        let h = [cas(0, 0, 1, true, (0, 5)), cas(1, 0, 2, true, (1, 6))];
-        assert_not_linearizable(&h);
-    }
-
-    #[test]
-    fn a_read_going_back_in_time_is_not_linearizable() {
-        let h = [
-            cas(0, 0, 1, true, (0, 1)),
-            read(1, 1, (2, 3)),
-            read(2, 0, (4, 5)),
-        ];
-        assert_not_linearizable(&h);
-    }
-
-    #[test]
-    fn an_unknown_cas_may_have_applied_or_not() {
-        let applied = [cas_unknown(0, 0, 1, (0, 1)), read(1, 1, (5, 6))];
-        assert_eq!(check(&applied, 0, BUDGET), Verdict::Linearizable);
-        let not_applied = [cas_unknown(0, 0, 1, (0, 1)), read(1, 0, (5, 6))];
-        assert_eq!(check(&not_applied, 0, BUDGET), Verdict::Linearizable);
-        // It may even apply long after its call "completed" (a retry on the server)...
-        let late = [
-            cas_unknown(0, 0, 1, (0, 1)),
-            read(1, 0, (5, 6)),
-            read(1, 1, (7, 8)),
-        ];
-        assert_eq!(check(&late, 0, BUDGET), Verdict::Linearizable);
-        // ...but not twice, and not undo itself.
-        let flapping = [
-            cas_unknown(0, 0, 1, (0, 1)),
-            read(1, 1, (5, 6)),
-            read(1, 0, (7, 8)),
-        ];
-        assert_not_linearizable(&flapping);
-    }
-
-    #[test]
-    fn definite_failures_have_no_effect() {
-        let h = [
-            op(
-                0,
-                RegisterCall::Cas { from: 0, to: 1 },
-                RegisterResult::Failed,
-                (0, 1),
-            ),
-            read(1, 1, (2, 3)),
-        ];
-        assert_not_linearizable(&h);
-    }
-
-    #[test]
-    fn a_long_concurrent_history_is_checked_quickly() {
-        // Three processes in lock step, each CAS chaining on the last; plenty of overlap.
-        let mut h = Vec::new();
-        let mut value = 0;
-        for i in 0..2000u64 {
-            let p = (i % 3) as usize;
-            let next = i + 1;
-            h.push(cas(p, value, next, true, (i * 10, i * 10 + 15)));
-            h.push(read((p + 1) % 3, next, (i * 10 + 12, i * 10 + 25)));
-            value = next;
+        pub(crate) fn sequential() -> Vec<RegisterOp> {
+            vec![
+                read(0, 0, (0, 1)),
+                cas(0, 0, 1, true, (2, 3)),
+                read(1, 1, (4, 5)),
+                cas(1, 0, 2, false, (6, 7)),
+                cas(1, 1, 2, true, (8, 9)),
+                read(0, 2, (10, 11)),
+            ]
         }
-        assert_eq!(check(&h, 0, 10_000_000), Verdict::Linearizable);
+
+        /// The reads overlap the CAS, so each may see the old or the new value.
+        pub(crate) fn reads_overlapping_a_cas() -> Vec<RegisterOp> {
+            vec![
+                cas(0, 0, 1, true, (0, 10)),
+                read(1, 0, (1, 9)),
+                read(2, 1, (2, 8)),
+            ]
+        }
+
+        pub(crate) fn stale_read() -> Vec<RegisterOp> {
+            vec![cas(0, 0, 1, true, (0, 1)), read(1, 0, (2, 3))]
+        }
+
+        /// Both claim to have swapped 0 away: only one can have.
+        pub(crate) fn two_cas_from_the_same_value() -> Vec<RegisterOp> {
+            vec![cas(0, 0, 1, true, (0, 5)), cas(1, 0, 2, true, (1, 6))]
+        }
+
+        pub(crate) fn read_going_back_in_time() -> Vec<RegisterOp> {
+            vec![
+                cas(0, 0, 1, true, (0, 1)),
+                read(1, 1, (2, 3)),
+                read(2, 0, (4, 5)),
+            ]
+        }
+
+        pub(crate) fn unknown_cas_applied() -> Vec<RegisterOp> {
+            vec![cas_with(0, 0, 1, UNKNOWN, (0, 1)), read(1, 1, (5, 6))]
+        }
+
+        pub(crate) fn unknown_cas_not_applied() -> Vec<RegisterOp> {
+            vec![cas_with(0, 0, 1, UNKNOWN, (0, 1)), read(1, 0, (5, 6))]
+        }
+
+        /// Applied long after its call "completed" (a retry on the server).
+        pub(crate) fn unknown_cas_applied_late() -> Vec<RegisterOp> {
+            let mut h = unknown_cas_not_applied();
+            h.push(read(1, 1, (7, 8)));
+            h
+        }
+
+        /// Seen applied, then undone: an unknown CAS applies once at most.
+        pub(crate) fn unknown_cas_applying_twice() -> Vec<RegisterOp> {
+            let mut h = unknown_cas_applied();
+            h.push(read(1, 0, (7, 8)));
+            h
+        }
+
+        pub(crate) fn definite_failure_with_an_effect() -> Vec<RegisterOp> {
+            vec![
+                cas_with(0, 0, 1, RegisterResult::Failed, (0, 1)),
+                read(1, 1, (2, 3)),
+            ]
+        }
+
+        /// Three processes in lock step, each CAS chaining on the last; plenty of
+        /// overlap.
+        pub(crate) fn long_chain_of_overlapping_cas() -> Vec<RegisterOp> {
+            let mut h = Vec::new();
+            for i in 0..2000u64 {
+                let p = (i % 3) as usize;
+                h.push(cas(p, i, i + 1, true, (i * 10, i * 10 + 15)));
+                h.push(read((p + 1) % 3, i + 1, (i * 10 + 12, i * 10 + 25)));
+            }
+            h
+        }
+
+        /// Every history, named, with whether it is linearizable.
+        pub(crate) fn all() -> Vec<(&'static str, Vec<RegisterOp>, bool)> {
+            vec![
+                ("sequential", sequential(), true),
+                ("reads overlapping a CAS", reads_overlapping_a_cas(), true),
+                ("stale read", stale_read(), false),
+                (
+                    "two CASes from the same value",
+                    two_cas_from_the_same_value(),
+                    false,
+                ),
+                ("read going back in time", read_going_back_in_time(), false),
+                ("unknown CAS applied", unknown_cas_applied(), true),
+                ("unknown CAS not applied", unknown_cas_not_applied(), true),
+                ("unknown CAS applied late", unknown_cas_applied_late(), true),
+                (
+                    "unknown CAS applying twice",
+                    unknown_cas_applying_twice(),
+                    false,
+                ),
+                (
+                    "definite failure with an effect",
+                    definite_failure_with_an_effect(),
+                    false,
+                ),
+                (
+                    "long chain of overlapping CASes",
+                    long_chain_of_overlapping_cas(),
+                    true,
+                ),
+            ]
+        }
+    }
+
+    /// Ample for every test history, the long one included.
+    const BUDGET: u64 = 10_000_000;
+
+    /// Each history gets its verdict: a linearization exists exactly for those meant to
+    /// have one (an overlapping read may see either value, an unknown CAS may apply once,
+    /// late, or not at all) and none for a stale read, two CAS from one value, a read
+    /// going back in time, an unknown CAS seen undone, or a failed CAS with an effect.
+    /// The budget is ample, so a long history is also checked in time.
+    #[test]
+    fn every_test_history_gets_the_verdict_it_should() {
+        for (name, h, linearizable) in histories::all() {
+            let verdict = check(&h, 0, BUDGET);
+            if linearizable {
+                assert_eq!(verdict, Verdict::Linearizable, "{name}");
+            } else {
+                assert!(
+                    matches!(verdict, Verdict::NotLinearizable { .. }),
+                    "{name}: expected not linearizable, got {verdict:?}"
+                );
+            }
+        }
     }
 
     #[test]

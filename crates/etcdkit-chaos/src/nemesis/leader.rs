@@ -3,25 +3,23 @@
 use std::time::Duration;
 
 use etcdkit::Client;
+use etcdkit::maintenance::AdminRequest;
 use etcdkit_testkit::EtcdCluster;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Sends `request` within [`TIMEOUT`]; a failure names what was asked.
+async fn ask<T: 'static>(what: &str, request: AdminRequest<T>) -> Result<T, String> {
+    request
+        .timeout(TIMEOUT)
+        .await
+        .map_err(|e| format!("{what}: {e}"))
+}
+
 /// The index in the test kit's cluster of the member etcd reports as leader.
 pub async fn find(client: &Client, cluster: &EtcdCluster) -> Result<usize, String> {
-    let status = client
-        .maintenance()
-        .status()
-        .timeout(TIMEOUT)
-        .await
-        .map_err(|e| format!("status: {e}"))?;
-    let leader = status.leader();
-    let members = client
-        .cluster()
-        .member_list()
-        .timeout(TIMEOUT)
-        .await
-        .map_err(|e| format!("member list: {e}"))?;
+    let leader = ask("status", client.maintenance().status()).await?.leader();
+    let members = ask("member list", client.cluster().member_list()).await?;
     let name = members
         .members()
         .iter()

@@ -224,3 +224,26 @@ pub enum SnapshotCommand {
         args: Vec<String>,
     },
 }
+
+/// `downgrade` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DowngradeCommand {
+    /// Validate downgrade capability before starting downgrade
+    Validate {
+        /// <TARGET_VERSION> (major.minor, for example 3.5)
+        #[arg(value_name = "TARGET_VERSION")]
+        args: Vec<String>,
+    },
+    /// Start a downgrade action to cluster
+    Enable {
+        /// <TARGET_VERSION> (major.minor, for example 3.5)
+        #[arg(value_name = "TARGET_VERSION")]
+        args: Vec<String>,
+    },
+    /// Cancel the ongoing downgrade action to cluster
+    Cancel {
+        /// Ignored, as by etcdctl
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+}

@@ -15,19 +15,28 @@ use crate::commands::{bench, up};
 use crate::go_compat;
 
 mod admin;
+mod mirror;
 
 use crate::security::Secret;
 pub use admin::{
-    AlarmCommand, AuthCommand, DefragArgs, MemberCommand, PermArgs, RoleCommand, SnapshotCommand,
-    UserAddArgs, UserCommand,
+    AlarmCommand, AuthCommand, DefragArgs, DowngradeCommand, MemberCommand, PermArgs, RoleCommand,
+    SnapshotCommand, UserAddArgs, UserCommand,
 };
+pub use mirror::MakeMirrorArgs;
 
 /// Where etcd listens by default.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
 
 /// etcdkit: etcdctl's everyday commands, with the same output.
 #[derive(Parser, Debug)]
-#[command(name = "etcdkit", version, arg_required_else_help = true)]
+#[command(
+    name = "etcdkit",
+    version,
+    arg_required_else_help = true,
+    // A flag given twice takes its last value, as pflag does for etcdctl (`-w json -w
+    // simple` prints simply); list flags (`--endpoints`) still collect every value.
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -191,6 +200,18 @@ pub enum Command {
         #[arg(value_name = "ID")]
         args: Vec<String>,
     },
+    /// Generate completion script
+    Completion {
+        /// [bash|zsh|fish|powershell]
+        #[arg(value_name = "SHELL")]
+        args: Vec<String>,
+    },
+    /// Downgrade related commands
+    #[command(subcommand)]
+    Downgrade(DowngradeCommand),
+    /// Makes a mirror at the destination etcd cluster
+    #[command(name = "make-mirror")]
+    MakeMirror(MakeMirrorArgs),
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -212,7 +233,10 @@ impl Command {
     /// Whether the command reads the global flags' `ETCDCTL_*` variables: those that
     /// talk to etcd (in etcdctl, the ones that build a client).
     pub fn reads_etcdctl_env(&self) -> bool {
-        !matches!(self, Command::Version | Command::Up(_))
+        !matches!(
+            self,
+            Command::Version | Command::Up(_) | Command::Completion { .. }
+        )
     }
 }
 
@@ -257,6 +281,18 @@ pub struct GetArgs {
     /// Specify the kv revision
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub rev: i64,
+    /// Minimum create revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub min_create_rev: i64,
+    /// Maximum create revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub max_create_rev: i64,
+    /// Minimum modification revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub min_mod_rev: i64,
+    /// Maximum modification revision
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub max_mod_rev: i64,
     /// Get only the keys
     #[arg(long)]
     pub keys_only: bool,

@@ -3,7 +3,7 @@
 
 use std::future::IntoFuture;
 
-use super::{Members, some_failed};
+use super::{Members, some_failed, write_stdout};
 use crate::args::{DefragArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::go_compat;
@@ -25,7 +25,9 @@ pub async fn run(global: &GlobalArgs, args: &DefragArgs) -> Result<(), CliError>
             .map(|_| ());
         let took = go_compat::format_duration(started.elapsed());
         match result {
-            Ok(()) => println!("Finished defragmenting etcd member[{endpoint}]. took {took}"),
+            Ok(()) => write_stdout(
+                format!("Finished defragmenting etcd member[{endpoint}]. took {took}\n").as_bytes(),
+            )?,
             Err(error) => {
                 failed = true;
                 eprintln!("Failed to defragment etcd member[{endpoint}]. took {took}. ({error})");

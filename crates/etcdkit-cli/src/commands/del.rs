@@ -1,9 +1,11 @@
 //! `del KEY [RANGE_END]`.
 
 use bytes::Bytes;
+use etcdkit::KeyRange;
 use etcdkit::kv::Delete;
 
-use super::{arg_bytes, connect, key_range, printer_for, range_end_arg, write_stdout};
+use super::get::keys;
+use super::{arg_bytes, connect, printer_for, write_stdout};
 use crate::args::{DelArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::go_compat;
@@ -13,9 +15,8 @@ use crate::output::Supported;
 #[derive(Debug, Clone)]
 pub struct DelPlan {
     pub key: Bytes,
-    range_end: Option<Bytes>,
-    prefix: bool,
-    from_key: bool,
+    /// The keys named: the key, `[key, RANGE_END)`, `--prefix` or `--from-key`.
+    range: KeyRange,
     prev_kv: bool,
 }
 
@@ -31,12 +32,10 @@ pub fn plan(args: &DelArgs) -> Result<DelPlan, CliError> {
             "`--prefix` and `--from-key` cannot be set at the same time, choose one",
         ));
     }
-    let range_end = range_end_arg(args.args.get(1), args.prefix || args.from_key)?;
+    let (key, range) = keys(key, args.args.get(1), args.prefix, args.from_key)?;
     Ok(DelPlan {
-        key: arg_bytes(key),
-        range_end,
-        prefix: args.prefix,
-        from_key: args.from_key,
+        key,
+        range,
         prev_kv: args.prev_kv,
     })
 }
@@ -44,12 +43,7 @@ pub fn plan(args: &DelArgs) -> Result<DelPlan, CliError> {
 impl DelPlan {
     /// Sets the plan's options on a request.
     pub fn apply<S>(&self, mut del: Delete<S>) -> Delete<S> {
-        del = del.range(key_range(
-            &self.key,
-            self.range_end.as_ref(),
-            self.prefix,
-            self.from_key,
-        ));
+        del = del.range(self.range.clone());
         if self.prev_kv {
             del = del.prev_kv();
         }

@@ -6,7 +6,7 @@ use etcdkit_recipes::election::{Election, LeaderEvent};
 use etcdkit_recipes::session::Session;
 use futures_util::StreamExt;
 
-use super::lock::Interrupt;
+use super::lock::{Interrupt, hold_until_interrupted};
 use super::{arg_bytes, connect, printer, write_stdout};
 use crate::args::{ElectArgs, GlobalArgs};
 use crate::error::CliError;
@@ -73,13 +73,13 @@ pub async fn run(global: &GlobalArgs, args: &ElectArgs) -> Result<(), CliError> 
     line(&mut out, leadership.key(), printer.hex);
     line(&mut out, &arg_bytes(proposal), printer.hex);
     write_stdout(&out)?;
-    tokio::select! {
-        () = interrupt.wait() => {
-            leadership.resign().await.map_err(|e| CliError::from_etcd(&e))?;
-            session.close().await.map_err(|e| CliError::from_etcd(&e))
-        }
-        _ = leadership.lost() => Err(CliError::error("elect: session expired")),
-    }
+    hold_until_interrupted(
+        leadership,
+        &mut interrupt,
+        session,
+        "elect: session expired",
+    )
+    .await
 }
 
 /// One line of etcdctl's simple format: the bytes as they are, or as `\xNN` with `--hex`.

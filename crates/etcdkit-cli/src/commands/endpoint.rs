@@ -6,14 +6,14 @@ use std::future::IntoFuture;
 use std::time::Instant;
 
 use etcdkit::maintenance::StatusResponse;
-use etcdkit::{ErrorKind, Revision};
+use etcdkit::{Client, ErrorKind, Revision};
 use tokio::task::JoinSet;
 
 use super::{Members, printer_for, some_failed, write_stderr, write_stdout};
 use crate::args::GlobalArgs;
 use crate::error::CliError;
 use crate::go_compat;
-use crate::output::{EndpointHealth, Supported};
+use crate::output::{EndpointAnswer, EndpointHealth, Supported};
 
 /// Checks every endpoint at once: a linearizable read of the key `health` must succeed (a
 /// permission-denied answer counts, since the request went through consensus to get it),
@@ -116,42 +116,47 @@ fn active_alarms(status: &StatusResponse) -> String {
 /// stderr and the others are still printed; the exit code is then 1, with no `Error:`
 /// line, as in etcdctl.
 pub async fn status(global: &GlobalArgs, cluster: bool) -> Result<(), CliError> {
-    let printer = printer_for(global, Supported::FIELDS_TABLE)?;
-    let members = Members::connect(global, cluster).await?;
-    let (statuses, failed) = members
-        .ask_each(
-            |client, endpoint| {
-                client
-                    .maintenance()
-                    .status()
-                    .endpoint(endpoint)
-                    .into_future()
-            },
-            |endpoint, error| format!("Failed to get the status of endpoint {endpoint} ({error})"),
-        )
-        .await;
-    let mut out = Vec::new();
-    printer.endpoint_status(&mut out, &statuses)?;
-    write_stdout(&out)?;
-    some_failed(failed)
+    ask_each_member(global, cluster, "status", |client, endpoint| {
+        client
+            .maintenance()
+            .status()
+            .endpoint(endpoint)
+            .into_future()
+    })
+    .await
 }
 
 /// Asks each endpoint for the hash of its key-value history up to `rev` (0: all of it),
 /// one after the other; failures are reported as `endpoint status` reports them.
 pub async fn hashkv(global: &GlobalArgs, cluster: bool, rev: i64) -> Result<(), CliError> {
+    ask_each_member(global, cluster, "hash", |client, endpoint| {
+        let request = client.maintenance().hash_kv(Revision(rev));
+        request.endpoint(endpoint).into_future()
+    })
+    .await
+}
+
+/// `endpoint status` and `endpoint hashkv`: asks each endpoint in turn with the
+/// member-targeted `request`, prints the answers, and reports each failure on stderr as
+/// etcdctl words it (`Failed to get the <what> of endpoint ...`).
+async fn ask_each_member<T: EndpointAnswer, Fut>(
+    global: &GlobalArgs,
+    cluster: bool,
+    what: &str,
+    request: impl FnMut(Client, String) -> Fut,
+) -> Result<(), CliError>
+where
+    Fut: Future<Output = etcdkit::Result<T>>,
+{
     let printer = printer_for(global, Supported::FIELDS_TABLE)?;
     let members = Members::connect(global, cluster).await?;
-    let (hashes, failed) = members
-        .ask_each(
-            |client, endpoint| {
-                let request = client.maintenance().hash_kv(Revision(rev));
-                request.endpoint(endpoint).into_future()
-            },
-            |endpoint, error| format!("Failed to get the hash of endpoint {endpoint} ({error})"),
-        )
+    let (answers, failed) = members
+        .ask_each(request, |endpoint, error| {
+            format!("Failed to get the {what} of endpoint {endpoint} ({error})")
+        })
         .await;
     let mut out = Vec::new();
-    printer.endpoint_hashkv(&mut out, &hashes)?;
+    printer.endpoint_answers(&mut out, &answers)?;
     write_stdout(&out)?;
     some_failed(failed)
 }

@@ -1,6 +1,9 @@
 //! `get KEY [RANGE_END]`.
 
+use std::ffi::OsString;
+
 use bytes::Bytes;
+use etcdkit::KeyRange;
 use etcdkit::Revision;
 use etcdkit::kv::{Get, SortOrder, SortTarget};
 
@@ -13,11 +16,12 @@ use crate::output::{Format, Supported};
 #[derive(Debug, Clone)]
 pub struct GetPlan {
     pub key: Bytes,
-    range_end: Option<Bytes>,
-    prefix: bool,
-    from_key: bool,
+    /// The keys named: the key, `[key, RANGE_END)`, `--prefix` or `--from-key`.
+    range: KeyRange,
     limit: i64,
     rev: i64,
+    /// `--min/max-create-rev`, `--min/max-mod-rev`: the server's filters (0 = none).
+    revision_filters: RevisionFilters,
     sort: Option<(SortTarget, SortOrder)>,
     serializable: bool,
     keys_only: bool,
@@ -52,19 +56,48 @@ pub fn plan(args: &GetArgs) -> Result<GetPlan, CliError> {
             )));
         }
     };
-    let range_end = range_end_arg(args.args.get(1), args.prefix || args.from_key)?;
+    let (key, range) = keys(key, args.args.get(1), args.prefix, args.from_key)?;
     Ok(GetPlan {
-        key: arg_bytes(key),
-        range_end,
-        prefix: args.prefix,
-        from_key: args.from_key,
+        key,
+        range,
         limit: args.limit,
         rev: args.rev,
+        revision_filters: RevisionFilters {
+            min_create: args.min_create_rev,
+            max_create: args.max_create_rev,
+            min_mod: args.min_mod_rev,
+            max_mod: args.max_mod_rev,
+        },
         sort: sort(&args.sort_by, &args.order)?,
         serializable,
         keys_only: args.keys_only,
         count_only: args.count_only,
     })
+}
+
+/// The range's revision filters. Only positive values are sent: etcdctl 3.6 answers
+/// `--max-mod-rev -1` with every key, as if no filter were set, and so do we.
+#[derive(Debug, Clone, Copy, Default)]
+struct RevisionFilters {
+    min_create: i64,
+    max_create: i64,
+    min_mod: i64,
+    max_mod: i64,
+}
+
+/// The key argument and the keys get and del name with it: the key alone, up to
+/// `RANGE_END`, or with `--prefix` or `--from-key` (next to which a `RANGE_END` is refused).
+/// Both check it last, as etcdctl does.
+pub fn keys(
+    key: &OsString,
+    range_end: Option<&OsString>,
+    prefix: bool,
+    from_key: bool,
+) -> Result<(Bytes, KeyRange), CliError> {
+    let range_end = range_end_arg(range_end, prefix || from_key)?;
+    let key = arg_bytes(key);
+    let range = key_range(&key, range_end.as_ref(), prefix, from_key);
+    Ok((key, range))
 }
 
 /// `--sort-by` and `--order`, case-insensitive; `None` when the server's natural order
@@ -93,18 +126,26 @@ fn sort(target: &str, order: &str) -> Result<Option<(SortTarget, SortOrder)>, Cl
 impl GetPlan {
     /// Sets the plan's options on a request.
     pub fn apply<S>(&self, mut get: Get<S>) -> Get<S> {
-        get = get.range(key_range(
-            &self.key,
-            self.range_end.as_ref(),
-            self.prefix,
-            self.from_key,
-        ));
+        get = get.range(self.range.clone());
         // A negative limit means no limit, as 0 does.
         if self.limit > 0 {
             get = get.limit(self.limit);
         }
         if self.rev > 0 {
             get = get.revision(Revision(self.rev));
+        }
+        let filters = self.revision_filters;
+        if filters.min_create > 0 {
+            get = get.min_create_revision(filters.min_create);
+        }
+        if filters.max_create > 0 {
+            get = get.max_create_revision(filters.max_create);
+        }
+        if filters.min_mod > 0 {
+            get = get.min_mod_revision(filters.min_mod);
+        }
+        if filters.max_mod > 0 {
+            get = get.max_mod_revision(filters.max_mod);
         }
         if let Some((target, order)) = self.sort {
             get = get.sort(target, order);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use etcdkit::lease::{KeepAliveEvent, LostReason};
-use etcdkit::{LeaseId, ResponseHeader};
+use etcdkit::{Client, LeaseId, ResponseHeader};
 use serde::Serialize;
 use tokio_stream::StreamExt;
 
@@ -33,6 +33,27 @@ fn lease_id(arg: &str) -> Result<LeaseId, CliError> {
     go_compat::parse_int(arg, 16)
         .map(LeaseId)
         .map_err(|e| CliError::bad_args(format!("bad lease ID arg ({e}), expecting ID in Hex")))
+}
+
+/// What `revoke`, `timetolive` and `keep-alive` (the `command`) start with, checked in
+/// etcdctl's order: their one lease ID argument, the output format, then the connection.
+async fn one_lease(
+    global: &GlobalArgs,
+    args: &[String],
+    command: &str,
+) -> Result<(LeaseId, Printer, Client), CliError> {
+    let [id] = args else {
+        // etcdctl words it differently for revoke.
+        return Err(CliError::bad_args(if command == "revoke" {
+            "lease revoke command needs 1 argument".to_owned()
+        } else {
+            format!("lease {command} command needs lease ID as argument")
+        }));
+    };
+    let id = lease_id(id)?;
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let client = connect(global).await?;
+    Ok((id, printer, client))
 }
 
 /// Go's `%016x` of an int64: at least 16 hex digits, zero-padded after any sign.
@@ -90,21 +111,16 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
             format!("lease {} granted with TTL({}s)\n", hex_id(r.id()), r.ttl()).into_bytes()
         }
         Basic::Json => {
+            // A keep-alive's fields, then etcdctl's always-empty `Error`.
             #[derive(Serialize)]
             struct Grant {
                 #[serde(flatten)]
-                header: Header,
-                #[serde(rename = "ID")]
-                id: i64,
-                #[serde(rename = "TTL")]
-                ttl: i64,
+                lease: LeaseTtlJson,
                 #[serde(rename = "Error")]
                 error: &'static str,
             }
             json_line(&Grant {
-                header: r.header().into(),
-                id: r.id().get(),
-                ttl: r.ttl(),
+                lease: LeaseTtlJson::new(r.header(), r.id(), r.ttl()),
                 error: "",
             })?
         }
@@ -113,13 +129,8 @@ async fn grant(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
 }
 
 async fn revoke(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
-    let [id] = args else {
-        return Err(CliError::bad_args("lease revoke command needs 1 argument"));
-    };
-    let id = lease_id(id)?;
-    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let (id, printer, client) = one_lease(global, args, "revoke").await?;
     let format = printer.format;
-    let client = connect(global).await?;
     let r = client
         .lease()
         .revoke(id)
@@ -145,15 +156,8 @@ async fn revoke(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
 }
 
 async fn time_to_live(global: &GlobalArgs, keys: bool, args: &[String]) -> Result<(), CliError> {
-    let [id] = args else {
-        return Err(CliError::bad_args(
-            "lease timetolive command needs lease ID as argument",
-        ));
-    };
-    let id = lease_id(id)?;
-    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let (id, printer, client) = one_lease(global, args, "timetolive").await?;
     let format = printer.format;
-    let client = connect(global).await?;
     let mut request = client.lease().time_to_live(id);
     if keys {
         request = request.keys();
@@ -267,14 +271,26 @@ async fn list(global: &GlobalArgs) -> Result<(), CliError> {
     write_stdout(&out)
 }
 
+/// A lease and its TTL in json, the header's fields at the top level: a keep-alive's
+/// answer, and the start of a grant's.
 #[derive(Serialize)]
-struct KeepAliveJson {
+struct LeaseTtlJson {
     #[serde(flatten)]
     header: Header,
     #[serde(rename = "ID")]
     id: i64,
     #[serde(rename = "TTL")]
     ttl: i64,
+}
+
+impl LeaseTtlJson {
+    fn new(header: &ResponseHeader, id: LeaseId, ttl: i64) -> Self {
+        LeaseTtlJson {
+            header: header.into(),
+            id: id.get(),
+            ttl,
+        }
+    }
 }
 
 fn keepalive_line(
@@ -290,24 +306,13 @@ fn keepalive_line(
         Basic::Simple => {
             Ok(format!("lease {} keepalived with TTL({ttl})\n", hex_id(id)).into_bytes())
         }
-        Basic::Json => json_line(&KeepAliveJson {
-            header: header.into(),
-            id: id.get(),
-            ttl,
-        }),
+        Basic::Json => json_line(&LeaseTtlJson::new(header, id, ttl)),
     }
 }
 
 async fn keep_alive(global: &GlobalArgs, once: bool, args: &[String]) -> Result<(), CliError> {
-    let [id] = args else {
-        return Err(CliError::bad_args(
-            "lease keep-alive command needs lease ID as argument",
-        ));
-    };
-    let id = lease_id(id)?;
-    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let (id, printer, client) = one_lease(global, args, "keep-alive").await?;
     let format = printer.format;
-    let client = connect(global).await?;
     if once {
         let r = client.lease().keep_alive_once(id).await.map_err(|e| {
             // etcdctl logs nothing for its keepalive stream's failures.

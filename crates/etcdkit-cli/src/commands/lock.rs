@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use etcdkit_recipes::mutex::Mutex;
+use etcdkit_recipes::election::Leadership;
+use etcdkit_recipes::mutex::{LostCause, Mutex, MutexGuard};
 use etcdkit_recipes::session::Session;
 
 use super::{arg_bytes, connect, write_stdout};
@@ -69,13 +70,55 @@ pub async fn run(global: &GlobalArgs, args: &LockArgs) -> Result<(), CliError> {
     let mut out = guard.key().to_vec();
     out.extend_from_slice(b"\n\n");
     write_stdout(&out)?;
-    tokio::select! {
-        () = interrupt.wait() => {
-            guard.unlock().await.map_err(|e| CliError::from_etcd(&e))?;
-            session.close().await.map_err(|e| CliError::from_etcd(&e))
-        }
-        _ = guard.lost() => Err(CliError::error("session expired")),
+    hold_until_interrupted(guard, &mut interrupt, session, "session expired").await
+}
+
+/// What `lock` and `elect` hold until interrupted: a lock or a leadership.
+pub(super) trait Held {
+    /// Resolves when the session ends under it.
+    async fn lost(&self) -> LostCause;
+
+    /// Unlocks or resigns.
+    async fn give_up(self) -> etcdkit::Result<bool>;
+}
+
+impl Held for MutexGuard {
+    async fn lost(&self) -> LostCause {
+        MutexGuard::lost(self).await
     }
+
+    async fn give_up(self) -> etcdkit::Result<bool> {
+        self.unlock().await
+    }
+}
+
+impl Held for Leadership {
+    async fn lost(&self) -> LostCause {
+        Leadership::lost(self).await
+    }
+
+    async fn give_up(self) -> etcdkit::Result<bool> {
+        self.resign().await
+    }
+}
+
+/// Holds `held` until interrupted, then gives it up and closes the session, as etcdctl
+/// does; fails with `lost` (etcdctl's words) when the session expires first.
+pub(super) async fn hold_until_interrupted(
+    held: impl Held,
+    interrupt: &mut Interrupt,
+    session: Session,
+    lost: &'static str,
+) -> Result<(), CliError> {
+    let interrupted = tokio::select! {
+        () = interrupt.wait() => true,
+        _ = held.lost() => false,
+    };
+    if !interrupted {
+        return Err(CliError::error(lost));
+    }
+    held.give_up().await.map_err(|e| CliError::from_etcd(&e))?;
+    session.close().await.map_err(|e| CliError::from_etcd(&e))
 }
 
 /// How Go's `exec` words a command that could not be started.

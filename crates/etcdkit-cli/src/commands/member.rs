@@ -1,7 +1,7 @@
 //! `member list | add | remove | update | promote`. Member ids are hexadecimal.
 
 use etcdkit::MemberId;
-use etcdkit::cluster::MemberListResponse;
+use etcdkit::cluster::{AdminRequest, Cluster, MemberListResponse};
 
 use super::{connect, etcd, printer, printer_for, write_stdout};
 use crate::args::{GlobalArgs, MemberCommand};
@@ -88,10 +88,7 @@ pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), Cli
         }
         MemberCommand::Remove { args } => {
             let id = member_id(args)?;
-            let printer = printer(global)?;
-            let client = connect(global).await?;
-            let r = etcd(client.cluster().member_remove(id).await)?;
-            print_change(printer.format, &r, id, "removed from")
+            change(global, id, "removed from", |c| c.member_remove(id)).await
         }
         MemberCommand::Update { peer_urls, args } => {
             let id = member_id(args)?;
@@ -99,17 +96,11 @@ pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), Cli
                 return Err(CliError::bad_args("member peer urls not provided"));
             }
             let urls: Vec<String> = peer_urls.split(',').map(str::to_owned).collect();
-            let printer = printer(global)?;
-            let client = connect(global).await?;
-            let r = etcd(client.cluster().member_update(id, urls).await)?;
-            print_change(printer.format, &r, id, "updated in")
+            change(global, id, "updated in", |c| c.member_update(id, urls)).await
         }
         MemberCommand::Promote { args } => {
             let id = member_id(args)?;
-            let printer = printer(global)?;
-            let client = connect(global).await?;
-            let r = etcd(client.cluster().member_promote(id).await)?;
-            print_change(printer.format, &r, id, "promoted in")
+            change(global, id, "promoted in", |c| c.member_promote(id)).await
         }
     }
 }
@@ -124,15 +115,20 @@ fn print_list(out: &mut Vec<u8>, list: &MemberListResponse) -> Result<(), CliErr
 
 /// `Member <id> <what> cluster <id>` (ids right-aligned in 16 columns, as Go's `%16x`),
 /// or the response as json.
-fn print_change(
-    format: Format,
-    r: &MemberListResponse,
+/// Sends a change of member `id` (remove, update, promote: each answers with the new member
+/// list) and prints etcdctl's confirmation, `Member <id> <what> cluster <cluster id>`.
+async fn change(
+    global: &GlobalArgs,
     id: MemberId,
     what: &str,
+    request: impl FnOnce(Cluster) -> AdminRequest<MemberListResponse>,
 ) -> Result<(), CliError> {
+    let printer = printer(global)?;
+    let client = connect(global).await?;
+    let r = etcd(request(client.cluster()).await)?;
     let mut out = Vec::new();
-    match format {
-        Format::Json => print_list(&mut out, r)?,
+    match printer.format {
+        Format::Json => print_list(&mut out, &r)?,
         // Only simple and json get here.
         _ => {
             let cluster = r.header().cluster_id().0;

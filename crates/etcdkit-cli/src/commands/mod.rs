@@ -6,13 +6,16 @@ pub mod alarm;
 pub mod auth;
 pub mod bench;
 pub mod compaction;
+pub mod completion;
 pub mod defrag;
 pub mod del;
+pub mod downgrade;
 pub mod elect;
 pub mod endpoint;
 pub mod get;
 pub mod lease;
 pub mod lock;
+pub mod make_mirror;
 pub mod member;
 pub mod move_leader;
 pub mod put;
@@ -73,6 +76,9 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Alarm(command) => alarm::run(global, &command).await,
         Command::Defrag(args) => defrag::run(global, &args).await,
         Command::MoveLeader { args } => move_leader::run(global, &args).await,
+        Command::Completion { args } => completion::run(&args),
+        Command::Downgrade(command) => downgrade::run(global, &command).await,
+        Command::MakeMirror(args) => make_mirror::run(global, &args).await,
         Command::Snapshot(command) => snapshot::run(global, &command).await,
         Command::Bench(args) => bench::run(global, &args).await,
         Command::Up(args) => up::run(&args).await,

@@ -103,7 +103,7 @@ async fn connect(
         .connect()
         .await
         .map_err(|e| CliError::from_etcd(&e))?;
-    let mut builder = Registry::builder(client)
+    let mut builder = Registry::builder(&client)
         .namespace(c.namespace())
         .ttl(c.ttl())
         .heartbeat(c.heartbeat())

@@ -25,7 +25,8 @@ pub async fn run(global: &GlobalArgs, args: &TxnArgs) -> Result<(), CliError> {
     let mut reader = TxnReader::new(std::io::stdin().lock());
     let prompt = |text: &str| {
         if args.interactive {
-            println!("{text}");
+            // A prompt nobody reads is not a failure.
+            let _ = write_stdout(format!("{text}\n").as_bytes());
         }
     };
     prompt("compares:");

@@ -50,36 +50,8 @@ pub async fn run(global: &GlobalArgs, command: &UserCommand) -> Result<(), CliEr
             let header = etcd(client.auth().user_change_password(name, &password).await)?;
             print_header(printer, &header, "Password updated\n".to_owned())
         }
-        UserCommand::GrantRole { args } => {
-            let [user, role] = args.as_slice() else {
-                return Err(CliError::bad_args(
-                    "user grant command requires user name and role name as its argument",
-                ));
-            };
-            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
-            let client = connect(global).await?;
-            let header = etcd(client.auth().user_grant_role(user, role).await)?;
-            print_header(
-                printer,
-                &header,
-                format!("Role {role} is granted to user {user}\n"),
-            )
-        }
-        UserCommand::RevokeRole { args } => {
-            let [user, role] = args.as_slice() else {
-                return Err(CliError::bad_args(
-                    "user revoke-role requires user name and role name as its argument",
-                ));
-            };
-            let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
-            let client = connect(global).await?;
-            let header = etcd(client.auth().user_revoke_role(user, role).await)?;
-            print_header(
-                printer,
-                &header,
-                format!("Role {role} is revoked from user {user}\n"),
-            )
-        }
+        UserCommand::GrantRole { args } => change_role(global, args, RoleChange::Grant).await,
+        UserCommand::RevokeRole { args } => change_role(global, args, RoleChange::Revoke).await,
     }
 }
 
@@ -184,6 +156,44 @@ pub fn print_header(
     let mut out = Vec::new();
     printer.header_only(&mut out, header, simple.as_bytes())?;
     write_stdout(&out)
+}
+
+/// `grant-role` or `revoke-role`: the same arguments and answer, another request and wording.
+#[derive(Debug, Clone, Copy)]
+enum RoleChange {
+    Grant,
+    Revoke,
+}
+
+/// Grants a role to a user or revokes it, printing etcdctl's confirmation.
+async fn change_role(
+    global: &GlobalArgs,
+    args: &[String],
+    change: RoleChange,
+) -> Result<(), CliError> {
+    let [user, role] = args else {
+        return Err(CliError::bad_args(match change {
+            RoleChange::Grant => {
+                "user grant command requires user name and role name as its argument"
+            }
+            RoleChange::Revoke => {
+                "user revoke-role requires user name and role name as its argument"
+            }
+        }));
+    };
+    let printer = printer_for(global, Supported::FIELDS_PROTOBUF)?;
+    let client = connect(global).await?;
+    let auth = client.auth();
+    let (answer, done) = match change {
+        RoleChange::Grant => (auth.user_grant_role(user, role).await, "granted to"),
+        RoleChange::Revoke => (auth.user_revoke_role(user, role).await, "revoked from"),
+    };
+    let header = etcd(answer)?;
+    print_header(
+        printer,
+        &header,
+        format!("Role {role} is {done} user {user}\n"),
+    )
 }
 
 /// What `list_names` lists.

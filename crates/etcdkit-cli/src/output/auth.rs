@@ -34,10 +34,7 @@ impl Printer {
             }
             Format::Json => json::write(out, &HeaderOnly::new(header)),
             Format::Fields => fields::header(out, header),
-            Format::Protobuf => protobuf::write(
-                out,
-                &protobuf::Message::new().message(1, &protobuf::header(header)),
-            ),
+            Format::Protobuf => protobuf::write(out, &protobuf::response(header)),
             Format::Table => Err(unsupported(self.format)),
         }
     }
@@ -68,10 +65,7 @@ impl Printer {
                         .bytes(2, p.key())
                         .bytes(3, p.range_end_key())
                 });
-                let message = protobuf::Message::new()
-                    .message(1, &protobuf::header(header))
-                    .messages(2, perms);
-                protobuf::write(out, &message)
+                protobuf::write(out, &protobuf::response(header).messages(2, perms))
             }
             Format::Simple | Format::Table => Err(unsupported(self.format)),
         }
@@ -100,12 +94,7 @@ impl Printer {
                 out.push(b'\n');
                 Ok(())
             }
-            Format::Protobuf => {
-                let message = protobuf::Message::new()
-                    .message(1, &protobuf::header(header))
-                    .strings(2, names);
-                protobuf::write(out, &message)
-            }
+            Format::Protobuf => protobuf::write(out, &protobuf::response(header).strings(2, names)),
             Format::Simple | Format::Table => Err(unsupported(self.format)),
         }
     }
@@ -116,8 +105,7 @@ impl Printer {
         out: &mut Vec<u8>,
         status: &etcdkit::auth::AuthStatus,
     ) -> io::Result<()> {
-        let message = protobuf::Message::new()
-            .message(1, &protobuf::header(&status.header))
+        let message = protobuf::response(&status.header)
             .bool(2, status.enabled)
             .uint(3, status.auth_revision);
         protobuf::write(out, &message)

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use etcdkit::maintenance::{AlarmResponse, HashKvResponse, StatusResponse};
+use serde::Serialize;
 
 use super::admin::{Alarms, EndpointHashKv};
 use super::json::{self, EndpointHealth, EndpointStatus};
@@ -66,86 +67,36 @@ impl Printer {
         Ok(())
     }
 
-    /// Status rows, each `(endpoint, status)`.
-    pub fn endpoint_status(
+    /// `endpoint status` and `endpoint hashkv`: each `(endpoint, answer)` as a row
+    /// (comma-separated in simple output), a block of fields, or an object of a json list.
+    pub fn endpoint_answers<T: EndpointAnswer>(
         &self,
         out: &mut Vec<u8>,
-        list: &[(String, StatusResponse)],
+        list: &[(String, T)],
     ) -> io::Result<()> {
         match self.format {
             Format::Json => {
-                let list: Vec<EndpointStatus<'_>> = list
-                    .iter()
-                    .map(|(endpoint, status)| EndpointStatus::new(endpoint, status))
-                    .collect();
-                json::write(out, &list)
+                let objects: Vec<_> = list.iter().map(|(e, answer)| answer.json(e)).collect();
+                json::write(out, &objects)
             }
             Format::Simple => {
-                for (endpoint, s) in list {
-                    writeln!(out, "{}", status_row(endpoint, s).join(", "))?;
+                for (endpoint, answer) in list {
+                    writeln!(out, "{}", answer.row(endpoint).join(", "))?;
                 }
                 Ok(())
             }
             Format::Table => {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|(e, s)| status_row(e, s).to_vec())
-                    .collect();
-                table::write(out, &STATUS_HEADERS, &rows)
+                let rows: Vec<Vec<String>> = list.iter().map(|(e, a)| a.row(e)).collect();
+                table::write(out, T::HEADERS, &rows)
             }
             Format::Fields => {
-                for (endpoint, s) in list {
-                    status_fields(out, endpoint, s)?;
+                for (endpoint, answer) in list {
+                    answer.fields(out, endpoint)?;
                 }
                 Ok(())
             }
             Format::Protobuf => Err(unsupported(self.format)),
         }
-    }
-
-    /// Hash rows, each `(endpoint, hash)`: `<endpoint>, <hash>, <hash revision>`.
-    pub fn endpoint_hashkv(
-        &self,
-        out: &mut Vec<u8>,
-        list: &[(String, HashKvResponse)],
-    ) -> io::Result<()> {
-        match self.format {
-            Format::Json => {
-                let list: Vec<EndpointHashKv<'_>> = list
-                    .iter()
-                    .map(|(endpoint, hash)| EndpointHashKv::new(endpoint, hash))
-                    .collect();
-                return json::write(out, &list);
-            }
-            Format::Table => {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|(endpoint, hash)| {
-                        vec![
-                            endpoint.clone(),
-                            hash.hash().to_string(),
-                            hash.hash_revision().get().to_string(),
-                        ]
-                    })
-                    .collect();
-                return table::write(out, &["ENDPOINT", "HASH", "HASH REVISION"], &rows);
-            }
-            Format::Fields => {
-                for (endpoint, hash) in list {
-                    fields::header(out, hash.header())?;
-                    writeln!(out, "\"Endpoint\" : {}", quote(endpoint.as_bytes()))?;
-                    writeln!(out, "\"Hash\" : {}", hash.hash())?;
-                    writeln!(out, "\"HashRevision\" : {}\n", hash.hash_revision().get())?;
-                }
-                return Ok(());
-            }
-            Format::Protobuf => return Err(unsupported(self.format)),
-            Format::Simple => {}
-        }
-        for (endpoint, hash) in list {
-            writeln!(out, "{endpoint}, {}, {}", hash.hash(), hash.hash_revision())?;
-        }
-        Ok(())
     }
 
     /// The alarms of an `alarm list` or `alarm disarm`, one per line as
@@ -184,6 +135,62 @@ impl Printer {
             writeln!(out, "memberID:{} alarm:{} ", a.member_id().get(), a.alarm())?;
         }
         Ok(())
+    }
+}
+
+/// One member's answer to `endpoint status` or `endpoint hashkv`, in each of the
+/// formats etcdctl 3.6 prints it in.
+pub trait EndpointAnswer {
+    /// The table's column names.
+    const HEADERS: &'static [&'static str];
+
+    /// The row of simple output and of the table.
+    fn row(&self, endpoint: &str) -> Vec<String>;
+
+    /// The answer in `fields`, then an empty line.
+    fn fields(&self, out: &mut Vec<u8>, endpoint: &str) -> io::Result<()>;
+
+    /// The answer's object in json.
+    fn json<'a>(&'a self, endpoint: &'a str) -> impl Serialize + 'a;
+}
+
+impl EndpointAnswer for StatusResponse {
+    const HEADERS: &'static [&'static str] = &STATUS_HEADERS;
+
+    fn row(&self, endpoint: &str) -> Vec<String> {
+        status_row(endpoint, self).to_vec()
+    }
+
+    fn fields(&self, out: &mut Vec<u8>, endpoint: &str) -> io::Result<()> {
+        status_fields(out, endpoint, self)
+    }
+
+    fn json<'a>(&'a self, endpoint: &'a str) -> impl Serialize + 'a {
+        EndpointStatus::new(endpoint, self)
+    }
+}
+
+/// `<endpoint>, <hash>, <hash revision>`.
+impl EndpointAnswer for HashKvResponse {
+    const HEADERS: &'static [&'static str] = &["ENDPOINT", "HASH", "HASH REVISION"];
+
+    fn row(&self, endpoint: &str) -> Vec<String> {
+        vec![
+            endpoint.to_owned(),
+            self.hash().to_string(),
+            self.hash_revision().get().to_string(),
+        ]
+    }
+
+    fn fields(&self, out: &mut Vec<u8>, endpoint: &str) -> io::Result<()> {
+        fields::header(out, self.header())?;
+        writeln!(out, "\"Endpoint\" : {}", quote(endpoint.as_bytes()))?;
+        writeln!(out, "\"Hash\" : {}", self.hash())?;
+        writeln!(out, "\"HashRevision\" : {}\n", self.hash_revision().get())
+    }
+
+    fn json<'a>(&'a self, endpoint: &'a str) -> impl Serialize + 'a {
+        EndpointHashKv::new(endpoint, self)
     }
 }
 

@@ -51,16 +51,18 @@ pub fn get(out: &mut Vec<u8>, r: &GetResponse) -> io::Result<()> {
 
 pub fn put(out: &mut Vec<u8>, r: &PutResponse) -> io::Result<()> {
     header(out, r.header())?;
-    if let Some(kv) = r.prev_kv() {
-        key_value(out, "Prev", kv)?;
-    }
-    Ok(())
+    prev_kvs(out, r.prev_kv())
 }
 
 pub fn del(out: &mut Vec<u8>, r: &DeleteResponse) -> io::Result<()> {
     header(out, r.header())?;
     writeln!(out, "\"Deleted\" : {}", r.deleted())?;
-    for kv in r.prev_kvs() {
+    prev_kvs(out, r.prev_kvs())
+}
+
+/// The key-values a put or delete replaced (asked for with `--prev-kv`), each as `Prev`.
+fn prev_kvs<'a>(out: &mut Vec<u8>, kvs: impl IntoIterator<Item = &'a KeyValue>) -> io::Result<()> {
+    for kv in kvs {
         key_value(out, "Prev", kv)?;
     }
     Ok(())

@@ -58,9 +58,7 @@ impl Printer {
                         .strings(4, m.client_urls())
                         .bool(5, m.is_learner())
                 });
-                let message = protobuf::Message::new()
-                    .message(1, &protobuf::header(list.header()))
-                    .messages(2, members);
+                let message = protobuf::response(list.header()).messages(2, members);
                 protobuf::write(out, &message)
             }
         }

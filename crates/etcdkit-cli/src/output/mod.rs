@@ -6,11 +6,13 @@
 
 pub mod admin;
 mod auth;
+mod downgrade;
 mod endpoint;
 mod fields;
 mod json;
 mod lease;
 mod member;
+pub mod mirror;
 mod protobuf;
 mod simple;
 mod table;
@@ -21,6 +23,7 @@ use etcdkit::kv::{DeleteResponse, GetResponse, PutResponse, TxnResponse};
 use etcdkit::watch::WatchResponse;
 
 pub use auth::NameList;
+pub use endpoint::EndpointAnswer;
 pub use json::{EndpointHealth, Header};
 pub use lease::Lease;
 

@@ -118,6 +118,11 @@ pub fn header(h: &ResponseHeader) -> Message {
         .uint(4, h.raft_term())
 }
 
+/// A response message begun with its header: field 1 of every etcd response.
+pub fn response(h: &ResponseHeader) -> Message {
+    Message::new().message(1, &header(h))
+}
+
 /// `mvccpb.KeyValue`.
 pub fn key_value(kv: &KeyValue) -> Message {
     Message::new()
@@ -131,8 +136,7 @@ pub fn key_value(kv: &KeyValue) -> Message {
 
 /// `RangeResponse`.
 pub fn range(r: &GetResponse) -> Message {
-    Message::new()
-        .message(1, &header(r.header()))
+    response(r.header())
         .messages(2, r.kvs().iter().map(key_value))
         .bool(3, r.more())
         .int(4, r.count())
@@ -140,7 +144,7 @@ pub fn range(r: &GetResponse) -> Message {
 
 /// `PutResponse`.
 pub fn put(r: &PutResponse) -> Message {
-    let m = Message::new().message(1, &header(r.header()));
+    let m = response(r.header());
     match r.prev_kv() {
         Some(kv) => m.message(2, &key_value(kv)),
         None => m,
@@ -149,8 +153,7 @@ pub fn put(r: &PutResponse) -> Message {
 
 /// `DeleteRangeResponse`.
 pub fn delete(r: &DeleteResponse) -> Message {
-    Message::new()
-        .message(1, &header(r.header()))
+    response(r.header())
         .int(2, r.deleted())
         .messages(3, r.prev_kvs().iter().map(key_value))
 }
@@ -167,10 +170,7 @@ pub fn txn(r: &TxnResponse) -> Message {
         };
         Some(Message::new().message(field, &inner))
     });
-    Message::new()
-        .message(1, &header(r.header()))
-        .bool(2, r.succeeded())
-        .messages(3, ops)
+    response(r.header()).bool(2, r.succeeded()).messages(3, ops)
 }
 
 /// `WatchResponse` as etcdctl rebuilds it from the client's: header, created, canceled,
@@ -185,8 +185,7 @@ pub fn watch(r: &WatchResponse) -> Message {
             None => m,
         }
     });
-    Message::new()
-        .message(1, &header(r.header()))
+    response(r.header())
         .bool(3, r.is_created())
         .messages(11, events)
 }

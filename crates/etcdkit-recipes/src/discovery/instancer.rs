@@ -4,10 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::{Client, Error, ErrorKind, KeyValue, Revision};
+use etcdkit::{Error, ErrorKind, KeyValue, Revision};
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::KitClient;
 use crate::prefix_cache::{CacheEvent, PrefixCache, Snapshot};
 
 /// One instance: a key under the watched prefix and its value.
@@ -41,7 +45,7 @@ impl Instance {
         std::str::from_utf8(&self.value).ok()
     }
 
-    fn from_kv(kv: &KeyValue) -> Instance {
+    pub(crate) fn from_kv(kv: &KeyValue) -> Instance {
         Instance::new(kv.key().clone(), kv.value().clone())
     }
 }
@@ -57,28 +61,78 @@ pub enum InstancerEvent {
     Error(Arc<Error>),
 }
 
-/// Watches a prefix and delivers the current set of instances under it. See the
+/// Watches a prefix and delivers the current set of instances under it, through any
+/// [`KitClient`] (etcd, or a [`MemoryClient`](super::MemoryClient) in tests). See the
 /// [module docs](super) for its behavior.
 ///
 /// **Drop**: the watch stops once the instancer and every stream taken from it are gone.
 #[derive(Debug, Clone)]
 pub struct Instancer {
-    cache: Arc<PrefixCache>,
+    core: Arc<Core>,
     ready_timeout: Duration,
 }
 
+/// What the clones of an instancer and their streams share.
+#[derive(Debug)]
+struct Core {
+    /// The last set the client's watch sent; `None` until the first.
+    set: watch::Receiver<Option<Arc<[Instance]>>>,
+    /// The task that copies the watch's sets into `set`.
+    task: AbortHandle,
+    /// The prefix cache underneath, when the instancer was made from one.
+    cache: Option<Arc<PrefixCache>>,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl Instancer {
-    /// Watches every key under `prefix`.
-    pub fn new(client: &Client, prefix: impl Into<Bytes>) -> Instancer {
-        Instancer::from_cache(Arc::new(
-            PrefixCache::builder(client.clone(), prefix).start(),
-        ))
+    /// Watches every key under `prefix` through `client` (an [`etcdkit::Client`], a
+    /// [`MemoryClient`](super::MemoryClient), or any other [`KitClient`]).
+    pub fn new<C: KitClient + ?Sized>(client: &C, prefix: impl Into<Bytes>) -> Instancer {
+        Instancer::from_sets(client.watch_prefix(prefix.into()), None)
     }
 
     /// An instancer over a prefix cache that is already running.
     pub fn from_cache(cache: Arc<PrefixCache>) -> Instancer {
+        let stream = sets(cache.clone(), Duration::MAX)
+            .filter_map(|set| {
+                std::future::ready(
+                    set.ok()
+                        .map(|snapshot| snapshot.entries().iter().map(Instance::from_kv).collect()),
+                )
+            })
+            .boxed();
+        Instancer::from_sets(stream, Some(cache))
+    }
+
+    fn from_sets(
+        mut sets: BoxStream<'static, Vec<Instance>>,
+        cache: Option<Arc<PrefixCache>>,
+    ) -> Instancer {
+        let (tx, rx) = watch::channel(None);
+        let task = tokio::spawn(async move {
+            while let Some(set) = sets.next().await {
+                let set: Arc<[Instance]> = set.into();
+                tx.send_if_modified(|last| {
+                    if last.as_deref() == Some(&*set) {
+                        return false;
+                    }
+                    *last = Some(set);
+                    true
+                });
+            }
+        })
+        .abort_handle();
         Instancer {
-            cache,
+            core: Arc::new(Core {
+                set: rx,
+                task,
+                cache,
+            }),
             ready_timeout: Duration::from_secs(5),
         }
     }
@@ -92,34 +146,77 @@ impl Instancer {
 
     /// Waits for the first read of the prefix.
     pub async fn ready(&self) {
-        self.cache.ready().await;
+        let mut set = self.core.set.clone();
+        // Only fails when the copying task is gone, which the instancer prevents.
+        let _ = set.wait_for(Option::is_some).await;
     }
 
     /// The current instances, in key order (empty before the first read).
     pub fn instances(&self) -> Vec<Instance> {
-        self.cache
-            .snapshot()
-            .entries()
-            .iter()
-            .map(Instance::from_kv)
-            .collect()
+        self.core
+            .set
+            .borrow()
+            .as_deref()
+            .map(<[Instance]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// The instance set now (once read) and after every change, as complete sets; a set
-    /// equal to the last one sent is not repeated.
+    /// equal to the last one sent (same keys and values) is not repeated.
     pub fn events(&self) -> impl Stream<Item = InstancerEvent> + Send + Unpin + 'static + use<> {
-        sets(self.cache.clone(), self.ready_timeout).map(|item| match item {
-            Ok(snapshot) => InstancerEvent::Instances(
-                snapshot.entries().iter().map(Instance::from_kv).collect(),
-            ),
-            Err(e) => InstancerEvent::Error(Arc::new(e)),
+        let state = EventState {
+            set: self.core.set.clone(),
+            _core: self.core.clone(),
+            last: None,
+            ready_timeout: self.ready_timeout,
+            reported: false,
+        };
+        futures_util::stream::unfold(state, |mut st| async move {
+            if st.set.borrow().is_none() {
+                let mut set = st.set.clone();
+                if st.reported {
+                    set.wait_for(Option::is_some).await.ok()?;
+                } else if tokio::time::timeout(st.ready_timeout, set.wait_for(Option::is_some))
+                    .await
+                    .is_err()
+                {
+                    st.reported = true;
+                    let e = Error::new(
+                        ErrorKind::Unavailable,
+                        "the instance set could not be read yet; still trying",
+                    );
+                    return Some((InstancerEvent::Error(Arc::new(e)), st));
+                }
+            }
+            loop {
+                let now = st.set.borrow_and_update().clone();
+                if let Some(now) = now
+                    && st.last.as_ref() != Some(&now)
+                {
+                    st.last = Some(now.clone());
+                    return Some((InstancerEvent::Instances(now.to_vec()), st));
+                }
+                st.set.changed().await.ok()?;
+            }
         })
+        .boxed()
     }
 
-    /// The prefix cache underneath.
-    pub fn cache(&self) -> &Arc<PrefixCache> {
-        &self.cache
+    /// The prefix cache underneath, when the instancer was made
+    /// [from one](Self::from_cache).
+    pub fn cache(&self) -> Option<&Arc<PrefixCache>> {
+        self.core.cache.as_ref()
     }
+}
+
+/// The state of one [`Instancer::events`] stream.
+struct EventState {
+    set: watch::Receiver<Option<Arc<[Instance]>>>,
+    /// Keeps the watch running while the stream lives.
+    _core: Arc<Core>,
+    last: Option<Arc<[Instance]>>,
+    ready_timeout: Duration,
+    reported: bool,
 }
 
 /// The keys and modification revisions of a snapshot: equal signatures, equal sets.

@@ -4,6 +4,30 @@
 //! [`RoundRobin`] and [`Random`] balancers pick one, [`retry`] moves on to another after
 //! a failure, and [`Discover`] feeds tower's (and tonic's) load balancers.
 //!
+//! The registrar and the instancer reach the store through the [`KitClient`] trait
+//! (go-kit's `sd/etcdv3` `Client`): an [`etcdkit::Client`] is the etcd implementation,
+//! and a [`MemoryClient`] keeps the keys in memory for unit tests, with the same
+//! register, deregister, read and watch behavior and no server:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use etcdkit_recipes::discovery::{Instancer, InstancerEvent, MemoryClient, Registrar, Service};
+//! use futures_util::StreamExt;
+//!
+//! let client = MemoryClient::new();
+//! let instancer = Instancer::new(&client, "svc/api/");
+//! let mut events = instancer.events();
+//! let registrar = Registrar::new(&client, Service::new("svc/api/a", "10.0.0.7:8080"));
+//! registrar.register()?.registered(1).await?;
+//! while let Some(InstancerEvent::Instances(set)) = events.next().await {
+//!     if set.len() == 1 {
+//!         break;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! ```no_run
 //! # async fn f(client: etcdkit::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
@@ -57,13 +81,18 @@
 //! - **Balancers** return [`Error::NoEndpoints`] when there is nothing to pick.
 //! - **[`retry`]** stops at the first success, after `max` attempts or when the timeout
 //!   passes, and then returns every attempt's error.
+//! - **Clients.** [`KitClient::watch_prefix`] on etcd is a prefix cache (as above);
+//!   on a [`MemoryClient`] it follows the store's changes. Either way the registrar and
+//!   instancer behave the same, which one test body checks against both.
 //! - **Drop.** Dropping a [`Registrar`] stops renewing (the key expires after the TTL);
 //!   dropping the last handle of an [`Instancer`] or [`Endpointer`] stops its watch.
 
 mod balancer;
+mod client;
 mod discover;
 mod endpointer;
 mod instancer;
+mod memory;
 mod registrar;
 pub(crate) mod registration;
 mod retry;
@@ -71,15 +100,17 @@ mod retry;
 use std::fmt;
 
 pub use balancer::{Balancer, Random, RoundRobin};
+pub use client::KitClient;
 pub use discover::Discover;
 pub use endpointer::{Closer, Endpointer};
 pub use instancer::{Instance, Instancer, InstancerEvent};
+pub use memory::MemoryClient;
 pub use registrar::{Registrar, Service, TtlOption};
-pub use registration::{Registration, RegistrationEvent, RegistrationState};
+pub use registration::{Registrant, Registration, RegistrationEvent, RegistrationState};
 pub use retry::{AttemptError, GaveUp, Retry, RetryError, retry};
 
 pub(crate) use instancer::sets;
-pub(crate) use registration::{Registrant, Spec};
+pub(crate) use registration::Spec;
 
 /// A boxed error, as factories return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,13 +1,13 @@
 //! The go-kit Registrar: one service instance registered under a lease.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::Client;
 
-use super::Error;
-use super::registration::{Registrant, Registration, Spec};
+use super::client::check;
+use super::registration::{Registrant, Registration};
+use super::{Error, KitClient};
 
 /// How long the lease lives and how often it is renewed (go-kit's `TTLOption`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,17 +78,23 @@ impl Service {
 /// **Drop** stops the renewals; the key expires with its lease after the TTL.
 /// [`deregister`](Registrar::deregister) removes it at once.
 pub struct Registrar {
-    client: Client,
+    client: Arc<dyn KitClient>,
     service: Service,
     registrant: Mutex<Option<Registrant>>,
 }
 
 impl Registrar {
-    /// A registrar of `service` through `client`. Nothing is written until
-    /// [`register`](Self::register).
-    pub fn new(client: &Client, service: Service) -> Registrar {
+    /// A registrar of `service` through `client` (an [`etcdkit::Client`], a
+    /// [`MemoryClient`](super::MemoryClient), or any other [`KitClient`]). Nothing is
+    /// written until [`register`](Self::register).
+    pub fn new<C: KitClient + Clone>(client: &C, service: Service) -> Registrar {
+        Registrar::with_client(Arc::new(client.clone()), service)
+    }
+
+    /// A registrar of `service` through a shared client.
+    pub fn with_client(client: Arc<dyn KitClient>, service: Service) -> Registrar {
         Registrar {
-            client: client.clone(),
+            client,
             service,
             registrant: Mutex::new(None),
         }
@@ -104,12 +110,7 @@ impl Registrar {
     /// [`Error::NoKey`] or [`Error::NoValue`] for an empty key or value; nothing is sent
     /// yet (a failed write is retried in the background and shown by the [`Registration`]).
     pub fn register(&self) -> Result<Registration, Error> {
-        if self.service.key.is_empty() {
-            return Err(Error::NoKey);
-        }
-        if self.service.value.is_empty() {
-            return Err(Error::NoValue);
-        }
+        check(&self.service)?;
         let mut slot = match self.registrant.lock() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
@@ -117,13 +118,7 @@ impl Registrar {
         if let Some(running) = slot.as_ref() {
             return Ok(running.view().clone());
         }
-        let registrant = Registrant::start(Spec {
-            client: self.client.clone(),
-            key: self.service.key.clone(),
-            value: self.service.value.clone(),
-            ttl: self.service.ttl.ttl(),
-            heartbeat: self.service.ttl.heartbeat(),
-        });
+        let registrant = self.client.register(&self.service)?;
         let view = registrant.view().clone();
         *slot = Some(registrant);
         Ok(view)
@@ -141,7 +136,7 @@ impl Registrar {
             Err(poisoned) => poisoned.into_inner().take(),
         };
         match registrant {
-            Some(registrant) => registrant.close().await.map_err(Error::Etcd),
+            Some(registrant) => self.client.deregister(registrant).await,
             None => Ok(()),
         }
     }

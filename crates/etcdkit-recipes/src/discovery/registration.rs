@@ -219,27 +219,54 @@ pub(crate) struct Spec {
     pub heartbeat: Duration,
 }
 
-/// The owner of a registration task. **Drop** aborts the task: renewals stop and the key
-/// expires with its lease.
-pub(crate) struct Registrant {
+/// The owner of one running registration, as [`KitClient::register`] returns it (the
+/// [`Registrar`](super::Registrar) holds it). Its [`view`](Self::view) tells how the
+/// registration stands.
+///
+/// **Drop** stops the registration without deleting the key: renewals stop and the key
+/// expires with its lease after the TTL. [`KitClient::deregister`] deletes it at once.
+///
+/// [`KitClient::register`]: super::KitClient::register
+/// [`KitClient::deregister`]: super::KitClient::deregister
+pub struct Registrant {
     view: Registration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<etcdkit::Result<()>>,
 }
 
+impl std::fmt::Debug for Registrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrant")
+            .field("key", &self.view.key)
+            .finish()
+    }
+}
+
 impl Registrant {
-    /// Starts registering `spec.key` in the background.
-    pub fn start(spec: Spec) -> Registrant {
+    /// Starts registering `spec.key` in etcd in the background.
+    pub(crate) fn start(spec: Spec) -> Registrant {
+        Registrant::spawn(spec.key.clone(), move |report, stop| {
+            run(spec, report, stop)
+        })
+    }
+
+    /// Runs `task` in the background as the registration of `key`: it reports through
+    /// the [`Report`] and deregisters when the stop signal fires (then returns).
+    pub(crate) fn spawn<F, Fut>(key: Bytes, task: F) -> Registrant
+    where
+        F: FnOnce(Report, oneshot::Receiver<()>) -> Fut,
+        Fut: std::future::Future<Output = etcdkit::Result<()>> + Send + 'static,
+    {
         let (state, rx) = watch::channel(RegistrationState::Registering { registrations: 0 });
         let (events, first) = broadcast::channel(EVENT_BUFFER);
         let (stop, stop_rx) = oneshot::channel();
         let view = Registration {
-            key: spec.key.clone(),
+            key,
             state: rx,
             events: events.downgrade(),
             first_events: Arc::new(Mutex::new(Some(first))),
         };
-        let task = tokio::spawn(run(spec, Report { state, events }, stop_rx));
+        let task = tokio::spawn(task(Report { state, events }, stop_rx));
         Registrant {
             view,
             stop: Some(stop),
@@ -247,12 +274,13 @@ impl Registrant {
         }
     }
 
+    /// The registration's key, state and events.
     pub fn view(&self) -> &Registration {
         &self.view
     }
 
     /// Deregisters: revokes the lease (the key goes at once) and stops renewing.
-    pub async fn close(mut self) -> etcdkit::Result<()> {
+    pub(crate) async fn close(mut self) -> etcdkit::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -272,18 +300,18 @@ impl Drop for Registrant {
     }
 }
 
-/// Where the task reports its state and events.
-struct Report {
+/// Where a registration task reports its state and events.
+pub(crate) struct Report {
     state: watch::Sender<RegistrationState>,
     events: broadcast::Sender<RegistrationEvent>,
 }
 
 impl Report {
-    fn state(&self, state: RegistrationState) {
+    pub(crate) fn state(&self, state: RegistrationState) {
         self.state.send_replace(state);
     }
 
-    fn event(&self, event: RegistrationEvent) {
+    pub(crate) fn event(&self, event: RegistrationEvent) {
         let _ = self.events.send(event);
     }
 }

@@ -15,6 +15,7 @@
 //! [`release`] (the background releaser of given-up keys) and the test-only `faults`.
 
 mod release;
+mod resume;
 mod slot;
 
 use std::fmt;

@@ -114,7 +114,7 @@ impl Registry {
         Ok(caches
             .entry(name.to_owned())
             .or_insert_with(|| {
-                Arc::new(PrefixCache::builder(self.inner.settings.client.clone(), prefix).start())
+                Arc::new(PrefixCache::builder(&self.inner.settings.client, prefix).start())
             })
             .clone())
     }

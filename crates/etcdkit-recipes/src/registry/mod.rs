@@ -147,12 +147,12 @@ impl Registry {
             options = options.auto_sync_interval(every);
         }
         let client = options.connect().await?;
-        Ok(Registry::with_options(client, &c))
+        Ok(Registry::with_options(&client, &c))
     }
 
     /// A registry on `client` with the namespace and options of a connection string
     /// (its hosts and its `sync` are not used: they are the client's business).
-    pub fn with_options(client: Client, c: &ConnectionString) -> Registry {
+    pub fn with_options(client: &Client, c: &ConnectionString) -> Registry {
         Registry::builder(client)
             .namespace(c.namespace())
             .ttl(c.ttl())
@@ -163,8 +163,8 @@ impl Registry {
     }
 
     /// A registry on an existing client.
-    pub fn builder(client: Client) -> RegistryBuilder {
-        RegistryBuilder::new(client)
+    pub fn builder(client: &Client) -> RegistryBuilder {
+        RegistryBuilder::new(client.clone())
     }
 
     /// The client.
@@ -418,7 +418,7 @@ mod tests {
     ) -> (EtcdServer, Registry, Client, Arc<gates::Gate>) {
         let (etcd, client) = start_etcd().await;
         let outside = connect(&etcd).await;
-        let registry = Registry::builder(client)
+        let registry = Registry::builder(&client)
             .namespace(namespace)
             .ttl(ttl)
             .heartbeat(heartbeat)

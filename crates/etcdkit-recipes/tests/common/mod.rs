@@ -35,3 +35,5 @@ pub async fn server() -> (EtcdServer, Client) {
         .unwrap();
     (etcd, client)
 }
+
+pub mod kit_contract;

@@ -45,11 +45,20 @@ impl CompareOp {
 pub struct Compare(pub(crate) pb::Compare);
 
 impl Compare {
-    fn new(key: Bytes, op: CompareOp, target: CompareTarget, operand: TargetUnion) -> Self {
+    /// A compare of `key`'s attribute that `operand` holds a value of: the target etcd
+    /// reads follows from the operand, so the two cannot disagree.
+    fn new(key: impl Into<Bytes>, op: CompareOp, operand: TargetUnion) -> Self {
+        let target = match operand {
+            TargetUnion::Value(_) => CompareTarget::Value,
+            TargetUnion::Version(_) => CompareTarget::Version,
+            TargetUnion::CreateRevision(_) => CompareTarget::Create,
+            TargetUnion::ModRevision(_) => CompareTarget::Mod,
+            TargetUnion::Lease(_) => CompareTarget::Lease,
+        };
         Compare(pb::Compare {
             result: op.to_pb() as i32,
             target: target as i32,
-            key,
+            key: key.into(),
             target_union: Some(operand),
             range_end: Bytes::new(),
         })
@@ -57,22 +66,12 @@ impl Compare {
 
     /// Compares the key's value. A missing key compares as failing.
     pub fn value(key: impl Into<Bytes>, op: CompareOp, value: impl Into<Bytes>) -> Self {
-        Compare::new(
-            key.into(),
-            op,
-            CompareTarget::Value,
-            TargetUnion::Value(value.into()),
-        )
+        Compare::new(key, op, TargetUnion::Value(value.into()))
     }
 
     /// Compares the key's version (0 for a key that does not exist).
     pub fn version(key: impl Into<Bytes>, op: CompareOp, version: i64) -> Self {
-        Compare::new(
-            key.into(),
-            op,
-            CompareTarget::Version,
-            TargetUnion::Version(version),
-        )
+        Compare::new(key, op, TargetUnion::Version(version))
     }
 
     /// Compares the key's creation revision (0 for a key that does not exist).
@@ -81,12 +80,7 @@ impl Compare {
         op: CompareOp,
         revision: impl Into<Revision>,
     ) -> Self {
-        Compare::new(
-            key.into(),
-            op,
-            CompareTarget::Create,
-            TargetUnion::CreateRevision(revision.into().0),
-        )
+        Compare::new(key, op, TargetUnion::CreateRevision(revision.into().0))
     }
 
     /// Compares the key's last modification revision (0 for a key that does not exist).
@@ -95,18 +89,12 @@ impl Compare {
         op: CompareOp,
         revision: impl Into<Revision>,
     ) -> Self {
-        Compare::new(
-            key.into(),
-            op,
-            CompareTarget::Mod,
-            TargetUnion::ModRevision(revision.into().0),
-        )
+        Compare::new(key, op, TargetUnion::ModRevision(revision.into().0))
     }
 
     /// Compares the key's lease (`None`: no lease).
     pub fn lease(key: impl Into<Bytes>, op: CompareOp, lease: Option<LeaseId>) -> Self {
-        let id = lease.map_or(0, |l| l.0);
-        Compare::new(key.into(), op, CompareTarget::Lease, TargetUnion::Lease(id))
+        Compare::new(key, op, TargetUnion::Lease(lease.map_or(0, |l| l.0)))
     }
 
     /// Applies the compare to every key in `[key, end)`.

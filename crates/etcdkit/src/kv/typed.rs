@@ -36,11 +36,22 @@ impl Kv {
         &self,
         prefix: impl Into<Bytes>,
     ) -> Result<BTreeMap<String, Bytes>> {
+        self.prefix_map(prefix, |kv| Ok(kv.value().clone())).await
+    }
+
+    /// Reads every key that starts with `prefix` into a map from key (as text) to
+    /// `value(kv)`: the one read behind the typed prefix reads; the first key or value
+    /// that cannot be read as asked fails the whole read.
+    async fn prefix_map<T>(
+        &self,
+        prefix: impl Into<Bytes>,
+        value: impl Fn(&KeyValue) -> Result<T>,
+    ) -> Result<BTreeMap<String, T>> {
         let response = self.get(prefix).prefix().await?;
         response
-            .into_kvs()
-            .into_iter()
-            .map(|kv| Ok((key_text(&kv)?, kv.value().clone())))
+            .kvs()
+            .iter()
+            .map(|kv| Ok((key_text(kv)?, value(kv)?)))
             .collect()
     }
 }
@@ -65,7 +76,7 @@ mod json {
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
-    use super::{Kv, key_text};
+    use super::Kv;
     use crate::error::{Error, ErrorKind, Result};
     use crate::kv::Put;
     use crate::types::KeyValue;
@@ -140,12 +151,7 @@ mod json {
             &self,
             prefix: impl Into<Bytes>,
         ) -> Result<BTreeMap<String, T>> {
-            let response = self.get(prefix).prefix().await?;
-            response
-                .kvs()
-                .iter()
-                .map(|kv| Ok((key_text(kv)?, decode(kv)?)))
-                .collect()
+            self.prefix_map(prefix, decode).await
         }
     }
 

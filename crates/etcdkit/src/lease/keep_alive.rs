@@ -1,12 +1,10 @@
 //! The keepalive handle of one lease: its state, its events, and its renewals on demand.
 
 use std::fmt;
-use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::Stream;
-use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
@@ -143,26 +141,21 @@ impl KeepAliveBuilder {
     }
 }
 
-impl IntoFuture for KeepAliveBuilder {
-    type Output = Result<KeepAlive>;
-    type IntoFuture = BoxFuture<'static, Result<KeepAlive>>;
-
+request_future! {
     /// Starts keeping the lease alive on the client's shared keepalive stream.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Cancelled`] when the client's keepalive task has stopped. Nothing is sent yet:
     /// renewal failures come as the keep-alive's events.
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let renewer = self.client.renewer().clone();
-            let (slot, first) = renewer.acquire(self.id, self.interval, self.confirmed)?;
-            Ok(KeepAlive {
-                slot,
-                renewer,
-                request_timeout: self.client.transport().options().request_timeout,
-                first_events: Mutex::new(Some(first)),
-            })
+    impl for KeepAliveBuilder => KeepAlive, |this| {
+        let renewer = this.client.renewer().clone();
+        let (slot, first) = renewer.acquire(this.id, this.interval, this.confirmed)?;
+        Ok(KeepAlive {
+            slot,
+            renewer,
+            request_timeout: this.client.transport().options().request_timeout,
+            first_events: Mutex::new(Some(first)),
         })
     }
 }

@@ -1,12 +1,10 @@
 //! Snapshots: a member's backend database, streamed chunk by chunk.
 
 use std::fmt;
-use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::client::Client;
@@ -49,10 +47,7 @@ impl OpenSnapshot {
     }
 }
 
-impl IntoFuture for OpenSnapshot {
-    type Output = Result<Snapshot>;
-    type IntoFuture = BoxFuture<'static, Result<Snapshot>>;
-
+request_future! {
     /// Opens the snapshot stream.
     ///
     /// # Errors
@@ -60,21 +55,15 @@ impl IntoFuture for OpenSnapshot {
     /// [`ErrorKind::InvalidEndpoint`] for a named member that does not parse (before sending);
     /// [`ErrorKind::Unavailable`] when the member does not answer; [`ErrorKind::Timeout`] when the
     /// request timeout passes first; [`ErrorKind::PermissionDenied`] under auth.
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let stream = self
-                .client
-                .transport()
-                .snapshot_stream(self.endpoint)
-                .await?;
-            Ok(Snapshot {
-                stream,
-                progress: SnapshotProgress {
-                    received: 0,
-                    total: None,
-                },
-                done: false,
-            })
+    impl for OpenSnapshot => Snapshot, |this| {
+        let stream = this.client.transport().snapshot_stream(this.endpoint).await?;
+        Ok(Snapshot {
+            stream,
+            progress: SnapshotProgress {
+                received: 0,
+                total: None,
+            },
+            done: false,
         })
     }
 }

@@ -134,7 +134,9 @@ impl Transport {
                 _ => None,
             };
             let sent_in = self.shared.terms.current();
-            let running = attempt(node.channel.clone(), metadata).instrument(span);
+            // Pinned here, so the blocks below hold a pointer to it, not copies of it
+            // (an attempt's future is a kilobyte or more, and futures get moved).
+            let running = std::pin::pin!(attempt(node.channel.clone(), metadata).instrument(span));
             let timed = async {
                 match attempt_deadline {
                     Some(at) => tokio::time::timeout_at(at, running).await,

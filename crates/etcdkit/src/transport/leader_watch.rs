@@ -131,8 +131,21 @@ pub(crate) async fn leader_lost(
     interval: Duration,
     metadata: CallMetadata,
 ) -> LeaderLost {
-    let mut baseline = sent_in;
     tokio::time::sleep(interval).await;
+    // Boxed: the probing future holds a Status call (kilobytes), and every write carries
+    // this future while it waits for its answer; almost none gets past the sleep.
+    Box::pin(probe_until_lost(node, sent_in, interval, metadata)).await
+}
+
+/// Asks the member for its status every half `interval` until its term has moved past
+/// `sent_in` or it has no leader.
+async fn probe_until_lost(
+    node: &Node,
+    sent_in: Option<u64>,
+    interval: Duration,
+    metadata: CallMetadata,
+) -> LeaderLost {
+    let mut baseline = sent_in;
     loop {
         if let Some(status) = node.leader_probe.status(node, metadata.clone()).await {
             match baseline {

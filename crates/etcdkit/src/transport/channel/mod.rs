@@ -177,6 +177,14 @@ impl ChannelState {
         if let Some(live) = self.current() {
             return Ok(live);
         }
+        // Boxed: dialing (TCP, TLS, the HTTP/2 handshake) is a future of kilobytes that
+        // every request's future would otherwise carry, and move, for the rare call that
+        // dials.
+        Box::pin(self.dial()).await
+    }
+
+    /// Dials a connection, unless a caller that was dialing meanwhile made one.
+    async fn dial(self: &Arc<Self>) -> Result<Live, super::connector::DialError> {
         let _dialing = self.dialing.lock().await;
         if let Some(live) = self.current() {
             return Ok(live);
