@@ -10,6 +10,7 @@ mod args;
 mod bbolt;
 mod commands;
 mod crc32c;
+mod discovery;
 mod env;
 mod error;
 mod go_compat;

@@ -388,20 +388,42 @@ async fn lock_ttl_sets_the_session_ttl_and_the_command_runs_as_in_etcdctl() {
 }
 
 #[tokio::test]
-async fn discovery_srv_is_refused_rather_than_ignored() {
+async fn discovery_srv_of_a_domain_without_records_fails_as_etcdctl() {
     let pair = Pair::start().await;
-    let (ours, _) = pair
-        .both(&["-d", "example.invalid", "get", "k"], b"", &[], false)
-        .await;
-    assert_eq!(
-        (ours.code, ours.last_stderr_line()),
+    for (args, ssl, plain) in [
         (
-            4,
-            "Error: --discovery-srv (DNS SRV discovery) is not supported by etcdkit yet: \
-             give the members with --endpoints"
-                .to_owned()
-        )
-    );
+            &["-d", "example.invalid", "get", "k"][..],
+            "_etcd-client-ssl._tcp.example.invalid",
+            "_etcd-client._tcp.example.invalid",
+        ),
+        (
+            &[
+                "-d",
+                "example.invalid",
+                "--discovery-srv-name",
+                "prod",
+                "get",
+                "k",
+            ][..],
+            "_etcd-client-ssl-prod._tcp.example.invalid",
+            "_etcd-client-prod._tcp.example.invalid",
+        ),
+    ] {
+        let (ours, theirs) = pair.both(args, b"", &[], false).await;
+        // etcdctl adds the name server it asked ("on 10.0.0.1:53"); the rest is the same.
+        for out in std::iter::once(&ours).chain(theirs.as_ref()) {
+            assert_eq!(out.code, 1, "{args:?}: {}", out.stderr_text());
+            let line = out.last_stderr_line();
+            assert!(
+                line.starts_with(&format!("Error: dns lookup errors: lookup {ssl}")),
+                "{args:?}: {line}"
+            );
+            assert!(
+                line.contains(&format!(" and lookup {plain}")),
+                "{args:?}: {line}"
+            );
+        }
+    }
 }
 
 /// `completion SHELL` prints a script for etcdkit's own commands that the shell loads

@@ -1,8 +1,9 @@
 //! The registry against real etcd: join visible within a heartbeat, leave seen at once,
 //! a SIGKILLed registrant gone within the TTL, re-registration after a cut-off longer
 //! than the TTL (exactly once), leases revoked from outside again and again (the
-//! instance comes back, and its events say what happened), and the Go
-//! `naming/endpoints` format both ways. (A put refused for a lease its keeper still
+//! instance comes back, and its events say what happened), the Go
+//! `naming/endpoints` format both ways, and the connection string's `sync`: a member
+//! added after connecting is used once the named one is out of reach. (A put refused for a lease its keeper still
 //! thinks alive, which needs a seam to time, is a unit test in `src/registry/mod.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::{Client, prefix_end};
+use etcdkit::{Client, ErrorKind, prefix_end};
 use etcdkit_recipes::discovery::{RegistrationEvent, RegistrationState};
 use etcdkit_recipes::registry::{Error, Registry, ValueFormat};
 use etcdkit_testkit::EtcdCluster;
@@ -370,4 +371,68 @@ async fn an_instance_whose_leases_are_revoked_again_and_again_comes_back_and_say
         "{seen:?}"
     );
     assert_eq!(bounded(count(&outside, "t-revoke/")).await, 0);
+}
+
+#[tokio::test]
+async fn a_member_added_after_connecting_is_used_once_the_named_one_is_out_of_reach() {
+    // One member behind the test kit's client proxy: cutting the proxy takes it out of
+    // the client's reach while it stays in the cluster (with the added member, both are
+    // needed for a quorum).
+    let cluster = bounded(
+        EtcdCluster::builder()
+            .members(1)
+            .network_faults(true)
+            .start(),
+    )
+    .await
+    .unwrap();
+    let named = cluster.endpoint(0).unwrap();
+    let registry = bounded(Registry::connect(&format!(
+        "{named}/t-sync?sync=200ms&timeout=3s"
+    )))
+    .await
+    .unwrap();
+    assert_eq!(registry.client().endpoints(), std::slice::from_ref(&named));
+
+    // Add a voting member through a client of the member's own address (not the proxy).
+    let admin = bounded(options(vec![cluster.direct_endpoint(0).unwrap()]).connect())
+        .await
+        .unwrap();
+    let new = cluster.new_member().unwrap();
+    bounded(async {
+        loop {
+            match admin.cluster().member_add([new.peer_url()]).await {
+                Ok(_) => break,
+                // etcd refuses membership changes it deems unsafe for now; definite.
+                Err(e) if e.kind() == ErrorKind::Unavailable && !e.is_outcome_unknown() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("member add: {e}"),
+            }
+        }
+    })
+    .await;
+    bounded(new.start()).await.unwrap();
+
+    // The registry's client finds it by itself, within a few sync intervals.
+    let added = new.endpoint();
+    bounded(async {
+        while !registry.client().endpoints().contains(&added) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    // The named member is now out of the client's reach: the added one serves.
+    cluster.isolate_from_clients(0).unwrap();
+    let joined = bounded(registry.join("api", json!({"port": 1})))
+        .await
+        .unwrap();
+    let found = bounded(registry.lookup("api")).await.unwrap();
+    assert_eq!(found.key(), joined.instance().key());
+    let direct = bounded(options(vec![added.clone()]).connect())
+        .await
+        .unwrap();
+    assert_eq!(bounded(count(&direct, "t-sync/")).await, 1);
+    assert_eq!(bounded(registry.leave_all()).await.unwrap(), 1);
 }

@@ -146,3 +146,10 @@ impl Progress {
         self.0.resume_revision()
     }
 }
+
+/// A member's `Status.version` as the client reads it for
+/// [`min_member_version`](crate::ClientOptions::min_member_version): its normal form
+/// `major.minor.patch`, or `None` when it is no version.
+pub fn member_version(text: &str) -> Option<String> {
+    crate::transport::MemberVersion::parse(text).map(|v| v.to_string())
+}

@@ -73,17 +73,26 @@ impl Client {
         if let Err(failed) = transport.probe_until_one_answers().await {
             let detail = failed
                 .iter()
-                .map(|(endpoint, why)| format!("{endpoint}: {why}"))
+                .map(|u| format!("{}: {}", u.endpoint, u.why))
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "no endpoint answered within the dial timeout ({}): {detail}",
-                    crate::util::fmt_duration(dial_timeout)
-                ),
-            )
-            .with_operation("connect"));
+            // Only when some member answered and every one that did is too old is the
+            // version the reason; a silent one among them could still be new enough.
+            let error = if !failed.is_empty() && failed.iter().all(|u| u.too_old) {
+                Error::new(
+                    ErrorKind::MemberTooOld,
+                    format!("no endpoint runs a recent enough etcd: {detail}"),
+                )
+            } else {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "no usable endpoint answered within the dial timeout ({}): {detail}",
+                        crate::util::fmt_duration(dial_timeout)
+                    ),
+                )
+            };
+            return Err(error.with_operation("connect"));
         }
         if let Some(interval) = auto_sync {
             if let Err(e) = transport.sync_members().await {

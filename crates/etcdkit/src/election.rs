@@ -477,7 +477,10 @@ request_future! {
 /// of the new stream is the leader at that time, delivered unless it is the one
 /// delivered last. Changes that came and went while no stream was open are not
 /// replayed. An error that re-opening cannot cure (permission denied, for one) is
-/// yielded, and the stream ends.
+/// yielded, and the stream ends; so is
+/// [`ErrorKind::StreamReopensExhausted`] once re-opening has failed as many times in a
+/// row as [`ClientOptions::max_stream_reopens`](crate::ClientOptions::max_stream_reopens)
+/// allows.
 ///
 /// The observer holds at most 64 undelivered changes; beyond that it stops reading and
 /// the server holds back.
@@ -512,6 +515,23 @@ fn curable(e: &Error) -> bool {
         )
 }
 
+/// The error that ends an observer after `failures` failures in a row (the stream's own
+/// and its failed re-openings), when the client's `max_stream_reopens` allows no more.
+fn reopens_exhausted(transport: &Transport, failures: u32, last: &Error) -> Option<Error> {
+    let max = transport.options().max_stream_reopens?;
+    (failures > max).then(|| {
+        Error::new(
+            ErrorKind::StreamReopensExhausted,
+            format!(
+                "the election observe stream was given up after {} failed re-openings in a \
+                 row (max_stream_reopens {max}); last failure: {last}",
+                failures - 1
+            ),
+        )
+        .with_operation("election.observe")
+    })
+}
+
 /// The observer's task: read, deduplicate across re-opened streams, deliver.
 async fn observe(
     transport: Transport,
@@ -527,6 +547,10 @@ async fn observe(
             Ok(s) => s,
             Err(e) if curable(&e) => {
                 failures = failures.saturating_add(1);
+                if let Some(exhausted) = reopens_exhausted(&transport, failures, &e) {
+                    let _ = tx.send(Err(exhausted)).await;
+                    return;
+                }
                 tracing::debug!(error = %e, "re-opening an election observe stream failed");
                 tokio::time::sleep(transport.options().retry_backoff.delay(failures)).await;
                 continue;
@@ -536,7 +560,7 @@ async fn observe(
                 return;
             }
         };
-        loop {
+        let broke: Error = loop {
             match current.message().await {
                 Ok(Some(response)) => {
                     failures = 0;
@@ -554,18 +578,24 @@ async fn observe(
                         return;
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    break Error::new(ErrorKind::Unavailable, "the server ended the stream");
+                }
                 Err(e) if curable(&e) => {
                     tracing::debug!(error = %e, "election observe stream failed; re-opening");
-                    break;
+                    break e;
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             }
-        }
+        };
         failures = failures.saturating_add(1);
+        if let Some(exhausted) = reopens_exhausted(&transport, failures, &broke) {
+            let _ = tx.send(Err(exhausted)).await;
+            return;
+        }
         tokio::time::sleep(transport.options().retry_backoff.delay(failures)).await;
     }
 }

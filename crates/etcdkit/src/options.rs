@@ -1,4 +1,4 @@
-//! Client options: endpoints, timeouts, keepalive, limits, member auto-sync.
+//! Client options: endpoints, timeouts, keepalive, limits, health checks, member auto-sync.
 
 use std::time::Duration;
 
@@ -79,7 +79,18 @@ pub struct ClientOptions {
     pub(crate) tls: Option<TlsOptions>,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) token: Option<PresetToken>,
+    pub(crate) health_check_interval: Option<Duration>,
+    pub(crate) max_stream_reopens: Option<u32>,
+    pub(crate) user_agent: String,
+    pub(crate) min_member_version: Option<String>,
 }
+
+/// The `user-agent` every request carries unless
+/// [`ClientOptions::user_agent`] says otherwise: `etcdkit/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("etcdkit/", env!("CARGO_PKG_VERSION"));
+
+/// How often the prober looks for endpoints due a probe, by default.
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 impl ClientOptions {
     /// Options for these endpoints (`host:port`, `http://host:port`; port 2379 when omitted).
@@ -107,6 +118,10 @@ impl ClientOptions {
             tls: None,
             credentials: None,
             token: None,
+            health_check_interval: Some(HEALTH_CHECK_INTERVAL),
+            max_stream_reopens: None,
+            user_agent: DEFAULT_USER_AGENT.to_string(),
+            min_member_version: None,
         }
     }
 
@@ -246,6 +261,72 @@ impl ClientOptions {
         self
     }
 
+    /// How often the background prober wakes up: each time it turns connections found
+    /// silent by their keepalive pings into unhealthy endpoints, and probes (one
+    /// `Status` call within the dial timeout) every unhealthy endpoint whose probe
+    /// backoff ([`probe_backoff_max`](Self::probe_backoff_max)) has run out; an
+    /// endpoint that answers, has a leader, and is recent enough
+    /// ([`min_member_version`](Self::min_member_version)) gets requests again.
+    /// Default 100 ms. Healthy endpoints are not probed: the requests they answer show
+    /// that they are.
+    ///
+    /// `Duration::ZERO` turns the prober off; no background task probes anything after
+    /// [`connect`](Self::connect) (which still probes every endpoint once). A dead or
+    /// silent member is then noticed only by what the calls themselves see: a request
+    /// that fails there marks its endpoint unhealthy (and moves on to another, as the
+    /// retry policy allows), a keepalive ping unanswered within
+    /// [`keepalive_timeout`](Self::keepalive_timeout) fails the reads and streams in
+    /// flight there, and watch and keepalive streams re-open elsewhere. An unhealthy
+    /// endpoint is tried again by a request once its probe backoff has run out (the
+    /// request is its probe), or sooner when no other endpoint is healthy.
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.health_check_interval = (!interval.is_zero()).then_some(interval);
+        self
+    }
+
+    /// How many times in a row the client's watch stream, lease keepalive stream and
+    /// election observe streams may fail to re-open before they are given up. An
+    /// opening that fails counts, and so does a stream that breaks before it answered
+    /// anything; an answer resets the count. Default `None`: they re-open, with
+    /// backoff, for as long as they are used.
+    ///
+    /// When a stream has failed and `max` re-openings in a row have failed after it,
+    /// every watcher of the stream ends with
+    /// [`ErrorKind::StreamReopensExhausted`](crate::ErrorKind::StreamReopensExhausted)
+    /// (carrying, as any watcher's ending does, the last revision it delivered), every
+    /// kept-alive lease is reported lost with
+    /// [`LostReason::ReopensExhausted`](crate::lease::LostReason::ReopensExhausted) (the
+    /// server lets it expire after its TTL), and an election observer yields that error
+    /// and ends. `Some(0)`: a stream that fails is not re-opened at all.
+    pub fn max_stream_reopens(mut self, max: Option<u32>) -> Self {
+        self.max_stream_reopens = max;
+        self
+    }
+
+    /// The `user-agent` header of every request, stream openings and probes included.
+    /// Default [`DEFAULT_USER_AGENT`] (`etcdkit/<version>`). etcd does not act on it;
+    /// it shows in proxies' and load balancers' logs. A value that is not a valid
+    /// HTTP header value (control characters) makes [`connect`](Self::connect) fail.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Refuses members that run an etcd older than `version` (`major.minor.patch`,
+    /// such as `"3.5.0"`; `"3.5"` means `3.5.0`). A member's version is the `version`
+    /// of its `Status` answer, read when [`connect`](Self::connect) probes it and
+    /// whenever the prober probes it again: an older member is marked unhealthy and
+    /// gets requests only when no other endpoint is usable. Pre-release suffixes
+    /// (`3.6.0-rc.1`) count as their release. Off by default.
+    ///
+    /// A member with auth enabled may refuse the probe's `Status` (etcd 3.6 answers it
+    /// only to a caller with a token); its version is then not known and it is not
+    /// refused.
+    pub fn min_member_version(mut self, version: impl Into<String>) -> Self {
+        self.min_member_version = Some(version.into());
+        self
+    }
+
     /// Uses TLS (and, with a client certificate, mutual TLS). Endpoints written without a
     /// scheme then use TLS too; `http://` ones stay plain.
     pub fn tls(mut self, tls: TlsOptions) -> Self {
@@ -282,7 +363,13 @@ impl ClientOptions {
     /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for an endpoint
     /// that does not parse, or that needs TLS when none is configured;
     /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers
-    /// within the dial timeout (the message says why each did not).
+    /// within the dial timeout (the message says why each did not);
+    /// [`ErrorKind::MemberTooOld`](crate::ErrorKind::MemberTooOld) when every endpoint
+    /// that answered runs an etcd older than
+    /// [`min_member_version`](Self::min_member_version);
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a
+    /// [`user_agent`](Self::user_agent) that is no valid header value or a
+    /// [`min_member_version`](Self::min_member_version) that is no version.
     pub async fn connect(self) -> Result<Client> {
         Client::connect_with(self).await
     }

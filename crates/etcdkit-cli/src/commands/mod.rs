@@ -42,13 +42,11 @@ use crate::security;
 
 /// Runs the parsed command line.
 pub async fn run(mut cli: Cli) -> Result<(), CliError> {
-    if !cli.global.discovery_srv.is_empty() && cli.command.reads_etcdctl_env() {
-        // Refused rather than ignored: the default endpoints are not the cluster the
-        // user named.
-        return Err(CliError::bad_feature(
-            "--discovery-srv (DNS SRV discovery) is not supported by etcdkit yet: \
-             give the members with --endpoints",
-        ));
+    if cli.command.reads_etcdctl_env()
+        && let Some(found) = crate::discovery::endpoints(&cli.global).await?
+    {
+        // As etcdctl: discovered endpoints come before `--endpoints`.
+        cli.global.endpoints = found;
     }
     security::resolve_credentials(&mut cli.global)?;
     let global = &cli.global;

@@ -29,6 +29,9 @@
 //!   (see [`ConnectionString`]); anything malformed is refused with
 //!   [`Error::InvalidConnectionString`], which says what is wrong. Requests go to a
 //!   healthy host and move on to the next when one fails (the client's failover).
+//!   The client re-reads the cluster's member list at connect and every `sync`
+//!   (60 s by default; `sync=0` keeps the hosts as given), so members added later are
+//!   used once the ones named are gone.
 //! - **Join** grants a lease (TTL 10 s by default), writes the instance under it, renews
 //!   it every heartbeat (5 s by default) through the [lease keeper](crate::lease_keeper),
 //!   and returns once the instance is written (or fails after the `timeout` option, 5 s by
@@ -84,7 +87,7 @@ use crate::prefix_cache::PrefixCache;
 pub use builder::RegistryBuilder;
 pub use error::Error;
 pub use instance::{Instance, ValueFormat, local_hostname};
-pub use url::{ConnectionString, DEFAULT_NAMESPACE, DEFAULT_PORT};
+pub use url::{ConnectionString, DEFAULT_NAMESPACE, DEFAULT_PORT, DEFAULT_SYNC_INTERVAL};
 
 /// An instance this registry joined: what was written and how its registration stands.
 #[derive(Debug, Clone)]
@@ -137,16 +140,18 @@ impl Registry {
     /// [`Error::Etcd`] when no host answers within the timeout.
     pub async fn connect(connection_string: &str) -> Result<Registry, Error> {
         let c: ConnectionString = connection_string.parse()?;
-        let client = ClientOptions::new(c.endpoints().to_vec())
+        let mut options = ClientOptions::new(c.endpoints().to_vec())
             .dial_timeout(c.timeout())
-            .request_timeout(c.timeout())
-            .connect()
-            .await?;
+            .request_timeout(c.timeout());
+        if let Some(every) = c.sync_interval() {
+            options = options.auto_sync_interval(every);
+        }
+        let client = options.connect().await?;
         Ok(Registry::with_options(&client, &c))
     }
 
     /// A registry on `client` with the namespace and options of a connection string
-    /// (its hosts are not used).
+    /// (its hosts and its `sync` are not used: they are the client's business).
     pub fn with_options(client: &Client, c: &ConnectionString) -> Registry {
         Registry::builder(client)
             .namespace(c.namespace())

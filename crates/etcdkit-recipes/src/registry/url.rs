@@ -27,7 +27,22 @@ pub const DEFAULT_NAMESPACE: &str = "registry";
 /// Options: `ttl` and `heartbeat` (seconds, or a number with `ms`, `s` or `m`; defaults
 /// 10 s and 5 s; the heartbeat must be shorter than the TTL), `format` (`document`, the
 /// default, or `go` for the Go client's `naming/endpoints` values), `timeout` (how long
-/// a call waits for etcd; default 5 s).
+/// a call waits for etcd; default 5 s), `sync` (how often the client re-reads the
+/// cluster's member list and adopts the members' client URLs, so members added after
+/// connecting are used and removed ones dropped; a duration as above, default 60 s;
+/// `0` keeps the hosts as given, for members whose advertised client URLs cannot be
+/// reached from here).
+///
+/// ```
+/// use std::time::Duration;
+/// use etcdkit_recipes::registry::ConnectionString;
+///
+/// let c: ConnectionString = "http://h1/services?sync=10".parse()?;
+/// assert_eq!(c.sync_interval(), Some(Duration::from_secs(10)));
+/// let c: ConnectionString = "http://h1/services?sync=0".parse()?;
+/// assert_eq!(c.sync_interval(), None);
+/// # Ok::<(), etcdkit_recipes::registry::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionString {
     endpoints: Vec<String>,
@@ -36,7 +51,11 @@ pub struct ConnectionString {
     heartbeat: Duration,
     format: ValueFormat,
     timeout: Duration,
+    sync: Option<Duration>,
 }
+
+/// How often the member list is re-read when the connection string does not say.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 
 impl ConnectionString {
     /// The etcd endpoints, as `scheme://host:port`.
@@ -68,6 +87,14 @@ impl ConnectionString {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+
+    /// How often the client re-reads the member list
+    /// ([`ClientOptions::auto_sync_interval`](etcdkit::ClientOptions::auto_sync_interval)),
+    /// or `None` (`sync=0`) to keep the hosts as given. Default
+    /// [`DEFAULT_SYNC_INTERVAL`].
+    pub fn sync_interval(&self) -> Option<Duration> {
+        self.sync
+    }
 }
 
 impl fmt::Display for ConnectionString {
@@ -93,6 +120,11 @@ impl fmt::Display for ConnectionString {
         )?;
         if self.format == ValueFormat::GoEndpoints {
             f.write_str("&format=go")?;
+        }
+        match self.sync {
+            Some(d) if d == DEFAULT_SYNC_INTERVAL => {}
+            Some(d) => write!(f, "&sync={}", Printed(d))?,
+            None => f.write_str("&sync=0")?,
         }
         Ok(())
     }
@@ -170,6 +202,7 @@ impl std::str::FromStr for ConnectionString {
             heartbeat: Duration::from_secs(5),
             format: ValueFormat::Document,
             timeout: Duration::from_secs(5),
+            sync: Some(DEFAULT_SYNC_INTERVAL),
         };
         let mut heartbeat_given = false;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -183,6 +216,10 @@ impl std::str::FromStr for ConnectionString {
                     heartbeat_given = true;
                 }
                 "timeout" => c.timeout = duration(input, name, value)?,
+                "sync" => {
+                    let every = duration(input, name, value)?;
+                    c.sync = (!every.is_zero()).then_some(every);
+                }
                 "format" => {
                     c.format = match value {
                         "document" | "json" => ValueFormat::Document,
@@ -198,7 +235,9 @@ impl std::str::FromStr for ConnectionString {
                 _ => {
                     return Err(invalid(
                         input,
-                        format!("unknown option `{name}` (known: ttl, heartbeat, timeout, format)"),
+                        format!(
+                            "unknown option `{name}` (known: ttl, heartbeat, timeout, format, sync)"
+                        ),
                     ));
                 }
             }
@@ -316,6 +355,25 @@ mod tests {
         assert_eq!(c.ttl(), Duration::from_secs(10));
         assert_eq!(c.heartbeat(), Duration::from_secs(5));
         assert_eq!(c.format(), ValueFormat::Document);
+        assert_eq!(c.sync_interval(), Some(DEFAULT_SYNC_INTERVAL));
+    }
+
+    #[test]
+    fn sync_takes_a_duration_and_zero_turns_it_off() {
+        let c = parse("http://a?sync=5").unwrap();
+        assert_eq!(c.sync_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse("http://a?sync=250ms").unwrap().sync_interval(),
+            Some(Duration::from_millis(250))
+        );
+        for off in ["http://a?sync=0", "http://a?sync=0s", "http://a?sync=0ms"] {
+            let c = parse(off).unwrap();
+            assert_eq!(c.sync_interval(), None, "{off}");
+            assert_eq!(parse(&c.to_string()).unwrap(), c, "{off}");
+        }
+        assert_eq!(parse(&c.to_string()).unwrap(), c);
+        let e = parse("http://a?sync=soon").unwrap_err().to_string();
+        assert!(e.contains("is not a duration"), "{e}");
     }
 
     #[test]
@@ -376,6 +434,8 @@ mod tests {
             // Over u64::MAX milliseconds when printed in milliseconds.
             "http://h/?ttl=18446744073709551615s&timeout=18446744073709551615m",
             "https://a,b:2380,[::1]/x/y?ttl=1500ms&format=go",
+            "http://h/?sync=1500ms",
+            "http://h/?sync=0",
         ] {
             let parsed = parse(input).unwrap();
             let printed = parsed.to_string();

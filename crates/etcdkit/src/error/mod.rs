@@ -103,6 +103,18 @@ pub enum ErrorKind {
     /// the JSON of it, a key that is not UTF-8 text (see
     /// [`Kv::get_prefix_map`](crate::kv::Kv::get_prefix_map)).
     Decode,
+    /// A watch, lease keepalive or election observe stream failed to re-open as many
+    /// times in a row as
+    /// [`ClientOptions::max_stream_reopens`](crate::ClientOptions::max_stream_reopens)
+    /// allows, so it was given up. A watcher's error still carries
+    /// [`Error::last_delivered_revision`].
+    StreamReopensExhausted,
+    /// A watch asked for an id ([`WatchBuilder::watch_id`](crate::watch::WatchBuilder::watch_id))
+    /// that another watch on the same stream holds.
+    WatchIdInUse,
+    /// Every member that answered runs an etcd older than
+    /// [`ClientOptions::min_member_version`](crate::ClientOptions::min_member_version).
+    MemberTooOld,
     /// Any other failure reported by the server.
     Server,
 }
@@ -170,6 +182,9 @@ kind_names! {
     StaleRead => "stale_read", "stale read";
     Io => "io", "input/output error";
     Decode => "decode", "cannot decode";
+    StreamReopensExhausted => "stream_reopens_exhausted", "stream re-opens exhausted";
+    WatchIdInUse => "watch_id_in_use", "watch id in use";
+    MemberTooOld => "member_too_old", "member version too old";
     Server => "server", "server error";
 }
 

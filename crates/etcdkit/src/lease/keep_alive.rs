@@ -46,6 +46,11 @@ pub enum LostReason {
     NotFound,
     /// The last confirmed deadline passed without a successful renewal.
     Expired,
+    /// The keepalive stream failed to re-open as many times in a row as
+    /// [`ClientOptions::max_stream_reopens`](crate::ClientOptions::max_stream_reopens)
+    /// allows, so renewing was given up: the server lets the lease expire after its TTL
+    /// (it may still be alive until then).
+    ReopensExhausted,
 }
 
 impl fmt::Display for LostReason {
@@ -53,6 +58,9 @@ impl fmt::Display for LostReason {
         f.write_str(match self {
             LostReason::NotFound => "the server no longer knows the lease",
             LostReason::Expired => "the lease's TTL ran out without a renewal",
+            LostReason::ReopensExhausted => {
+                "the keepalive stream could not be re-opened (max_stream_reopens)"
+            }
         })
     }
 }
@@ -266,6 +274,9 @@ fn lost_error(reason: LostReason, op: &'static str) -> Error {
         LostReason::NotFound => super::keep_alive_once::lease_not_found(op),
         LostReason::Expired => {
             Error::new(ErrorKind::LeaseNotFound, reason.to_string()).with_operation(op)
+        }
+        LostReason::ReopensExhausted => {
+            Error::new(ErrorKind::StreamReopensExhausted, reason.to_string()).with_operation(op)
         }
     }
 }

@@ -600,6 +600,22 @@ impl Task {
                 error: error.clone(),
             });
         }
+        // The first failure is the stream's own; those after it are failed re-openings.
+        if let Some(max) = self.transport.options().max_stream_reopens
+            && self.failures > max
+        {
+            tracing::warn!(
+                failures = self.failures,
+                max,
+                "lease keepalive stream given up (max_stream_reopens)"
+            );
+            let ids: Vec<i64> = self.entries.keys().copied().collect();
+            for id in ids {
+                self.lose(id, LostReason::ReopensExhausted);
+            }
+            self.failures = 0;
+            return;
+        }
         self.force_open = !self.entries.is_empty();
         let delay = if self.failures <= 1 {
             Duration::ZERO
@@ -651,6 +667,7 @@ impl Task {
         crate::telemetry::lease_lost(match reason {
             LostReason::NotFound => "not_found",
             LostReason::Expired => "expired",
+            LostReason::ReopensExhausted => "reopens_exhausted",
         });
         tracing::warn!(lease = entry.slot.id.0, reason = ?reason, detail = %reason, "lease lost");
         entry.slot.state.send_replace(KeepAliveState::Lost(reason));

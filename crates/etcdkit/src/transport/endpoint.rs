@@ -167,6 +167,8 @@ pub(crate) struct Node {
     /// answers (it was never reported unhealthy).
     pending: AtomicBool,
     probe: Mutex<ProbeState>,
+    /// Its last probe found it running an etcd older than the client's minimum.
+    too_old: AtomicBool,
     /// The channel's silence count already turned into "unhealthy".
     silences_seen: std::sync::atomic::AtomicU64,
     /// The member's last status answer, for writes waiting on it to judge whether
@@ -215,6 +217,9 @@ impl Node {
                 server_min_time: opts.server_keepalive_min_time,
                 dead_after: opts.request_timeout,
             },
+            // Checked by `Transport::new`; the fallback only keeps this infallible.
+            http::HeaderValue::from_str(&opts.user_agent)
+                .unwrap_or_else(|_| http::HeaderValue::from_static(crate::DEFAULT_USER_AGENT)),
         )
         .map_err(|e| {
             Error::new(
@@ -228,6 +233,7 @@ impl Node {
             channel,
             healthy: AtomicBool::new(true),
             pending: AtomicBool::new(false),
+            too_old: AtomicBool::new(false),
             silences_seen: std::sync::atomic::AtomicU64::new(0),
             leader_probe: super::leader_watch::LeaderProbe::default(),
             probe: Mutex::new(ProbeState {
@@ -243,6 +249,15 @@ impl Node {
     pub fn take_silence(&self) -> bool {
         let count = self.channel.silence_count();
         self.silences_seen.swap(count, Ordering::AcqRel) != count
+    }
+
+    /// Whether its last probe found it older than the client's minimum version.
+    pub fn is_too_old(&self) -> bool {
+        self.too_old.load(Ordering::Relaxed)
+    }
+
+    pub fn set_too_old(&self, yes: bool) {
+        self.too_old.store(yes, Ordering::Relaxed);
     }
 
     pub fn url(&self) -> &str {

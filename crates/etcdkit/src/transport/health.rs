@@ -11,6 +11,7 @@ use super::Transport;
 use super::channel::CallMetadata;
 use super::endpoint::Node;
 use super::policy::{self, Action, Failure, Retry};
+use super::version::MemberVersion;
 use crate::error::ErrorKind;
 use crate::generated::etcdserverpb::StatusRequest;
 use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
@@ -49,16 +50,17 @@ pub struct EndpointHealth {
     pub last_error: Option<String>,
 }
 
-/// How often the prober looks for endpoints due a probe.
-const PROBE_TICK: Duration = Duration::from_millis(100);
-
 impl Transport {
-    /// Starts the background prober. It holds only a weak reference, so it ends with the
-    /// last clone of the client.
+    /// Starts the background prober, unless the options turn it off
+    /// (`health_check_interval` zero). It holds only a weak reference, so it ends with
+    /// the last clone of the client.
     pub(crate) fn start_prober(&self) {
+        let Some(every) = self.options().health_check_interval else {
+            return;
+        };
         let weak = self.weak();
         self.spawn_task(async move {
-            let mut tick = tokio::time::interval(PROBE_TICK);
+            let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -93,7 +95,13 @@ impl Transport {
     /// result: healthy when it answers and has a leader (a member without one cannot
     /// serve linearizable requests). Returns whether it answered at all.
     pub(crate) async fn probe(&self, node: &Arc<Node>) -> bool {
-        let outcome = ask(node, self.probe_token(), self.options().dial_timeout).await;
+        let outcome = ask(
+            node,
+            self.probe_token(),
+            self.options().dial_timeout,
+            self.shared.min_version,
+        )
+        .await;
         self.record(node, outcome)
     }
 
@@ -105,12 +113,18 @@ impl Transport {
         self.current_token().ok().flatten().map(|t| t.header)
     }
 
-    /// Records a probe's outcome; returns whether the endpoint answered at all.
+    /// Records a probe's outcome; returns whether the endpoint answered at all (a
+    /// member refused for its version did not, as far as using it goes).
     fn record(&self, node: &Node, outcome: Probed) -> bool {
+        node.set_too_old(matches!(outcome, Probed::TooOld(_)));
         match outcome {
             Probed::Healthy => {
                 self.mark_healthy(node);
                 true
+            }
+            Probed::TooOld(reason) => {
+                self.mark_failed(node, &reason);
+                false
             }
             Probed::NoLeader => {
                 self.mark_failed(node, "the member has no leader");
@@ -128,12 +142,11 @@ impl Transport {
     /// until theirs answers, an endpoint gets no requests while another is healthy. So
     /// a silent endpoint delays neither `connect()` nor any request. When none answers,
     /// says why each did not.
-    pub(crate) async fn probe_until_one_answers(
-        &self,
-    ) -> std::result::Result<(), Vec<(String, String)>> {
+    pub(crate) async fn probe_until_one_answers(&self) -> std::result::Result<(), Vec<Unusable>> {
         let nodes = self.nodes();
         let timeout = self.options().dial_timeout;
         let token = self.probe_token();
+        let min = self.shared.min_version;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for node in nodes.iter() {
             node.mark_pending(timeout);
@@ -144,7 +157,7 @@ impl Transport {
             // Holds the transport only weakly while it waits, so that dropping the client
             // is not delayed by a silent endpoint.
             self.spawn_task(async move {
-                let outcome = ask(&node, token, timeout).await;
+                let outcome = ask(&node, token, timeout, min).await;
                 let Some(transport) = Transport::upgrade(&weak) else {
                     return;
                 };
@@ -158,24 +171,41 @@ impl Transport {
             if answered {
                 return Ok(());
             }
-            failed.push((
-                node.url().to_string(),
-                node.last_error().unwrap_or_else(|| "unknown error".into()),
-            ));
+            failed.push(Unusable {
+                endpoint: node.url().to_string(),
+                why: node.last_error().unwrap_or_else(|| "unknown error".into()),
+                too_old: node.is_too_old(),
+            });
         }
         Err(failed)
     }
+}
+
+/// An endpoint that `connect()` could not use, and why.
+pub(crate) struct Unusable {
+    pub endpoint: String,
+    pub why: String,
+    /// It answered, but runs an etcd older than the client's minimum.
+    pub too_old: bool,
 }
 
 /// What a status probe found.
 enum Probed {
     Healthy,
     NoLeader,
+    /// It answered, running an etcd older than the minimum (why, in words).
+    TooOld(String),
     Failed(String),
 }
 
-/// Asks `node` for its status within `timeout`.
-async fn ask(node: &Node, token: Option<http::HeaderValue>, timeout: Duration) -> Probed {
+/// Asks `node` for its status within `timeout`; with `min`, a member older than that
+/// is refused.
+async fn ask(
+    node: &Node,
+    token: Option<http::HeaderValue>,
+    timeout: Duration,
+    min: Option<MemberVersion>,
+) -> Probed {
     let mut client = MaintenanceClient::new(node.channel.clone());
     let span = tracing::debug_span!(
         "rpc",
@@ -191,8 +221,16 @@ async fn ask(node: &Node, token: Option<http::HeaderValue>, timeout: Duration) -
         .status(metadata.request(StatusRequest {}))
         .instrument(span);
     match tokio::time::timeout(timeout, status).await {
-        Ok(Ok(status)) if status.get_ref().leader == 0 => Probed::NoLeader,
-        Ok(Ok(_)) => Probed::Healthy,
+        Ok(Ok(status)) => {
+            let status = status.get_ref();
+            if let Some(why) = min.and_then(|min| super::version::refusal(&status.version, min)) {
+                Probed::TooOld(why)
+            } else if status.leader == 0 {
+                Probed::NoLeader
+            } else {
+                Probed::Healthy
+            }
+        }
         // The member is up and serving; it refused the probe's (missing or stale)
         // token, which the next call fetches afresh.
         Ok(Err(status)) if is_auth_refusal(&status) => Probed::Healthy,

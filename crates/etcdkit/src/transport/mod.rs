@@ -25,6 +25,7 @@ mod status;
 mod stream;
 mod sync;
 mod tls;
+mod version;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -47,6 +48,8 @@ pub(crate) use status::describe as describe_attempt_error;
 #[allow(unused_imports)]
 pub(crate) use stream::{BidiStream, RpcStream};
 pub use tls::TlsOptions;
+#[cfg(feature = "fuzzing")]
+pub(crate) use version::MemberVersion;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::ClientOptions;
@@ -135,6 +138,9 @@ struct TransportState {
     highest_revision: AtomicI64,
     /// The raft term of the newest header seen: the term a write is sent in.
     terms: leader_watch::TermTracker,
+    /// The oldest etcd a member may run to get requests
+    /// ([`ClientOptions::min_member_version`]).
+    min_version: Option<version::MemberVersion>,
     /// Background tasks (prober, auto-sync); aborted when the last clone goes.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -158,6 +164,20 @@ impl Transport {
                 "no endpoints given: name at least one, like 127.0.0.1:2379",
             ));
         }
+        if http::HeaderValue::from_str(&opts.user_agent).is_err() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "user_agent {:?} is not a valid HTTP header value",
+                    opts.user_agent
+                ),
+            ));
+        }
+        let min_version = opts
+            .min_member_version
+            .as_deref()
+            .map(version::MemberVersion::from_option)
+            .transpose()?;
         let default_tls = opts.tls.is_some();
         let addrs = opts
             .endpoints
@@ -187,6 +207,7 @@ impl Transport {
                 highest_revision: AtomicI64::new(0),
                 terms: leader_watch::TermTracker::default(),
                 events,
+                min_version,
                 tasks: Mutex::new(Vec::new()),
             }),
         })
@@ -230,16 +251,25 @@ impl Transport {
         let n = nodes.len();
         let start = self.shared.cursor.fetch_add(1, Ordering::Relaxed);
         let avoided = |node: &Arc<Node>| avoid.is_some_and(|a| Arc::ptr_eq(a, node));
+        // Without a prober nothing else brings a failed endpoint back: a request does,
+        // once the endpoint's probe backoff has run out (it is then the probe).
+        let retry_due = self.shared.opts.health_check_interval.is_none();
+        let now = std::time::Instant::now();
+        let usable = |node: &Arc<Node>| {
+            node.is_healthy() || (retry_due && !node.is_too_old() && node.next_probe() <= now)
+        };
         for i in 0..n {
             let node = &nodes[start.wrapping_add(i) % n];
-            if node.is_healthy() && !avoided(node) {
+            if usable(node) && !avoided(node) {
                 return node.clone();
             }
         }
+        // A member refused for its version is the last resort.
+        let refused = |node: &Arc<Node>| avoided(node) || node.is_too_old();
         let mut best = &nodes[start % n];
         for node in nodes.iter() {
-            if (avoided(best) && !avoided(node))
-                || (!avoided(node) && node.next_probe() < best.next_probe())
+            if (refused(best) && !refused(node))
+                || (!refused(node) && node.next_probe() < best.next_probe())
             {
                 best = node;
             }

@@ -73,8 +73,12 @@ use crate::types::Revision;
 /// The default number of responses a watcher may hold before it counts as lagging.
 pub const DEFAULT_BUFFER: usize = 256;
 
+/// The first of the ids the client picks itself; below it are the ids callers may
+/// choose ([`WatchBuilder::watch_id`]), so the two never meet.
+pub const AUTO_WATCH_ID_BASE: i64 = 1 << 48;
+
 /// Watch ids are ours (etcd lets the client choose them), unique per process.
-static NEXT_ID: AtomicI64 = AtomicI64::new(1);
+static NEXT_ID: AtomicI64 = AtomicI64::new(AUTO_WATCH_ID_BASE);
 
 /// The watch API of a [`Client`]. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -92,6 +96,7 @@ impl Watch {
             spec: Spec::default(),
             require_leader: self.client.transport().options().require_leader,
             buffer: DEFAULT_BUFFER,
+            watch_id: None,
         }
     }
 
@@ -129,6 +134,7 @@ pub struct WatchBuilder {
     spec: Spec,
     require_leader: bool,
     buffer: usize,
+    watch_id: Option<i64>,
 }
 
 impl WatchBuilder {
@@ -174,9 +180,42 @@ impl WatchBuilder {
         self
     }
 
+    /// Creates the watch under this id (etcd's `WatchCreateRequest.watch_id`, honoured
+    /// since etcd 3.4) instead of one the client picks. Ids are per stream: a client's
+    /// watches share one stream (two with [`require_leader`](Self::require_leader)),
+    /// so an id may be held by one watch of each at a time; it is free again once its
+    /// watch has ended or been cancelled ([`Watcher::cancel`] waits for that; a
+    /// dropped watcher frees it a moment later). The id is used again when the watch
+    /// is re-created after a failure. Using an id again at once is allowed but best
+    /// avoided: etcd may still send, after the new watch's creation, events it had
+    /// pending for the old one. Ids from 1 to [`AUTO_WATCH_ID_BASE`] − 1 are the
+    /// caller's; the client picks its own from [`AUTO_WATCH_ID_BASE`] on.
+    ///
+    /// Awaiting the watch fails with [`ErrorKind::WatchIdInUse`] when another watch on
+    /// the stream holds the id (checked by the client: etcd itself refuses such a
+    /// creation with watch id -1 and the reason "mvcc: duplicate watch ID provided on
+    /// the WatchStream"), and with [`ErrorKind::InvalidArgument`] for an id outside the
+    /// caller's range.
+    pub fn watch_id(mut self, id: i64) -> Self {
+        self.watch_id = Some(id);
+        self
+    }
+
     async fn start(self) -> Result<Watcher> {
         if self.key.is_empty() {
             return Err(Error::empty_key().with_operation("watch"));
+        }
+        if let Some(id) = self.watch_id
+            && !(1..AUTO_WATCH_ID_BASE).contains(&id)
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "watch id {id} is outside the ids a caller may choose (1 to {})",
+                    AUTO_WATCH_ID_BASE - 1
+                ),
+            )
+            .with_operation("watch"));
         }
         let client = self.client;
         let mut spec = self.spec;
@@ -184,7 +223,9 @@ impl WatchBuilder {
         client.namespace().range(&mut key, &mut range_end);
         spec.key = key;
         spec.range_end = range_end;
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = self
+            .watch_id
+            .unwrap_or_else(|| NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::channel(self.buffer);
         let (created_tx, created_rx) = oneshot::channel();
         let shared = Arc::new(WatcherShared::default());
@@ -248,6 +289,11 @@ impl IntoFuture for WatchBuilder {
     ///
     /// # Errors
     ///
+    /// [`ErrorKind::WatchIdInUse`] when the [`watch_id`](WatchBuilder::watch_id) asked for
+    /// is held by another watch on the stream; [`ErrorKind::InvalidArgument`] for one
+    /// outside the caller's range;
+    /// [`ErrorKind::StreamReopensExhausted`] when the stream cannot be opened within
+    /// [`max_stream_reopens`](crate::ClientOptions::max_stream_reopens);
     /// [`ErrorKind::Compacted`] when the start revision is compacted away; [`ErrorKind::Timeout`]
     /// when the watch is not created within the request timeout; [`ErrorKind::Cancelled`] when the
     /// shared stream ends first; [`ErrorKind::PermissionDenied`] or [`ErrorKind::InvalidToken`]

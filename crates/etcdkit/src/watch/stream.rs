@@ -80,6 +80,9 @@ struct Entry {
     fragments: Reassembly,
     /// Refused for its auth token since its last creation, and retried with a new one.
     auth_retried: bool,
+    /// When its creation was last sent on the stream, in the stream's order of
+    /// creations (see `State::sent`).
+    sent: u64,
 }
 
 /// What the task knows of its watches.
@@ -93,6 +96,9 @@ struct State {
     can_refresh_token: bool,
     /// A creation was refused in a way a stale token explains: re-open with a new one.
     token_refresh_wanted: bool,
+    /// Counts creations sent: etcd answers them in that order, which is not the order
+    /// of the ids once callers choose some.
+    sent: u64,
 }
 
 impl State {
@@ -100,7 +106,18 @@ impl State {
         match command {
             Command::Create(w) => {
                 let w = *w;
-                let entry = Entry {
+                if self.watches.contains_key(&w.id) {
+                    // etcd would refuse it too, but with watch id -1, which could not be
+                    // told apart from a refusal of another creation in flight.
+                    let error = Error::new(
+                        ErrorKind::WatchIdInUse,
+                        format!("watch id {} is held by another watch on this stream", w.id),
+                    )
+                    .with_operation("watch");
+                    let _ = w.created.send(Err(error));
+                    return;
+                }
+                let mut entry = Entry {
                     progress: Progress::new(w.spec.start_revision),
                     spec: w.spec,
                     namespace: w.namespace,
@@ -110,8 +127,11 @@ impl State {
                     created: false,
                     fragments: Reassembly::default(),
                     auth_retried: false,
+                    sent: 0,
                 };
                 if self.online {
+                    self.sent += 1;
+                    entry.sent = self.sent;
                     self.outbox
                         .push_back(create_request(w.id, &entry.spec, &entry.progress));
                 }
@@ -194,12 +214,17 @@ impl State {
         if id == -1 && response.created {
             // A creation refused before it got an id (permission denied, stale token:
             // etcd 3.5.3 and newer answer those with watch id -1 instead of ours). etcd
-            // answers a stream's creations in the order they were sent, and we send them
-            // in the order of our ids, so it is the oldest creation still unanswered. (If
+            // answers a stream's creations in the order they were sent, so it is the
+            // oldest creation still unanswered. (If
             // that watcher was dropped before its answer came, the refusal lands on the
             // next one, which is then re-created once on a stream with a new token, as any
             // refusal a stale token may explain is.)
-            match self.watches.iter().find(|(_, e)| !e.created) {
+            match self
+                .watches
+                .iter()
+                .filter(|(_, e)| !e.created)
+                .min_by_key(|(_, e)| e.sent)
+            {
                 Some((pending, _)) => id = *pending,
                 None => return,
             }
@@ -221,6 +246,12 @@ impl State {
         let Some(entry) = self.watches.get_mut(&id) else {
             return;
         };
+        if !response.created && !entry.created {
+            // etcd answers a creation before anything else of that watch, so this is
+            // for an earlier watch under the same id (a caller-chosen one, used again
+            // right after its cancel): its cancel confirmation, or events it had pending.
+            return;
+        }
         if response.created {
             entry.created = true;
             let header_revision = response.header.as_ref().map_or(0, |h| h.revision);
@@ -281,6 +312,35 @@ impl State {
         }
     }
 
+    /// After the stream failed and `failures` openings in a row failed: when that is
+    /// `max` or more, ends every watch with [`ErrorKind::StreamReopensExhausted`] (the task
+    /// then ends, having none left). Each watcher adds its last delivered revision.
+    fn give_up_after(&mut self, failures: u32, max: Option<u32>, last: &Error) {
+        let Some(max) = max else {
+            return;
+        };
+        if failures < max {
+            return;
+        }
+        let ids: Vec<i64> = self.watches.keys().copied().collect();
+        for id in ids {
+            let last_delivered = self
+                .watches
+                .get(&id)
+                .map_or(0, |e| e.progress.last_delivered());
+            let error = Error::new(
+                ErrorKind::StreamReopensExhausted,
+                format!(
+                    "the watch stream was given up after {failures} failed re-openings in a \
+                     row (max_stream_reopens {max}); last failure: {last}"
+                ),
+            )
+            .with_operation("watch")
+            .with_last_delivered_revision(Revision(last_delivered));
+            self.finish(id, error, false);
+        }
+    }
+
     /// The lowest revision a watch resumes from (0: every watch resumes from "now").
     fn resume_from(&self) -> i64 {
         self.watches
@@ -291,11 +351,15 @@ impl State {
             .unwrap_or(0)
     }
 
-    fn create_requests(&self) -> Vec<pb::WatchRequest> {
-        self.watches
-            .iter()
-            .map(|(id, e)| create_request(*id, &e.spec, &e.progress))
-            .collect()
+    /// The creations a new stream opens with, in the order they are sent.
+    fn create_requests(&mut self) -> Vec<pb::WatchRequest> {
+        let mut requests = Vec::with_capacity(self.watches.len());
+        for (id, e) in self.watches.iter_mut() {
+            self.sent += 1;
+            e.sent = self.sent;
+            requests.push(create_request(*id, &e.spec, &e.progress));
+        }
+        requests
     }
 }
 
@@ -330,6 +394,8 @@ fn cancel_error(response: &pb::WatchResponse, endpoint: &str) -> Error {
         .map_or(full, |(_, desc)| desc);
     let (kind, message) = if reason.is_empty() {
         (ErrorKind::Cancelled, "the server cancelled the watch")
+    } else if reason.contains("duplicate watch ID") {
+        (ErrorKind::WatchIdInUse, full)
     } else {
         (kind_from_server(Code::Unknown, reason), full)
     };
@@ -371,6 +437,7 @@ pub(crate) async fn run(
             Err(e) => {
                 tracing::warn!(error = %e, "cannot open the watch stream; will retry");
                 failures = failures.saturating_add(1);
+                state.give_up_after(failures, transport.options().max_stream_reopens, &e);
                 continue;
             }
         };
@@ -462,7 +529,7 @@ pub(crate) async fn run(
                 tracing::warn!(error = %e, "cannot fetch a new auth token for the watch stream");
             }
         }
-        if let Some(e) = ended {
+        if let Some(e) = &ended {
             tracing::info!(
                 endpoint,
                 watchers = state.watches.len(),
@@ -471,6 +538,9 @@ pub(crate) async fn run(
             );
         }
         failures = if heard { 0 } else { failures.saturating_add(1) };
+        if let Some(e) = &ended {
+            state.give_up_after(failures, transport.options().max_stream_reopens, e);
+        }
     }
 }
 
@@ -496,6 +566,10 @@ mod tests {
         assert_eq!(error.kind(), ErrorKind::PermissionDenied);
         let error = cancel_error(&canceled(""), "e");
         assert_eq!(error.kind(), ErrorKind::Cancelled);
+        // etcd's answer to a creation whose id another watch on the stream holds.
+        let duplicate = "mvcc: duplicate watch ID provided on the WatchStream";
+        let error = cancel_error(&canceled(duplicate), "e");
+        assert_eq!(error.kind(), ErrorKind::WatchIdInUse);
         assert!(!refused_for_auth(error.kind()));
     }
 }

@@ -87,6 +87,8 @@ struct ChannelState {
     port: u16,
     authority: Authority,
     keepalive: Keepalive,
+    /// The `user-agent` header of every request on this channel.
+    user_agent: http::HeaderValue,
     /// Counts the connections found silent; watchers are told of each.
     silences: tokio::sync::watch::Sender<u64>,
     /// Set whenever the server sends response headers or data (which resets its
@@ -113,6 +115,7 @@ impl Channel {
         host: String,
         port: u16,
         keepalive: Keepalive,
+        user_agent: http::HeaderValue,
     ) -> Result<Channel, http::uri::InvalidUri> {
         let authority: Authority = format!("{host}:{port}").parse()?;
         // Brackets belong in the authority, not in the address we dial.
@@ -127,6 +130,7 @@ impl Channel {
                 port,
                 authority,
                 keepalive,
+                user_agent,
                 silences: tokio::sync::watch::channel(0).0,
                 frames: Arc::new(AtomicBool::new(false)),
                 current: Mutex::new(None),
@@ -380,9 +384,14 @@ impl ChannelState {
     /// Opens a stream for `request` on the live connection, dialing one when needed.
     async fn open(
         self: &Arc<Self>,
-        request: http::Request<()>,
+        mut request: http::Request<()>,
         end_of_stream: bool,
     ) -> Result<(Live, h2::client::ResponseFuture, h2::SendStream<Bytes>), AttemptError> {
+        // Every request passes here, unary calls and tonic's streams alike (whose own
+        // `user-agent`, if any, this replaces).
+        request
+            .headers_mut()
+            .insert(http::header::USER_AGENT, self.user_agent.clone());
         let live = self.live().await.map_err(AttemptError::NotSent)?;
         let closed = |e: h2::Error| {
             // The connection died before this request could be written.
@@ -568,5 +577,84 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         self.recv.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::generated::etcdserverpb::{StatusRequest, StatusResponse};
+
+    /// A one-request HTTP/2 server: hands over the request's headers and answers with a
+    /// gRPC error (trailers only), which is all a client needs to finish its call.
+    async fn headers_of_one_request(listener: tokio::net::TcpListener) -> http::HeaderMap {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::handshake(socket).await.unwrap();
+        let (request, mut respond) = connection.accept().await.unwrap().unwrap();
+        let response = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "12")
+            .body(())
+            .unwrap();
+        respond.send_response(response, true).unwrap();
+        // Keep the connection served until the client has read the answer.
+        tokio::spawn(async move { while connection.accept().await.is_some() {} });
+        request.headers().clone()
+    }
+
+    fn channel(port: u16, user_agent: &'static str) -> Channel {
+        let second = Duration::from_secs(1);
+        Channel::new(
+            Connector::new(second, None),
+            "127.0.0.1".into(),
+            port,
+            Keepalive {
+                interval: second,
+                timeout: second,
+                server_min_time: second,
+                dead_after: second,
+            },
+            http::HeaderValue::from_static(user_agent),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_request_carries_the_configured_user_agent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(headers_of_one_request(listener));
+        let channel = channel(port, "my-service/1.2 (etcdkit)");
+        let call = channel.unary::<StatusResponse>(
+            "/etcdserverpb.Maintenance/Status",
+            grpc::encode(&StatusRequest {}),
+            CallMetadata::default(),
+            1 << 20,
+        );
+        let answer = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the call ends");
+        assert!(answer.is_err(), "the server answers with an error");
+        let headers = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server saw the request")
+            .unwrap();
+        assert_eq!(
+            headers.get(http::header::USER_AGENT).unwrap(),
+            "my-service/1.2 (etcdkit)"
+        );
+        assert_eq!(headers.get_all(http::header::USER_AGENT).iter().count(), 1);
+    }
+
+    #[test]
+    fn the_default_user_agent_names_the_crate_and_its_version() {
+        assert_eq!(
+            crate::DEFAULT_USER_AGENT,
+            format!("etcdkit/{}", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(http::HeaderValue::from_str(crate::DEFAULT_USER_AGENT).is_ok());
     }
 }
