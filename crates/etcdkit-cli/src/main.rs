@@ -9,7 +9,6 @@
 mod args;
 mod bbolt;
 mod commands;
-mod crc32c;
 mod discovery;
 mod env;
 mod error;

@@ -17,13 +17,14 @@ use std::path::Path;
 
 use crate::args::GlobalArgs;
 use crate::bbolt::{self, Db, Value};
-use crate::crc32c::Crc32c;
 use crate::error::CliError;
 use crate::output::snapshot::{self as print, SnapshotStatus};
 use crate::output::{Format, Supported};
 
 use super::super::write_stdout;
 use super::key_value;
+
+static CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// Runs `snapshot status`: checks the arguments, the file and the output format in
 /// etcdutl's order, then reads and prints.
@@ -70,7 +71,9 @@ pub fn read(path: &Path) -> Result<SnapshotStatus, bbolt::Error> {
             String::from_utf8_lossy(name)
         ))),
     })?;
-    let mut hash = Crc32c::new();
+    // etcdutl's hash: CRC-32C (Castagnoli, Go's `crc32.MakeTable(crc32.Castagnoli)`; the
+    // `crc` crate calls it CRC-32/ISCSI) over every bucket's name, keys and values.
+    let mut hash = CASTAGNOLI.digest();
     // Each user key, and whether its latest entry so far is alive.
     let mut alive: HashMap<Vec<u8>, bool> = HashMap::new();
     let mut status = SnapshotStatus {
@@ -78,13 +81,13 @@ pub fn read(path: &Path) -> Result<SnapshotStatus, bbolt::Error> {
         ..SnapshotStatus::default()
     };
     for (name, bucket) in buckets {
-        hash.write(&name);
+        hash.update(&name);
         let is_key = name == b"key";
         let is_meta = name == b"meta";
         db.for_each(&bucket, |key, value| {
-            hash.write(key);
+            hash.update(key);
             if let Value::Data(data) = value {
-                hash.write(data);
+                hash.update(data);
                 if is_meta && key == b"storageVersion" {
                     status.version = semver_string(data).unwrap_or_default();
                 }
@@ -104,7 +107,7 @@ pub fn read(path: &Path) -> Result<SnapshotStatus, bbolt::Error> {
         })?;
     }
     status.total_key = alive.values().filter(|a| **a).count() as u64;
-    status.hash = hash.sum();
+    status.hash = hash.finalize();
     Ok(status)
 }
 
