@@ -559,9 +559,8 @@ impl Drop for Unsettled<'_> {
                 key: q.key.clone(),
                 lease: q.lease,
             };
-            if q.releaser.send(job).is_err() {
-                tracing::warn!("no releaser running; a key of ours may stay in the queue");
-            }
+            // Without a releaser the key stays until its lease ends: `send` says so.
+            q.releaser.send(job);
         }
     }
 }
