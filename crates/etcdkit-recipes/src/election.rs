@@ -78,6 +78,7 @@ use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
+use crate::owned_task::OwnedTask;
 use crate::queue::{Held, Queue};
 use crate::session::Session;
 
@@ -220,12 +221,12 @@ impl Election {
     /// within a Tokio runtime.
     pub fn observe(&self) -> Observer {
         let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);
-        let task = tokio::spawn(observe(
+        let task = OwnedTask::spawn(observe(
             self.queue.client.clone(),
             self.queue.prefix.clone(),
             tx,
         ));
-        Observer { rx, task }
+        Observer { rx, _task: task }
     }
 }
 
@@ -350,13 +351,7 @@ pub enum LeaderEvent {
 #[derive(Debug)]
 pub struct Observer {
     rx: mpsc::Receiver<Result<LeaderEvent>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: OwnedTask,
 }
 
 impl Stream for Observer {

@@ -48,6 +48,7 @@ mod items;
 pub mod lease_keeper;
 pub mod mirror;
 pub mod mutex;
+mod owned_task;
 pub mod prefix_cache;
 pub mod priority_queue;
 mod queue;

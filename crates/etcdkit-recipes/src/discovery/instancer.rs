@@ -9,9 +9,9 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use super::KitClient;
+use crate::owned_task::OwnedTask;
 use crate::prefix_cache::{CacheEvent, PrefixCache, Snapshot};
 
 /// One instance: a key under the watched prefix and its value.
@@ -78,15 +78,9 @@ struct Core {
     /// The last set the client's watch sent; `None` until the first.
     set: watch::Receiver<Option<Arc<[Instance]>>>,
     /// The task that copies the watch's sets into `set`.
-    task: AbortHandle,
+    _task: OwnedTask,
     /// The prefix cache underneath, when the instancer was made from one.
     cache: Option<Arc<PrefixCache>>,
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Instancer {
@@ -114,7 +108,7 @@ impl Instancer {
         cache: Option<Arc<PrefixCache>>,
     ) -> Instancer {
         let (tx, rx) = watch::channel(None);
-        let task = tokio::spawn(async move {
+        let task = OwnedTask::spawn(async move {
             while let Some(set) = sets.next().await {
                 let set: Arc<[Instance]> = set.into();
                 tx.send_if_modified(|last| {
@@ -125,12 +119,11 @@ impl Instancer {
                     true
                 });
             }
-        })
-        .abort_handle();
+        });
         Instancer {
             core: Arc::new(Core {
                 set: rx,
-                task,
+                _task: task,
                 cache,
             }),
             ready_timeout: Duration::from_secs(5),
