@@ -45,6 +45,7 @@ pub mod discovery;
 pub mod double_barrier;
 pub mod election;
 mod items;
+mod keys;
 pub mod lease_keeper;
 pub mod mirror;
 pub mod mutex;

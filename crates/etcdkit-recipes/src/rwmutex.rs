@@ -62,17 +62,16 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
-use etcdkit::kv::{Compare, Get, SortOrder, SortTarget, TxnOpResponse};
-use etcdkit::watch::EventType;
+use bytes::Bytes;
+use etcdkit::kv::Compare;
 use etcdkit::{Error, ErrorKind, Result, Revision};
 
 pub use crate::bounded::Bounded;
 use crate::bounded::Deadline;
+use crate::keys::join;
 pub use crate::queue::LostCause;
 use crate::queue::{Held, Queue};
 use crate::session::Session;
-use crate::watch_for::{Range, next_event};
 
 /// Shared or exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +101,6 @@ impl fmt::Debug for RwMutex {
             .field("prefix", &String::from_utf8_lossy(&self.all))
             .finish()
     }
-}
-
-fn join(name: &[u8], part: &[u8]) -> Bytes {
-    let mut key = BytesMut::with_capacity(name.len() + part.len());
-    key.extend_from_slice(name);
-    key.extend_from_slice(part);
-    key.freeze()
 }
 
 impl RwMutex {
@@ -179,73 +171,18 @@ impl RwMutex {
         // Cut short before it knew what its put did, the enqueue has the session's
         // releaser remove any key it may have left.
         let (rev, pending) = deadline.bound(queue.enqueue(Bytes::new(), what)).await?;
-        let waited = deadline
-            .bound(wait_clear(queue, in_the_way, rev, try_only, what))
-            .await;
-        let held = queue.hold(rev, pending, waited).await?;
-        Ok(RwGuard { held, mode })
-    }
-}
-
-/// Waits until no key under `in_the_way` older than ours (created at `rev`) is left, and
-/// returns the revision at which none was. With `try_only`, fails with
-/// [`ErrorKind::Locked`] instead of waiting.
-async fn wait_clear(
-    queue: &Queue,
-    in_the_way: &Bytes,
-    rev: Revision,
-    try_only: bool,
-    what: &str,
-) -> Result<Revision> {
-    loop {
-        if let Some(cause) = queue.session_ended() {
-            return Err(cause.into_error(what));
-        }
-        let newest_before = Get::new(in_the_way.clone())
-            .prefix()
-            .max_create_revision(Revision(rev.get().saturating_sub(1)))
-            .sort(SortTarget::Create, SortOrder::Descend)
-            .limit(1);
-        let response = queue
-            .client
-            .kv()
-            .txn()
-            .when([queue.key_created_at(rev)])
-            .and_then([newest_before])
-            .await?;
-        if !response.succeeded() {
-            return Err(LostCause::KeyGone.into_error(what));
-        }
-        let seen_at = response.header().revision();
-        let blocker = response.into_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
-            _ => None,
-        });
-        let Some(blocker) = blocker else {
-            return Ok(seen_at);
-        };
-        if try_only {
-            return Err(Error::new(
+        let wait = queue.wait_none_older(in_the_way, rev, try_only, what, |blocker| {
+            Error::new(
                 ErrorKind::Locked,
                 format!(
                     "{what}: {} is before us",
                     String::from_utf8_lossy(blocker.key())
                 ),
-            ));
-        }
-        // Watching the newest key in the way is enough: when it goes, we look again and
-        // find the next one, if any. Our own key going is seen by the compare above.
-        let from = seen_at.next();
-        let client = &queue.client;
-        tokio::select! {
-            gone = next_event(client, blocker.key().clone(), Range::Key, from, EventType::Delete) => {
-                gone?;
-            }
-            gone = next_event(client, queue.key.clone(), Range::Key, from, EventType::Delete) => {
-                gone?;
-            }
-            cause = queue.session_lost() => return Err(cause.into_error(what)),
-        }
+            )
+        });
+        let waited = deadline.bound(wait).await;
+        let held = queue.hold(rev, pending, waited).await?;
+        Ok(RwGuard { held, mode })
     }
 }
 
