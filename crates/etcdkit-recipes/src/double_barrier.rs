@@ -232,18 +232,11 @@ pub struct Entered {
     ready_rev: Revision,
 }
 
-impl fmt::Debug for Entered {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.held.fmt_as("Entered", "create_revision", f)
-    }
-}
+held_key_guard!(Entered, revision: "create_revision",
+    /// This participant's key.
+);
 
 impl Entered {
-    /// This participant's key.
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
     /// The revision at which the barrier was seen complete.
     pub fn entered_at(&self) -> Revision {
         self.held.seen_at

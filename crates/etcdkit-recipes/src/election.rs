@@ -250,18 +250,11 @@ pub struct Leadership {
     held: Held,
 }
 
-impl fmt::Debug for Leadership {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.held.fmt_as("Leadership", "revision", f)
-    }
-}
+held_key_guard!(Leadership, revision: "revision",
+    /// The leader key (`NAME/LEASE`).
+);
 
 impl Leadership {
-    /// The leader key (`NAME/LEASE`).
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
     /// The leader key's creation revision: it identifies this leadership and grows with
     /// every new one (a fencing token).
     pub fn revision(&self) -> Revision {

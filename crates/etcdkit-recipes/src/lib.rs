@@ -38,6 +38,9 @@ macro_rules! etcd_error_impls {
     };
 }
 
+#[macro_use]
+mod macros;
+
 mod backoff;
 pub mod barrier;
 mod bounded;

@@ -63,8 +63,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use etcdkit::kv::Compare;
-use etcdkit::{Error, ErrorKind, Result, Revision};
+use etcdkit::{Error, ErrorKind, Result};
 
 pub use crate::bounded::Bounded;
 use crate::bounded::Deadline;
@@ -195,15 +194,9 @@ pub struct RwGuard {
     mode: Mode,
 }
 
-impl fmt::Debug for RwGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.mode {
-            Mode::Read => "RwGuard(read)",
-            Mode::Write => "RwGuard(write)",
-        };
-        self.held.fmt_as(name, "fencing_token", f)
-    }
-}
+held_key_guard!(RwGuard, debug_name: debug_name, revision: "fencing_token",
+    /// The lock's key (`NAME/read/LEASE` or `NAME/write/LEASE`).
+);
 
 impl RwGuard {
     /// Whether this is a read or a write lock.
@@ -211,31 +204,7 @@ impl RwGuard {
         self.mode
     }
 
-    /// The lock's key (`NAME/read/LEASE` or `NAME/write/LEASE`).
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
-    /// The fencing token: the key's creation revision.
-    pub fn fencing_token(&self) -> Revision {
-        self.held.rev
-    }
-
-    /// The revision at which the lock was seen to be held.
-    pub fn acquired_at(&self) -> Revision {
-        self.held.seen_at
-    }
-
-    /// A compare that holds only while this guard still holds the lock: the key exists
-    /// with the guard's creation revision. Add it to your own transactions.
-    pub fn compare(&self) -> Compare {
-        self.held.compare()
-    }
-
-    /// Finishes when the lock is lost, and says why.
-    pub async fn lost(&self) -> LostCause {
-        self.held.lost().await
-    }
+    held_lock_accessors!();
 
     /// Releases the lock: deletes the key if it is still this guard's. Returns whether
     /// it was (`false`: the lock had already been lost).
@@ -246,5 +215,13 @@ impl RwGuard {
     /// then released by the session's background releaser.
     pub async fn unlock(mut self) -> Result<bool> {
         self.held.give_up().await
+    }
+
+    /// The name `Debug` prints: the type's and the mode.
+    fn debug_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Read => "RwGuard(read)",
+            Mode::Write => "RwGuard(write)",
+        }
     }
 }
