@@ -59,13 +59,14 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use etcdkit::kv::{Compare, CompareOp, Delete, Get, TxnOpResponse};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, Result, Revision};
 
 pub use crate::bounded::Bounded;
 use crate::bounded::Deadline;
+use crate::keys::{count_under, join};
 pub use crate::queue::LostCause;
 use crate::queue::{Held, Queue};
 use crate::session::Session;
@@ -93,13 +94,6 @@ impl fmt::Debug for DoubleBarrier {
             .field("count", &self.count)
             .finish()
     }
-}
-
-fn join(name: &[u8], part: &[u8]) -> Bytes {
-    let mut key = BytesMut::with_capacity(name.len() + part.len());
-    key.extend_from_slice(name);
-    key.extend_from_slice(part);
-    key.freeze()
 }
 
 impl DoubleBarrier {
@@ -238,18 +232,11 @@ pub struct Entered {
     ready_rev: Revision,
 }
 
-impl fmt::Debug for Entered {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.held.fmt_as("Entered", "create_revision", f)
-    }
-}
+held_key_guard!(Entered, revision: "create_revision",
+    /// This participant's key.
+);
 
 impl Entered {
-    /// This participant's key.
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
     /// The revision at which the barrier was seen complete.
     pub fn entered_at(&self) -> Revision {
         self.held.seen_at
@@ -284,15 +271,8 @@ impl Entered {
 
     async fn all_left(&self) -> Result<Revision> {
         loop {
-            let response = self
-                .client
-                .kv()
-                .get(self.waiters.clone())
-                .prefix()
-                .count_only()
-                .await?;
-            let seen_at = response.header().revision();
-            if response.count() == 0 {
+            let (count, seen_at) = count_under(&self.client, &self.waiters).await?;
+            if count == 0 {
                 // The last ones out remove this round's ready key, and only this
                 // round's: a next round's has another mod revision.
                 self.client

@@ -78,6 +78,7 @@ use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
+use crate::owned_task::OwnedTask;
 use crate::queue::{Held, Queue};
 use crate::session::Session;
 
@@ -220,12 +221,12 @@ impl Election {
     /// within a Tokio runtime.
     pub fn observe(&self) -> Observer {
         let (tx, rx) = mpsc::channel(OBSERVE_BUFFER);
-        let task = tokio::spawn(observe(
+        let task = OwnedTask::spawn(observe(
             self.queue.client.clone(),
             self.queue.prefix.clone(),
             tx,
         ));
-        Observer { rx, task }
+        Observer { rx, _task: task }
     }
 }
 
@@ -249,18 +250,11 @@ pub struct Leadership {
     held: Held,
 }
 
-impl fmt::Debug for Leadership {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.held.fmt_as("Leadership", "revision", f)
-    }
-}
+held_key_guard!(Leadership, revision: "revision",
+    /// The leader key (`NAME/LEASE`).
+);
 
 impl Leadership {
-    /// The leader key (`NAME/LEASE`).
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
     /// The leader key's creation revision: it identifies this leadership and grows with
     /// every new one (a fencing token).
     pub fn revision(&self) -> Revision {
@@ -350,13 +344,7 @@ pub enum LeaderEvent {
 #[derive(Debug)]
 pub struct Observer {
     rx: mpsc::Receiver<Result<LeaderEvent>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: OwnedTask,
 }
 
 impl Stream for Observer {

@@ -4,12 +4,13 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use etcdkit::kv::{Compare, CompareOp, Delete, Put, SortOrder, SortTarget};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
 
 use crate::bounded::Deadline;
+use crate::keys::{count_under, join};
 use crate::watch_for::{Range, next_event};
 
 /// How many unique names an enqueue tries before giving up (a clash needs two random
@@ -88,21 +89,19 @@ pub(crate) struct Items {
 
 impl Items {
     pub fn new(client: &Client, name: Bytes, order: Order) -> Items {
-        let mut prefix = BytesMut::with_capacity(name.len() + 1);
-        prefix.extend_from_slice(&name);
-        prefix.extend_from_slice(b"/");
         Items {
             client: client.clone(),
-            prefix: prefix.freeze(),
+            prefix: join(&name, b"/"),
             order,
         }
     }
 
     /// The prefix of the priority `priority`'s items: `NAME/PPPPP/`.
     fn bucket(&self, priority: u16) -> Bytes {
-        let mut bucket = BytesMut::from(self.prefix.as_ref());
-        bucket.extend_from_slice(format!("{priority:0PRIORITY_DIGITS$}/").as_bytes());
-        bucket.freeze()
+        join(
+            &self.prefix,
+            format!("{priority:0PRIORITY_DIGITS$}/").as_bytes(),
+        )
     }
 
     /// Puts `value` as a new item (with `priority` in a priority queue) under a unique
@@ -119,9 +118,7 @@ impl Items {
         for _ in 0..PUT_ATTEMPTS {
             // The order is by creation revision, not by name: the name only has to be
             // unique, and the put checks that it is.
-            let mut key = BytesMut::from(under.as_ref());
-            key.extend_from_slice(format!("{:016x}", fastrand::u64(..)).as_bytes());
-            let key = key.freeze();
+            let key = join(&under, format!("{:016x}", fastrand::u64(..)).as_bytes());
             let response = self
                 .client
                 .kv()
@@ -317,13 +314,6 @@ impl Items {
 
     /// How many items there are now.
     pub async fn len(&self) -> Result<u64> {
-        let response = self
-            .client
-            .kv()
-            .get(self.prefix.clone())
-            .prefix()
-            .count_only()
-            .await?;
-        Ok(u64::try_from(response.count()).unwrap_or(0))
+        Ok(count_under(&self.client, &self.prefix).await?.0)
     }
 }

@@ -38,6 +38,9 @@ macro_rules! etcd_error_impls {
     };
 }
 
+#[macro_use]
+mod macros;
+
 mod backoff;
 pub mod barrier;
 mod bounded;
@@ -45,9 +48,11 @@ pub mod discovery;
 pub mod double_barrier;
 pub mod election;
 mod items;
+mod keys;
 pub mod lease_keeper;
 pub mod mirror;
 pub mod mutex;
+mod owned_task;
 pub mod prefix_cache;
 pub mod priority_queue;
 mod queue;

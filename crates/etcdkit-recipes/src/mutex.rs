@@ -94,8 +94,7 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcdkit::kv::Compare;
-use etcdkit::{Error, ErrorKind, Result, Revision};
+use etcdkit::{Error, ErrorKind, Result};
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
@@ -263,39 +262,12 @@ pub struct MutexGuard {
     held: Held,
 }
 
-impl fmt::Debug for MutexGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.held.fmt_as("MutexGuard", "fencing_token", f)
-    }
-}
+held_key_guard!(MutexGuard, revision: "fencing_token",
+    /// The lock's key.
+);
 
 impl MutexGuard {
-    /// The lock's key.
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
-    /// The fencing token: the key's creation revision. Every grant of the lock has a
-    /// larger one than the grants before it.
-    pub fn fencing_token(&self) -> Revision {
-        self.held.rev
-    }
-
-    /// The revision at which the lock was seen to be held.
-    pub fn acquired_at(&self) -> Revision {
-        self.held.seen_at
-    }
-
-    /// A compare that holds only while this guard still holds the lock: the key exists
-    /// with the guard's creation revision. Add it to your own transactions.
-    pub fn compare(&self) -> Compare {
-        self.held.compare()
-    }
-
-    /// Finishes when the lock is lost, and says why.
-    pub async fn lost(&self) -> LostCause {
-        self.held.lost().await
-    }
+    held_lock_accessors!();
 
     /// Releases the lock: deletes the key if it is still this guard's. Returns whether
     /// it was (`false`: the lock had already been lost, and nothing was deleted).

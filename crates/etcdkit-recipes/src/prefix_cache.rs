@@ -40,9 +40,10 @@ use etcdkit::watch::{EventType, Watcher};
 use etcdkit::{Client, ErrorKind, KeyValue, Revision, prefix_end};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{broadcast, watch};
-use tokio::task::AbortHandle;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::owned_task::OwnedTask;
 
 /// A change of the cached prefix.
 #[non_exhaustive]
@@ -146,8 +147,11 @@ impl PrefixCacheBuilder {
             events,
             ready,
         });
-        let task = tokio::spawn(run(self, shared.clone())).abort_handle();
-        PrefixCache { shared, task }
+        let task = OwnedTask::spawn(run(self, shared.clone()));
+        PrefixCache {
+            shared,
+            _task: task,
+        }
     }
 }
 
@@ -156,7 +160,7 @@ impl PrefixCacheBuilder {
 /// **Drop**: stops the cache's task.
 pub struct PrefixCache {
     shared: Arc<CacheCore>,
-    task: AbortHandle,
+    _task: OwnedTask,
 }
 
 impl PrefixCache {
@@ -214,12 +218,6 @@ impl PrefixCache {
             Ok(s) => f(&s),
             Err(poisoned) => f(&poisoned.into_inner()),
         }
-    }
-}
-
-impl Drop for PrefixCache {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -62,17 +62,15 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
-use etcdkit::kv::{Compare, Get, SortOrder, SortTarget, TxnOpResponse};
-use etcdkit::watch::EventType;
-use etcdkit::{Error, ErrorKind, Result, Revision};
+use bytes::Bytes;
+use etcdkit::{Error, ErrorKind, Result};
 
 pub use crate::bounded::Bounded;
 use crate::bounded::Deadline;
+use crate::keys::join;
 pub use crate::queue::LostCause;
 use crate::queue::{Held, Queue};
 use crate::session::Session;
-use crate::watch_for::{Range, next_event};
 
 /// Shared or exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +100,6 @@ impl fmt::Debug for RwMutex {
             .field("prefix", &String::from_utf8_lossy(&self.all))
             .finish()
     }
-}
-
-fn join(name: &[u8], part: &[u8]) -> Bytes {
-    let mut key = BytesMut::with_capacity(name.len() + part.len());
-    key.extend_from_slice(name);
-    key.extend_from_slice(part);
-    key.freeze()
 }
 
 impl RwMutex {
@@ -179,73 +170,18 @@ impl RwMutex {
         // Cut short before it knew what its put did, the enqueue has the session's
         // releaser remove any key it may have left.
         let (rev, pending) = deadline.bound(queue.enqueue(Bytes::new(), what)).await?;
-        let waited = deadline
-            .bound(wait_clear(queue, in_the_way, rev, try_only, what))
-            .await;
-        let held = queue.hold(rev, pending, waited).await?;
-        Ok(RwGuard { held, mode })
-    }
-}
-
-/// Waits until no key under `in_the_way` older than ours (created at `rev`) is left, and
-/// returns the revision at which none was. With `try_only`, fails with
-/// [`ErrorKind::Locked`] instead of waiting.
-async fn wait_clear(
-    queue: &Queue,
-    in_the_way: &Bytes,
-    rev: Revision,
-    try_only: bool,
-    what: &str,
-) -> Result<Revision> {
-    loop {
-        if let Some(cause) = queue.session_ended() {
-            return Err(cause.into_error(what));
-        }
-        let newest_before = Get::new(in_the_way.clone())
-            .prefix()
-            .max_create_revision(Revision(rev.get().saturating_sub(1)))
-            .sort(SortTarget::Create, SortOrder::Descend)
-            .limit(1);
-        let response = queue
-            .client
-            .kv()
-            .txn()
-            .when([queue.key_created_at(rev)])
-            .and_then([newest_before])
-            .await?;
-        if !response.succeeded() {
-            return Err(LostCause::KeyGone.into_error(what));
-        }
-        let seen_at = response.header().revision();
-        let blocker = response.into_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
-            _ => None,
-        });
-        let Some(blocker) = blocker else {
-            return Ok(seen_at);
-        };
-        if try_only {
-            return Err(Error::new(
+        let wait = queue.wait_none_older(in_the_way, rev, try_only, what, |blocker| {
+            Error::new(
                 ErrorKind::Locked,
                 format!(
                     "{what}: {} is before us",
                     String::from_utf8_lossy(blocker.key())
                 ),
-            ));
-        }
-        // Watching the newest key in the way is enough: when it goes, we look again and
-        // find the next one, if any. Our own key going is seen by the compare above.
-        let from = seen_at.next();
-        let client = &queue.client;
-        tokio::select! {
-            gone = next_event(client, blocker.key().clone(), Range::Key, from, EventType::Delete) => {
-                gone?;
-            }
-            gone = next_event(client, queue.key.clone(), Range::Key, from, EventType::Delete) => {
-                gone?;
-            }
-            cause = queue.session_lost() => return Err(cause.into_error(what)),
-        }
+            )
+        });
+        let waited = deadline.bound(wait).await;
+        let held = queue.hold(rev, pending, waited).await?;
+        Ok(RwGuard { held, mode })
     }
 }
 
@@ -258,15 +194,9 @@ pub struct RwGuard {
     mode: Mode,
 }
 
-impl fmt::Debug for RwGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.mode {
-            Mode::Read => "RwGuard(read)",
-            Mode::Write => "RwGuard(write)",
-        };
-        self.held.fmt_as(name, "fencing_token", f)
-    }
-}
+held_key_guard!(RwGuard, debug_name: debug_name, revision: "fencing_token",
+    /// The lock's key (`NAME/read/LEASE` or `NAME/write/LEASE`).
+);
 
 impl RwGuard {
     /// Whether this is a read or a write lock.
@@ -274,31 +204,7 @@ impl RwGuard {
         self.mode
     }
 
-    /// The lock's key (`NAME/read/LEASE` or `NAME/write/LEASE`).
-    pub fn key(&self) -> &Bytes {
-        self.held.key()
-    }
-
-    /// The fencing token: the key's creation revision.
-    pub fn fencing_token(&self) -> Revision {
-        self.held.rev
-    }
-
-    /// The revision at which the lock was seen to be held.
-    pub fn acquired_at(&self) -> Revision {
-        self.held.seen_at
-    }
-
-    /// A compare that holds only while this guard still holds the lock: the key exists
-    /// with the guard's creation revision. Add it to your own transactions.
-    pub fn compare(&self) -> Compare {
-        self.held.compare()
-    }
-
-    /// Finishes when the lock is lost, and says why.
-    pub async fn lost(&self) -> LostCause {
-        self.held.lost().await
-    }
+    held_lock_accessors!();
 
     /// Releases the lock: deletes the key if it is still this guard's. Returns whether
     /// it was (`false`: the lock had already been lost).
@@ -309,5 +215,13 @@ impl RwGuard {
     /// then released by the session's background releaser.
     pub async fn unlock(mut self) -> Result<bool> {
         self.held.give_up().await
+    }
+
+    /// The name `Debug` prints: the type's and the mode.
+    fn debug_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Read => "RwGuard(read)",
+            Mode::Write => "RwGuard(write)",
+        }
     }
 }

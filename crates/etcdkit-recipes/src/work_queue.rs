@@ -76,46 +76,6 @@ impl Queue {
     pub async fn enqueue(&self, value: impl Into<Bytes>) -> Result<Item> {
         self.items.put(value.into(), None).await
     }
-
-    /// Takes the oldest item, waiting for one while the queue is empty. Await the
-    /// returned [`Bounded`], after setting a timeout if you want one.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Timeout`](etcdkit::ErrorKind::Timeout) when the timeout passes
-    /// before an item was taken (nothing was taken), the client's errors, and
-    /// [`ErrorKind::OutcomeUnknown`](etcdkit::ErrorKind::OutcomeUnknown) when an item
-    /// may have been taken by this call but its answer was lost.
-    pub fn dequeue(&self) -> Bounded<'_, Item> {
-        Bounded::new("dequeue", move |deadline| {
-            Box::pin(self.items.dequeue(deadline))
-        })
-    }
-
-    /// Takes the oldest item if there is one, without waiting.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`dequeue`](Queue::dequeue) except the timeout.
-    pub async fn try_dequeue(&self) -> Result<Option<Item>> {
-        self.items.try_dequeue().await
-    }
-
-    /// How many items the queue holds now.
-    ///
-    /// # Errors
-    ///
-    /// The client's errors.
-    pub async fn len(&self) -> Result<u64> {
-        self.items.len().await
-    }
-
-    /// Whether the queue is empty now.
-    ///
-    /// # Errors
-    ///
-    /// The client's errors.
-    pub async fn is_empty(&self) -> Result<bool> {
-        Ok(self.len().await? == 0)
-    }
 }
+
+items_consumer!(Queue, next: "the oldest item");

@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use super::{BoxError, Instance, Instancer, InstancerEvent};
+use crate::owned_task::OwnedTask;
 
 /// Runs when the endpoint of an instance is dropped (the instance went away, or the
 /// endpointer stopped): go-kit's `io.Closer`.
@@ -39,16 +39,6 @@ struct EndpointSet<E> {
     ready: watch::Sender<bool>,
 }
 
-struct Owner {
-    task: AbortHandle,
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// The endpoints of an [`Instancer`]'s instances, made by a factory. Cheap to clone.
 ///
 /// The factory is called once per instance (and again when the instance's value
@@ -59,7 +49,8 @@ impl Drop for Owner {
 /// endpoint is dropped and every closer runs.
 pub struct Endpointer<E> {
     shared: Arc<EndpointSet<E>>,
-    _owner: Arc<Owner>,
+    /// The task that keeps `shared`, shared by the clones: the last one aborts it.
+    _owner: Arc<OwnedTask>,
 }
 
 impl<E> Clone for Endpointer<E> {
@@ -85,10 +76,10 @@ impl<E: Clone + Send + Sync + 'static> Endpointer<E> {
             ready,
         });
         let events = instancer.events().boxed();
-        let task = tokio::spawn(run(events, factory, shared.clone())).abort_handle();
+        let task = OwnedTask::spawn(run(events, factory, shared.clone()));
         Endpointer {
             shared,
-            _owner: Arc::new(Owner { task }),
+            _owner: Arc::new(task),
         }
     }
 

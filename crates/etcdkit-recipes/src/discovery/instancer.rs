@@ -9,9 +9,9 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use super::KitClient;
+use crate::owned_task::OwnedTask;
 use crate::prefix_cache::{CacheEvent, PrefixCache, Snapshot};
 
 /// One instance: a key under the watched prefix and its value.
@@ -78,15 +78,9 @@ struct Core {
     /// The last set the client's watch sent; `None` until the first.
     set: watch::Receiver<Option<Arc<[Instance]>>>,
     /// The task that copies the watch's sets into `set`.
-    task: AbortHandle,
+    _task: OwnedTask,
     /// The prefix cache underneath, when the instancer was made from one.
     cache: Option<Arc<PrefixCache>>,
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Instancer {
@@ -114,7 +108,7 @@ impl Instancer {
         cache: Option<Arc<PrefixCache>>,
     ) -> Instancer {
         let (tx, rx) = watch::channel(None);
-        let task = tokio::spawn(async move {
+        let task = OwnedTask::spawn(async move {
             while let Some(set) = sets.next().await {
                 let set: Arc<[Instance]> = set.into();
                 tx.send_if_modified(|last| {
@@ -125,12 +119,11 @@ impl Instancer {
                     true
                 });
             }
-        })
-        .abort_handle();
+        });
         Instancer {
             core: Arc::new(Core {
                 set: rx,
-                task,
+                _task: task,
                 cache,
             }),
             ready_timeout: Duration::from_secs(5),
@@ -168,24 +161,20 @@ impl Instancer {
             set: self.core.set.clone(),
             _core: self.core.clone(),
             last: None,
-            ready_timeout: self.ready_timeout,
-            reported: false,
+            first_read: FirstRead::new(self.ready_timeout),
         };
         futures_util::stream::unfold(state, |mut st| async move {
             if st.set.borrow().is_none() {
                 let mut set = st.set.clone();
-                if st.reported {
-                    set.wait_for(Option::is_some).await.ok()?;
-                } else if tokio::time::timeout(st.ready_timeout, set.wait_for(Option::is_some))
+                match st
+                    .first_read
+                    .wait(async move { set.wait_for(Option::is_some).await.is_ok() })
                     .await
-                    .is_err()
                 {
-                    st.reported = true;
-                    let e = Error::new(
-                        ErrorKind::Unavailable,
-                        "the instance set could not be read yet; still trying",
-                    );
-                    return Some((InstancerEvent::Error(Arc::new(e)), st));
+                    Ok(true) => {}
+                    // The copying task is gone: no set will ever come.
+                    Ok(false) => return None,
+                    Err(e) => return Some((InstancerEvent::Error(Arc::new(e)), st)),
                 }
             }
             loop {
@@ -209,14 +198,50 @@ impl Instancer {
     }
 }
 
+/// The wait for the first read of the instance set, by a stream that says once when it
+/// is slow: the first wait lasts `timeout` at most, and a stream that yields the error
+/// it then gets waits again, without a bound and without reporting it again (the read
+/// keeps being retried underneath).
+struct FirstRead {
+    timeout: Duration,
+    reported: bool,
+}
+
+impl FirstRead {
+    fn new(timeout: Duration) -> FirstRead {
+        FirstRead {
+            timeout,
+            reported: false,
+        }
+    }
+
+    /// Waits for `read`, the first read finishing, and returns what it returns; fails
+    /// with [`ErrorKind::Unavailable`] when it has not finished within the timeout, the
+    /// first time only.
+    async fn wait<T>(&mut self, read: impl Future<Output = T>) -> Result<T, Error> {
+        if self.reported {
+            return Ok(read.await);
+        }
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(done) => Ok(done),
+            Err(_) => {
+                self.reported = true;
+                Err(Error::new(
+                    ErrorKind::Unavailable,
+                    "the instance set could not be read yet; still trying",
+                ))
+            }
+        }
+    }
+}
+
 /// The state of one [`Instancer::events`] stream.
 struct EventState {
     set: watch::Receiver<Option<Arc<[Instance]>>>,
     /// Keeps the watch running while the stream lives.
     _core: Arc<Core>,
     last: Option<Arc<[Instance]>>,
-    ready_timeout: Duration,
-    reported: bool,
+    first_read: FirstRead,
 }
 
 /// The keys and modification revisions of a snapshot: equal signatures, equal sets.
@@ -232,8 +257,7 @@ struct SetState {
     cache: Arc<PrefixCache>,
     changes: Option<BoxStream<'static, CacheEvent>>,
     last: Option<Vec<(Bytes, Revision)>>,
-    ready_timeout: Duration,
-    reported: bool,
+    first_read: FirstRead,
 }
 
 /// The cache's snapshot once loaded and after every change that altered it.
@@ -245,24 +269,13 @@ pub(crate) fn sets(
         changes: Some(cache.changes().boxed()),
         cache,
         last: None,
-        ready_timeout,
-        reported: false,
+        first_read: FirstRead::new(ready_timeout),
     };
     futures_util::stream::unfold(state, |mut st| async move {
-        if !st.cache.is_ready() {
-            if st.reported {
-                st.cache.ready().await;
-            } else if tokio::time::timeout(st.ready_timeout, st.cache.ready())
-                .await
-                .is_err()
-            {
-                st.reported = true;
-                let e = Error::new(
-                    ErrorKind::Unavailable,
-                    "the instance set could not be read yet; still trying",
-                );
-                return Some((Err(e), st));
-            }
+        if !st.cache.is_ready()
+            && let Err(e) = st.first_read.wait(st.cache.ready()).await
+        {
+            return Some((Err(e), st));
         }
         loop {
             let snapshot = st.cache.snapshot();

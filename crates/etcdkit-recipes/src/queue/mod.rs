@@ -21,7 +21,7 @@ mod slot;
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use etcdkit::kv::{
     Compare, CompareOp, Get, Put, SortOrder, SortTarget, TxnOpResponse, TxnResponse,
 };
@@ -30,6 +30,7 @@ use etcdkit::{Client, Error, ErrorKind, KeyValue, LeaseId, Result, Revision};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
+use crate::keys::join;
 use crate::lease_keeper::{KeeperState, LostReason};
 use crate::session::Session;
 pub(crate) use release::Pending;
@@ -67,6 +68,24 @@ impl LostCause {
     pub(crate) fn into_error(self, what: &str) -> Error {
         Error::new(ErrorKind::SessionLost, format!("{what}: {self}"))
     }
+}
+
+/// A read of the newest key under `prefix` created before `rev`: the key just ahead of
+/// ours (created at `rev`) in a queue served in creation-revision order.
+fn newest_before(prefix: &Bytes, rev: Revision) -> Get {
+    Get::new(prefix.clone())
+        .prefix()
+        .max_create_revision(Revision(rev.get().saturating_sub(1)))
+        .sort(SortTarget::Create, SortOrder::Descend)
+        .limit(1)
+}
+
+/// The first key that the first read of a transaction found.
+fn first_kv(response: TxnResponse) -> Option<KeyValue> {
+    response.into_responses().into_iter().find_map(|r| match r {
+        TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
+        _ => None,
+    })
 }
 
 /// Where the background releases of a session's key stand: the keys of dropped guards,
@@ -130,14 +149,9 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub fn new(session: &Session, name: &[u8]) -> Queue {
-        let mut prefix = BytesMut::with_capacity(name.len() + 1);
-        prefix.extend_from_slice(name);
-        prefix.extend_from_slice(b"/");
-        let prefix = prefix.freeze();
+        let prefix = join(name, b"/");
         let lease = session.lease_id();
-        let mut key = BytesMut::from(prefix.as_ref());
-        key.extend_from_slice(format!("{lease:x}").as_bytes());
-        let key = key.freeze();
+        let key = join(&prefix, format!("{lease:x}").as_bytes());
         let places = session.places();
         Queue {
             client: session.client().clone(),
@@ -375,36 +389,46 @@ impl Queue {
         what: &str,
         busy: impl Fn(&KeyValue) -> Error,
     ) -> Result<Revision> {
+        self.wait_none_older(&self.prefix, rev, try_only, what, busy)
+            .await
+    }
+
+    /// Waits until no key under `in_the_way` is older (by creation revision) than our
+    /// key of `rev`, and returns the revision at which none was. With `try_only`, fails
+    /// with `busy()` of the newest such key instead of waiting. The queue's own prefix
+    /// makes this [`wait_first`](Queue::wait_first); the read/write mutex passes the
+    /// part of its keys a reader or a writer must wait for.
+    pub async fn wait_none_older(
+        &self,
+        in_the_way: &Bytes,
+        rev: Revision,
+        try_only: bool,
+        what: &str,
+        busy: impl Fn(&KeyValue) -> Error,
+    ) -> Result<Revision> {
         loop {
             if let Some(cause) = self.session_ended() {
                 return Err(cause.into_error(what));
             }
-            let before = Get::new(self.prefix.clone())
-                .prefix()
-                .max_create_revision(Revision(rev.get().saturating_sub(1)))
-                .sort(SortTarget::Create, SortOrder::Descend)
-                .limit(1);
             let response = self
                 .client
                 .kv()
                 .txn()
                 .when([self.key_created_at(rev)])
-                .and_then([before])
+                .and_then([newest_before(in_the_way, rev)])
                 .await?;
             if !response.succeeded() {
                 return Err(LostCause::KeyGone.into_error(what));
             }
             let seen_at = response.header().revision();
-            let predecessor = response.into_responses().into_iter().find_map(|r| match r {
-                TxnOpResponse::Get(get) => get.into_kvs().into_iter().next(),
-                _ => None,
-            });
-            let Some(predecessor) = predecessor else {
+            let Some(predecessor) = first_kv(response) else {
                 return Ok(seen_at);
             };
             if try_only {
                 return Err(busy(&predecessor));
             }
+            // Watching the newest key in the way is enough: when it goes, we look again
+            // and find the next one, if any.
             let from = seen_at.next();
             tokio::select! {
                 gone = self.deleted(predecessor.key().clone(), from) => {
@@ -559,9 +583,8 @@ impl Drop for Unsettled<'_> {
                 key: q.key.clone(),
                 lease: q.lease,
             };
-            if q.releaser.send(job).is_err() {
-                tracing::warn!("no releaser running; a key of ours may stay in the queue");
-            }
+            // Without a releaser the key stays until its lease ends: `send` says so.
+            q.releaser.send(job);
         }
     }
 }

@@ -63,8 +63,7 @@ impl Drop for Pending {
             key: self.key.clone(),
             rev: self.rev,
         };
-        if self.releaser.send(job).is_err() {
-            tracing::warn!("no releaser running; the key expires with its lease");
+        if !self.releaser.send(job) {
             self.slot.release_failed(
                 self.rev,
                 Arc::new(Error::new(
@@ -91,6 +90,16 @@ pub(super) enum Job {
         key: Bytes,
         lease: LeaseId,
     },
+}
+
+impl Job {
+    /// What stays behind when no releaser can do the job.
+    fn left_behind(&self) -> &'static str {
+        match self {
+            Job::Release { .. } => "the key expires with its lease",
+            Job::Sweep { .. } => "a key of ours may stay in the queue",
+        }
+    }
 }
 
 /// Fenced deletes on behalf of dropped guards and interrupted enqueues, for one session:
@@ -143,11 +152,16 @@ impl Releaser {
         }
     }
 
-    pub(super) fn send(&self, job: Job) -> std::result::Result<(), ()> {
-        match self.jobs.get() {
-            Some(tx) => tx.send(job).map_err(|_| ()),
-            None => Err(()),
+    /// Hands `job` to the task. Returns `false` when no task runs (never started, or
+    /// its runtime is gone), after a warning that says what then stays behind: called
+    /// from `Drop`, the caller can do nothing more about the key.
+    pub(super) fn send(&self, job: Job) -> bool {
+        let left_behind = job.left_behind();
+        let sent = self.jobs.get().is_some_and(|tx| tx.send(job).is_ok());
+        if !sent {
+            tracing::warn!("no releaser running; {left_behind}");
         }
+        sent
     }
 }
 

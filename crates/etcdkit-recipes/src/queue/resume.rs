@@ -2,11 +2,10 @@
 //! restarted, and resumed its session's lease finds its key still at the head of the
 //! queue and holds it again.
 
-use bytes::Bytes;
-use etcdkit::kv::{Compare, CompareOp, Get, SortOrder, SortTarget, TxnOpResponse};
+use etcdkit::kv::{Compare, CompareOp};
 use etcdkit::{Error, ErrorKind, Result, Revision};
 
-use super::{Held, Queue};
+use super::{Held, Queue, first_kv, newest_before};
 
 impl Queue {
     /// Holds this session's key again if it exists with creation revision `rev`, under
@@ -36,11 +35,6 @@ impl Queue {
                 ),
             ));
         }
-        let before = Get::new(self.prefix.clone())
-            .prefix()
-            .max_create_revision(Revision(rev.get().saturating_sub(1)))
-            .sort(SortTarget::Create, SortOrder::Descend)
-            .limit(1);
         let response = self
             .client
             .kv()
@@ -49,7 +43,7 @@ impl Queue {
                 self.key_created_at(rev),
                 Compare::lease(self.key.clone(), CompareOp::Equal, Some(self.lease)),
             ])
-            .and_then([before])
+            .and_then([newest_before(&self.prefix, rev)])
             .await?;
         if !response.succeeded() {
             return Err(refused(format!(
@@ -58,14 +52,10 @@ impl Queue {
             )));
         }
         let seen_at = response.header().revision();
-        let older: Option<Bytes> = response.into_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(get) => get.into_kvs().into_iter().next().map(|kv| kv.key().clone()),
-            _ => None,
-        });
-        if let Some(older) = older {
+        if let Some(older) = first_kv(response) {
             return Err(refused(format!(
                 "{what}: the key {key} is not at the head of the queue ({} is older)",
-                String::from_utf8_lossy(&older)
+                String::from_utf8_lossy(older.key())
             )));
         }
         self.slot.hand_out(rev);

@@ -27,39 +27,52 @@ impl Read {
     }
 }
 
-/// Every key an attempt read, as first read.
-#[derive(Debug, Default)]
-pub(super) struct ReadSet {
-    reads: BTreeMap<Bytes, Read>,
+/// What an attempt recorded per key, in key order: the read set and the write set.
+#[derive(Debug)]
+pub(super) struct ByKey<T> {
+    entries: BTreeMap<Bytes, T>,
 }
 
-impl ReadSet {
-    pub fn get(&self, key: &[u8]) -> Option<&Read> {
-        self.reads.get(key)
+impl<T> Default for ByKey<T> {
+    fn default() -> Self {
+        ByKey {
+            entries: BTreeMap::new(),
+        }
     }
+}
 
-    /// Records a read unless the key was read already (a key is read once per attempt),
-    /// and returns the read that counts.
-    pub fn insert(&mut self, key: Bytes, read: Read) -> Read {
-        self.reads.entry(key).or_insert(read).clone()
+impl<T> ByKey<T> {
+    pub fn get(&self, key: &[u8]) -> Option<&T> {
+        self.entries.get(key)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.reads.is_empty()
+        self.entries.is_empty()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
-        self.reads.keys()
+        self.entries.keys()
+    }
+}
+
+/// Every key an attempt read, as first read.
+pub(super) type ReadSet = ByKey<Read>;
+
+impl ReadSet {
+    /// Records a read unless the key was read already (a key is read once per attempt),
+    /// and returns the read that counts.
+    pub fn insert(&mut self, key: Bytes, read: Read) -> Read {
+        self.entries.entry(key).or_insert(read).clone()
     }
 
     /// The revision of the earliest read.
     pub fn first(&self) -> Option<Revision> {
-        self.reads.values().map(|r| r.at).min()
+        self.entries.values().map(|r| r.at).min()
     }
 
     /// Whether every read saw the same revision.
     pub fn at_one_revision(&self) -> bool {
-        let mut revisions = self.reads.values().map(|r| r.at);
+        let mut revisions = self.entries.values().map(|r| r.at);
         match revisions.next() {
             Some(first) => revisions.all(|r| r == first),
             None => true,
@@ -69,7 +82,7 @@ impl ReadSet {
     /// Compares that hold while every key read is as it was read (a missing key: still
     /// missing).
     pub fn unchanged(&self) -> Vec<Compare> {
-        self.reads
+        self.entries
             .iter()
             .map(|(key, read)| {
                 Compare::mod_revision(key.clone(), CompareOp::Equal, read.mod_revision())
@@ -96,34 +109,24 @@ impl Write {
 }
 
 /// The last write of every key an attempt wrote.
-#[derive(Debug, Default)]
-pub(super) struct WriteSet {
-    writes: BTreeMap<Bytes, Write>,
-}
+pub(super) type WriteSet = ByKey<Write>;
 
 impl WriteSet {
-    pub fn get(&self, key: &[u8]) -> Option<&Write> {
-        self.writes.get(key)
-    }
-
+    /// Records a write of the key, replacing an earlier one: the last write wins.
     pub fn insert(&mut self, key: Bytes, write: Write) {
-        self.writes.insert(key, write);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.entries.insert(key, write);
     }
 
     /// Compares that hold while no key written was modified after revision `rev`.
     pub fn unmodified_since(&self, rev: Revision) -> impl Iterator<Item = Compare> + '_ {
-        self.writes
+        self.entries
             .keys()
             .map(move |key| Compare::mod_revision(key.clone(), CompareOp::Less, rev.next()))
     }
 
     /// The writes as transaction operations.
     pub fn ops(&self) -> Vec<TxnOp> {
-        self.writes
+        self.entries
             .iter()
             .map(|(key, write)| match write {
                 Write::Put(value) => Put::new(key.clone(), value.clone()).into(),
