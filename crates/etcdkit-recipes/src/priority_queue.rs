@@ -51,7 +51,8 @@ pub struct PriorityQueue {
 }
 
 impl PriorityQueue {
-    /// The priority queue `name` (its items are `name/PPPPP/ID`).
+    /// The priority queue `name` (its items are `name/PPPPP/ID`; give the name without a
+    /// trailing `/`, as for [`Queue::new`](crate::work_queue::Queue::new)).
     pub fn new(client: &Client, name: impl Into<Bytes>) -> PriorityQueue {
         PriorityQueue {
             items: Items::new(client, name.into(), Order::Priority),

@@ -56,14 +56,17 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// The queue `name` (its items are `name/ID`).
+    /// The queue `name` (its items are `name/ID`: give the name without a trailing `/`,
+    /// `"jobs"` not `"jobs/"`, which would be the different queue `jobs//`). Every
+    /// producer and consumer names the queue the same way; clone a `Queue` to share it.
     pub fn new(client: &Client, name: impl Into<Bytes>) -> Queue {
         Queue {
             items: Items::new(client, name.into(), Order::Fifo),
         }
     }
 
-    /// The prefix of the queue's items (`NAME/`).
+    /// The prefix of the queue's items (`NAME/`): for reading or watching them, not a
+    /// name to pass to [`Queue::new`].
     pub fn prefix(&self) -> &Bytes {
         &self.items.prefix
     }

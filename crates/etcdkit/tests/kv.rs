@@ -758,6 +758,9 @@ async fn a_prefix_reads_into_a_map_of_keys_to_values() {
             .unwrap()
             .is_empty()
     );
+    // An empty prefix would be the whole store: refused before sending.
+    let err = bounded(c.kv().get_prefix_map("")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EmptyKey, "{err}");
 }
 
 #[cfg(feature = "json")]

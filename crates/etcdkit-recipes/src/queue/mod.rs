@@ -58,7 +58,7 @@ impl fmt::Display for LostCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LostCause::Session(reason) => write!(f, "the session's lease was lost: {reason}"),
-            LostCause::SessionDropped => f.write_str("the session was dropped"),
+            LostCause::SessionDropped => f.write_str("the session was closed or dropped"),
             LostCause::KeyGone => f.write_str("the key was deleted by someone else"),
         }
     }

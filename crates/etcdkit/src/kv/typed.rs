@@ -47,6 +47,16 @@ impl Kv {
         prefix: impl Into<Bytes>,
         value: impl Fn(&KeyValue) -> Result<T>,
     ) -> Result<BTreeMap<String, T>> {
+        let prefix = prefix.into();
+        // An empty prefix would be every key in the store: refused, as documented, so a
+        // prefix that is empty by mistake does not read (and hold) the whole store.
+        if prefix.is_empty() {
+            return Err(Error::new(
+                ErrorKind::EmptyKey,
+                "the prefix must not be empty (read the whole store with get(..).from_key())",
+            )
+            .with_operation("kv.get"));
+        }
         let response = self.get(prefix).prefix().await?;
         response
             .kvs()

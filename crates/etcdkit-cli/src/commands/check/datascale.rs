@@ -94,10 +94,10 @@ pub async fn run(global: &GlobalArgs, args: &DatascaleArgs) -> Result<(), CliErr
         first.kv().delete(prefix.clone()).range(range),
     )
     .await?;
-    if args.auto_compact {
+    if args.after.auto_compact {
         after::compact(&first, deleted.header().revision().0).await?;
     }
-    if args.auto_defrag {
+    if args.after.auto_defrag {
         after::defrag(&first, &endpoints).await?;
     }
 

@@ -36,6 +36,16 @@ pub struct DatascaleArgs {
     /// The prefix for writing the datascale check's keys.
     #[arg(long, default_value = "/etcdctl-check-datascale/")]
     pub prefix: String,
+    #[command(flatten)]
+    pub after: AfterCheck,
+    /// How many key-values to write instead of the model's (for tests; not in etcdctl).
+    #[arg(long, hide = true)]
+    pub total: Option<u64>,
+}
+
+/// What both checks may do to the member once they have removed their keys.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct AfterCheck {
     /// Compact storage with last revision after test is finished.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
@@ -44,9 +54,6 @@ pub struct DatascaleArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
     pub auto_defrag: bool,
-    /// How many key-values to write instead of the model's (for tests; not in etcdctl).
-    #[arg(long, hide = true)]
-    pub total: Option<u64>,
 }
 
 /// `check perf [options]`
@@ -59,14 +66,8 @@ pub struct PerfArgs {
     /// The prefix for writing the performance check's keys.
     #[arg(long, default_value = "/etcdctl-check-perf/")]
     pub prefix: String,
-    /// Compact storage with last revision after test is finished.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
-          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
-    pub auto_compact: bool,
-    /// Defragment storage after test is finished.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
-          default_value = "false", default_missing_value = "true", value_parser = go_compat::parse_bool)]
-    pub auto_defrag: bool,
+    #[command(flatten)]
+    pub after: AfterCheck,
     /// How long the load runs instead of the model's 60 s (for tests; not in etcdctl).
     #[arg(long, hide = true, value_parser = go_compat::parse_duration)]
     pub duration: Option<Duration>,

@@ -107,12 +107,12 @@ pub async fn run(global: &GlobalArgs, args: &PerfArgs) -> Result<(), CliError> {
             "FAIL: Cleanup failed during key deletion: ERROR({})\n",
             e.message
         )),
-        Ok(deleted) if args.auto_compact => {
+        Ok(deleted) if args.after.auto_compact => {
             after::compact(&first, deleted.header().revision().0).await?;
         }
         Ok(_) => {}
     }
-    if args.auto_defrag {
+    if args.after.auto_defrag {
         after::defrag(&first, &endpoints).await?;
     }
 

@@ -52,36 +52,30 @@ pub async fn run(args: &SnapshotRestoreArgs) -> Result<(), CliError> {
 /// (so a value starting with `-` stays a value), then the file after `--`.
 fn etcdutl_args(args: &SnapshotRestoreArgs) -> Vec<OsString> {
     let mut out: Vec<OsString> = vec!["snapshot".into(), "restore".into()];
-    let strings = [
-        ("data-dir", &args.data_dir),
-        ("wal-dir", &args.wal_dir),
-        ("name", &args.name),
-        ("initial-cluster", &args.initial_cluster),
-        ("initial-cluster-token", &args.initial_cluster_token),
+    // Each flag etcdutl was given, its value as text (a string, number or boolean).
+    let text = |v: &Option<String>| v.clone();
+    let flags = [
+        ("data-dir", text(&args.data_dir)),
+        ("wal-dir", text(&args.wal_dir)),
+        ("name", text(&args.name)),
+        ("initial-cluster", text(&args.initial_cluster)),
+        ("initial-cluster-token", text(&args.initial_cluster_token)),
         (
             "initial-advertise-peer-urls",
-            &args.initial_advertise_peer_urls,
+            text(&args.initial_advertise_peer_urls),
         ),
+        (
+            "initial-memory-map-size",
+            args.initial_memory_map_size.map(|n| n.to_string()),
+        ),
+        ("bump-revision", args.bump_revision.map(|n| n.to_string())),
+        (
+            "skip-hash-check",
+            args.skip_hash_check.map(|b| b.to_string()),
+        ),
+        ("mark-compacted", args.mark_compacted.map(|b| b.to_string())),
     ];
-    for (flag, value) in strings {
-        if let Some(value) = value {
-            out.push(format!("--{flag}={value}").into());
-        }
-    }
-    let numbers = [
-        ("initial-memory-map-size", args.initial_memory_map_size),
-        ("bump-revision", args.bump_revision),
-    ];
-    for (flag, value) in numbers {
-        if let Some(value) = value {
-            out.push(format!("--{flag}={value}").into());
-        }
-    }
-    let bools = [
-        ("skip-hash-check", args.skip_hash_check),
-        ("mark-compacted", args.mark_compacted),
-    ];
-    for (flag, value) in bools {
+    for (flag, value) in flags {
         if let Some(value) = value {
             out.push(format!("--{flag}={value}").into());
         }
