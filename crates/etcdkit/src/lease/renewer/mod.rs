@@ -7,7 +7,7 @@
 //! confirmed deadline always); stale timers are skipped by generation number.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -185,6 +185,11 @@ struct Task {
     in_flight: usize,
     /// Since when the stream has been silent with renewals outstanding.
     waiting_since: Option<Instant>,
+    /// The confirmed deadlines of the leases with a renewal queued or in flight. The
+    /// stall limit depends on the earliest, and the loop asks for it at every step: a
+    /// scan of every lease there made each answer cost O(leases), and 10,000 leases on a
+    /// loaded machine fell behind their own renewals.
+    outstanding: BTreeSet<(Instant, i64)>,
     min_ttl: Option<Duration>,
     /// Where the renewal grid starts (see `schedule::next_renewal`).
     epoch: Instant,
@@ -214,6 +219,7 @@ impl Task {
             failures: 0,
             in_flight: 0,
             waiting_since: None,
+            outstanding: BTreeSet::new(),
             min_ttl: None,
             epoch: Instant::now(),
         }
@@ -279,12 +285,7 @@ impl Task {
     /// How long renewals outstanding since `since` may wait for an answer before the
     /// stream is given up (see [`schedule::stall_limit`]).
     fn stall_limit(&self, since: Instant) -> Duration {
-        let earliest = self
-            .entries
-            .values()
-            .filter(|e| e.sent.is_some() || e.queued)
-            .filter_map(|e| e.deadline)
-            .min();
+        let earliest = self.outstanding.first().map(|(deadline, _)| *deadline);
         schedule::stall_limit(
             schedule::stall_after(self.min_ttl),
             earliest.map(|d| d.saturating_duration_since(since)),
@@ -314,10 +315,13 @@ impl Task {
                         endpoint: self.endpoint.clone(),
                     });
                 }
-                if let Some(old) = self.entries.remove(&id)
-                    && old.sent.is_some()
-                {
-                    self.in_flight = self.in_flight.saturating_sub(1);
+                if let Some(old) = self.entries.remove(&id) {
+                    if let Some(deadline) = old.deadline {
+                        self.outstanding.remove(&(deadline, id));
+                    }
+                    if old.sent.is_some() {
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                    }
                 }
                 self.entries.insert(
                     id,
@@ -375,6 +379,7 @@ impl Task {
                 entry.sent = None;
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if let Some(previous) = entry.deadline {
+                    self.outstanding.remove(&(previous, id));
                     // How close the lease came to running out: the safety margin.
                     crate::telemetry::keepalive_margin(previous.saturating_duration_since(now));
                 }
@@ -413,6 +418,9 @@ impl Task {
         {
             entry.queued = true;
             self.outbox.push_back(id);
+            if let Some(deadline) = entry.deadline {
+                self.outstanding.insert((deadline, id));
+            }
         }
         self.arm(id);
     }
@@ -503,6 +511,9 @@ impl Task {
 
     fn remove(&mut self, id: i64) -> Option<Entry> {
         let entry = self.entries.remove(&id)?;
+        if let Some(deadline) = entry.deadline {
+            self.outstanding.remove(&(deadline, id));
+        }
         if entry.sent.is_some() {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
@@ -513,6 +524,7 @@ impl Task {
             self.force_open = false;
             self.outbox.clear();
             self.in_flight = 0;
+            self.outstanding.clear();
             self.min_ttl = None;
         }
         Some(entry)

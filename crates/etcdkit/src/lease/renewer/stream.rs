@@ -42,6 +42,9 @@ impl Task {
                     self.in_flight += 1;
                 }
                 entry.sent = Some(now);
+                if let Some(deadline) = entry.deadline {
+                    self.outstanding.insert((deadline, *id));
+                }
                 requests.push(Request { id: *id });
             }
         }
