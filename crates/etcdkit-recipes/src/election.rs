@@ -67,14 +67,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::IntoFuture;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use etcdkit::election::LeaderKey;
 use etcdkit::kv::{Compare, Put, SortOrder, SortTarget};
 use etcdkit::watch::EventType;
 use etcdkit::{Client, Error, ErrorKind, KeyValue, Result, Revision};
+use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
@@ -115,28 +118,21 @@ impl Election {
         &self.queue.key
     }
 
-    /// Campaigns with `value` and waits until elected. See the [module docs](self) for
-    /// what ends the wait.
+    /// Campaigns with `value`: the returned [`Campaign`], awaited, waits until elected.
+    /// See the [module docs](self) for what ends the wait; [`Campaign::timeout`] bounds it.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::SessionLost`] when the session's lease is lost or the session dropped while
-    /// waiting (the [`LostCause`] is in the message); the request's own failures
+    /// waiting (the [`LostCause`] is in the message); [`ErrorKind::Timeout`] when a
+    /// [timeout](Campaign::timeout) was set and passed; the request's own failures
     /// ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`], ...).
-    pub async fn campaign(&self, value: impl Into<Bytes>) -> Result<Leadership> {
-        const WHAT: &str = "campaign";
-        let (rev, pending) = self.queue.enqueue(value.into(), WHAT).await?;
-        let waited = self
-            .queue
-            .wait_first(rev, false, WHAT, |_| {
-                Error::new(ErrorKind::Locked, "another candidate leads")
-            })
-            .await;
-        let held = self.queue.hold(rev, pending, waited).await?;
-        Ok(Leadership {
-            name: self.name.clone(),
-            held,
-        })
+    pub fn campaign(&self, value: impl Into<Bytes>) -> Campaign<'_> {
+        Campaign {
+            election: self,
+            value: value.into(),
+            timeout: None,
+        }
     }
 
     /// Takes over a leadership won before a restart: `leader` as given by
@@ -239,6 +235,49 @@ async fn leader(client: &Client, prefix: &Bytes) -> Result<Option<KeyValue>> {
         .limit(1)
         .await?;
     Ok(response.into_kvs().into_iter().next())
+}
+
+/// A campaign, from [`Election::campaign`]: await it for the [`Leadership`].
+///
+/// **Drop** (of the future, before it finished) withdraws the candidate's key in the
+/// background.
+#[derive(Debug)]
+#[must_use = "a campaign does nothing until awaited"]
+pub struct Campaign<'a> {
+    election: &'a Election,
+    value: Bytes,
+    timeout: Option<Duration>,
+}
+
+impl Campaign<'_> {
+    /// Gives up after `timeout` in all (putting the key and waiting to lead), with
+    /// [`ErrorKind::Timeout`], after taking the key back out of the queue. No timeout
+    /// unless set: the wait lasts as long as the session.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<'a> IntoFuture for Campaign<'a> {
+    type Output = Result<Leadership>;
+    type IntoFuture = BoxFuture<'a, Result<Leadership>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let held = self
+                .election
+                .queue
+                .acquire(self.value, false, self.timeout, "campaign", |_| {
+                    Error::new(ErrorKind::Locked, "another candidate leads")
+                })
+                .await?;
+            Ok(Leadership {
+                name: self.election.name.clone(),
+                held,
+            })
+        })
+    }
 }
 
 /// A won election. See the [module docs](self).

@@ -183,43 +183,18 @@ impl Mutex {
     }
 
     async fn acquire(&self, try_only: bool, timeout: Option<Duration>) -> Result<MutexGuard> {
-        const WHAT: &str = "lock";
-        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{WHAT}: not acquired within {:?}",
-                    timeout.unwrap_or_default()
-                ),
-            )
-        };
-        let enqueue = self.queue.enqueue(Bytes::new(), WHAT);
-        let (rev, pending) = match deadline {
-            // Cut short before it knew what its put did, the enqueue has the session's
-            // releaser remove any key it may have left.
-            Some(deadline) => match tokio::time::timeout_at(deadline, enqueue).await {
-                Ok(enqueued) => enqueued?,
-                Err(_) => return Err(timed_out()),
-            },
-            None => enqueue.await?,
-        };
-        let wait = self.queue.wait_first(rev, try_only, WHAT, |holder| {
-            Error::new(
-                ErrorKind::Locked,
-                format!(
-                    "the lock is held: {} is before us in the queue",
-                    String::from_utf8_lossy(holder.key())
-                ),
-            )
-        });
-        let waited = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, wait)
-                .await
-                .unwrap_or_else(|_| Err(timed_out())),
-            None => wait.await,
-        };
-        let held = self.queue.hold(rev, pending, waited).await?;
+        let held = self
+            .queue
+            .acquire(Bytes::new(), try_only, timeout, "lock", |holder| {
+                Error::new(
+                    ErrorKind::Locked,
+                    format!(
+                        "the lock is held: {} is before us in the queue",
+                        String::from_utf8_lossy(holder.key())
+                    ),
+                )
+            })
+            .await?;
         Ok(MutexGuard { held })
     }
 }

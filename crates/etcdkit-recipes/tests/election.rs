@@ -174,3 +174,40 @@ async fn a_campaign_ends_with_the_typed_error_when_its_session_is_lost() {
     drop(leader);
     assert_eq!(next_value(&mut observer).await, None);
 }
+
+#[tokio::test]
+async fn a_campaign_with_a_timeout_gives_up_and_withdraws_its_key() {
+    let (_etcd, client) = setup().await;
+    let (a, b) = (session(&client).await, session(&client).await);
+    let leader = bounded(Election::new(&a, "el-timeout").campaign("a"))
+        .await
+        .unwrap();
+    let eb = Election::new(&b, "el-timeout");
+    let err = bounded(eb.campaign("b").timeout(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // Only the leader's key is left, and it still leads.
+    let queue = bounded(client.kv().get("el-timeout/").prefix())
+        .await
+        .unwrap();
+    assert_eq!(queue.kvs().len(), 1);
+    assert_eq!(queue.kvs()[0].key(), leader.key());
+    bounded(eb.released()).await.unwrap();
+
+    // The same session campaigns again, with time enough, and leads once `a` resigns.
+    let waiting = tokio::spawn(async move {
+        let won = eb.campaign("b").timeout(Duration::from_secs(20)).await;
+        won.map(|leadership| (leadership, eb))
+    });
+    assert!(bounded(leader.resign()).await.unwrap());
+    let (leadership, eb) = bounded(waiting).await.unwrap().unwrap();
+    assert_eq!(
+        bounded(eb.leader())
+            .await
+            .unwrap()
+            .map(|kv| kv.value().to_vec()),
+        Some(b"b".to_vec())
+    );
+    assert!(bounded(leadership.resign()).await.unwrap());
+}

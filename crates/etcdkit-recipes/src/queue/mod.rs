@@ -14,6 +14,7 @@
 //! The queue's parts: [`slot`] (what the queues of one session share on one key),
 //! [`release`] (the background releaser of given-up keys) and the test-only `faults`.
 
+mod acquire;
 mod release;
 mod resume;
 mod slot;
