@@ -17,6 +17,7 @@
 
 mod meta;
 mod page;
+pub mod write;
 
 use std::collections::HashSet;
 use std::fmt;
