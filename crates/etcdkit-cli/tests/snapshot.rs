@@ -561,15 +561,15 @@ async fn native_restore_refuses_damaged_snapshots_and_full_directories_and_write
         assert_eq!(listing(), files_before, "{args:?}");
         assert_eq!(std::fs::read_dir(&full).unwrap().count(), 1);
     }
-    // The good snapshot then restores into the same place.
-    let out = native_restore(&restore_args(&good, &[out_flag])).await;
+    // The good snapshot then restores into the same place, its WAL where --wal-dir says.
+    let wal_dir = dir.path().join("wal-out");
+    let wal_flag = format!("--wal-dir={}", wal_dir.display());
+    let out = native_restore(&restore_args(&good, &[out_flag, wal_flag])).await;
     assert_eq!(out.code, 0, "{}", out.stderr_text());
     assert!(target.join("member/snap/db").is_file());
-    assert!(
-        target
-            .join("member/wal/0000000000000000-0000000000000000.wal")
-            .is_file()
-    );
+    assert!(!target.join("member/wal").exists());
+    let wal = std::fs::metadata(wal_dir.join("0000000000000000-0000000000000000.wal")).unwrap();
+    assert_eq!(wal.len(), 64_000_000);
 
     let out = run(&etcdkit_bin(), &strings(&["snapshot", "restore"]), b"").await;
     assert_eq!(
