@@ -229,12 +229,12 @@ pub enum SnapshotCommand {
         #[arg(value_name = "FILE")]
         args: Vec<String>,
     },
-    /// Restores an etcd member snapshot to an etcd directory (runs etcdutl)
+    /// Restores an etcd member snapshot to an etcd directory
     Restore(SnapshotRestoreArgs),
 }
 
-/// `snapshot restore <filename> --data-dir {output dir} [options]`: etcdutl's flags,
-/// passed on to it as given (see `commands/snapshot/restore.rs`).
+/// `snapshot restore <filename> --data-dir {output dir} [options]`: etcdutl's flags (see
+/// `commands/snapshot/restore/`).
 #[derive(Args, Debug, Default)]
 pub struct SnapshotRestoreArgs {
     /// <filename>
@@ -262,7 +262,8 @@ pub struct SnapshotRestoreArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = crate::go_compat::parse_bool)]
     pub skip_hash_check: Option<bool>,
-    /// Initial memory map size of the database in bytes (0: etcdutl's default)
+    /// Initial memory map size of the database in bytes (accepted for etcdutl's sake; no
+    /// effect here, it sizes etcdutl's own memory map)
     #[arg(long)]
     pub initial_memory_map_size: Option<u64>,
     /// How much to increase the latest revision after restore

@@ -12,6 +12,11 @@ const VERSION: u32 = 2;
 const CHECKSUMMED: usize = 56;
 /// Bytes of the whole meta body (the checksummed part, then the checksum).
 pub const BODY_SIZE: usize = CHECKSUMMED + 8;
+/// Page flag of a meta page.
+const META_PAGE: u16 = 0x04;
+/// The freelist page id that says the file has no freelist page (bbolt's `pgidNoFreelist`,
+/// what etcd's files carry: etcd runs bbolt with `NoFreelistSync`).
+pub const NO_FREELIST: u64 = u64::MAX;
 
 /// The fields of a valid meta page that a reader needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +28,8 @@ pub struct Meta {
     /// `pgid * page_size` (a snapshot file may be longer: etcd appends a sha256).
     pub pgid: u64,
     pub txid: u64,
+    /// The freelist page, or [`NO_FREELIST`].
+    pub freelist: u64,
 }
 
 /// Parses the meta page that starts at `page[0]` (its page header, then its body), or
@@ -47,9 +54,34 @@ pub fn parse(page: &[u8]) -> Option<Meta> {
         page_size,
         // 12..16 holds flags, 24..32 the root bucket's sequence, 32..40 the freelist page.
         root: read_u64(body, 16)?,
+        freelist: read_u64(body, 32)?,
         pgid: read_u64(body, 40)?,
         txid: read_u64(body, 48)?,
     })
+}
+
+/// A whole meta page as bbolt writes one: the page header (its id is the transaction's
+/// parity, as bbolt alternates between the two), then the body with its checksum, for a
+/// file with no freelist page and a root bucket whose sequence is 0.
+pub fn page(page_size: usize, root: u64, pgid: u64, txid: u64) -> Vec<u8> {
+    let mut body = Vec::with_capacity(BODY_SIZE);
+    body.extend_from_slice(&MAGIC.to_le_bytes());
+    body.extend_from_slice(&VERSION.to_le_bytes());
+    // Page sizes are at most 1 MiB (see `parse`), so this does not truncate.
+    body.extend_from_slice(&(page_size as u32).to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend_from_slice(&root.to_le_bytes());
+    body.extend_from_slice(&0u64.to_le_bytes());
+    body.extend_from_slice(&NO_FREELIST.to_le_bytes());
+    body.extend_from_slice(&pgid.to_le_bytes());
+    body.extend_from_slice(&txid.to_le_bytes());
+    let sum = fnv1a64(&body);
+    body.extend_from_slice(&sum.to_le_bytes());
+    let mut page = vec![0u8; page_size];
+    page[0..8].copy_from_slice(&(txid % 2).to_le_bytes());
+    page[8..10].copy_from_slice(&META_PAGE.to_le_bytes());
+    page[HEADER_SIZE..HEADER_SIZE + BODY_SIZE].copy_from_slice(&body);
+    page
 }
 
 /// 64-bit FNV-1a, bbolt's meta checksum.
@@ -68,22 +100,7 @@ pub(super) mod tests {
 
     /// A meta page as bbolt writes one, for the reader's unit tests.
     pub fn meta_page(page_size: u32, root: u64, pgid: u64, txid: u64) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&MAGIC.to_le_bytes());
-        body.extend_from_slice(&VERSION.to_le_bytes());
-        body.extend_from_slice(&page_size.to_le_bytes());
-        body.extend_from_slice(&0u32.to_le_bytes());
-        body.extend_from_slice(&root.to_le_bytes());
-        body.extend_from_slice(&0u64.to_le_bytes());
-        body.extend_from_slice(&2u64.to_le_bytes());
-        body.extend_from_slice(&pgid.to_le_bytes());
-        body.extend_from_slice(&txid.to_le_bytes());
-        let sum = fnv1a64(&body);
-        body.extend_from_slice(&sum.to_le_bytes());
-        let mut page = vec![0u8; page_size as usize];
-        page[8..10].copy_from_slice(&0x04u16.to_le_bytes());
-        page[HEADER_SIZE..HEADER_SIZE + BODY_SIZE].copy_from_slice(&body);
-        page
+        page(page_size as usize, root, pgid, txid)
     }
 
     #[test]
@@ -96,7 +113,8 @@ pub(super) mod tests {
                 page_size: 4096,
                 root: 3,
                 pgid: 7,
-                txid: 42
+                txid: 42,
+                freelist: NO_FREELIST,
             })
         );
     }

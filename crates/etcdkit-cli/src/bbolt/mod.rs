@@ -1,5 +1,6 @@
 //! A read-only reader of bbolt files, the storage format of etcd's backend and of the
-//! snapshots `snapshot save` writes.
+//! snapshots `snapshot save` writes; [`write`] writes whole new files (for `snapshot
+//! restore`).
 //!
 //! Only what `snapshot status` needs: the current meta page, the data size, and an
 //! in-order walk of a bucket's keys (nested buckets, inline buckets, branch and overflow
@@ -17,6 +18,7 @@
 
 mod meta;
 mod page;
+pub mod write;
 
 use std::collections::HashSet;
 use std::fmt;
