@@ -84,14 +84,13 @@ pub fn page(page_size: usize, root: u64, pgid: u64, txid: u64) -> Vec<u8> {
     page
 }
 
-/// 64-bit FNV-1a, bbolt's meta checksum.
+/// 64-bit FNV-1a, bbolt's meta checksum (Go's `hash/fnv.New64a`; the `fnv` crate's
+/// hasher is the same function).
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 #[cfg(test)]
