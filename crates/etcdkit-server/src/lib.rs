@@ -52,6 +52,9 @@
 //!   judged differently.
 //! - Sorting by a target other than the key keeps ties in key order. etcd's sort is not
 //!   stable for more than 12 results, so its order of ties may differ there.
+//! - A txn whose put with `ignore_value` (or `ignore_lease`) names a key an earlier op of
+//!   the same txn deleted passes etcd's checks and then crashes the etcd member; this server
+//!   answers "key not found" and applies nothing.
 //! - A slow watcher's responses queue without bound in memory; etcd would hold it back as a
 //!   "victim" and catch it up later.
 

@@ -283,3 +283,27 @@ async fn a_write_over_the_size_limit_is_refused() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_txn_failing_on_its_own_delete_applies_nothing() {
+    let (_server, c) = embedded().await;
+    bounded(c.kv().put("ab/k9", "kept")).await.unwrap();
+    let before = bounded(c.kv().get("ab/k9"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    // The open-ended delete takes ab/k9 away before the put that needs it runs.
+    let err = bounded(c.kv().txn().and_then([
+        TxnOp::from(Delete::new("ab/k8").from_key()),
+        Put::new("ab/k9", "").ignore_value().into(),
+    ]))
+    .await
+    .unwrap_err();
+    assert_eq!(err.message(), "etcdserver: key not found", "{err:?}");
+    let got = bounded(c.kv().get("ab/k9")).await.unwrap();
+    assert_eq!(got.header().revision(), before);
+    assert_eq!(got.kvs()[0].value().as_ref(), b"kept");
+    let next = bounded(c.kv().put("ab/k9", "new")).await.unwrap();
+    assert_eq!(next.header().revision(), before.next());
+}

@@ -277,6 +277,19 @@ impl<'a> Writer<'a> {
         self.main
     }
 
+    /// Undoes every change made so far, leaving the store as it was before the write.
+    pub(crate) fn abort(self) {
+        for change in self.changes.iter().rev() {
+            let key = &change.kv.key;
+            if let Some(history) = self.store.keys.get_mut(key) {
+                history.pop();
+                if history.is_empty() {
+                    self.store.keys.remove(key);
+                }
+            }
+        }
+    }
+
     /// Commits: the store's revision moves to this write's if it changed anything.
     pub(crate) fn commit(self) -> Committed {
         if self.changes.is_empty() {

@@ -51,8 +51,10 @@ impl Store {
             || req.min_create_revision != 0
             || req.max_create_revision != 0;
         // Without sorting or filtering, one more than the limit is enough to know whether
-        // there are more (etcd fetches the same).
-        let fetch = if req.limit > 0 && !filtered && order == SortOrder::None {
+        // there are more. etcd decides on the order as requested, before defaulting it:
+        // a sort by another target without an order sorts only the keys fetched.
+        let requested = SortOrder::try_from(req.sort_order).unwrap_or(SortOrder::None);
+        let fetch = if req.limit > 0 && !filtered && requested == SortOrder::None {
             usize::try_from(req.limit.saturating_add(1)).unwrap_or(usize::MAX)
         } else {
             usize::MAX

@@ -4,8 +4,8 @@
 //! 1. the request's shape (too many ops, empty keys, empty ops) and duplicate writes;
 //! 2. the path: every compare on the chosen path, nested ones included, evaluated against
 //!    the store before the txn;
-//! 3. the ops on the path: puts (previous key for `ignore_*`, then lease), then ranges
-//!    (revision neither compacted nor in the future);
+//! 3. the ops on the path, in order: a put's previous key (for `ignore_*`) then its
+//!    lease, a range's revision (neither compacted nor in the future);
 //! 4. the ops, in order, reads seeing earlier writes of the same txn.
 
 use std::cmp::Ordering;
@@ -57,9 +57,6 @@ impl Store {
                 }
                 Ok(())
             }
-            _ => Ok(()),
-        })?;
-        walk(req, &path, &mut 0, &mut |op| match op {
             Request::RequestRange(range) if range.revision != 0 => {
                 if range.revision > current {
                     Err(EtcdError::FutureRev)
@@ -72,7 +69,16 @@ impl Store {
             _ => Ok(()),
         })?;
         let mut w = Writer::new(self);
-        let mut resp = execute(&mut w, req, &path, &mut 0)?;
+        let mut resp = match execute(&mut w, req, &path, &mut 0) {
+            Ok(resp) => resp,
+            // Only an op that fails on what an earlier op of the same txn did gets here
+            // (a put with `ignore_value` of a key the txn deleted first). etcd's checks
+            // miss it too and its member panics; this server refuses the txn whole.
+            Err(e) => {
+                w.abort();
+                return Err(e);
+            }
+        };
         let committed = w.commit();
         resp.header = Some(ResponseHeader {
             revision: committed.revision,
