@@ -145,7 +145,7 @@ impl Store {
                     .and_then(|p| history[p].kv.clone())
                     // etcd reads the previous value at `mod_revision - 1`; a compacted
                     // revision has none.
-                    .filter(|_| entry.main - 1 >= self.compacted);
+                    .filter(|_| entry.main > self.compacted);
                 let (kv, deleted) = match &entry.kv {
                     Some(kv) => (kv.clone(), false),
                     None => (tombstone(key, entry.main), true),
