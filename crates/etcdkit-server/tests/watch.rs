@@ -171,3 +171,23 @@ async fn a_large_history_arrives_in_fragments_and_is_put_back_together() {
         (0..6).map(|i| format!("frag/{i}")).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_watch_that_asked_for_progress_notifications_gets_them() {
+    let (_server, c) = common::embedded_with(
+        etcdkit_server::Server::builder()
+            .progress_notify_interval(std::time::Duration::from_millis(200)),
+    )
+    .await;
+    let rev = bounded(c.kv().put("pn/a", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let mut w = bounded(c.watch().prefix("pn/").progress_notify())
+        .await
+        .unwrap();
+    let r = bounded(w.next()).await.unwrap().unwrap();
+    assert!(r.is_progress_notify(), "{r:?}");
+    assert_eq!(r.header().revision(), rev);
+}
