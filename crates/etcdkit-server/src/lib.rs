@@ -47,9 +47,6 @@
 //!
 //! # Known differences from etcd
 //!
-//! - The size limit on writes counts the request plus a fixed 17 bytes for etcd's raft
-//!   wrapping, which etcd measures exactly; writes within a few bytes of the limit may be
-//!   judged differently.
 //! - Sorting by a target other than the key keeps ties in key order. etcd's sort is not
 //!   stable for more than 12 results, so its order of ties may differ there.
 //! - A txn whose put with `ignore_value` (or `ignore_lease`) names a key an earlier op of
