@@ -1,0 +1,89 @@
+//! The errors the server answers with, as etcd spells them.
+//!
+//! Clients (etcdkit, etcdctl, the Go client) recognise etcd's errors by their gRPC code and
+//! message text, so both are exactly etcd's (`api/v3rpc/rpctypes/error.go`).
+
+use std::fmt;
+
+use tonic::Code;
+
+/// An error etcd defines, answered to the client as a gRPC status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdError {
+    /// A request without a key.
+    EmptyKey,
+    /// `ignore_value`/`ignore_lease` on a key that does not exist, or an empty txn op.
+    KeyNotFound,
+    /// `ignore_value` together with a value.
+    ValueProvided,
+    /// `ignore_lease` together with a lease.
+    LeaseProvided,
+    /// A txn with more compares or ops in a branch than the server allows.
+    TooManyOps,
+    /// A txn that writes one key twice (or puts a key it also deletes).
+    DuplicateKey,
+    /// A revision older than the last compaction.
+    Compacted,
+    /// A revision newer than the store's.
+    FutureRev,
+    /// A lease that does not exist.
+    LeaseNotFound,
+    /// A lease grant with an ID already in use.
+    LeaseExist,
+    /// A lease grant with a TTL above etcd's maximum.
+    LeaseTtlTooLarge,
+    /// A write larger than the server's maximum request size.
+    RequestTooLarge,
+}
+
+impl EtcdError {
+    /// The gRPC code etcd answers this error with.
+    pub fn code(self) -> Code {
+        match self {
+            EtcdError::EmptyKey
+            | EtcdError::KeyNotFound
+            | EtcdError::ValueProvided
+            | EtcdError::LeaseProvided
+            | EtcdError::TooManyOps
+            | EtcdError::DuplicateKey
+            | EtcdError::RequestTooLarge => Code::InvalidArgument,
+            EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
+                Code::OutOfRange
+            }
+            EtcdError::LeaseNotFound => Code::NotFound,
+            EtcdError::LeaseExist => Code::FailedPrecondition,
+        }
+    }
+
+    /// The message etcd answers this error with, word for word.
+    pub fn message(self) -> &'static str {
+        match self {
+            EtcdError::EmptyKey => "etcdserver: key is not provided",
+            EtcdError::KeyNotFound => "etcdserver: key not found",
+            EtcdError::ValueProvided => "etcdserver: value is provided",
+            EtcdError::LeaseProvided => "etcdserver: lease is provided",
+            EtcdError::TooManyOps => "etcdserver: too many operations in txn request",
+            EtcdError::DuplicateKey => "etcdserver: duplicate key given in txn request",
+            EtcdError::Compacted => "etcdserver: mvcc: required revision has been compacted",
+            EtcdError::FutureRev => "etcdserver: mvcc: required revision is a future revision",
+            EtcdError::LeaseNotFound => "etcdserver: requested lease not found",
+            EtcdError::LeaseExist => "etcdserver: lease already exists",
+            EtcdError::LeaseTtlTooLarge => "etcdserver: too large lease TTL",
+            EtcdError::RequestTooLarge => "etcdserver: request is too large",
+        }
+    }
+}
+
+impl fmt::Display for EtcdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for EtcdError {}
+
+impl From<EtcdError> for tonic::Status {
+    fn from(e: EtcdError) -> Self {
+        tonic::Status::new(e.code(), e.message())
+    }
+}

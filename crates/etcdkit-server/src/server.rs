@@ -1,0 +1,267 @@
+//! Starting and stopping a server: the builder, the running handle.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::core::{self, HeaderInfo, Limits, Shared};
+use crate::generated::etcdserverpb::cluster_server::ClusterServer;
+use crate::generated::etcdserverpb::kv_server::KvServer;
+use crate::generated::etcdserverpb::lease_server::LeaseServer;
+use crate::generated::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::generated::etcdserverpb::watch_server::WatchServer;
+use crate::service::{ClusterService, KvService, LeaseService, MaintenanceService, WatchService};
+
+/// etcd's default `--max-request-bytes`: 1.5 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+/// etcd's default `--max-txn-ops`.
+pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+/// etcd's default interval between progress notifications to watches that asked for them.
+pub const DEFAULT_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+/// What gRPC adds to a request on top of etcd's limit before refusing the message whole
+/// (etcd's `grpcOverheadBytes`).
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// How long [`RunningServer::shutdown`] waits for connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The entry point: `Server::builder().start().await`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with etcd's defaults, listening on a free loopback port.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+/// How to start a server. Every setting has etcd's default.
+#[derive(Clone, Debug)]
+pub struct ServerBuilder {
+    listen: SocketAddr,
+    name: String,
+    max_request_bytes: usize,
+    max_txn_ops: usize,
+    progress_notify_interval: Duration,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            name: "default".to_owned(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            progress_notify_interval: DEFAULT_PROGRESS_NOTIFY_INTERVAL,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on; `127.0.0.1:0` (a free loopback port) by default.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The member's name in the member list (`default`, like etcd's).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The largest write accepted, in bytes ([`DEFAULT_MAX_REQUEST_BYTES`]); larger ones
+    /// get etcd's "request is too large".
+    pub fn max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes;
+        self
+    }
+
+    /// The most compares, or ops in one branch, a txn may have ([`DEFAULT_MAX_TXN_OPS`]).
+    pub fn max_txn_ops(mut self, ops: usize) -> Self {
+        self.max_txn_ops = ops;
+        self
+    }
+
+    /// How often watches created with `progress_notify` get a progress notification
+    /// ([`DEFAULT_PROGRESS_NOTIFY_INTERVAL`], etcd's ten minutes).
+    pub fn progress_notify_interval(mut self, every: Duration) -> Self {
+        self.progress_notify_interval = every;
+        self
+    }
+
+    /// Binds the address and starts serving on the current tokio runtime. The server is
+    /// ready when this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] when the address cannot be bound.
+    pub async fn start(self) -> Result<RunningServer, StartError> {
+        let bind_error = |source| StartError {
+            addr: self.listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let (stop, stopped) = watch::channel(false);
+        let member_id = stable_id(&["etcdkit-server member", &self.name]);
+        let info = HeaderInfo {
+            cluster_id: stable_id(&["etcdkit-server cluster", &self.name]),
+            member_id,
+            raft_term: 2,
+        };
+        let limits = Limits {
+            max_request_bytes: self.max_request_bytes,
+            max_txn_ops: self.max_txn_ops,
+        };
+        let shared = Arc::new(Shared::new(
+            info,
+            limits,
+            format!("http://{addr}"),
+            self.name.clone(),
+            stopped.clone(),
+        ));
+        tokio::spawn(core::expire_leases(Arc::clone(&shared)));
+        tokio::spawn(core::notify_progress(
+            Arc::clone(&shared),
+            self.progress_notify_interval,
+        ));
+        let max_in = self.max_request_bytes.saturating_add(GRPC_OVERHEAD_BYTES);
+        let router = tonic::transport::Server::builder()
+            .add_service(
+                KvServer::new(KvService(Arc::clone(&shared)))
+                    .max_decoding_message_size(max_in)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                WatchServer::new(WatchService(Arc::clone(&shared)))
+                    .max_decoding_message_size(max_in)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                LeaseServer::new(LeaseService(Arc::clone(&shared)))
+                    .max_decoding_message_size(max_in),
+            )
+            .add_service(
+                MaintenanceServer::new(MaintenanceService(Arc::clone(&shared)))
+                    .max_decoding_message_size(max_in),
+            )
+            .add_service(ClusterServer::new(ClusterService(Arc::clone(&shared))));
+        let mut on_stop = stopped;
+        let task = tokio::spawn(async move {
+            let incoming = TcpListenerStream::new(listener);
+            let _ = router
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = on_stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        Ok(RunningServer {
+            addr,
+            stop,
+            task: Some(task),
+            shared,
+        })
+    }
+}
+
+/// A running server. Dropping it stops it (without waiting); [`RunningServer::shutdown`]
+/// stops it and waits.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// `"127.0.0.1:PORT"`: the address to give a client.
+    pub fn endpoint(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// `"http://127.0.0.1:PORT"`, as the member list advertises it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The member ID headers and the member list carry (stable for a given name).
+    pub fn member_id(&self) -> u64 {
+        self.shared.info.member_id
+    }
+
+    /// The store's current revision.
+    pub fn revision(&self) -> i64 {
+        self.shared.lock().store.revision()
+    }
+
+    /// Stops accepting, ends every watch and keepalive stream, and waits (a bounded
+    /// while) for connections to close.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The server could not start: its address could not be bound.
+#[derive(Debug)]
+pub struct StartError {
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot listen on {}: {}", self.addr, self.source)
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// A nonzero ID that depends only on `parts` (FNV-1a), so a server's IDs are the same
+/// every time it starts with the same name.
+fn stable_id(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h.max(1)
+}

@@ -1,0 +1,105 @@
+//! `etcdserverpb.KV`: range, put, delete range, txn, compact.
+
+use std::sync::Arc;
+
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::fill;
+use crate::core::Shared;
+use crate::error::EtcdError;
+use crate::generated::etcdserverpb::kv_server::Kv;
+use crate::generated::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use crate::store::txn_writes;
+
+pub(crate) struct KvService(pub(crate) Arc<Shared>);
+
+/// Refuses a write larger than the limit, measured as etcd measures it: the request as it
+/// is proposed to raft, inside an `InternalRaftRequest` whose header holds a request ID.
+/// etcd's request IDs carry the member ID's low 16 bits on top, so their varint takes 10
+/// bytes when bit 15 of the member ID is set and 9 otherwise; the header adds 4 bytes of
+/// tags and length, the request its tag (1 byte) and its length prefix.
+fn check_size(shared: &Shared, len: usize) -> Result<(), EtcdError> {
+    let id_len = if shared.info.member_id & 0x8000 != 0 {
+        10
+    } else {
+        9
+    };
+    let proposed = 4 + id_len + 1 + prost::length_delimiter_len(len) + len;
+    if proposed > shared.limits.max_request_bytes {
+        return Err(EtcdError::RequestTooLarge);
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let req = req.into_inner();
+        let mut resp = self.0.lock().store.range(&req)?;
+        fill(&self.0.info, &mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let req = req.into_inner();
+        check_size(&self.0, req.encoded_len())?;
+        let mut guard = self.0.lock();
+        let core = &mut *guard;
+        let lessor = &core.lessor;
+        let (mut resp, committed) = core.store.put(&req, |id| lessor.exists(id))?;
+        core.committed(&self.0, &committed);
+        drop(guard);
+        fill(&self.0.info, &mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn delete_range(
+        &self,
+        req: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let req = req.into_inner();
+        check_size(&self.0, req.encoded_len())?;
+        let mut core = self.0.lock();
+        let (mut resp, committed) = core.store.delete_range(&req)?;
+        core.committed(&self.0, &committed);
+        drop(core);
+        fill(&self.0.info, &mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let req = req.into_inner();
+        // A read-only txn is not proposed to raft in etcd, so it has no size limit there.
+        if txn_writes(&req) {
+            check_size(&self.0, req.encoded_len())?;
+        }
+        let mut guard = self.0.lock();
+        let core = &mut *guard;
+        let lessor = &core.lessor;
+        let (mut resp, committed) = core
+            .store
+            .txn(&req, self.0.limits.max_txn_ops, |id| lessor.exists(id))?;
+        core.committed(&self.0, &committed);
+        drop(guard);
+        fill(&self.0.info, &mut resp.header);
+        Ok(Response::new(resp))
+    }
+
+    async fn compact(
+        &self,
+        req: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        let req = req.into_inner();
+        let mut core = self.0.lock();
+        core.store.compact(req.revision)?;
+        let revision = core.store.revision();
+        drop(core);
+        Ok(Response::new(CompactionResponse {
+            header: Some(self.0.info.header(revision)),
+        }))
+    }
+}

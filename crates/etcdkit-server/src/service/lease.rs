@@ -1,0 +1,127 @@
+//! `etcdserverpb.Lease`: grant, revoke, keepalive stream, time-to-live, list.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::core::Shared;
+use crate::generated::etcdserverpb::lease_server::Lease;
+use crate::generated::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+
+pub(crate) struct LeaseService(pub(crate) Arc<Shared>);
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    async fn lease_grant(
+        &self,
+        req: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let req = req.into_inner();
+        let mut core = self.0.lock();
+        let (id, ttl) = core.lessor.grant(req.id, req.ttl, Instant::now())?;
+        let revision = core.store.revision();
+        drop(core);
+        self.0.lease_granted.notify_one();
+        Ok(Response::new(LeaseGrantResponse {
+            header: Some(self.0.info.header(revision)),
+            id,
+            ttl,
+            error: String::new(),
+        }))
+    }
+
+    async fn lease_revoke(
+        &self,
+        req: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let req = req.into_inner();
+        let mut core = self.0.lock();
+        core.revoke(&self.0, req.id)?;
+        let revision = core.store.revision();
+        drop(core);
+        Ok(Response::new(LeaseRevokeResponse {
+            header: Some(self.0.info.header(revision)),
+        }))
+    }
+
+    type LeaseKeepAliveStream = UnboundedReceiverStream<Result<LeaseKeepAliveResponse, Status>>;
+
+    async fn lease_keep_alive(
+        &self,
+        req: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let mut inbound = req.into_inner();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::clone(&self.0);
+        tokio::spawn(async move {
+            let mut shutdown = shared.shutdown.clone();
+            loop {
+                let msg = tokio::select! {
+                    msg = inbound.message() => msg,
+                    _ = shutdown.changed() => break,
+                };
+                let Ok(Some(msg)) = msg else { break };
+                let mut core = shared.lock();
+                // An unknown or expired lease gets TTL 0, not an error, as from etcd.
+                let ttl = core.lessor.renew(msg.id, Instant::now()).unwrap_or(0);
+                let revision = core.store.revision();
+                drop(core);
+                let resp = LeaseKeepAliveResponse {
+                    header: Some(shared.info.header(revision)),
+                    id: msg.id,
+                    ttl,
+                };
+                if tx.send(Ok(resp)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(rx)))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        req: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = req.into_inner();
+        let core = self.0.lock();
+        let found = core.lessor.time_to_live(req.id, Instant::now());
+        let revision = core.store.revision();
+        drop(core);
+        // An unknown lease is TTL -1, not an error, as from etcd.
+        let (ttl, granted_ttl, keys) = found.unwrap_or((-1, 0, Vec::new()));
+        Ok(Response::new(LeaseTimeToLiveResponse {
+            header: Some(self.0.info.header(revision)),
+            id: req.id,
+            ttl,
+            granted_ttl,
+            keys: if req.keys { keys } else { Vec::new() },
+        }))
+    }
+
+    async fn lease_leases(
+        &self,
+        _req: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let core = self.0.lock();
+        let leases = core
+            .lessor
+            .ids()
+            .into_iter()
+            .map(|id| LeaseStatus { id })
+            .collect();
+        let revision = core.store.revision();
+        drop(core);
+        Ok(Response::new(LeaseLeasesResponse {
+            header: Some(self.0.info.header(revision)),
+            leases,
+        }))
+    }
+}
