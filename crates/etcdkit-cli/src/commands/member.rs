@@ -3,12 +3,18 @@
 use etcdkit::MemberId;
 use etcdkit::cluster::{AdminRequest, Cluster, MemberListResponse};
 
-use super::{connect, etcd, printer, printer_for, write_stdout};
+use super::{connect, etcd, peer_urls, printer_for, write_stdout};
 use crate::args::{GlobalArgs, MemberCommand};
 use crate::error::CliError;
-use crate::output::{Format, Supported, admin, write_json};
+use crate::output::{Format, Supported, admin, member, write_json};
 
 /// Runs a `member` subcommand.
+///
+/// The changes (add, remove, update, promote) check their arguments, then the output
+/// format's name, then the peer URLs, and send the request before they refuse `fields`
+/// or `table`, as etcdctl does: a script that runs `etcdctl -w table member remove ID`
+/// removes the member and then fails with exit 4, and so does `etcdkit`; a request the
+/// server refuses fails with the server's error in every format.
 pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), CliError> {
     match command {
         MemberCommand::List => {
@@ -24,14 +30,13 @@ pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), Cli
             learner,
             args,
         } => {
-            let [name] = args.as_slice() else {
-                return Err(CliError::bad_args("member name not provided"));
-            };
+            let name = member_name(args)?;
             if peer_urls.is_empty() {
                 return Err(CliError::bad_args("member peer urls not provided"));
             }
+            let format = change_format(global)?;
             let urls: Vec<String> = peer_urls.split(',').map(str::to_owned).collect();
-            let printer = printer(global)?;
+            peer_urls::check(&urls)?;
             let client = connect(global).await?;
             let mut add = client.cluster().member_add(urls.clone());
             if *learner {
@@ -39,110 +44,110 @@ pub async fn run(global: &GlobalArgs, command: &MemberCommand) -> Result<(), Cli
             }
             let r = etcd(add.await)?;
             let mut out = Vec::new();
-            match printer.format {
+            match format {
+                Format::Simple => member::added(&mut out, &r, name, &urls, *learner)?,
                 Format::Json => write_json(
                     &mut out,
                     &admin::Members::new(r.header(), r.member(), r.members()),
                 )?,
-                // Only simple and json get here.
-                _ => {
-                    let new_id = r.member().map(|m| m.id());
-                    let cluster = r.header().cluster_id().0;
-                    let id = new_id.map_or(0, MemberId::get);
-                    let added = if *learner {
-                        "added as learner"
-                    } else {
-                        "added"
-                    };
-                    out.extend_from_slice(
-                        format!("Member {id:>16x} {added} to cluster {cluster:>16x}\n\n")
-                            .as_bytes(),
-                    );
-                    let mut conf = Vec::new();
-                    for m in r.members() {
-                        let member_name = if Some(m.id()) == new_id {
-                            name
-                        } else {
-                            m.name()
-                        };
-                        for url in m.peer_urls() {
-                            conf.push(format!("{member_name}={url}"));
-                        }
-                    }
-                    let lines = [
-                        format!("ETCD_NAME={}", go_quote(name)),
-                        format!("ETCD_INITIAL_CLUSTER={}", go_quote(&conf.join(","))),
-                        format!(
-                            "ETCD_INITIAL_ADVERTISE_PEER_URLS={}",
-                            go_quote(&urls.join(","))
-                        ),
-                        "ETCD_INITIAL_CLUSTER_STATE=\"existing\"".to_owned(),
-                    ];
-                    for line in lines {
-                        out.extend_from_slice(line.as_bytes());
-                        out.push(b'\n');
-                    }
-                }
+                Format::Protobuf => member::add_protobuf(&mut out, &r)?,
+                Format::Fields | Format::Table => return Err(refused(global)),
             }
             write_stdout(&out)
         }
         MemberCommand::Remove { args } => {
             let id = member_id(args)?;
-            change(global, id, "removed from", |c| c.member_remove(id)).await
+            let format = change_format(global)?;
+            change(global, format, id, "removed from", |c| c.member_remove(id)).await
         }
         MemberCommand::Update { peer_urls, args } => {
             let id = member_id(args)?;
             if peer_urls.is_empty() {
                 return Err(CliError::bad_args("member peer urls not provided"));
             }
+            let format = change_format(global)?;
             let urls: Vec<String> = peer_urls.split(',').map(str::to_owned).collect();
-            change(global, id, "updated in", |c| c.member_update(id, urls)).await
+            peer_urls::check(&urls)?;
+            change(global, format, id, "updated in", |c| {
+                c.member_update(id, urls)
+            })
+            .await
         }
         MemberCommand::Promote { args } => {
             let id = member_id(args)?;
-            change(global, id, "promoted in", |c| c.member_promote(id)).await
+            let format = change_format(global)?;
+            change(global, format, id, "promoted in", |c| c.member_promote(id)).await
         }
     }
 }
 
-fn print_list(out: &mut Vec<u8>, list: &MemberListResponse) -> Result<(), CliError> {
-    write_json(
-        out,
-        &admin::Members::new(list.header(), None, list.members()),
-    )?;
-    Ok(())
+/// The output format of a membership change. Every known name passes here (an unknown
+/// one is refused, before anything is sent); `fields` and `table` are refused only once
+/// the change is made, see [`run`].
+fn change_format(global: &GlobalArgs) -> Result<Format, CliError> {
+    Ok(printer_for(global, Supported::ALL)?.format)
 }
 
-/// `Member <id> <what> cluster <id>` (ids right-aligned in 16 columns, as Go's `%16x`),
-/// or the response as json.
+/// etcdctl's refusal of `fields` or `table` for a membership change (exit 4).
+fn refused(global: &GlobalArgs) -> CliError {
+    CliError::bad_feature(format!(
+        "{} not supported as output format",
+        global.write_out
+    ))
+}
+
+/// The one name argument of `member add`. With more, etcdctl suggests `--peer-urls=` for
+/// each that looks like a URL.
+fn member_name(args: &[String]) -> Result<&str, CliError> {
+    match args {
+        [] => Err(CliError::bad_args("member name not provided")),
+        [name] => Ok(name),
+        _ => {
+            let mut message = "too many arguments".to_owned();
+            for arg in args {
+                if arg.to_lowercase().starts_with("http") {
+                    message.push_str(&format!(", did you mean --peer-urls={arg}"));
+                }
+            }
+            Err(CliError::bad_args(message))
+        }
+    }
+}
+
 /// Sends a change of member `id` (remove, update, promote: each answers with the new member
-/// list) and prints etcdctl's confirmation, `Member <id> <what> cluster <cluster id>`.
+/// list) and prints it: etcdctl's confirmation `Member <id> <what> cluster <cluster id>`
+/// (ids right-aligned in 16 columns, as Go's `%16x`), the response as json or protobuf.
 async fn change(
     global: &GlobalArgs,
+    format: Format,
     id: MemberId,
     what: &str,
     request: impl FnOnce(Cluster) -> AdminRequest<MemberListResponse>,
 ) -> Result<(), CliError> {
-    let printer = printer(global)?;
     let client = connect(global).await?;
     let r = etcd(request(client.cluster()).await)?;
     let mut out = Vec::new();
-    match printer.format {
-        Format::Json => print_list(&mut out, &r)?,
-        // Only simple and json get here.
-        _ => {
+    match format {
+        Format::Simple => {
             let cluster = r.header().cluster_id().0;
             out.extend_from_slice(
                 format!("Member {:>16x} {what} cluster {cluster:>16x}\n", id.get()).as_bytes(),
             );
         }
+        Format::Json => write_json(
+            &mut out,
+            &admin::Members::new(r.header(), None, r.members()),
+        )?,
+        Format::Protobuf => member::list_protobuf(&mut out, r.header(), r.members())?,
+        Format::Fields | Format::Table => return Err(refused(global)),
     }
     write_stdout(&out)
 }
 
 /// The one hexadecimal member id argument, with etcdctl's messages.
 fn member_id(args: &[String]) -> Result<MemberId, CliError> {
-    let Some(arg) = args.first() else {
+    // etcdctl says this of two ids too.
+    let [arg] = args else {
         return Err(CliError::bad_args("member ID is not provided"));
     };
     parse_hex_id(arg)
@@ -162,9 +167,4 @@ pub fn parse_hex_id(s: &str) -> Result<u64, String> {
             crate::go_compat::quote(s.as_bytes())
         )
     })
-}
-
-/// Go's `%q` of a string.
-fn go_quote(s: &str) -> String {
-    crate::go_compat::quote(s.as_bytes())
 }

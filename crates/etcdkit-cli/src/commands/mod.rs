@@ -19,6 +19,7 @@ pub mod lock;
 pub mod make_mirror;
 pub mod member;
 pub mod move_leader;
+pub mod peer_urls;
 pub mod put;
 pub mod registry;
 pub mod role;

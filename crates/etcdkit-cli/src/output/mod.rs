@@ -11,7 +11,7 @@ mod endpoint;
 mod fields;
 mod json;
 mod lease;
-mod member;
+pub mod member;
 pub mod mirror;
 mod protobuf;
 mod simple;
