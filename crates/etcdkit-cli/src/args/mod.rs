@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{bench, check, up};
+use crate::commands::{bench, check, serve, up};
 use crate::go_compat;
 
 mod admin;
@@ -222,6 +222,8 @@ pub enum Command {
     Check(check::CheckCommand),
     /// Runs a local etcd cluster in the foreground until interrupted
     Up(up::UpArgs),
+    /// Runs etcdkit's in-process etcd v3 server (one member, in memory) until interrupted
+    Serve(serve::ServeArgs),
     /// Prints the version of etcdkit and the etcd API version it speaks
     Version,
 }
@@ -240,6 +242,7 @@ impl Command {
             self,
             Command::Version
                 | Command::Up(_)
+                | Command::Serve(_)
                 | Command::Completion { .. }
                 | Command::Snapshot(SnapshotCommand::Status { .. } | SnapshotCommand::Restore(_))
         )

@@ -23,6 +23,7 @@ pub mod peer_urls;
 pub mod put;
 pub mod registry;
 pub mod role;
+pub mod serve;
 pub mod snapshot;
 pub mod txn;
 pub mod up;
@@ -85,6 +86,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => bench::run(global, &args).await,
         Command::Check(command) => check::run(global, &command).await,
         Command::Up(args) => up::run(&args).await,
+        Command::Serve(args) => serve::run(&args).await,
         Command::Version => version(),
     }
 }

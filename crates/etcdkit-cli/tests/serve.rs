@@ -1,0 +1,108 @@
+//! `etcdkit serve`: the built binary runs the in-process etcd v3 server, answers etcdkit's
+//! own commands (and etcdctl's, when there is one) on the address it prints, stops on
+//! SIGTERM with exit code 0, and fails clearly on an address it cannot bind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{etcdctl_bin, etcdkit_bin, run};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn serve_answers_etcd_clients_on_the_address_it_prints_and_stops_on_sigterm() {
+    let mut child = tokio::process::Command::new(etcdkit_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--name", "serve-test"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(BOUND, lines.next_line())
+        .await
+        .expect("serve printed its address in time")
+        .unwrap()
+        .expect("a first line");
+    let url = banner
+        .strip_prefix("serving etcd v3 on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+        .to_string();
+    assert!(banner.ends_with("in memory)"), "{banner}");
+
+    let endpoints = format!("--endpoints={url}");
+    let put = tokio::time::timeout(
+        BOUND,
+        run(
+            &etcdkit_bin(),
+            &args(&[&endpoints, "put", "serve/a", "1"]),
+            b"",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.code, 0, "{}", String::from_utf8_lossy(&put.stderr));
+    assert_eq!(put.stdout, b"OK\n");
+    let get = tokio::time::timeout(
+        BOUND,
+        run(
+            &etcdkit_bin(),
+            &args(&[&endpoints, "get", "serve/", "--prefix"]),
+            b"",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get.stdout, b"serve/a\n1\n");
+    if let Some(etcdctl) = etcdctl_bin().await {
+        let theirs = tokio::time::timeout(
+            BOUND,
+            run(
+                &etcdctl,
+                &args(&[&endpoints, "get", "serve/", "--prefix"]),
+                b"",
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(theirs.stdout, get.stdout, "etcdctl reads the same");
+    }
+
+    let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(BOUND, child.wait())
+        .await
+        .expect("serve stopped in time")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn serve_on_an_address_in_use_fails_with_exit_code_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = tokio::time::timeout(
+        BOUND,
+        run(&etcdkit_bin(), &args(&["serve", "--listen", &addr]), b""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.code, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("Error: cannot listen on {addr}")),
+        "{stderr}"
+    );
+}
