@@ -26,6 +26,7 @@ const PROGRESS_WAIT: Duration = Duration::from_millis(300);
 #[derive(Clone, Debug)]
 pub struct Side {
     client: Client,
+    endpoint: String,
     prefix: String,
 }
 
@@ -47,6 +48,7 @@ impl Side {
             .await?;
         Ok(Side {
             client,
+            endpoint: endpoint.to_string(),
             prefix: prefix.to_string(),
         })
     }
@@ -127,6 +129,13 @@ impl Side {
             }),
             Op::Expire { id, ttl, keys } => self.expire(*id, *ttl, keys).await,
             Op::Watch(w) => self.watch(w).await,
+            Op::Raw(raw) => match crate::raw::send(&self.endpoint, *raw).await {
+                Ok(reply) => Outcome::Raw {
+                    code: reply.code,
+                    message: reply.message,
+                },
+                Err(e) => harness_failure(&format!("raw request: {e}")),
+            },
         }
     }
 
@@ -413,5 +422,6 @@ fn harness_failure(message: &str) -> Outcome {
         code: None,
         message: message.into(),
         compact_revision: None,
+        outcome_unknown: false,
     })
 }

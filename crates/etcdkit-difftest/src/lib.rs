@@ -86,6 +86,7 @@ mod exec;
 mod generate;
 pub mod op;
 pub mod outcome;
+pub mod raw;
 mod run;
 pub mod target;
 

@@ -235,6 +235,8 @@ pub enum Op {
     },
     /// A watch from a revision.
     Watch(WatchOp),
+    /// A request the client refuses to send, sent around it.
+    Raw(crate::raw::RawOp),
 }
 
 /// The compare relations, for the generator.

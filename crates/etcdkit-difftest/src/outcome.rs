@@ -87,6 +87,9 @@ pub struct Failure {
     pub message: String,
     /// For a compaction error, the revision history starts at.
     pub compact_revision: Option<i64>,
+    /// Whether the request may or may not have been applied (the connection failed after
+    /// it was sent).
+    pub outcome_unknown: bool,
 }
 
 impl Failure {
@@ -96,6 +99,7 @@ impl Failure {
             code: e.code().map(|c| c.as_str()),
             message: e.message().to_string(),
             compact_revision: e.compact_revision().map(|r| r.get()),
+            outcome_unknown: e.is_outcome_unknown(),
         }
     }
 }
@@ -222,6 +226,13 @@ pub enum Outcome {
         /// The error the watch failed or ended with, if any.
         error: Option<Failure>,
     },
+    /// The gRPC status of a request sent around the client.
+    Raw {
+        /// The status code's name.
+        code: String,
+        /// The status message.
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -238,7 +249,10 @@ impl Outcome {
             | Outcome::Leases { revision, .. } => Some(*revision),
             Outcome::Revoked { revision } => *revision,
             Outcome::Expired { after, .. } => after.last().and_then(Outcome::revision),
-            Outcome::Failed(_) | Outcome::KeptAlive { .. } | Outcome::Watched { .. } => None,
+            Outcome::Failed(_)
+            | Outcome::KeptAlive { .. }
+            | Outcome::Watched { .. }
+            | Outcome::Raw { .. } => None,
         }
     }
 
@@ -319,6 +333,7 @@ impl Outcome {
                     code: None,
                     message: "a transaction result of a kind this harness does not know".into(),
                     compact_revision: None,
+                    outcome_unknown: false,
                 }),
             })
             .collect();

@@ -101,7 +101,10 @@ pub async fn run(
         generator.observe(observed);
         let op = generator.next_op(config.expiry);
         let (a, b) = tokio::join!(reference.run(&op), candidate.run(&op));
-        let why = if a != b {
+        let why = if is_endpoint_failure(&a) || is_endpoint_failure(&b) {
+            // Checked first: the messages name the endpoint, so they differ anyway.
+            Some("an endpoint stopped answering (crashed or hung)")
+        } else if a != b {
             Some("the results differ")
         } else if is_harness_failure(&a) {
             Some("the harness failed on both sides")
@@ -131,6 +134,22 @@ pub async fn run(
     Ok(summary)
 }
 
+/// A failure that says the endpoint is gone or stuck rather than that it refused the
+/// request: no server answers these on purpose to a well-formed request to a healthy
+/// single member.
+fn is_endpoint_failure(o: &Outcome) -> bool {
+    let f = match o {
+        Outcome::Failed(f) => f,
+        Outcome::Watched { error: Some(f), .. } => f,
+        _ => return false,
+    };
+    f.outcome_unknown
+        || matches!(
+            f.kind.as_str(),
+            "Unavailable" | "Timeout" | "OutcomeUnknown" | "Io" | "StreamReopensExhausted"
+        )
+}
+
 fn is_harness_failure(o: &Outcome) -> bool {
     match o {
         Outcome::Failed(f) => f.kind == "Harness",
@@ -154,6 +173,7 @@ fn label(op: &Op, o: &Outcome) -> String {
         Op::Leases => "Leases",
         Op::Expire { .. } => "Expire",
         Op::Watch(_) => "Watch",
+        Op::Raw(_) => "Raw",
     };
     // Kinds too coarse to tell what happened carry the message too.
     let failure = |f: &crate::outcome::Failure| match f.kind.as_str() {
@@ -162,6 +182,7 @@ fn label(op: &Op, o: &Outcome) -> String {
     };
     let result = match o {
         Outcome::Failed(f) => failure(f),
+        Outcome::Raw { code, message } => format!("{code} ({message})"),
         Outcome::Txn {
             succeeded: false, ..
         } => "ok (failure branch)".into(),
