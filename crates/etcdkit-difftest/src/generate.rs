@@ -32,7 +32,7 @@ const MAX_TXN_OPS: usize = 128;
 const MAX_LEASE_TTL: i64 = 9_000_000_000;
 
 /// Lease ids of ordinary grants come from a small range, so grants collide.
-const LEASE_IDS: std::ops::Range<i64> = 1000..1024;
+const LEASE_IDS: std::ops::Range<i64> = 1000..1100;
 
 /// What the generator learns from the reference side after each step.
 #[derive(Clone, Copy, Debug, Default)]
