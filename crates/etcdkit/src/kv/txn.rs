@@ -296,12 +296,16 @@ fn check_writes(ops: &[TxnOp]) -> Result<()> {
             ),
         )
     };
-    let mut puts: HashSet<&Bytes> = HashSet::new();
+    // The keys put, in the order of the operations (not of a hash set's), so that the
+    // key an error names is the same from one run to the next.
+    let mut seen: HashSet<&Bytes> = HashSet::new();
+    let mut puts: Vec<&Bytes> = Vec::new();
     for op in ops {
-        if let TxnOp::Put(p) = op
-            && !puts.insert(&p.request.key)
-        {
-            return Err(duplicate(&p.request.key));
+        if let TxnOp::Put(p) = op {
+            if !seen.insert(&p.request.key) {
+                return Err(duplicate(&p.request.key));
+            }
+            puts.push(&p.request.key);
         }
     }
     for op in ops {
@@ -532,6 +536,23 @@ mod tests {
             Txn::new().and_then([Put::new("n", "1"), Put::new("n", "2")]),
         )];
         assert!(check_writes(&nested_twice).is_err());
+    }
+
+    #[test]
+    fn the_key_a_refusal_names_is_the_first_put_in_order() {
+        let ops = [
+            TxnOp::from(Put::new("p", "1")),
+            Put::new("q", "1").into(),
+            Put::new("r", "1").into(),
+            Delete::new("a").range_end("z").into(),
+        ];
+        for _ in 0..20 {
+            let err = check_writes(&ops).err().map(|e| e.message().to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("transaction writes key \"p\" more than once in one branch")
+            );
+        }
     }
 
     #[test]

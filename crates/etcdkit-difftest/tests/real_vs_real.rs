@@ -1,0 +1,55 @@
+//! Two fresh real etcds given the same seeded operations answer alike: any difference the
+//! harness reports here is the harness's own non-determinism.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use etcdkit_difftest::{Config, Side, run, start_candidate, start_reference};
+
+/// The seed of the test suite's run; `ETCDKIT_DIFF_SEED` picks another.
+const DEFAULT_SEED: u64 = 20_261_130;
+
+/// The test suite's run length; `ETCDKIT_DIFF_OPS` picks another (10000 for the long run).
+const DEFAULT_OPS: usize = 1000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differential_real_vs_real_agrees() {
+    let seed = env_or("ETCDKIT_DIFF_SEED", DEFAULT_SEED);
+    let ops = env_or("ETCDKIT_DIFF_OPS", DEFAULT_OPS);
+    let start = Duration::from_secs(60);
+    let (reference, candidate) = tokio::time::timeout(start, async {
+        tokio::join!(start_reference(), start_candidate())
+    })
+    .await
+    .expect("endpoints start in time");
+    let (reference, candidate) = (reference.unwrap(), candidate.unwrap());
+    let prefix = format!("difftest/{seed}/");
+    let connect = Duration::from_secs(10);
+    let a = tokio::time::timeout(connect, Side::connect(reference.endpoint(), &prefix))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = tokio::time::timeout(connect, Side::connect(candidate.endpoint(), &prefix))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = Config {
+        seed,
+        ops,
+        expiry: true,
+    };
+    // Generous: a step is milliseconds, an expiring lease a few seconds.
+    let bound = Duration::from_secs(120) + Duration::from_millis(200) * ops as u32;
+    match tokio::time::timeout(bound, run(config, &a, &b)).await {
+        Ok(Ok(summary)) => eprintln!("{} vs {}: {summary}", reference.name(), candidate.name()),
+        Ok(Err(divergence)) => panic!("{} vs {}: {divergence}", reference.name(), candidate.name()),
+        Err(_) => panic!("the run of {ops} ops (seed {seed}) did not finish within {bound:?}"),
+    }
+}
