@@ -264,10 +264,7 @@ impl Side {
         let mut error = None;
         let collect = async {
             'asking: while error.is_none() {
-                if let Err(e) = watcher.request_progress() {
-                    error = Some(Failure::of(&e));
-                    break;
-                }
+                watcher.request_progress();
                 loop {
                     let next = tokio::time::timeout(PROGRESS_WAIT, watcher.next()).await;
                     match next {

@@ -43,15 +43,15 @@
 //!
 //! # Running it
 //!
-//! `cargo test -p etcdkit-difftest --test real_vs_real` runs 1,000 operations of a fixed
-//! seed. `ETCDKIT_DIFF_OPS=10000 ETCDKIT_DIFF_SEED=7` changes both, and
+//! `cargo test -p etcdkit-difftest --test differential` runs 1,000 operations of a fixed
+//! seed against two real etcds, and against real etcd and the embedded server. `ETCDKIT_DIFF_OPS=10000 ETCDKIT_DIFF_SEED=7` changes both, and
 //! `cargo run -p etcdkit-difftest --example difftest -- --ops 10000 --seed 7` does the
 //! same from the command line, printing a summary of what ran.
 //!
 //! # The candidate
 //!
-//! [`start_candidate`] is the one function that says what is compared against etcd; see
-//! [`target`] for the one-line change that plugs in the embedded server.
+//! [`start_candidate`] (a second real etcd) and [`start_embedded`] (etcdkit-server) are
+//! what is compared against etcd; see [`target`].
 //!
 //! # etcd behaviours found surprising (known-limitation candidates)
 //!
@@ -116,4 +116,4 @@ pub use exec::Side;
 pub use generate::{Generator, Observed};
 pub use op::Op;
 pub use run::{Config, Divergence, Summary, run};
-pub use target::{Target, start_candidate, start_reference};
+pub use target::{StartError, Target, start_candidate, start_embedded, start_reference};

@@ -1,11 +1,9 @@
 //! The two endpoints a run compares: the reference (always real etcd) and the candidate.
 //!
-//! [`start_candidate`] is the one place that says what the candidate is. Today it is a
-//! second real etcd, so a run proves the harness itself deterministic: two fresh etcds
-//! given the same operations must answer alike, and any difference is a harness bug. To
-//! compare the embedded server instead, add `etcdkit-server` to this crate's
-//! `[dependencies]` and replace the body of [`start_candidate`] with the line in its
-//! comment.
+//! Two candidates: [`start_candidate`], a second real etcd, so a run proves the harness
+//! itself deterministic (two fresh etcds given the same operations must answer alike, and
+//! any difference is a harness bug); and [`start_embedded`], etcdkit's in-process server,
+//! which a run proves etcd-compatible.
 
 use std::any::Any;
 
@@ -80,15 +78,26 @@ pub async fn start_reference() -> Result<Target, StartError> {
     real_etcd("reference").await
 }
 
-/// The endpoint under test. Today a second real etcd; for the embedded server:
-///
-/// ```text
-/// let s = etcdkit_server::Server::builder().start().await?; Ok(Target::new("etcdkit-server", s.endpoint(), s))
-/// ```
+/// A second real etcd, to prove the harness deterministic.
 ///
 /// # Errors
 ///
 /// When the candidate does not start.
 pub async fn start_candidate() -> Result<Target, StartError> {
     real_etcd("candidate").await
+}
+
+/// etcdkit's in-process server (`etcdkit-server`), on a loopback port.
+///
+/// # Errors
+///
+/// When it cannot bind a port.
+pub async fn start_embedded() -> Result<Target, StartError> {
+    // The test kit's etcd runs with a 100 ms election timeout, which makes its shortest
+    // lease TTL 1 s; the server's default is etcd's default, 2 s.
+    let server = etcdkit_server::Server::builder()
+        .min_lease_ttl(std::time::Duration::from_secs(1))
+        .start()
+        .await?;
+    Ok(Target::new("etcdkit-server", server.url(), server))
 }

@@ -42,6 +42,8 @@ impl HeaderInfo {
 pub(crate) struct Limits {
     pub(crate) max_request_bytes: usize,
     pub(crate) max_txn_ops: usize,
+    /// The shortest TTL granted, in seconds.
+    pub(crate) min_lease_ttl: i64,
 }
 
 /// The state one lock guards.
@@ -79,7 +81,7 @@ impl Shared {
         Shared {
             core: Mutex::new(Core {
                 store: Store::default(),
-                lessor: Lessor::new(info.member_id),
+                lessor: Lessor::new(info.member_id, limits.min_lease_ttl),
                 watches: WatchHub::default(),
             }),
             info,

@@ -22,7 +22,8 @@
 //! - **Watch**: many watches on one stream; start revision in the past or future, prev_kv,
 //!   filters, fragments, progress notifications and requests, caller-chosen watch IDs; a
 //!   watch from a compacted revision is created then canceled with the compact revision.
-//! - **Lease**: grant (with or without an ID; etcd's 2 s minimum TTL), revoke (the keys
+//! - **Lease**: grant (with or without an ID; etcd's 2 s minimum TTL, or what
+//!   [`ServerBuilder::min_lease_ttl`] sets), revoke (the keys
 //!   go in one revision), keepalive stream, time-to-live with keys, list; expired leases
 //!   are revoked on time, their keys deleted with delete events.
 //! - **Maintenance.Status** and **Cluster.MemberList** (one member with a stable ID).
@@ -66,6 +67,6 @@ mod watch;
 
 pub use error::EtcdError;
 pub use server::{
-    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_PROGRESS_NOTIFY_INTERVAL,
-    RunningServer, Server, ServerBuilder, StartError,
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
+    DEFAULT_PROGRESS_NOTIFY_INTERVAL, RunningServer, Server, ServerBuilder, StartError,
 };

@@ -23,6 +23,15 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 /// etcd's default interval between progress notifications to watches that asked for them.
 pub const DEFAULT_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The shortest lease TTL etcd grants with its default election timeout (1 s): 2 s.
+pub const DEFAULT_MIN_LEASE_TTL: Duration = Duration::from_secs(2);
+
+/// `ttl` in whole seconds, rounded up, at least 1.
+fn whole_seconds_up(ttl: Duration) -> i64 {
+    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    i64::try_from(secs).unwrap_or(i64::MAX).max(1)
+}
 /// What gRPC adds to a request on top of etcd's limit before refusing the message whole
 /// (etcd's `grpcOverheadBytes`).
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
@@ -48,6 +57,7 @@ pub struct ServerBuilder {
     max_request_bytes: usize,
     max_txn_ops: usize,
     progress_notify_interval: Duration,
+    min_lease_ttl: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -58,6 +68,7 @@ impl Default for ServerBuilder {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             progress_notify_interval: DEFAULT_PROGRESS_NOTIFY_INTERVAL,
+            min_lease_ttl: DEFAULT_MIN_LEASE_TTL,
         }
     }
 }
@@ -95,6 +106,16 @@ impl ServerBuilder {
         self
     }
 
+    /// The shortest TTL a lease is granted ([`DEFAULT_MIN_LEASE_TTL`]), rounded up to whole
+    /// seconds (at least 1); a shorter request is granted this. etcd derives it from its
+    /// election timeout: 1.5 times it, rounded up (`server/etcdserver/server.go`, the
+    /// lessor's `MinLeaseTTL`), so 2 s with etcd's defaults and 1 s with the test kit's
+    /// 100 ms election timeout. Match the etcd a test is compared with.
+    pub fn min_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.min_lease_ttl = ttl;
+        self
+    }
+
     /// Binds the address and starts serving on the current tokio runtime. The server is
     /// ready when this returns.
     ///
@@ -120,6 +141,7 @@ impl ServerBuilder {
         let limits = Limits {
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
+            min_lease_ttl: whole_seconds_up(self.min_lease_ttl),
         };
         let shared = Arc::new(Shared::new(
             info,

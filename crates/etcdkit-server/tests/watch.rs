@@ -132,7 +132,7 @@ async fn a_progress_request_answers_with_the_store_revision() {
         .unwrap()
         .header()
         .revision();
-    w.request_progress().unwrap();
+    w.request_progress();
     let r = bounded(w.next()).await.unwrap().unwrap();
     assert!(r.is_progress_notify(), "{r:?}");
     assert_eq!(r.header().revision(), rev);

@@ -8,10 +8,6 @@ use tokio::time::{Duration, Instant};
 
 use crate::error::EtcdError;
 
-/// The shortest TTL etcd grants with its default election timeout and heartbeat
-/// (`ceil(1.5 * 10 ticks * 100 ms)` = 2 s); shorter requests are granted this.
-pub(crate) const MIN_TTL: i64 = 2;
-
 /// The longest TTL etcd accepts (`MaxLeaseTTL`, 9,000,000,000 s).
 pub(crate) const MAX_TTL: i64 = 9_000_000_000;
 
@@ -28,13 +24,15 @@ pub(crate) struct Lessor {
     leases: HashMap<i64, Lease>,
     /// The next automatically chosen ID, to try.
     next_id: i64,
+    /// Shorter TTLs are granted this (seconds).
+    min_ttl: i64,
 }
 
 impl Lessor {
     /// A lessor whose automatic IDs start from a value built like etcd's request IDs (the
     /// member's low 16 bits, then the time), so they look like etcd's and differ between
     /// servers started at different times.
-    pub(crate) fn new(member_id: u64) -> Self {
+    pub(crate) fn new(member_id: u64, min_ttl: i64) -> Self {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -43,6 +41,7 @@ impl Lessor {
         Lessor {
             leases: HashMap::new(),
             next_id: i64::try_from(seed & (i64::MAX as u64)).unwrap_or(1).max(1),
+            min_ttl,
         }
     }
 
@@ -76,7 +75,7 @@ impl Lessor {
         } else {
             id
         };
-        let ttl = ttl.max(MIN_TTL);
+        let ttl = ttl.max(self.min_ttl);
         self.leases.insert(
             id,
             Lease {

@@ -346,14 +346,14 @@ impl Watcher {
     /// watcher on it gets one (a response with no events whose header revision is the
     /// store's current revision).
     ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Cancelled`] when the watcher's stream has ended.
-    pub fn request_progress(&self) -> Result<()> {
-        self.commands.send(Command::Progress).map_err(|_| {
-            Error::new(ErrorKind::Cancelled, "the watch stream has ended")
-                .with_operation("watch.progress")
-        })
+    /// Does nothing once the watch has ended: the watcher then yields how it ended (a
+    /// compaction, a cancellation by the server, ...) and finishes. (An error here would
+    /// race with that answer and hide it: a watch from a compacted revision is ended by
+    /// the server right after its creation, and the stream task may be gone before the
+    /// caller asks.)
+    pub fn request_progress(&self) {
+        // A closed channel means the stream task has ended; the watcher holds its end.
+        let _ = self.commands.send(Command::Progress);
     }
 
     /// The endpoint carrying this watch's stream now, or `None` while it is being

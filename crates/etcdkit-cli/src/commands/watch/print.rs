@@ -33,8 +33,8 @@ pub async fn events(
                 item = watcher.next() => item,
                 request = requests.recv() => {
                     match request {
-                        // The stream has ended when this fails; the next item says so.
-                        Some(()) => { let _ = watcher.request_progress(); }
+                        // Nothing is asked once the watch has ended; the next item says how.
+                        Some(()) => watcher.request_progress(),
                         None => progress = None,
                     }
                     continue;

@@ -1,10 +1,13 @@
-//! Two fresh real etcds given the same seeded operations answer alike: any difference the
-//! harness reports here is the harness's own non-determinism.
+//! The same seeded operations, sent to real etcd and to a candidate, get the same answers:
+//! a second real etcd (any difference is the harness's own non-determinism) and etcdkit's
+//! embedded server (any difference is an incompatibility).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use etcdkit_difftest::{Config, Side, run, start_candidate, start_reference};
+use etcdkit_difftest::{
+    Config, Side, StartError, Target, run, start_candidate, start_embedded, start_reference,
+};
 
 /// The seed of the test suite's run; `ETCDKIT_DIFF_SEED` picks another.
 const DEFAULT_SEED: u64 = 20_261_130;
@@ -21,14 +24,23 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn differential_real_vs_real_agrees() {
+    compare_with(start_candidate()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "op 845 of the default seed differs (a delete event at a watch's start revision near a compaction): being fixed"]
+async fn differential_real_vs_embedded_server_agrees() {
+    compare_with(start_embedded()).await;
+}
+
+async fn compare_with(candidate: impl Future<Output = Result<Target, StartError>>) {
     let seed = env_or("ETCDKIT_DIFF_SEED", DEFAULT_SEED);
     let ops = env_or("ETCDKIT_DIFF_OPS", DEFAULT_OPS);
     let start = Duration::from_secs(60);
-    let (reference, candidate) = tokio::time::timeout(start, async {
-        tokio::join!(start_reference(), start_candidate())
-    })
-    .await
-    .expect("endpoints start in time");
+    let (reference, candidate) =
+        tokio::time::timeout(start, async { tokio::join!(start_reference(), candidate) })
+            .await
+            .expect("endpoints start in time");
     let (reference, candidate) = (reference.unwrap(), candidate.unwrap());
     let prefix = format!("difftest/{seed}/");
     let connect = Duration::from_secs(10);
