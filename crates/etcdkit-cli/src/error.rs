@@ -149,7 +149,16 @@ pub fn etcd_message(e: &etcdkit::Error) -> String {
         }
         _ => {}
     }
-    e.to_string()
+    match e.code() {
+        // Any other gRPC status, as grpc-go words it: etcdctl converts only the
+        // `etcdserver: ...` texts into errors of its own.
+        Some(code) => format!(
+            "rpc error: code = {} desc = {}",
+            crate::go_compat::grpc_code_name(code),
+            e.message()
+        ),
+        None => e.to_string(),
+    }
 }
 
 /// Go's `context.DeadlineExceeded` text.

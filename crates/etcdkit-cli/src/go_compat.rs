@@ -34,6 +34,33 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// grpc-go's name of a status code (`codes.Code.String()`), as `rpc error: code = NAME`
+/// prints it.
+pub fn grpc_code_name(code: etcdkit::Code) -> &'static str {
+    use etcdkit::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+        // A code newer than this list: Go prints those as `Code(N)`.
+        _ => "Unknown",
+    }
+}
+
 /// `strconv.Quote` of some bytes: double-quoted, with Go's escapes. Invalid UTF-8 bytes
 /// are written as `\xNN`, as Go does.
 pub fn quote(bytes: &[u8]) -> String {

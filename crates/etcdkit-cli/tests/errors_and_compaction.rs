@@ -249,3 +249,30 @@ async fn run_env(program: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Outp
         stderr: output.stderr,
     }
 }
+
+/// A request over the client's size limit is refused before sending, and one over the
+/// server's gRPC limit by the server; both print grpc-go's status line, as etcdctl does.
+#[tokio::test]
+async fn oversized_requests_fail_with_grpcs_words_as_in_etcdctl() {
+    let pair = Pair::start().await;
+    let value = vec![b'x'; 3_000_000];
+    // The client's limit (2 MiB by default in both tools).
+    pair.check(
+        &["put", "big"],
+        &value,
+        1,
+        "",
+        "Error: rpc error: code = ResourceExhausted desc = trying to send message larger than max (3000010 vs. 2097152)",
+    )
+    .await;
+    // Past the client's limit, the server's: etcd takes 1.5 MiB requests plus 512 KiB of
+    // gRPC headroom.
+    pair.check(
+        &["--max-request-bytes", "4000000", "put", "big"],
+        &value,
+        1,
+        "",
+        "Error: rpc error: code = ResourceExhausted desc = grpc: received message larger than max (3000010 vs. 2097152)",
+    )
+    .await;
+}

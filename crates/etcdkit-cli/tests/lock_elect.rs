@@ -130,6 +130,11 @@ async fn lock_output_exit_codes_and_messages_are_etcdctls() {
     let endpoint = etcd.endpoint();
     let out = etcdkit(&endpoint, &["lock", "cl", "echo", "hello"]).await;
     assert_eq!((out.code, out.stdout_text().as_str()), (0, "hello\n"));
+    // As etcdctl: the first `--` only ends the flags; a later one is the command's.
+    let out = etcdkit(&endpoint, &["lock", "cl", "--", "echo", "--", "hello"]).await;
+    assert_eq!((out.code, out.stdout_text().as_str()), (0, "-- hello\n"));
+    let out = etcdkit(&endpoint, &["lock", "--ttl", "5", "cl", "--", "echo", "hi"]).await;
+    assert_eq!((out.code, out.stdout_text().as_str()), (0, "hi\n"));
     let out = etcdkit(&endpoint, &["lock", "cl", "sh", "-c", "exit 3"]).await;
     assert_eq!(out.code, 3);
     assert_eq!(out.last_stderr_line(), "Error: exit status 3");

@@ -15,7 +15,13 @@ use crate::args::{GlobalArgs, LockArgs};
 use crate::error::CliError;
 
 pub async fn run(global: &GlobalArgs, args: &LockArgs) -> Result<(), CliError> {
-    let Some(name) = args.args.first() else {
+    // etcdctl's flag parser drops the first `--` wherever it stands (`lock NAME -- CMD
+    // ARGS`); clap keeps it once the trailing arguments have begun.
+    let mut words = args.args.clone();
+    if let Some(dashes) = words.iter().position(|w| w == "--") {
+        words.remove(dashes);
+    }
+    let Some(name) = words.first() else {
         return Err(CliError::error(
             "lock takes a lock name argument and an optional command to execute",
         ));
@@ -37,10 +43,10 @@ pub async fn run(global: &GlobalArgs, args: &LockArgs) -> Result<(), CliError> {
         }
     };
 
-    if let Some(program) = args.args.get(1) {
+    if let Some(program) = words.get(1) {
         let mut command = tokio::process::Command::new(program);
         command
-            .args(&args.args[2..])
+            .args(&words[2..])
             .env("ETCD_LOCK_KEY", super::bytes_arg(guard.key().to_vec()))
             .env("ETCD_LOCK_REV", guard.fencing_token().to_string());
         // Interrupts reach the command through the terminal; this process waits for it.

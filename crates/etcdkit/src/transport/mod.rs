@@ -310,13 +310,15 @@ impl Transport {
         let opts = &self.shared.opts;
         let size = message.encoded_len();
         if size > opts.max_send_size {
+            // gRPC's own client-side refusal, in grpc-go's words (what etcdctl prints).
             return Err(Error::new(
                 ErrorKind::RequestTooLarge,
                 format!(
-                    "request is {size} bytes, over the client's limit of {} bytes (max_send_size)",
+                    "trying to send message larger than max ({size} vs. {})",
                     opts.max_send_size
                 ),
             )
+            .with_code(crate::error::Code::ResourceExhausted)
             .with_operation(call.op));
         }
         // Encoded once: every attempt sends the same bytes.
