@@ -56,6 +56,7 @@ async fn compare_with(candidate: impl Future<Output = Result<Target, StartError>
         seed,
         ops,
         expiry: true,
+        trace: std::env::var_os("ETCDKIT_DIFF_TRACE").is_some(),
     };
     // Generous: a step is milliseconds, an expiring lease a few seconds.
     let bound = Duration::from_secs(120) + Duration::from_millis(200) * ops as u32;
