@@ -101,7 +101,8 @@ impl Store {
             .filter_map(move |(_, history)| value_at(history, rev))
     }
 
-    /// Compacts away every revision older than `rev`, keeping each key's value at `rev`.
+    /// Compacts away every revision older than `rev`, keeping each key's value at `rev`
+    /// and the deletes made at `rev`.
     /// `physical` makes no difference here: in memory, the compaction is done on return.
     ///
     /// # Errors
@@ -117,11 +118,14 @@ impl Store {
         }
         self.compacted = rev;
         self.keys.retain(|_, history| {
-            // Keep the newest entry at or before `rev` unless it is a tombstone (the key
-            // was gone at `rev`), and everything after it.
+            // Keep the newest entry at or before `rev`, and everything after it, except a
+            // tombstone older than `rev` (the key was already gone before `rev`). A
+            // tombstone made at `rev` itself stays, as etcd 3.6 keeps it: a
+            // watch from the compaction revision must still see that delete. The next
+            // compaction past it drops it.
             let at = history.partition_point(|e| e.main <= rev);
             let keep_from = match at.checked_sub(1) {
-                Some(i) if history[i].kv.is_some() => i,
+                Some(i) if history[i].kv.is_some() || history[i].main == rev => i,
                 _ => at,
             };
             history.drain(..keep_from);
