@@ -44,8 +44,14 @@ pub(crate) struct Change {
     pub(crate) kv: KeyValue,
     /// True for a delete.
     pub(crate) deleted: bool,
-    /// The key's value before this change, if it had one.
+    /// The key's value just before this change, if it had one: an earlier change of the
+    /// same write included (what the write's own answers and the lease bookkeeping see).
     pub(crate) prev: Option<KeyValue>,
+    /// The key's value at the revision before this change's, if it had one: what a watch
+    /// event carries as its previous value. etcd reads it at `mod_revision - 1`, so a
+    /// change made earlier in the same transaction (a put of a key the transaction then
+    /// deletes) is not it.
+    pub(crate) before: Option<KeyValue>,
 }
 
 /// What a committed write changed, all at one revision.
@@ -144,9 +150,9 @@ impl Store {
             let from = history.partition_point(|e| e.main < start);
             for i in from..history.len() {
                 let entry = &history[i];
-                let prev = i
-                    .checked_sub(1)
-                    .and_then(|p| history[p].kv.clone())
+                let prev = i.checked_sub(1).and_then(|p| history[p].kv.clone());
+                let before = value_at(history, entry.main - 1)
+                    .cloned()
                     // etcd reads the previous value at `mod_revision - 1`; a compacted
                     // revision has none.
                     .filter(|_| entry.main > self.compacted);
@@ -154,7 +160,16 @@ impl Store {
                     Some(kv) => (kv.clone(), false),
                     None => (tombstone(key, entry.main), true),
                 };
-                out.push((entry.main, entry.sub, Change { kv, deleted, prev }));
+                out.push((
+                    entry.main,
+                    entry.sub,
+                    Change {
+                        kv,
+                        deleted,
+                        prev,
+                        before,
+                    },
+                ));
             }
         }
         out.sort_by_key(|(main, sub, _)| (*main, *sub));
@@ -215,6 +230,7 @@ impl<'a> Writer<'a> {
         let sub = self.sub();
         let history = self.store.keys.entry(key.clone()).or_default();
         let prev = history.last().and_then(|e| e.kv.clone());
+        let before = value_at(history, main - 1).cloned();
         let kv = KeyValue {
             key,
             create_revision: prev.as_ref().map_or(main, |p| p.create_revision),
@@ -232,6 +248,7 @@ impl<'a> Writer<'a> {
             kv,
             deleted: false,
             prev: prev.clone(),
+            before,
         });
         prev
     }
@@ -250,6 +267,7 @@ impl<'a> Writer<'a> {
                 continue;
             };
             let prev = history.last().and_then(|e| e.kv.clone());
+            let before = value_at(history, main - 1).cloned();
             let sub = i64::try_from(self.changes.len()).unwrap_or(i64::MAX);
             history.push(Entry {
                 main,
@@ -260,6 +278,7 @@ impl<'a> Writer<'a> {
                 kv: tombstone(&key, main),
                 deleted: true,
                 prev: prev.clone(),
+                before,
             });
             deleted.extend(prev);
         }
