@@ -28,7 +28,6 @@ async fn differential_real_vs_real_agrees() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "op 845 of the default seed differs (a delete event at a watch's start revision near a compaction): being fixed"]
 async fn differential_real_vs_embedded_server_agrees() {
     compare_with(start_embedded()).await;
 }
