@@ -1,5 +1,6 @@
 //! The long run: `cargo run -p etcdkit-difftest --example difftest -- --ops 10000 --seed 7`
-//! (`--no-expiry` leaves out leases that expire, which wait a second or two each).
+//! (`--no-expiry` leaves out leases that expire, which wait a second or two each;
+//! `--trace` prints every step and the reference's result).
 //! Prints a summary of what ran, or the first difference, and exits 1 on a difference.
 
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ async fn main() -> ExitCode {
         seed: 1,
         ops: 10_000,
         expiry: true,
+        trace: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -26,6 +28,7 @@ async fn main() -> ExitCode {
                 None => return usage(),
             },
             "--no-expiry" => config.expiry = false,
+            "--trace" => config.trace = true,
             _ => return usage(),
         }
     }
@@ -70,6 +73,6 @@ async fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: difftest [--ops N] [--seed N] [--no-expiry]");
+    eprintln!("usage: difftest [--ops N] [--seed N] [--no-expiry] [--trace]");
     ExitCode::from(2)
 }

@@ -96,6 +96,19 @@
 //!   fails with "mvcc: required revision has been compacted", at a future one with "mvcc:
 //!   required revision is a future revision"; a read at exactly the compaction revision
 //!   still works.
+//! - **A delete at exactly the compaction revision survives it.** etcd 3.6 keeps a
+//!   tombstone made at the compaction revision (etcd PR 18274), so a watch from that
+//!   revision starts with the delete; the next compaction past it drops it. What a
+//!   compaction keeps does not depend on whether it was physical: `physical` only makes
+//!   the answer wait for the deletion, which removes nothing at or after the compaction
+//!   revision, and reads or watches before it are refused as soon as the compaction is
+//!   acknowledged. So the generator's non-physical compactions are not a source of
+//!   non-determinism.
+//! - **A watch event's previous value is read at `mod_revision - 1`.** A transaction that
+//!   puts a key and then deletes it with a delete to the end of the keyspace (range end
+//!   `"\0"`, which the duplicate-key check lets through) sends two events at one
+//!   revision, and both carry the value from before the transaction as `prev_kv`, while
+//!   the delete's own response returns the value the put wrote.
 //! - The minimum lease TTL follows the member's election timeout (1.5 times it, rounded
 //!   up to whole seconds): 1 s under the test kit, which runs etcd with a 100 ms election
 //!   timeout.

@@ -18,6 +18,9 @@ pub struct Config {
     pub ops: usize,
     /// Whether leases may be left to expire (each such step waits a second or two).
     pub expiry: bool,
+    /// Prints each step (index, operation, the reference's result) to stderr: the
+    /// history that led to a difference, for writing a regression test from it.
+    pub trace: bool,
 }
 
 /// The first difference a run found, or a step that failed on both sides in a way that
@@ -101,6 +104,9 @@ pub async fn run(
         generator.observe(observed);
         let op = generator.next_op(config.expiry);
         let (a, b) = tokio::join!(reference.run(&op), candidate.run(&op));
+        if config.trace {
+            eprintln!("#{index} {op:?}\n  => {a:?}");
+        }
         let why = if is_endpoint_failure(&a) || is_endpoint_failure(&b) {
             // Checked first: the messages name the endpoint, so they differ anyway.
             Some("an endpoint stopped answering (crashed or hung)")

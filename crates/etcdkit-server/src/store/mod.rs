@@ -44,8 +44,14 @@ pub(crate) struct Change {
     pub(crate) kv: KeyValue,
     /// True for a delete.
     pub(crate) deleted: bool,
-    /// The key's value before this change, if it had one.
+    /// The key's value just before this change, if it had one: an earlier change of the
+    /// same write included (what the write's own answers and the lease bookkeeping see).
     pub(crate) prev: Option<KeyValue>,
+    /// The key's value at the revision before this change's, if it had one: what a watch
+    /// event carries as its previous value. etcd reads it at `mod_revision - 1`, so a
+    /// change made earlier in the same transaction (a put of a key the transaction then
+    /// deletes) is not it.
+    pub(crate) before: Option<KeyValue>,
 }
 
 /// What a committed write changed, all at one revision.
@@ -101,7 +107,8 @@ impl Store {
             .filter_map(move |(_, history)| value_at(history, rev))
     }
 
-    /// Compacts away every revision older than `rev`, keeping each key's value at `rev`.
+    /// Compacts away every revision older than `rev`, keeping each key's value at `rev`
+    /// and the deletes made at `rev`.
     /// `physical` makes no difference here: in memory, the compaction is done on return.
     ///
     /// # Errors
@@ -117,11 +124,14 @@ impl Store {
         }
         self.compacted = rev;
         self.keys.retain(|_, history| {
-            // Keep the newest entry at or before `rev` unless it is a tombstone (the key
-            // was gone at `rev`), and everything after it.
+            // Keep the newest entry at or before `rev`, and everything after it, except a
+            // tombstone older than `rev` (the key was already gone before `rev`). A
+            // tombstone made at `rev` itself stays, as etcd 3.6 keeps it: a
+            // watch from the compaction revision must still see that delete. The next
+            // compaction past it drops it.
             let at = history.partition_point(|e| e.main <= rev);
             let keep_from = match at.checked_sub(1) {
-                Some(i) if history[i].kv.is_some() => i,
+                Some(i) if history[i].kv.is_some() || history[i].main == rev => i,
                 _ => at,
             };
             history.drain(..keep_from);
@@ -140,9 +150,9 @@ impl Store {
             let from = history.partition_point(|e| e.main < start);
             for i in from..history.len() {
                 let entry = &history[i];
-                let prev = i
-                    .checked_sub(1)
-                    .and_then(|p| history[p].kv.clone())
+                let prev = i.checked_sub(1).and_then(|p| history[p].kv.clone());
+                let before = value_at(history, entry.main - 1)
+                    .cloned()
                     // etcd reads the previous value at `mod_revision - 1`; a compacted
                     // revision has none.
                     .filter(|_| entry.main > self.compacted);
@@ -150,7 +160,16 @@ impl Store {
                     Some(kv) => (kv.clone(), false),
                     None => (tombstone(key, entry.main), true),
                 };
-                out.push((entry.main, entry.sub, Change { kv, deleted, prev }));
+                out.push((
+                    entry.main,
+                    entry.sub,
+                    Change {
+                        kv,
+                        deleted,
+                        prev,
+                        before,
+                    },
+                ));
             }
         }
         out.sort_by_key(|(main, sub, _)| (*main, *sub));
@@ -211,6 +230,7 @@ impl<'a> Writer<'a> {
         let sub = self.sub();
         let history = self.store.keys.entry(key.clone()).or_default();
         let prev = history.last().and_then(|e| e.kv.clone());
+        let before = value_at(history, main - 1).cloned();
         let kv = KeyValue {
             key,
             create_revision: prev.as_ref().map_or(main, |p| p.create_revision),
@@ -228,6 +248,7 @@ impl<'a> Writer<'a> {
             kv,
             deleted: false,
             prev: prev.clone(),
+            before,
         });
         prev
     }
@@ -246,6 +267,7 @@ impl<'a> Writer<'a> {
                 continue;
             };
             let prev = history.last().and_then(|e| e.kv.clone());
+            let before = value_at(history, main - 1).cloned();
             let sub = i64::try_from(self.changes.len()).unwrap_or(i64::MAX);
             history.push(Entry {
                 main,
@@ -256,6 +278,7 @@ impl<'a> Writer<'a> {
                 kv: tombstone(&key, main),
                 deleted: true,
                 prev: prev.clone(),
+                before,
             });
             deleted.extend(prev);
         }

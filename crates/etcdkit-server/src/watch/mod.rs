@@ -293,7 +293,7 @@ impl Watcher {
             },
             kv: Some(change.kv.clone()),
             prev_kv: if self.prev_kv && !created {
-                change.prev.clone()
+                change.before.clone()
             } else {
                 None
             },
