@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::alarm::Alarms;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::ResponseHeader;
 use crate::lease::Lessor;
@@ -42,6 +43,8 @@ impl HeaderInfo {
 pub(crate) struct Limits {
     pub(crate) max_request_bytes: usize,
     pub(crate) max_txn_ops: usize,
+    /// The space quota (0: none).
+    pub(crate) quota_backend_bytes: u64,
 }
 
 /// The state one lock guards.
@@ -50,6 +53,9 @@ pub(crate) struct Core {
     pub(crate) store: Store,
     pub(crate) lessor: Lessor,
     pub(crate) watches: WatchHub,
+    pub(crate) alarms: Alarms,
+    /// The peer URLs a member update gave this member (none until then).
+    pub(crate) peer_urls: Vec<String>,
 }
 
 /// Everything the services share.
@@ -81,6 +87,8 @@ impl Shared {
                 store: Store::default(),
                 lessor: Lessor::new(info.member_id),
                 watches: WatchHub::default(),
+                alarms: Alarms::default(),
+                peer_urls: Vec::new(),
             }),
             info,
             limits,

@@ -58,6 +58,7 @@
 //! - A slow watcher's responses queue without bound in memory; etcd would hold it back as a
 //!   "victim" and catch it up later.
 
+mod alarm;
 mod core;
 mod error;
 mod generated;
@@ -65,6 +66,7 @@ mod lease;
 mod server;
 mod service;
 mod store;
+mod wait;
 mod watch;
 
 pub use error::EtcdError;
