@@ -58,8 +58,6 @@ pub enum EtcdError {
     WrongDowngradeVersionFormat,
     /// A downgrade to a version other than the previous minor release.
     InvalidDowngradeTargetVersion,
-    /// Cancel of a downgrade when none is in progress.
-    NoInflightDowngrade,
 }
 
 impl EtcdError {
@@ -82,14 +80,14 @@ impl EtcdError {
             EtcdError::LeaseNotFound | EtcdError::MemberNotFound => Code::NotFound,
             EtcdError::LeaseExist
             | EtcdError::MemberNotLearner
-            | EtcdError::NotEnoughStartedMembers
-            | EtcdError::BadLeaderTransferee
-            | EtcdError::NoInflightDowngrade => Code::FailedPrecondition,
+            | EtcdError::BadLeaderTransferee => Code::FailedPrecondition,
             EtcdError::NoSpace => Code::ResourceExhausted,
             // The lock and election services return the recipes' plain errors, which gRPC
             // carries as UNKNOWN.
             EtcdError::NotElectionLeader
             | EtcdError::NoElectionLeader
+            // etcd declares this one without a code (checked against etcd 3.6).
+            | EtcdError::NotEnoughStartedMembers
             | EtcdError::MissingLeaderKey
             | EtcdError::SessionExpired => Code::Unknown,
         }
@@ -128,7 +126,6 @@ impl EtcdError {
             EtcdError::InvalidDowngradeTargetVersion => {
                 "etcdserver: invalid downgrade target version"
             }
-            EtcdError::NoInflightDowngrade => "etcdserver: no inflight downgrade job",
         }
     }
 }

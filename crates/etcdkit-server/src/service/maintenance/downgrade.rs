@@ -13,8 +13,9 @@ use crate::generated::etcdserverpb::downgrade_request::DowngradeAction;
 /// # Errors
 ///
 /// etcd's: a version that does not parse, a target other than the previous minor
-/// release, cancel with no downgrade in progress, an unknown action. Enabling a valid
-/// downgrade is refused as unimplemented.
+/// release, an unknown action. Enabling a valid downgrade is refused as unimplemented.
+/// Cancel succeeds: etcd 3.6 answers a cancel with no downgrade in progress with the
+/// cluster version too.
 pub(super) fn answer(req: &DowngradeRequest) -> Result<String, Status> {
     match DowngradeAction::try_from(req.action) {
         Ok(DowngradeAction::Validate | DowngradeAction::Enable) => {
@@ -33,20 +34,22 @@ pub(super) fn answer(req: &DowngradeRequest) -> Result<String, Status> {
                 ))
             }
         }
-        Ok(DowngradeAction::Cancel) => Err(EtcdError::NoInflightDowngrade.into()),
+        Ok(DowngradeAction::Cancel) => Ok(cluster_version()),
         Err(_) => Err(Status::unknown("etcdserver: unknown method")),
     }
 }
 
-/// The cluster version as etcd reports it: major.minor.0.
+/// The cluster version as etcd's downgrade answers it: `MAJOR.MINOR`.
 fn cluster_version() -> String {
     let (major, minor) = parse(ETCD_VERSION).unwrap_or((3, 6));
-    format!("{major}.{minor}.0")
+    format!("{major}.{minor}")
 }
 
-/// `MAJOR.MINOR` or `MAJOR.MINOR.PATCH` (semver without pre-release), as (major, minor).
+/// `MAJOR.MINOR` or `MAJOR.MINOR.PATCH`, optionally with a `-pre.release` (etcd takes
+/// `3.5.0-rc.1`), as (major, minor).
 fn parse(version: &str) -> Option<(u64, u64)> {
-    let parts: Vec<&str> = version.split('.').collect();
+    let core = version.split_once('-').map_or(version, |(core, _)| core);
+    let parts: Vec<&str> = core.split('.').collect();
     if !(2..=3).contains(&parts.len()) {
         return None;
     }
