@@ -47,6 +47,9 @@
 //!   a lone voting member ("not enough started members", "can only promote a learner
 //!   member"); unknown IDs get "member not found".
 //!
+//! Limits are etcd's defaults ([`DEFAULT_MAX_REQUEST_BYTES`], [`DEFAULT_MAX_TXN_OPS`]), set
+//! through [`ServerBuilder`].
+//!
 //! # Snapshot format
 //!
 //! Version 1, integers big-endian: the magic `"etcdkit-server snapshot 1\n"`, the store's
@@ -56,9 +59,6 @@
 //! 1 value) and for a value its create revision, version, lease (i64 each), value length
 //! (u32) and value; last, a u32 hash of everything before it (64-bit FNV-1a, halves
 //! XORed). It is not etcd's bbolt file: `etcdutl snapshot restore` cannot read it.
-//!
-//! Limits are etcd's defaults ([`DEFAULT_MAX_REQUEST_BYTES`], [`DEFAULT_MAX_TXN_OPS`]), set
-//! through [`ServerBuilder`].
 //!
 //! # Not there yet
 //!
@@ -79,9 +79,6 @@
 //!
 //! # Known differences from etcd
 //!
-//! - The size limit on writes counts the request plus a fixed 17 bytes for etcd's raft
-//!   wrapping, which etcd measures exactly; writes within a few bytes of the limit may be
-//!   judged differently.
 //! - Sorting by a target other than the key keeps ties in key order. etcd's sort is not
 //!   stable for more than 12 results, so its order of ties may differ there.
 //! - A txn whose put with `ignore_value` (or `ignore_lease`) names a key an earlier op of

@@ -139,3 +139,55 @@ async fn a_progress_request_answers_with_the_store_revision() {
     // A progress notice yields no change: the watcher's own mark stays where it started.
     assert_eq!(w.last_revision(), Revision(1));
 }
+
+#[tokio::test]
+async fn a_large_history_arrives_in_fragments_and_is_put_back_together() {
+    let (_server, c) =
+        common::embedded_with(etcdkit_server::Server::builder().max_request_bytes(1024)).await;
+    let value = "v".repeat(400);
+    let first = bounded(c.kv().put("frag/0", value.clone()))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    for i in 1..6 {
+        bounded(c.kv().put(format!("frag/{i}"), value.clone()))
+            .await
+            .unwrap();
+    }
+    // Six 400-byte events in one history batch: over the 1 KiB limit, so fragmented.
+    let mut w = bounded(c.watch().prefix("frag/").start_revision(first).fragment())
+        .await
+        .unwrap();
+    let r = bounded(w.next()).await.unwrap().unwrap();
+    assert_eq!(r.events().len(), 6, "one response, put back together");
+    let keys: Vec<String> = r
+        .events()
+        .iter()
+        .map(|e| e.kv().key_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        (0..6).map(|i| format!("frag/{i}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_watch_that_asked_for_progress_notifications_gets_them() {
+    let (_server, c) = common::embedded_with(
+        etcdkit_server::Server::builder()
+            .progress_notify_interval(std::time::Duration::from_millis(200)),
+    )
+    .await;
+    let rev = bounded(c.kv().put("pn/a", "1"))
+        .await
+        .unwrap()
+        .header()
+        .revision();
+    let mut w = bounded(c.watch().prefix("pn/").progress_notify())
+        .await
+        .unwrap();
+    let r = bounded(w.next()).await.unwrap().unwrap();
+    assert!(r.is_progress_notify(), "{r:?}");
+    assert_eq!(r.header().revision(), rev);
+}

@@ -24,10 +24,10 @@ const NO_MEMBER_ADD: &str = "etcdkit-server: adding members is not supported: th
 pub(crate) struct ClusterService(pub(crate) Arc<Shared>);
 
 impl ClusterService {
-    /// The header and the member list as they are now.
+    /// The header and the member list as they are now. etcd's cluster answers carry no
+    /// revision in their header.
     fn members(&self) -> (ResponseHeader, Vec<Member>) {
         let core = self.0.lock();
-        let revision = core.store.revision();
         let me = Member {
             id: self.0.info.member_id,
             name: self.0.name.clone(),
@@ -36,7 +36,7 @@ impl ClusterService {
             client_ur_ls: vec![self.0.client_url.clone()],
             is_learner: false,
         };
-        (self.0.info.header(revision), vec![me])
+        (self.0.info.header(0), vec![me])
     }
 
     fn check_member(&self, id: u64) -> Result<(), EtcdError> {

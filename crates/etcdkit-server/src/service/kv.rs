@@ -18,12 +18,19 @@ use crate::store::txn_writes;
 
 pub(crate) struct KvService(pub(crate) Arc<Shared>);
 
-/// Refuses a write larger than the limit. etcd measures the write as it proposes it to
-/// raft: the request wrapped with a request ID, a few bytes more than the request itself;
-/// `RAFT_WRAPPING` stands for those bytes.
+/// Refuses a write larger than the limit, measured as etcd measures it: the request as it
+/// is proposed to raft, inside an `InternalRaftRequest` whose header holds a request ID.
+/// etcd's request IDs carry the member ID's low 16 bits on top, so their varint takes 10
+/// bytes when bit 15 of the member ID is set and 9 otherwise; the header adds 4 bytes of
+/// tags and length, the request its tag (1 byte) and its length prefix.
 fn check_size(shared: &Shared, len: usize) -> Result<(), EtcdError> {
-    const RAFT_WRAPPING: usize = 17;
-    if len + RAFT_WRAPPING > shared.limits.max_request_bytes {
+    let id_len = if shared.info.member_id & 0x8000 != 0 {
+        10
+    } else {
+        9
+    };
+    let proposed = 4 + id_len + 1 + prost::length_delimiter_len(len) + len;
+    if proposed > shared.limits.max_request_bytes {
         return Err(EtcdError::RequestTooLarge);
     }
     Ok(())

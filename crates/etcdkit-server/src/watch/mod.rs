@@ -348,3 +348,81 @@ fn send_events(
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn watcher(fragment: bool) -> Watcher {
+        Watcher {
+            id: 7,
+            range: KeyRange::Single(bytes::Bytes::from_static(b"k")),
+            min_rev: 1,
+            no_put: false,
+            no_delete: false,
+            prev_kv: false,
+            fragment,
+            progress_notify: false,
+            compacted: false,
+        }
+    }
+
+    fn events(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| Event {
+                kv: Some(crate::generated::mvccpb::KeyValue {
+                    key: bytes::Bytes::from(format!("k{i}")),
+                    value: bytes::Bytes::from(vec![b'v'; 400]),
+                    ..Default::default()
+                }),
+                ..Event::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_response_is_split_into_fragments_all_flagged_but_the_last() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut evs = events(6);
+        assert!(send_events(
+            &tx,
+            &watcher(true),
+            Default::default(),
+            &mut evs,
+            1024
+        ));
+        let mut parts = Vec::new();
+        while let Ok(Ok(part)) = rx.try_recv() {
+            parts.push(part);
+        }
+        assert!(parts.len() > 1, "{} parts", parts.len());
+        let flags: Vec<bool> = parts.iter().map(|p| p.fragment).collect();
+        assert!(flags[..flags.len() - 1].iter().all(|f| *f));
+        assert!(!flags[flags.len() - 1]);
+        assert_eq!(parts.iter().map(|p| p.events.len()).sum::<usize>(), 6);
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.encoded_len() < 1024 || p.events.len() == 1)
+        );
+    }
+
+    #[test]
+    fn without_fragment_a_large_response_goes_whole() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut evs = events(6);
+        assert!(send_events(
+            &tx,
+            &watcher(false),
+            Default::default(),
+            &mut evs,
+            1024
+        ));
+        let whole = rx.try_recv().unwrap().unwrap();
+        assert_eq!(whole.events.len(), 6);
+        assert!(!whole.fragment);
+        assert!(rx.try_recv().is_err());
+    }
+}
