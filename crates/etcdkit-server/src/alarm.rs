@@ -54,9 +54,9 @@ impl Alarms {
             .any(|(_, a)| *a == AlarmType::Nospace as i32)
     }
 
-    /// May a write that needs `cost` more bytes go ahead? With NOSPACE raised, no write
-    /// that takes space may (etcd's "capped" applier refuses puts, writing txns and lease
-    /// grants; deletes and compactions pass). Without it, a write that would take the
+    /// May a write that needs `cost` more bytes go ahead? Callers ask for puts, txns with
+    /// a put and lease grants only: with NOSPACE raised none of them may (etcd's "capped"
+    /// applier; deletes, txns that only read or delete, and compactions pass). Without it, a write that would take the
     /// store past `quota` (0: no quota) raises NOSPACE for `member_id` and is refused, as
     /// etcd's quota check does before proposing it.
     ///

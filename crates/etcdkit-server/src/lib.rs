@@ -35,8 +35,9 @@
 //!   `"leader" field must be provided`, all gRPC `UNKNOWN` as from etcd).
 //! - **Maintenance**: status; alarms (get, activate, deactivate) and the space quota
 //!   ([`ServerBuilder::quota_backend_bytes`]): a write that would pass it raises NOSPACE,
-//!   and while NOSPACE is raised puts, writing txns and lease grants are refused with
-//!   "etcdserver: mvcc: database space exceeded" (reads, deletes and compaction pass)
+//!   and while NOSPACE is raised puts, txns with a put and lease grants are refused with
+//!   "etcdserver: mvcc: database space exceeded" (reads, deletes, txns that only read or
+//!   delete, and compaction pass: checked against etcd 3.6)
 //!   until the alarm is deactivated; hash and hash_kv (same contents, same hash; a past
 //!   revision's hash does not change); defragment (nothing to do, answered as etcd does);
 //!   snapshot (streamed in 32 KiB chunks with the bytes remaining, in this server's own

@@ -130,26 +130,21 @@ pub(crate) fn put(
 }
 
 /// Deletes `key` if it is still the generation created at `created` (etcd's fenced
-/// resign). Returns the store's revision after.
-///
-/// # Errors
-///
-/// [`EtcdError::NoSpace`] while NOSPACE is raised: etcd refuses every writing txn then.
+/// resign; a txn that only deletes, which NOSPACE does not stop). Returns the store's
+/// revision after.
 pub(crate) fn delete_if_created(
     shared: &Shared,
     core: &mut Core,
     key: &Bytes,
     created: i64,
-) -> Result<i64, EtcdError> {
-    core.alarms
-        .check_space(&core.store, 0, shared.info.member_id, 0)?;
+) -> i64 {
     if get(core, key).is_some_and(|kv| kv.create_revision == created) {
         let mut w = Writer::new(&mut core.store);
         w.delete(&KeyRange::Single(key.clone()));
         let committed = w.commit();
         core.committed(shared, &committed);
     }
-    Ok(core.store.revision())
+    core.store.revision()
 }
 
 /// A watch the server holds for itself, through the same hub clients' watches use.
@@ -265,9 +260,7 @@ impl Drop for Claim {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let mut core = shared.lock();
-                // Under NOSPACE the delete is refused, as etcd refuses it; the key then
-                // goes with its lease.
-                let _ = delete_if_created(&shared, &mut core, &key, created);
+                delete_if_created(&shared, &mut core, &key, created);
             });
         }
     }

@@ -7,10 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, embedded, embedded_with};
+use common::{bounded, embedded, embedded_with, options};
+use etcdkit::kv::{Delete, Get, Put};
 use etcdkit::maintenance::{Alarm, AlarmType, DowngradeAction};
 use etcdkit::{Client, ErrorKind, MemberId};
 use etcdkit_server::Server;
+use etcdkit_testkit::EtcdServer;
 
 async fn fill(c: &Client, prefix: &str) {
     for i in 0..20 {
@@ -227,4 +229,73 @@ async fn member_update_of_itself_shows_in_the_list_and_other_changes_are_refused
         promote.message(),
         "etcdserver: can only promote a learner member"
     );
+}
+
+/// What a client sees of filling a server past its quota and recovering, step by step.
+async fn nospace_sequence(c: &Client) -> Vec<String> {
+    fn outcome<T>(r: etcdkit::Result<T>) -> String {
+        match r {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("{:?} {:?}", e.kind(), e.message()),
+        }
+    }
+    let mut seen = Vec::new();
+    let value = vec![b'x'; 1024];
+    let mut refused = None;
+    for i in 0..400 {
+        if let Err(e) = bounded(c.kv().put(format!("ns/{i:03}"), value.clone())).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let err = refused.expect("the quota never refused a put");
+    seen.push(format!("refused: {:?} {:?}", err.kind(), err.message()));
+    let leader = bounded(c.maintenance().status()).await.unwrap().leader();
+    let alarms = bounded(c.maintenance().alarm_list()).await.unwrap();
+    seen.push(format!("alarms: {:?}", alarms.alarms()).replace(&format!("{leader:?}"), "ME"));
+    seen.push(format!(
+        "small put: {}",
+        outcome(bounded(c.kv().put("ns/small", "1")).await)
+    ));
+    let grant = bounded(c.lease().grant(Duration::from_secs(10))).await;
+    seen.push(format!("lease grant: {}", outcome(grant)));
+    let get = bounded(c.kv().get("ns/").prefix().count_only()).await;
+    seen.push(format!("get: {}", outcome(get)));
+    let read_txn = bounded(c.kv().txn().and_then([Get::new("ns/000")])).await;
+    seen.push(format!("read-only txn: {}", outcome(read_txn)));
+    let delete_txn = bounded(c.kv().txn().and_then([Delete::new("ns/000")])).await;
+    seen.push(format!("deleting txn: {}", outcome(delete_txn)));
+    let put_txn = bounded(c.kv().txn().and_then([Put::new("ns/t", "1")])).await;
+    seen.push(format!("putting txn: {}", outcome(put_txn)));
+    let deleted = bounded(c.kv().delete("ns/").prefix()).await.unwrap();
+    // Physical, so etcd has freed the pages before the defragment gives them back (else
+    // etcd may still be over its quota after it).
+    let compact = bounded(c.kv().compact(deleted.header().revision()).physical()).await;
+    seen.push(format!("compact: {}", outcome(compact)));
+    let defrag = bounded(c.maintenance().defragment()).await;
+    seen.push(format!("defragment: {}", outcome(defrag)));
+    let cleared = bounded(c.maintenance().alarm_disarm_all()).await.unwrap();
+    seen.push(format!("disarmed: {}", cleared.alarms().len()));
+    seen.push(format!(
+        "put after: {}",
+        outcome(bounded(c.kv().put("ns/small", "1")).await)
+    ));
+    seen
+}
+
+#[tokio::test]
+async fn the_nospace_sequence_looks_the_same_on_real_etcd() {
+    const QUOTA: u64 = 128 * 1024;
+    let etcd = bounded(
+        EtcdServer::builder()
+            .arg(format!("--quota-backend-bytes={QUOTA}"))
+            .start_server(),
+    )
+    .await
+    .expect("start real etcd");
+    let real = bounded(options(etcd.endpoint()).connect()).await.unwrap();
+    let (_server, ours) = embedded_with(Server::builder().quota_backend_bytes(QUOTA)).await;
+    let on_etcd = nospace_sequence(&real).await;
+    let on_ours = nospace_sequence(&ours).await;
+    assert_eq!(on_ours, on_etcd);
 }

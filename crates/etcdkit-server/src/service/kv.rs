@@ -86,12 +86,15 @@ impl Kv for KvService {
         }
         let mut guard = self.0.lock();
         let core = &mut *guard;
-        if txn_writes(&req) {
+        // Only a txn with a put takes space: one that only reads or deletes passes even
+        // under NOSPACE, as in etcd.
+        let cost = txn_cost(&req);
+        if cost > 0 {
             core.alarms.check_space(
                 &core.store,
                 self.0.limits.quota_backend_bytes,
                 self.0.info.member_id,
-                txn_cost(&req),
+                cost,
             )?;
         }
         let lessor = &core.lessor;
