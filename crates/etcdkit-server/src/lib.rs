@@ -98,7 +98,9 @@
 //! - Hash and HashKV are a 64-bit FNV-1a over this server's own encoding of the revisions
 //!   (folded to 32 bits), not etcd's CRC-32 over its bbolt pages: they compare between
 //!   two of these servers, never with etcd. Hash covers what HashKV at the current
-//!   revision covers.
+//!   revision covers. HashKV at the compaction revision itself: etcd answers the hash it
+//!   kept from compaction time with the compaction before it (-1 for the first), this
+//!   server hashes what is left and answers the last compaction.
 //! - The CORRUPT alarm can be raised and cleared but refuses nothing (etcd refuses every
 //!   request while it is raised).
 
