@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bounded, embedded, options};
+use etcdkit::watch::EventType;
 use etcdkit::{Client, ErrorKind, LeaseId};
 use etcdkit_recipes::election::Election;
 use etcdkit_recipes::session::Session;
@@ -154,4 +155,34 @@ async fn the_recipes_election_elects_one_session_at_a_time() {
     let kv = bounded(e2.leader()).await.unwrap().unwrap();
     assert_eq!(kv.value().as_ref(), b"two");
     assert!(bounded(lead2.resign()).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_campaign_given_up_by_the_client_resigns_its_key() {
+    let (_server, c) = embedded().await;
+    let (l1, l2) = (grant(&c).await, grant(&c).await);
+    let _leader = bounded(c.election().campaign("el4", l1, "a"))
+        .await
+        .unwrap();
+    let mut events = bounded(c.watch().key(format!("el4/{:x}", l2.0)))
+        .await
+        .unwrap();
+    let err = bounded(
+        c.election()
+            .campaign("el4", l2, "b")
+            .timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::OutcomeUnknown),
+        "{err:?}"
+    );
+    // The campaigner's key was put, then deleted when the call went away.
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let resp = bounded(events.next()).await.unwrap().unwrap();
+        kinds.extend(resp.events().iter().map(|e| e.event_type()));
+    }
+    assert_eq!(kinds, [EventType::Put, EventType::Delete]);
 }
