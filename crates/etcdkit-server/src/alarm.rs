@@ -107,3 +107,64 @@ pub(crate) fn txn_cost(req: &TxnRequest) -> u64 {
     };
     branch(&req.success).max(branch(&req.failure))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOSPACE: i32 = AlarmType::Nospace as i32;
+    const CORRUPT: i32 = AlarmType::Corrupt as i32;
+
+    #[test]
+    fn activate_answers_the_alarm_even_when_raised_already_and_none_raises_nothing() {
+        let mut a = Alarms::default();
+        let raised = Some(AlarmMember {
+            member_id: 7,
+            alarm: NOSPACE,
+        });
+        assert_eq!(a.activate(7, NOSPACE), raised);
+        assert_eq!(a.activate(7, NOSPACE), raised);
+        assert_eq!(a.activate(7, AlarmType::None as i32), None);
+        assert_eq!(a.get(AlarmType::None as i32).len(), 1);
+    }
+
+    #[test]
+    fn get_filters_by_type_and_deactivate_answers_only_what_it_cleared() {
+        let mut a = Alarms::default();
+        a.activate(1, NOSPACE);
+        a.activate(2, CORRUPT);
+        assert_eq!(a.get(AlarmType::None as i32).len(), 2);
+        assert_eq!(a.get(CORRUPT).len(), 1);
+        assert_eq!(a.deactivate(3, NOSPACE), None);
+        assert!(a.deactivate(1, NOSPACE).is_some());
+        assert!(a.get(NOSPACE).is_empty());
+    }
+
+    #[test]
+    fn the_quota_raises_nospace_once_and_then_refuses_every_costly_write() {
+        let store = Store::default();
+        let mut a = Alarms::default();
+        assert_eq!(a.check_space(&store, 1000, 9, 500), Ok(()));
+        assert_eq!(
+            a.check_space(&store, 1000, 9, 1001),
+            Err(EtcdError::NoSpace)
+        );
+        assert_eq!(a.get(NOSPACE).len(), 1);
+        assert_eq!(a.check_space(&store, 0, 9, 1), Err(EtcdError::NoSpace));
+        assert_eq!(
+            txn_cost(&TxnRequest {
+                success: vec![RequestOp {
+                    request: Some(Request::RequestPut(
+                        crate::generated::etcdserverpb::PutRequest {
+                            key: "k".into(),
+                            value: "vv".into(),
+                            ..Default::default()
+                        }
+                    )),
+                }],
+                ..Default::default()
+            }),
+            KV_OVERHEAD + 3
+        );
+    }
+}

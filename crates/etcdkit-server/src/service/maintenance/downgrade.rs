@@ -63,3 +63,52 @@ fn parse(version: &str) -> Option<(u64, u64)> {
     let nums = nums?;
     Some((nums[0], nums[1]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(action: DowngradeAction, version: &str) -> DowngradeRequest {
+        DowngradeRequest {
+            action: action as i32,
+            version: version.to_owned(),
+        }
+    }
+
+    #[test]
+    fn versions_parse_as_etcd_parses_them() {
+        assert_eq!(parse("3.5"), Some((3, 5)));
+        assert_eq!(parse("3.5.9"), Some((3, 5)));
+        assert_eq!(parse("3.5.0-rc.1"), Some((3, 5)));
+        for bad in ["v3.5", "3", "three", "3..5", "3.5.0.1", ""] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_previous_minor_release_validates() {
+        assert_eq!(
+            answer(&req(DowngradeAction::Validate, "3.5.0")).ok(),
+            Some("3.6".to_owned())
+        );
+        for target in ["3.4.0", "3.6.0", "3.7.0", "4.5.0"] {
+            let err = answer(&req(DowngradeAction::Validate, target)).err();
+            assert_eq!(
+                err.map(|e| e.message().to_owned()),
+                Some("etcdserver: invalid downgrade target version".to_owned()),
+                "{target}"
+            );
+        }
+        let enable = answer(&req(DowngradeAction::Enable, "3.5")).err();
+        assert_eq!(enable.map(|e| e.code()), Some(tonic::Code::Unimplemented));
+        let unknown = answer(&DowngradeRequest {
+            action: 127,
+            version: "3.5".to_owned(),
+        })
+        .err();
+        assert_eq!(
+            unknown.map(|e| e.message().to_owned()),
+            Some("etcdserver: unknown method".to_owned())
+        );
+    }
+}
