@@ -58,8 +58,11 @@
 //! retained revision of each key (keys in byte order, each key's revisions oldest first):
 //! key length (u32), key, revision (i64), sub-revision (i64), kind (u8: 0 tombstone,
 //! 1 value) and for a value its create revision, version, lease (i64 each), value length
-//! (u32) and value; last, a u32 hash of everything before it (64-bit FNV-1a, halves
-//! XORed). It is not etcd's bbolt file: `etcdutl snapshot restore` cannot read it.
+//! (u32) and value; then a key length of 0 (no key is empty) ending the records, a u32
+//! hash of everything before it (64-bit FNV-1a, halves XORed), zero padding to a multiple
+//! of 512 bytes and the SHA-256 of everything before it, the trailer etcd's clients look
+//! for: `etcdctl snapshot save` saves it. It is not etcd's bbolt file: `etcdutl snapshot
+//! status` and `restore` cannot read it.
 //!
 //! # Not there yet
 //!

@@ -158,6 +158,13 @@ async fn the_snapshot_streams_the_store_in_the_documented_format() {
     assert_eq!(rev, 101);
     let keys = bytes.windows(6).filter(|w| w.starts_with(b"sn/")).count();
     assert_eq!(keys, 100);
+    // etcd's clients look for a SHA-256 trailer after a body of whole 512-byte blocks.
+    assert_eq!(bytes.len() % 512, 32);
+    let (body, sha) = bytes.split_at(bytes.len() - 32);
+    assert_eq!(
+        ring::digest::digest(&ring::digest::SHA256, body).as_ref(),
+        sha
+    );
 }
 
 #[tokio::test]

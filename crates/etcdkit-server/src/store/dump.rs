@@ -13,8 +13,15 @@
 //! revisions oldest first:
 //!   key_len u32, key, main i64, sub i64, kind u8 (0 tombstone, 1 value), and for a value:
 //!   create_revision i64, version i64, lease i64, value_len u32, value
+//! end      u32    0 (a key length no key has: etcd keys are never empty)
 //! hash     u32    the hash below over everything before it
+//! padding         zero bytes up to a multiple of 512 bytes
+//! sha256   32 bytes, SHA-256 of everything before it
 //! ```
+//!
+//! The padding and the SHA-256 are what etcd's clients check a snapshot stream for
+//! (`etcdctl snapshot save` refuses a stream whose length is not 32 past a multiple of
+//! 512), as etcd appends a SHA-256 to its bbolt file.
 //!
 //! The hash is 64-bit FNV-1a folded to 32 bits (high half XOR low half). It is not etcd's
 //! CRC-32 over its bbolt file: two servers agree with each other on equal contents, never
@@ -24,6 +31,8 @@ use super::{Entry, Store};
 
 /// The snapshot's first bytes.
 pub(crate) const SNAPSHOT_MAGIC: &[u8] = b"etcdkit-server snapshot 1\n";
+/// What the body before the SHA-256 is padded to a multiple of.
+const SNAPSHOT_ALIGN: usize = 512;
 
 /// What the quota charges each retained revision besides its key and value (etcd's
 /// `kvOverhead`: the revision key and the key-value's fields in its bbolt file).
@@ -71,9 +80,13 @@ impl Store {
     pub(crate) fn snapshot(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
         self.dump(self.current, &mut |b| bytes.extend_from_slice(b));
+        bytes.extend_from_slice(&0u32.to_be_bytes());
         let mut h = Fnv::default();
         h.write(&bytes);
         bytes.extend_from_slice(&h.finish32().to_be_bytes());
+        bytes.resize(bytes.len().next_multiple_of(SNAPSHOT_ALIGN), 0);
+        let sha = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        bytes.extend_from_slice(sha.as_ref());
         bytes
     }
 }
