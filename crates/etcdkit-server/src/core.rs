@@ -41,10 +41,10 @@ impl HeaderInfo {
 /// Request limits, etcd's defaults unless the builder says otherwise.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    pub(crate) max_request_bytes: usize,
-    pub(crate) max_txn_ops: usize,
     /// The space quota (0: none).
     pub(crate) quota_backend_bytes: u64,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_txn_ops: usize,
 }
 
 /// The state one lock guards.

@@ -50,10 +50,10 @@ impl Server {
 pub struct ServerBuilder {
     listen: SocketAddr,
     name: String,
+    quota_backend_bytes: u64,
     max_request_bytes: usize,
     max_txn_ops: usize,
     progress_notify_interval: Duration,
-    quota_backend_bytes: u64,
 }
 
 impl Default for ServerBuilder {
@@ -61,10 +61,10 @@ impl Default for ServerBuilder {
         ServerBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             name: "default".to_owned(),
+            quota_backend_bytes: 0,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             progress_notify_interval: DEFAULT_PROGRESS_NOTIFY_INTERVAL,
-            quota_backend_bytes: 0,
         }
     }
 }
@@ -79,6 +79,15 @@ impl ServerBuilder {
     /// The member's name in the member list (`default`, like etcd's).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// The space quota in bytes, as etcd's `--quota-backend-bytes`: a write that would take
+    /// the store past it raises the NOSPACE alarm, and from then on writes are refused
+    /// with "etcdserver: mvcc: database space exceeded" until the alarm is disarmed. 0
+    /// (the default) is no quota; the store's size is estimated (see the crate's docs).
+    pub fn quota_backend_bytes(mut self, bytes: u64) -> Self {
+        self.quota_backend_bytes = bytes;
         self
     }
 
@@ -99,15 +108,6 @@ impl ServerBuilder {
     /// ([`DEFAULT_PROGRESS_NOTIFY_INTERVAL`], etcd's ten minutes).
     pub fn progress_notify_interval(mut self, every: Duration) -> Self {
         self.progress_notify_interval = every;
-        self
-    }
-
-    /// The space quota in bytes, as etcd's `--quota-backend-bytes`: a write that would take
-    /// the store past it raises the NOSPACE alarm, and from then on writes are refused
-    /// with "etcdserver: mvcc: database space exceeded" until the alarm is disarmed. 0
-    /// (the default) is no quota; the store's size is estimated (see the crate's docs).
-    pub fn quota_backend_bytes(mut self, bytes: u64) -> Self {
-        self.quota_backend_bytes = bytes;
         self
     }
 
@@ -134,9 +134,9 @@ impl ServerBuilder {
             raft_term: 2,
         };
         let limits = Limits {
+            quota_backend_bytes: self.quota_backend_bytes,
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
-            quota_backend_bytes: self.quota_backend_bytes,
         };
         let shared = Arc::new(Shared::new(
             info,
