@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::alarm::Alarms;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::ResponseHeader;
 use crate::lease::Lessor;
@@ -40,6 +41,8 @@ impl HeaderInfo {
 /// Request limits, etcd's defaults unless the builder says otherwise.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
+    /// The space quota (0: none).
+    pub(crate) quota_backend_bytes: u64,
     pub(crate) max_request_bytes: usize,
     pub(crate) max_txn_ops: usize,
     /// The shortest TTL granted, in seconds.
@@ -52,6 +55,9 @@ pub(crate) struct Core {
     pub(crate) store: Store,
     pub(crate) lessor: Lessor,
     pub(crate) watches: WatchHub,
+    pub(crate) alarms: Alarms,
+    /// The peer URLs a member update gave this member (none until then).
+    pub(crate) peer_urls: Vec<String>,
 }
 
 /// Everything the services share.
@@ -83,6 +89,8 @@ impl Shared {
                 store: Store::default(),
                 lessor: Lessor::new(info.member_id, limits.min_lease_ttl),
                 watches: WatchHub::default(),
+                alarms: Alarms::default(),
+                peer_urls: Vec::new(),
             }),
             info,
             limits,

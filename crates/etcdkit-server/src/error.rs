@@ -34,6 +34,30 @@ pub enum EtcdError {
     LeaseTtlTooLarge,
     /// A write larger than the server's maximum request size.
     RequestTooLarge,
+    /// A write refused because the store passed its space quota (the NOSPACE alarm is on).
+    NoSpace,
+    /// Proclaim with a leader key that no longer leads (or a campaign whose key went).
+    NotElectionLeader,
+    /// Leader or Observe of an election nobody leads.
+    NoElectionLeader,
+    /// Proclaim or Resign without a leader key.
+    MissingLeaderKey,
+    /// A lock whose key went (its lease ended) while it waited.
+    SessionExpired,
+    /// A member ID this cluster does not have.
+    MemberNotFound,
+    /// A member update with a URL that does not parse.
+    MemberBadUrls,
+    /// Promote of a member that is not a learner.
+    MemberNotLearner,
+    /// A membership change that would leave too few started members.
+    NotEnoughStartedMembers,
+    /// Move leader to a member that cannot lead.
+    BadLeaderTransferee,
+    /// A downgrade version that does not parse.
+    WrongDowngradeVersionFormat,
+    /// A downgrade to a version other than the previous minor release.
+    InvalidDowngradeTargetVersion,
 }
 
 impl EtcdError {
@@ -46,12 +70,26 @@ impl EtcdError {
             | EtcdError::LeaseProvided
             | EtcdError::TooManyOps
             | EtcdError::DuplicateKey
-            | EtcdError::RequestTooLarge => Code::InvalidArgument,
+            | EtcdError::RequestTooLarge
+            | EtcdError::MemberBadUrls
+            | EtcdError::WrongDowngradeVersionFormat
+            | EtcdError::InvalidDowngradeTargetVersion => Code::InvalidArgument,
             EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
                 Code::OutOfRange
             }
-            EtcdError::LeaseNotFound => Code::NotFound,
-            EtcdError::LeaseExist => Code::FailedPrecondition,
+            EtcdError::LeaseNotFound | EtcdError::MemberNotFound => Code::NotFound,
+            EtcdError::LeaseExist
+            | EtcdError::MemberNotLearner
+            | EtcdError::BadLeaderTransferee => Code::FailedPrecondition,
+            EtcdError::NoSpace => Code::ResourceExhausted,
+            // The lock and election services return the recipes' plain errors, which gRPC
+            // carries as UNKNOWN.
+            EtcdError::NotElectionLeader
+            | EtcdError::NoElectionLeader
+            // etcd declares this one without a code (checked against etcd 3.6).
+            | EtcdError::NotEnoughStartedMembers
+            | EtcdError::MissingLeaderKey
+            | EtcdError::SessionExpired => Code::Unknown,
         }
     }
 
@@ -70,6 +108,24 @@ impl EtcdError {
             EtcdError::LeaseExist => "etcdserver: lease already exists",
             EtcdError::LeaseTtlTooLarge => "etcdserver: too large lease TTL",
             EtcdError::RequestTooLarge => "etcdserver: request is too large",
+            EtcdError::NoSpace => "etcdserver: mvcc: database space exceeded",
+            EtcdError::NotElectionLeader => "election: not leader",
+            EtcdError::NoElectionLeader => "election: no leader",
+            EtcdError::MissingLeaderKey => "\"leader\" field must be provided",
+            EtcdError::SessionExpired => "mutex: session is expired",
+            EtcdError::MemberNotFound => "etcdserver: member not found",
+            EtcdError::MemberBadUrls => "etcdserver: given member URLs are invalid",
+            EtcdError::MemberNotLearner => "etcdserver: can only promote a learner member",
+            EtcdError::NotEnoughStartedMembers => {
+                "etcdserver: re-configuration failed due to not enough started members"
+            }
+            EtcdError::BadLeaderTransferee => "etcdserver: bad leader transferee",
+            EtcdError::WrongDowngradeVersionFormat => {
+                "etcdserver: wrong downgrade target version format"
+            }
+            EtcdError::InvalidDowngradeTargetVersion => {
+                "etcdserver: invalid downgrade target version"
+            }
         }
     }
 }

@@ -26,20 +26,56 @@
 //!   [`ServerBuilder::min_lease_ttl`] sets), revoke (the keys
 //!   go in one revision), keepalive stream, time-to-live with keys, list; expired leases
 //!   are revoked on time, their keys deleted with delete events.
-//! - **Maintenance.Status** and **Cluster.MemberList** (one member with a stable ID).
+//! - **Lock** (lock, unlock) and **Election** (campaign, proclaim, leader, observe,
+//!   resign), as etcd's server runs its mutex and election recipes: a contender is the key
+//!   `NAME/LEASE_HEX` under its lease, the oldest key under `NAME/` holds the lock or
+//!   leads; a lock or campaign waits server-side, woken by a watch of the deletions under
+//!   the name (no polling); a waiter whose client goes away has its key deleted (lock) or
+//!   resigned (campaign). Proclaim and resign are fenced on the leader key's create
+//!   revision; errors are etcd's ("election: not leader", "election: no leader",
+//!   `"leader" field must be provided`, all gRPC `UNKNOWN` as from etcd).
+//! - **Maintenance**: status; alarms (get, activate, deactivate) and the space quota
+//!   ([`ServerBuilder::quota_backend_bytes`]): a write that would pass it raises NOSPACE,
+//!   and while NOSPACE is raised puts, txns with a put and lease grants are refused with
+//!   "etcdserver: mvcc: database space exceeded" (reads, deletes, txns that only read or
+//!   delete, and compaction pass: checked against etcd 3.6)
+//!   until the alarm is deactivated; hash and hash_kv (same contents, same hash; a past
+//!   revision's hash does not change); defragment (nothing to do, answered as etcd does);
+//!   snapshot (streamed in 32 KiB chunks with the bytes remaining, in this server's own
+//!   format, described below); move leader (to itself: done; to any other ID: "bad leader
+//!   transferee"); downgrade (validated as etcd 3.6 validates it; cancel succeeds).
+//! - **Cluster**: the member list (one member with a stable ID); member update of itself
+//!   (its peer URLs show in the list); remove and promote of itself get etcd's answers for
+//!   a lone voting member ("not enough started members", "can only promote a learner
+//!   member"); unknown IDs get "member not found".
 //!
 //! Limits are etcd's defaults ([`DEFAULT_MAX_REQUEST_BYTES`], [`DEFAULT_MAX_TXN_OPS`]), set
 //! through [`ServerBuilder`].
+//!
+//! # Snapshot format
+//!
+//! Version 1, integers big-endian: the magic `"etcdkit-server snapshot 1\n"`, the store's
+//! revision (i64), the last compaction's revision (i64, -1 if none), then one record per
+//! retained revision of each key (keys in byte order, each key's revisions oldest first):
+//! key length (u32), key, revision (i64), sub-revision (i64), kind (u8: 0 tombstone,
+//! 1 value) and for a value its create revision, version, lease (i64 each), value length
+//! (u32) and value; then a key length of 0 (no key is empty) ending the records, a u32
+//! hash of everything before it (64-bit FNV-1a, halves XORed), zero padding to a multiple
+//! of 512 bytes and the SHA-256 of everything before it, the trailer etcd's clients look
+//! for: `etcdctl snapshot save` saves it. It is not etcd's bbolt file: `etcdutl snapshot
+//! status` and `restore` cannot read it.
 //!
 //! # Not there yet
 //!
 //! These answer gRPC `UNIMPLEMENTED` (or, for services not registered at all, tonic's
 //! `UNIMPLEMENTED`) until a later part of the work adds them:
 //!
-//! - Auth (users, roles, permissions, tokens), Lock and Election services;
-//! - Maintenance: alarms and the space quota, hash and hash_kv, defragment, snapshot,
-//!   move leader, downgrade;
-//! - Cluster: member add, remove, update, promote;
+//! - Auth (users, roles, permissions, tokens);
+//! - Maintenance: enabling a downgrade (refused as unimplemented: this server has no
+//!   storage version to take down); snapshots in etcd's bbolt format;
+//! - Cluster: member add is refused as unimplemented. etcd itself would accept it (a
+//!   one-member cluster may grow) and then wait for the new member, which this server,
+//!   having no raft, could never talk to; refusing does not pretend;
 //! - durable storage in a data directory (everything is in memory and gone on drop);
 //! - the `etcdkit serve` command and the test kit's switch between this server and etcd.
 //!
@@ -55,7 +91,24 @@
 //!   answers "key not found" and applies nothing.
 //! - A slow watcher's responses queue without bound in memory; etcd would hold it back as a
 //!   "victim" and catch it up later.
+//! - A lock or campaign whose own key goes while it waits (its lease expired or was
+//!   revoked) ends at once: a lock with etcd's "mutex: session is expired", a campaign with
+//!   "election: not leader". etcd notices only once the keys ahead of it are gone (the lock)
+//!   or never (the campaign returns a leadership whose key is gone).
+//! - The space quota counts an estimate (every retained revision's key and value plus 256
+//!   bytes), not a bbolt file's size: compaction frees space at once, where etcd needs a
+//!   defragment too; no quota is enforced unless one is set (etcd's default is 2 GiB).
+//!   The check walks the store on each write, a cost only servers with a quota pay.
+//! - Hash and HashKV are a 64-bit FNV-1a over this server's own encoding of the revisions
+//!   (folded to 32 bits), not etcd's CRC-32 over its bbolt pages: they compare between
+//!   two of these servers, never with etcd. Hash covers what HashKV at the current
+//!   revision covers. HashKV at the compaction revision itself: etcd answers the hash it
+//!   kept from compaction time with the compaction before it (-1 for the first), this
+//!   server hashes what is left and answers the last compaction.
+//! - The CORRUPT alarm can be raised and cleared but refuses nothing (etcd refuses every
+//!   request while it is raised).
 
+mod alarm;
 mod core;
 mod error;
 mod generated;
@@ -63,6 +116,7 @@ mod lease;
 mod server;
 mod service;
 mod store;
+mod wait;
 mod watch;
 
 pub use error::EtcdError;

@@ -15,7 +15,12 @@ use crate::generated::etcdserverpb::kv_server::KvServer;
 use crate::generated::etcdserverpb::lease_server::LeaseServer;
 use crate::generated::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::generated::etcdserverpb::watch_server::WatchServer;
-use crate::service::{ClusterService, KvService, LeaseService, MaintenanceService, WatchService};
+use crate::generated::v3electionpb::election_server::ElectionServer;
+use crate::generated::v3lockpb::lock_server::LockServer;
+use crate::service::{
+    ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService,
+    WatchService,
+};
 
 /// etcd's default `--max-request-bytes`: 1.5 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
@@ -54,6 +59,7 @@ impl Server {
 pub struct ServerBuilder {
     listen: SocketAddr,
     name: String,
+    quota_backend_bytes: u64,
     max_request_bytes: usize,
     max_txn_ops: usize,
     progress_notify_interval: Duration,
@@ -65,6 +71,7 @@ impl Default for ServerBuilder {
         ServerBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             name: "default".to_owned(),
+            quota_backend_bytes: 0,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             progress_notify_interval: DEFAULT_PROGRESS_NOTIFY_INTERVAL,
@@ -83,6 +90,15 @@ impl ServerBuilder {
     /// The member's name in the member list (`default`, like etcd's).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// The space quota in bytes, as etcd's `--quota-backend-bytes`: a write that would take
+    /// the store past it raises the NOSPACE alarm, and from then on writes are refused
+    /// with "etcdserver: mvcc: database space exceeded" until the alarm is disarmed. 0
+    /// (the default) is no quota; the store's size is estimated (see the crate's docs).
+    pub fn quota_backend_bytes(mut self, bytes: u64) -> Self {
+        self.quota_backend_bytes = bytes;
         self
     }
 
@@ -139,6 +155,7 @@ impl ServerBuilder {
             raft_term: 2,
         };
         let limits = Limits {
+            quota_backend_bytes: self.quota_backend_bytes,
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
             min_lease_ttl: whole_seconds_up(self.min_lease_ttl),
@@ -175,7 +192,9 @@ impl ServerBuilder {
                 MaintenanceServer::new(MaintenanceService(Arc::clone(&shared)))
                     .max_decoding_message_size(max_in),
             )
-            .add_service(ClusterServer::new(ClusterService(Arc::clone(&shared))));
+            .add_service(ClusterServer::new(ClusterService(Arc::clone(&shared))))
+            .add_service(LockServer::new(LockService(Arc::clone(&shared))))
+            .add_service(ElectionServer::new(ElectionService(Arc::clone(&shared))));
         let mut on_stop = stopped;
         let task = tokio::spawn(async move {
             let incoming = TcpListenerStream::new(listener);

@@ -1,20 +1,62 @@
-//! `etcdserverpb.Cluster`: the member list (one member: this server). Membership changes
-//! are refused as unimplemented for now; see the crate's docs.
+//! `etcdserverpb.Cluster`: one member, this server. Updating its own peer URLs works and
+//! shows in the member list; removing or promoting it gets etcd's answers for a lone
+//! voting member; adding a member is refused as unimplemented (etcd would accept it and
+//! wait for a second member to start, which this server can never talk to: see the
+//! crate's docs).
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::not_yet;
 use crate::core::Shared;
+use crate::error::EtcdError;
 use crate::generated::etcdserverpb::cluster_server::Cluster;
 use crate::generated::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
-    MemberUpdateRequest, MemberUpdateResponse,
+    MemberUpdateRequest, MemberUpdateResponse, ResponseHeader,
 };
 
+/// The refusal of a member add.
+const NO_MEMBER_ADD: &str = "etcdkit-server: adding members is not supported: this is a single \
+    in-process member without raft; run real etcd (etcdkit-testkit) for membership changes";
+
 pub(crate) struct ClusterService(pub(crate) Arc<Shared>);
+
+impl ClusterService {
+    /// The header and the member list as they are now. etcd's cluster answers carry no
+    /// revision in their header.
+    fn members(&self) -> (ResponseHeader, Vec<Member>) {
+        let core = self.0.lock();
+        let me = Member {
+            id: self.0.info.member_id,
+            name: self.0.name.clone(),
+            // None until an update gives some: this member talks to no peer.
+            peer_ur_ls: core.peer_urls.clone(),
+            client_ur_ls: vec![self.0.client_url.clone()],
+            is_learner: false,
+        };
+        (self.0.info.header(0), vec![me])
+    }
+
+    fn check_member(&self, id: u64) -> Result<(), EtcdError> {
+        if id == self.0.info.member_id {
+            Ok(())
+        } else {
+            Err(EtcdError::MemberNotFound)
+        }
+    }
+}
+
+/// A URL etcd would accept for a peer: a scheme it serves and a host.
+fn valid_url(url: &str) -> bool {
+    ["http://", "https://", "unix://", "unixs://"]
+        .iter()
+        .any(|scheme| {
+            url.strip_prefix(scheme)
+                .is_some_and(|rest| !rest.is_empty())
+        })
+}
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
@@ -22,46 +64,52 @@ impl Cluster for ClusterService {
         &self,
         _: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(not_yet("Cluster.MemberAdd"))
+        Err(Status::unimplemented(NO_MEMBER_ADD))
     }
 
     async fn member_remove(
         &self,
-        _: Request<MemberRemoveRequest>,
+        req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(not_yet("Cluster.MemberRemove"))
+        self.check_member(req.into_inner().id)?;
+        // Removing the only voting member would leave none started: etcd's strict
+        // reconfiguration check refuses it.
+        Err(EtcdError::NotEnoughStartedMembers.into())
     }
 
     async fn member_update(
         &self,
-        _: Request<MemberUpdateRequest>,
+        req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(not_yet("Cluster.MemberUpdate"))
+        let req = req.into_inner();
+        if !req.peer_ur_ls.iter().all(|u| valid_url(u)) {
+            return Err(EtcdError::MemberBadUrls.into());
+        }
+        self.check_member(req.id)?;
+        self.0.lock().peer_urls = req.peer_ur_ls;
+        let (header, members) = self.members();
+        Ok(Response::new(MemberUpdateResponse {
+            header: Some(header),
+            members,
+        }))
     }
 
     async fn member_list(
         &self,
         _: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        // No peers: this member talks to no other, so it advertises no peer URL.
-        let me = Member {
-            id: self.0.info.member_id,
-            name: self.0.name.clone(),
-            peer_ur_ls: Vec::new(),
-            client_ur_ls: vec![self.0.client_url.clone()],
-            is_learner: false,
-        };
+        let (header, members) = self.members();
         Ok(Response::new(MemberListResponse {
-            // etcd's member list carries no revision in its header.
-            header: Some(self.0.info.header(0)),
-            members: vec![me],
+            header: Some(header),
+            members,
         }))
     }
 
     async fn member_promote(
         &self,
-        _: Request<MemberPromoteRequest>,
+        req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(not_yet("Cluster.MemberPromote"))
+        self.check_member(req.into_inner().id)?;
+        Err(EtcdError::MemberNotLearner.into())
     }
 }

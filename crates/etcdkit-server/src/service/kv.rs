@@ -6,6 +6,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::fill;
+use crate::alarm::{put_cost, txn_cost};
 use crate::core::Shared;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::kv_server::Kv;
@@ -49,6 +50,12 @@ impl Kv for KvService {
         check_size(&self.0, req.encoded_len())?;
         let mut guard = self.0.lock();
         let core = &mut *guard;
+        core.alarms.check_space(
+            &core.store,
+            self.0.limits.quota_backend_bytes,
+            self.0.info.member_id,
+            put_cost(&req.key, &req.value),
+        )?;
         let lessor = &core.lessor;
         let (mut resp, committed) = core.store.put(&req, |id| lessor.exists(id))?;
         core.committed(&self.0, &committed);
@@ -79,6 +86,17 @@ impl Kv for KvService {
         }
         let mut guard = self.0.lock();
         let core = &mut *guard;
+        // Only a txn with a put takes space: one that only reads or deletes passes even
+        // under NOSPACE, as in etcd.
+        let cost = txn_cost(&req);
+        if cost > 0 {
+            core.alarms.check_space(
+                &core.store,
+                self.0.limits.quota_backend_bytes,
+                self.0.info.member_id,
+                cost,
+            )?;
+        }
         let lessor = &core.lessor;
         let (mut resp, committed) = core
             .store

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::alarm::LEASE_OVERHEAD;
 use crate::core::Shared;
 use crate::generated::etcdserverpb::lease_server::Lease;
 use crate::generated::etcdserverpb::{
@@ -24,10 +25,17 @@ impl Lease for LeaseService {
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         let req = req.into_inner();
-        let mut core = self.0.lock();
+        let mut guard = self.0.lock();
+        let core = &mut *guard;
+        core.alarms.check_space(
+            &core.store,
+            self.0.limits.quota_backend_bytes,
+            self.0.info.member_id,
+            LEASE_OVERHEAD,
+        )?;
         let (id, ttl) = core.lessor.grant(req.id, req.ttl, Instant::now())?;
         let revision = core.store.revision();
-        drop(core);
+        drop(guard);
         self.0.lease_granted.notify_one();
         Ok(Response::new(LeaseGrantResponse {
             header: Some(self.0.info.header(revision)),

@@ -1,12 +1,18 @@
-//! `etcdserverpb.Maintenance`: status only, for now (the client probes it when it
-//! connects). The rest is refused as unimplemented; see the crate's docs.
+//! `etcdserverpb.Maintenance`: status, alarms, hash and hash_kv, defragment (a no-op),
+//! snapshot (this server's own format, see `store::dump`), move leader and downgrade as a
+//! single member answers them.
+
+mod alarm;
+mod downgrade;
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::not_yet;
+use bytes::Bytes;
+
 use crate::core::Shared;
+use crate::error::EtcdError;
 use crate::generated::etcdserverpb::maintenance_server::Maintenance;
 use crate::generated::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest,
@@ -21,8 +27,8 @@ pub(crate) struct MaintenanceService(pub(crate) Arc<Shared>);
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        Err(not_yet("Maintenance.Alarm"))
+    async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        Ok(Response::new(alarm::answer(&self.0, &req.into_inner())?))
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -48,37 +54,115 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        Err(not_yet("Maintenance.Defragment"))
+        // Nothing to give back: an in-memory store frees what compaction drops at once.
+        let revision = self.0.lock().store.revision();
+        Ok(Response::new(DefragmentResponse {
+            header: Some(self.0.info.header(revision)),
+        }))
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Err(not_yet("Maintenance.Hash"))
+        let core = self.0.lock();
+        let revision = core.store.revision();
+        let hash = core.store.hash_upto(revision);
+        drop(core);
+        Ok(Response::new(HashResponse {
+            header: Some(self.0.info.header(revision)),
+            hash,
+        }))
     }
 
-    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
-        Err(not_yet("Maintenance.HashKV"))
+    async fn hash_kv(
+        &self,
+        req: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let req = req.into_inner();
+        let core = self.0.lock();
+        let current = core.store.revision();
+        let compacted = core.store.compacted();
+        if req.revision > current {
+            return Err(EtcdError::FutureRev.into());
+        }
+        if req.revision > 0 && req.revision < compacted {
+            return Err(EtcdError::Compacted.into());
+        }
+        let upto = if req.revision > 0 {
+            req.revision
+        } else {
+            current
+        };
+        let hash = core.store.hash_upto(upto);
+        drop(core);
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.0.info.header(current)),
+            hash,
+            compact_revision: compacted,
+            hash_revision: upto,
+        }))
     }
 
-    type SnapshotStream = tokio_stream::Empty<Result<SnapshotResponse, Status>>;
+    type SnapshotStream = tokio_stream::Iter<std::vec::IntoIter<Result<SnapshotResponse, Status>>>;
 
     async fn snapshot(
         &self,
         _: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(not_yet("Maintenance.Snapshot"))
+        let core = self.0.lock();
+        let revision = core.store.revision();
+        let bytes = Bytes::from(core.store.snapshot());
+        drop(core);
+        Ok(Response::new(tokio_stream::iter(snapshot_chunks(
+            &self.0, revision, &bytes,
+        ))))
     }
 
     async fn move_leader(
         &self,
-        _: Request<MoveLeaderRequest>,
+        req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(not_yet("Maintenance.MoveLeader"))
+        // The only member leads already: moving the lead to it is done at once (raft
+        // ignores a transfer to the leader itself); any other ID is no member.
+        if req.into_inner().target_id != self.0.info.member_id {
+            return Err(EtcdError::BadLeaderTransferee.into());
+        }
+        let revision = self.0.lock().store.revision();
+        Ok(Response::new(MoveLeaderResponse {
+            header: Some(self.0.info.header(revision)),
+        }))
     }
 
     async fn downgrade(
         &self,
-        _: Request<DowngradeRequest>,
+        req: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
-        Err(not_yet("Maintenance.Downgrade"))
+        let revision = self.0.lock().store.revision();
+        let version = downgrade::answer(&req.into_inner())?;
+        Ok(Response::new(DowngradeResponse {
+            header: Some(self.0.info.header(revision)),
+            version,
+        }))
     }
+}
+
+/// etcd's snapshot chunk size.
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
+
+/// The snapshot as etcd streams one: chunks, each saying how many bytes remain after it.
+fn snapshot_chunks(
+    shared: &Shared,
+    revision: i64,
+    bytes: &Bytes,
+) -> Vec<Result<SnapshotResponse, Status>> {
+    let mut out = Vec::with_capacity(bytes.len() / SNAPSHOT_CHUNK + 1);
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let end = (sent + SNAPSHOT_CHUNK).min(bytes.len());
+        out.push(Ok(SnapshotResponse {
+            header: Some(shared.info.header(revision)),
+            remaining_bytes: u64::try_from(bytes.len() - end).unwrap_or(0),
+            blob: bytes.slice(sent..end),
+        }));
+        sent = end;
+    }
+    out
 }

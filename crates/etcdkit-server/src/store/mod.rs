@@ -8,6 +8,7 @@
 //! starts with a put (create_revision = that revision, version 1), counts versions with each
 //! put, and ends with a delete (a tombstone).
 
+mod dump;
 mod key_range;
 mod range;
 mod txn;
