@@ -106,3 +106,74 @@ async fn serve_on_an_address_in_use_fails_with_exit_code_1() {
         "{stderr}"
     );
 }
+
+/// A stopping server ends its streams as unavailable, as a stopping etcd's dropped
+/// connections look, not cleanly: etcdctl reads a clean end as "watch is canceled by the
+/// server" and exits; this way it waits, and resumes on the server started again.
+#[tokio::test]
+async fn a_stopping_server_leaves_etcdctls_watch_waiting() {
+    let Some(etcdctl) = etcdctl_bin().await else {
+        return;
+    };
+    let addr = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let start = || async {
+        let mut child = tokio::process::Command::new(etcdkit_bin())
+            .args(["serve", "--listen", &addr])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::time::timeout(BOUND, lines.next_line())
+            .await
+            .expect("serve started in time")
+            .unwrap()
+            .expect("its banner");
+        child
+    };
+    let mut first = start().await;
+    let mut watch = tokio::process::Command::new(&etcdctl)
+        .args([&format!("--endpoints={addr}"), "watch", "stay/k"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut events = BufReader::new(watch.stdout.take().unwrap()).lines();
+    // Let the watch be created before the server goes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = Pid::from_raw(i32::try_from(first.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    tokio::time::timeout(BOUND, first.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let _second = start().await;
+    let endpoints = format!("--endpoints={addr}");
+    let put = tokio::time::timeout(
+        BOUND,
+        run(
+            &etcdkit_bin(),
+            &args(&[&endpoints, "put", "stay/k", "v"]),
+            b"",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.code, 0);
+    let first_line = tokio::time::timeout(BOUND, events.next_line())
+        .await
+        .expect("etcdctl's watch printed the event in time")
+        .unwrap();
+    assert_eq!(
+        first_line.as_deref(),
+        Some("PUT"),
+        "etcdctl's watch ended instead"
+    );
+}

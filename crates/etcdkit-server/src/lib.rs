@@ -77,7 +77,8 @@
 //!   one-member cluster may grow) and then wait for the new member, which this server,
 //!   having no raft, could never talk to; refusing does not pretend;
 //! - durable storage in a data directory (everything is in memory and gone on drop);
-//! - the `etcdkit serve` command and the test kit's switch between this server and etcd.
+//! - the test kit's switch between this server and etcd (`etcdkit serve` runs this
+//!   server from the command line).
 //!
 //! Raft and several members are out of scope for good: for clusters and failover, run
 //! real etcd through `etcdkit-testkit`.

@@ -148,9 +148,12 @@ impl ServerBuilder {
             .map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
         let (stop, stopped) = watch::channel(false);
-        let member_id = stable_id(&["etcdkit-server member", &self.name]);
+        // Like etcd's, which hashes the member's peer URLs and the cluster token: two
+        // servers (on two addresses) never share IDs, and so never lease IDs either.
+        let address = addr.to_string();
+        let member_id = stable_id(&["etcdkit-server member", &self.name, &address]);
         let info = HeaderInfo {
-            cluster_id: stable_id(&["etcdkit-server cluster", &self.name]),
+            cluster_id: stable_id(&["etcdkit-server cluster", &self.name, &address]),
             member_id,
             raft_term: 2,
         };
@@ -295,14 +298,13 @@ impl std::error::Error for StartError {
 }
 
 /// A nonzero ID that depends only on `parts` (FNV-1a), so a server's IDs are the same
-/// every time it starts with the same name.
+/// every time it starts with the same name on the same address.
 fn stable_id(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
     for part in parts {
-        for b in part.bytes().chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        hasher.write(part.as_bytes());
+        hasher.write_u8(0);
     }
-    h.max(1)
+    hasher.finish().max(1)
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{bounded, embedded};
+use tokio_stream::StreamExt;
 
 #[tokio::test]
 async fn a_server_listens_on_a_loopback_port_and_lists_itself() {
@@ -41,9 +42,38 @@ async fn shutdown_finishes_with_a_watch_and_a_keepalive_open_and_frees_the_port(
 }
 
 #[tokio::test]
-async fn two_servers_run_side_by_side_with_their_own_data() {
-    let (_a, ca) = embedded().await;
-    let (_b, cb) = embedded().await;
+async fn two_servers_run_side_by_side_with_their_own_data_and_ids() {
+    let (a, ca) = embedded().await;
+    let (b, cb) = embedded().await;
     bounded(ca.kv().put("side/x", "a")).await.unwrap();
     assert_eq!(bounded(cb.kv().get("side/x")).await.unwrap().count(), 0);
+    // Same name, other address: other IDs, as two etcd members' would be.
+    assert_ne!(a.member_id(), b.member_id());
+    let (la, lb) = (
+        bounded(ca.lease().grant(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap(),
+        bounded(cb.lease().grant(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(la.id(), lb.id());
+}
+
+/// A client's watch waits and resumes on the server started again at the same address
+/// (etcdctl's too: `serve::a_stopping_server_leaves_etcdctls_watch_waiting`, in the CLI).
+#[tokio::test]
+async fn a_watch_resumes_on_a_server_restarted_at_the_same_address() {
+    let (first, c) = embedded().await;
+    let addr = first.local_addr();
+    let mut watch = bounded(c.watch().prefix("again/")).await.unwrap();
+    bounded(first.shutdown()).await;
+    let _second = bounded(etcdkit_server::Server::builder().listen(addr).start())
+        .await
+        .unwrap();
+    // The new server's store is empty: its first put is revision 2, after the watch's
+    // start (revision 1 of the first server).
+    bounded(c.kv().put("again/k", "v")).await.unwrap();
+    let response = bounded(watch.next()).await.unwrap().unwrap();
+    assert_eq!(response.events()[0].kv().key().as_ref(), b"again/k");
 }

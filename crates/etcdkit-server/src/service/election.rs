@@ -139,7 +139,9 @@ impl Election for ElectionService {
             tokio::select! {
                 () = observe(&shared, wait::prefix(&req.name), &tx) => {}
                 () = tx.closed() => {}
-                _ = shutdown.wait_for(|stop| *stop) => {}
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    let _ = tx.try_send(Err(super::shutting_down()));
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))

@@ -73,7 +73,10 @@ impl Lease for LeaseService {
             loop {
                 let msg = tokio::select! {
                     msg = inbound.message() => msg,
-                    _ = shutdown.changed() => break,
+                    _ = shutdown.changed() => {
+                        let _ = tx.send(Err(super::shutting_down()));
+                        break;
+                    }
                 };
                 let Ok(Some(msg)) = msg else { break };
                 let mut core = shared.lock();

@@ -25,3 +25,11 @@ fn fill(info: &HeaderInfo, header: &mut Option<ResponseHeader>) {
     let revision = header.as_ref().map_or(0, |h| h.revision);
     *header = Some(info.header(revision));
 }
+
+/// What a stream still open when the server stops ends with. Not a clean end: a client
+/// takes that as the server ending its watch (etcdctl exits "watch is canceled by the
+/// server"); a stopping etcd drops its connections, which clients see as unavailable and
+/// retry elsewhere or later.
+fn shutting_down() -> tonic::Status {
+    tonic::Status::unavailable("etcdkit-server: the server is shutting down")
+}

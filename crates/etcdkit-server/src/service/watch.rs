@@ -24,13 +24,17 @@ impl Watch for WatchService {
         let mut inbound = req.into_inner();
         let (outbox, rx) = mpsc::unbounded_channel();
         let shared = Arc::clone(&self.0);
+        let on_shutdown = outbox.clone();
         let stream = shared.lock().watches.open(outbox);
         tokio::spawn(async move {
             let mut shutdown = shared.shutdown.clone();
             loop {
                 let msg = tokio::select! {
                     msg = inbound.message() => msg,
-                    _ = shutdown.changed() => break,
+                    _ = shutdown.changed() => {
+                        let _ = on_shutdown.send(Err(super::shutting_down()));
+                        break;
+                    }
                 };
                 // The client closed its side or the connection broke: its watches end.
                 let Ok(Some(msg)) = msg else { break };
