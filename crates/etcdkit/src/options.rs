@@ -177,7 +177,9 @@ impl ClientOptions {
 
     /// The largest request the client will send; larger ones fail with
     /// [`ErrorKind::RequestTooLarge`](crate::ErrorKind::RequestTooLarge) before anything is
-    /// sent. Default 2 MiB (etcd's own default limit is 1.5 MiB).
+    /// sent, code `RESOURCE_EXHAUSTED` and grpc-go's message (`trying to send message
+    /// larger than max (SIZE vs. LIMIT)`, as etcdctl reports it). Default 2 MiB (etcd's own
+    /// default limit is 1.5 MiB).
     pub fn max_send_size(mut self, bytes: usize) -> Self {
         self.max_send_size = bytes;
         self

@@ -311,7 +311,10 @@ impl Error {
         self.inner.kind
     }
 
-    /// The gRPC status code, when the failure came over gRPC.
+    /// The gRPC status code, when the failure came over gRPC, or when the client ended
+    /// the call as gRPC's own client would (its deadline: `DEADLINE_EXCEEDED`; a member
+    /// that stopped answering: `UNAVAILABLE`; a request over `max_send_size`:
+    /// `RESOURCE_EXHAUSTED`, before anything was sent).
     pub fn code(&self) -> Option<Code> {
         self.inner.code
     }
