@@ -146,8 +146,14 @@ async fn a_stopping_server_leaves_etcdctls_watch_waiting() {
         .spawn()
         .unwrap();
     let mut events = BufReader::new(watch.stdout.take().unwrap()).lines();
-    // Let the watch be created before the server goes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let endpoints = format!("--endpoints={addr}");
+    // The watch is in place once it has shown an event: put until it shows one (etcdctl
+    // may not have created it yet when the first put lands).
+    let shown = put_until_shown(&endpoints, &mut events).await;
+    assert_eq!(shown.as_deref(), Some("PUT"));
+    // Its key and value lines.
+    next_line(&mut events).await;
+    next_line(&mut events).await;
     let pid = Pid::from_raw(i32::try_from(first.id().unwrap()).unwrap());
     kill(pid, Signal::SIGTERM).unwrap();
     tokio::time::timeout(BOUND, first.wait())
@@ -155,25 +161,47 @@ async fn a_stopping_server_leaves_etcdctls_watch_waiting() {
         .unwrap()
         .unwrap();
     let _second = start().await;
-    let endpoints = format!("--endpoints={addr}");
-    let put = tokio::time::timeout(
-        BOUND,
-        run(
-            &etcdkit_bin(),
-            &args(&[&endpoints, "put", "stay/k", "v"]),
-            b"",
-        ),
-    )
-    .await
-    .unwrap();
-    assert_eq!(put.code, 0);
-    let first_line = tokio::time::timeout(BOUND, events.next_line())
-        .await
-        .expect("etcdctl's watch printed the event in time")
-        .unwrap();
+    // The new server starts from revision 1 and etcdctl resumes after the last revision
+    // it saw: puts go on until the new server's revisions reach it.
+    let after = put_until_shown(&endpoints, &mut events).await;
     assert_eq!(
-        first_line.as_deref(),
+        after.as_deref(),
         Some("PUT"),
         "etcdctl's watch ended instead"
     );
+}
+
+async fn next_line(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Option<String> {
+    tokio::time::timeout(BOUND, lines.next_line())
+        .await
+        .expect("a line in time")
+        .unwrap()
+}
+
+/// Puts `stay/k` until the watch prints a line, and returns that line (`None`: the watch
+/// ended).
+async fn put_until_shown(
+    endpoints: &str,
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Option<String> {
+    tokio::time::timeout(BOUND, async {
+        loop {
+            let put = run(
+                &etcdkit_bin(),
+                &args(&[endpoints, "put", "stay/k", "v"]),
+                b"",
+            )
+            .await;
+            assert_eq!(put.code, 0, "{}", put.stderr_text());
+            if let Ok(line) =
+                tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+            {
+                break line.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("etcdctl's watch printed in time")
 }
