@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::core::{self, HeaderInfo, Limits, Shared};
@@ -200,7 +201,16 @@ impl ServerBuilder {
             .add_service(ElectionServer::new(ElectionService(Arc::clone(&shared))));
         let mut on_stop = stopped;
         let task = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
+            // Answers go out at once: with Nagle's algorithm a small answer written while
+            // the previous one is unacknowledged waits for the client's delayed ACK (tens of
+            // milliseconds per call; measured: serializable gets at 64 tasks ran at a tenth
+            // of the puts' rate). etcd's gRPC server sets the same.
+            let incoming = TcpListenerStream::new(listener).map(|conn| {
+                if let Ok(conn) = &conn {
+                    let _ = conn.set_nodelay(true);
+                }
+                conn
+            });
             let _ = router
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = on_stop.wait_for(|stop| *stop).await;
