@@ -114,6 +114,7 @@ mod core;
 mod error;
 mod generated;
 mod lease;
+mod persist;
 mod server;
 mod service;
 mod store;
@@ -121,6 +122,7 @@ mod wait;
 mod watch;
 
 pub use error::EtcdError;
+pub use persist::DataDirError;
 pub use server::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
     DEFAULT_PROGRESS_NOTIFY_INTERVAL, RunningServer, Server, ServerBuilder, StartError,
