@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// The address to answer on (port 0 picks a free port)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2379")]
     pub listen: SocketAddr,
-    /// The member's name (its member and cluster IDs are derived from it)
+    /// The member's name (its member and cluster IDs are derived from it and the address; a
+    /// --data-dir keeps those of its first start)
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub name: String,
     /// Keep the data in this directory (created if missing): every acknowledged change is
