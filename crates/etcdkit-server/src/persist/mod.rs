@@ -252,6 +252,14 @@ fn load(db: &Database) -> Result<Loaded, DataDirError> {
         loaded.entries.push((key, main, sub, kv));
     }
     drop(revisions);
+    // Each step writes its revisions and the store's revision together: a revision
+    // past the stored one is not a state this server ever wrote.
+    let newest = loaded.entries.iter().map(|e| e.1).max();
+    if newest.is_some_and(|newest| newest > loaded.revision.unwrap_or(1)) {
+        return Err(DataDirError::Damaged(
+            "it holds revisions past its stored revision".to_owned(),
+        ));
+    }
     let leases = txn.open_table(LEASES).map_err(open::damaged)?;
     for row in leases.iter().map_err(open::damaged)? {
         let (id, ttl) = row.map_err(open::damaged)?;
