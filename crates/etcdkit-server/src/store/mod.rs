@@ -87,6 +87,14 @@ impl Store {
         self.current
     }
 
+    /// (lease, key) of every live key that has a lease.
+    pub(crate) fn leased_keys(&self) -> impl Iterator<Item = (i64, &Bytes)> {
+        self.keys.iter().filter_map(|(key, history)| {
+            let kv = history.last()?.kv.as_ref()?;
+            (kv.lease != 0).then_some((kv.lease, key))
+        })
+    }
+
     /// The last compaction's revision, or -1.
     pub(crate) fn compacted(&self) -> i64 {
         self.compacted
@@ -108,15 +116,42 @@ impl Store {
             .filter_map(move |(_, history)| value_at(history, rev))
     }
 
+    /// A store read back from a data directory: `entries` in (main, sub) order, each a
+    /// key, its revision and its value (`None`: a tombstone).
+    pub(crate) fn restored(
+        current: i64,
+        compacted: i64,
+        entries: impl IntoIterator<Item = (Bytes, i64, i64, Option<KeyValue>)>,
+    ) -> Self {
+        let mut store = Store {
+            current,
+            compacted,
+            ..Store::default()
+        };
+        for (key, main, sub, kv) in entries {
+            store
+                .keys
+                .entry(key)
+                .or_default()
+                .push(Entry { main, sub, kv });
+        }
+        store
+    }
+
     /// Compacts away every revision older than `rev`, keeping each key's value at `rev`
-    /// and the deletes made at `rev`.
+    /// and the deletes made at `rev`. With `removed`, the (main, sub) of every revision
+    /// dropped is added to it (for the data directory; in memory nobody asks).
     /// `physical` makes no difference here: in memory, the compaction is done on return.
     ///
     /// # Errors
     ///
     /// [`EtcdError::Compacted`] when `rev` is not newer than the last compaction,
     /// [`EtcdError::FutureRev`] when it is newer than the store.
-    pub(crate) fn compact(&mut self, rev: i64) -> Result<(), EtcdError> {
+    pub(crate) fn compact(
+        &mut self,
+        rev: i64,
+        mut removed: Option<&mut Vec<(i64, i64)>>,
+    ) -> Result<(), EtcdError> {
         if rev <= self.compacted {
             return Err(EtcdError::Compacted);
         }
@@ -135,7 +170,11 @@ impl Store {
                 Some(i) if history[i].kv.is_some() || history[i].main == rev => i,
                 _ => at,
             };
-            history.drain(..keep_from);
+            let dropped = history.drain(..keep_from);
+            match removed.as_deref_mut() {
+                Some(out) => out.extend(dropped.map(|e| (e.main, e.sub))),
+                None => drop(dropped),
+            }
             !history.is_empty()
         });
         Ok(())
