@@ -62,6 +62,8 @@ pub(crate) struct Core {
     /// The data directory, when the server has one: every change goes there before it
     /// is answered.
     persist: Option<Persist>,
+    /// Stops the server; the first change that cannot be stored pulls it.
+    stop: watch::Sender<bool>,
 }
 
 /// Everything the services share.
@@ -86,9 +88,10 @@ impl Shared {
         limits: Limits,
         client_url: String,
         name: String,
-        shutdown: watch::Receiver<bool>,
+        stop: watch::Sender<bool>,
         durable: Option<(Persist, Loaded)>,
     ) -> Self {
+        let shutdown = stop.subscribe();
         let mut core = Core {
             store: Store::default(),
             lessor: Lessor::new(info.member_id, limits.min_lease_ttl),
@@ -96,6 +99,7 @@ impl Shared {
             alarms: Alarms::default(),
             peer_urls: Vec::new(),
             persist: None,
+            stop,
         };
         if let Some((persist, loaded)) = durable {
             core.restore(loaded);
@@ -165,10 +169,18 @@ impl Core {
         &mut self,
         f: impl FnOnce(&mut Step<'_>) -> Result<(), StepError>,
     ) -> Result<(), EtcdError> {
-        match &mut self.persist {
-            Some(persist) => persist.step(f),
-            None => Ok(()),
+        let Some(persist) = &mut self.persist else {
+            return Ok(());
+        };
+        let stored = persist.step(f);
+        if stored.is_err() {
+            // Fail-stop, as an etcd member that cannot write its backend stops: the change
+            // is applied in memory and cannot be taken back there, so nothing may read it
+            // (an answer, a watch event) as if it were acknowledged. Every connection
+            // closes; a restart on the directory finds the state of the last stored step.
+            self.stop.send_replace(true);
         }
+        stored
     }
 
     /// After a committed write: stores it, moves keys between leases, then tells the
@@ -213,13 +225,15 @@ impl Core {
                 }
             }
         }
+        // Not stored: no watcher may see it (the server is stopping).
+        stored?;
         self.watches.publish(
             &shared.info,
             shared.limits.max_request_bytes,
             committed.revision,
             &committed.changes,
         );
-        stored
+        Ok(())
     }
 
     /// Grants a lease (`id` 0 picks one) and stores it. Returns the ID and TTL granted.

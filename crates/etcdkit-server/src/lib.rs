@@ -110,9 +110,10 @@
 //!
 //! If a step cannot be written (disk full, I/O error), the request is answered with
 //! gRPC `INTERNAL` "etcdkit-server: the data directory could not be written; restart the
-//! server", and every later change is refused the same way (the change that failed is
-//! applied in memory, so reads may show it until the restart; etcd stops its member on a
-//! failed backend write). Restarting reads back what is on disk.
+//! server", and the server stops, as an etcd member stops on a failed backend write: the
+//! change that failed is applied in memory and cannot be taken back there, so nothing may
+//! read it (no answer, no watch event is sent after it); every connection closes.
+//! Restarting on the directory reads back what is on disk: every acknowledged change.
 //!
 //! # Not there yet
 //!

@@ -207,7 +207,7 @@ impl ServerBuilder {
             limits,
             format!("http://{addr}"),
             self.name.clone(),
-            stopped.clone(),
+            stop.clone(),
             durable,
         ));
         tokio::spawn(core::expire_leases(Arc::clone(&shared)));
