@@ -25,8 +25,9 @@ use crate::error::CliError;
 /// 128 operations per transaction): the global `--max-request-bytes` is the client's.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// The address to answer on (port 0 picks a free port)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2379")]
+    /// The address to answer on: IP:PORT, localhost:PORT or a client URL as etcd's
+    /// --listen-client-urls takes one (http://IP:PORT); port 0 picks a free port
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2379", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// The member's name (its member and cluster IDs are derived from it and the address; a
     /// --data-dir keeps those of its first start)
@@ -37,6 +38,22 @@ pub struct ServeArgs {
     /// all, with the same member ID. Without it, data is in memory only
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Reads `--listen`: an IP address and port, with `localhost` for the loopback address
+/// and an optional `http://` in front (the form etcd's `--listen-client-urls` takes).
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    if value.starts_with("https://") || value.starts_with("unixs://") {
+        return Err("this server answers plain HTTP/2 only (no TLS): use http://".to_owned());
+    }
+    let addr = value.strip_prefix("http://").unwrap_or(value);
+    let addr = addr.strip_suffix('/').unwrap_or(addr);
+    let addr = match addr.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => addr.to_owned(),
+    };
+    addr.parse()
+        .map_err(|_| format!("expected IP:PORT, localhost:PORT or http://IP:PORT, got {value:?}"))
 }
 
 /// Runs the server until interrupted.
@@ -68,4 +85,25 @@ pub async fn run(args: &ServeArgs) -> Result<(), CliError> {
     interrupt.wait().await;
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_takes_an_address_or_a_client_url() {
+        let loopback = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(parse_listen("127.0.0.1:2379"), Ok(loopback(2379)));
+        assert_eq!(parse_listen("http://127.0.0.1:0"), Ok(loopback(0)));
+        assert_eq!(parse_listen("http://localhost:2380/"), Ok(loopback(2380)));
+        assert_eq!(parse_listen("[::1]:2379").map(|a| a.port()), Ok(2379));
+        assert!(
+            parse_listen("https://127.0.0.1:2379")
+                .unwrap_err()
+                .contains("no TLS")
+        );
+        assert!(parse_listen("127.0.0.1").unwrap_err().contains("IP:PORT"));
+        assert!(parse_listen("example.com:2379").is_err());
+    }
 }
