@@ -40,6 +40,10 @@ struct Report {
     p50_ms: f64,
     p99_ms: f64,
     cpu_secs: f64,
+    /// The etcd member's CPU seconds over the same measured stretch: what the client's
+    /// way of talking costs the server.
+    #[serde(default)]
+    server_cpu_secs: f64,
     /// Resident memory at the end, and how much the workload added (KiB).
     rss_kib: u64,
     rss_added_kib: u64,
@@ -97,10 +101,19 @@ fn main() -> Result<(), BoxError> {
     runtime.block_on(orchestrate(settings))
 }
 
-/// One measurement: `child <client> <endpoint> <workload> <tasks> <ops> <value-size>`.
+/// One measurement: `child <client> <endpoint> <workload> <tasks> <ops> <value-size> <etcd-pid>`.
 async fn child(args: &[String]) -> Result<Report, BoxError> {
-    let [client, endpoint, workload, tasks, ops, value_size] = args else {
-        return Err(format!("child needs 6 arguments, got {args:?}").into());
+    let [
+        client,
+        endpoint,
+        workload,
+        tasks,
+        ops,
+        value_size,
+        server_pid,
+    ] = args
+    else {
+        return Err(format!("child needs 7 arguments, got {args:?}").into());
     };
     let which = Which::parse(client)?;
     let tasks: usize = tasks.parse()?;
@@ -118,6 +131,7 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
         p50_ms: 0.0,
         p99_ms: 0.0,
         cpu_secs: 0.0,
+        server_cpu_secs: 0.0,
         rss_kib: 0,
         rss_added_kib: 0,
     };
@@ -161,10 +175,12 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
             // An unmeasured warm-up: connection windows, allocator, etcd's caches.
             drive(&peer, op, &data, (ops / 10).clamp(1, 2_000), tasks).await?;
             let cpu = cpu_seconds("self");
+            let server_cpu = cpu_seconds(server_pid);
             let started = Instant::now();
             let latencies = drive(&peer, op, &data, ops, tasks).await?;
             report.secs = started.elapsed().as_secs_f64();
             report.cpu_secs = cpu_seconds("self") - cpu;
+            report.server_cpu_secs = cpu_seconds(server_pid) - server_cpu;
             report.ops_per_sec = ops as f64 / report.secs;
             report.p50_ms = percentile_ms(&latencies, 50.0);
             report.p99_ms = percentile_ms(&latencies, 99.0);
@@ -213,6 +229,9 @@ async fn drive(
 async fn orchestrate(s: Settings) -> Result<(), BoxError> {
     let server = etcdkit_testkit::EtcdServer::start().await?;
     let endpoint = server.endpoint();
+    let server_pid = server
+        .pid(0)
+        .map_or_else(|| "0".to_owned(), |p| p.to_string());
     let version = server
         .etcd_version()
         .map_or_else(|| "unknown".to_owned(), |v| v.to_string());
@@ -251,6 +270,7 @@ async fn orchestrate(s: Settings) -> Result<(), BoxError> {
                 let output = tokio::process::Command::new(&exe)
                     .args(["child", which.name(), &endpoint, workload])
                     .args([tasks.to_string(), ops.to_string(), extra.to_string()])
+                    .arg(&server_pid)
                     .stderr(Stdio::inherit())
                     .output()
                     .await?;
@@ -261,11 +281,12 @@ async fn orchestrate(s: Settings) -> Result<(), BoxError> {
                 }
                 let report: Report = serde_json::from_slice(&output.stdout)?;
                 eprintln!(
-                    "round {round}: {:>11} {workload:>8} x{tasks:<2}: {:>9.0} ops/s p50 {:.3} ms cpu {:.2} s rss {} KiB",
+                    "round {round}: {:>11} {workload:>8} x{tasks:<2}: {:>9.0} ops/s p50 {:.3} ms cpu {:.2} s etcd cpu {:.2} s rss {} KiB",
                     report.client,
                     report.ops_per_sec,
                     report.p50_ms,
                     report.cpu_secs,
+                    report.server_cpu_secs,
                     report.rss_kib
                 );
                 reports.push(report);
@@ -295,9 +316,9 @@ fn print_table(plan: &[(&str, usize, usize, u64)], reports: &[Report]) {
     };
     println!();
     println!(
-        "| workload | tasks | etcdkit ops/s | etcd-client ops/s | ratio | etcdkit p50 ms | etcd-client p50 ms | etcdkit CPU s/10k | etcd-client CPU s/10k | CPU ratio |"
+        "| workload | tasks | etcdkit ops/s | etcd-client ops/s | ratio | etcdkit p50 ms | etcd-client p50 ms | etcdkit CPU s/10k | etcd-client CPU s/10k | CPU ratio | etcd CPU s/10k (etcdkit) | etcd CPU s/10k (etcd-client) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(workload, tasks, ops, _) in plan
         .iter()
         .filter(|p| !matches!(p.0, "watchers" | "leases"))
@@ -320,8 +341,17 @@ fn print_table(plan: &[(&str, usize, usize, u64)], reports: &[Report]) {
             median(&mut v)
         };
         let (ca, cb) = (cpu("etcdkit"), cpu("etcd-client"));
+        let server = |client: &str| {
+            let mut v: Vec<f64> = reports
+                .iter()
+                .filter(|r| r.workload == workload && r.tasks == tasks && r.client == client)
+                .map(|r| r.server_cpu_secs * 10_000.0 / ops as f64)
+                .collect();
+            median(&mut v)
+        };
+        let (sa, sb) = (server("etcdkit"), server("etcd-client"));
         println!(
-            "| {workload} | {tasks} | {a:.0} | {b:.0} | {:.2}x | {pa:.3} | {pb:.3} | {ca:.2} | {cb:.2} | {:.2}x |",
+            "| {workload} | {tasks} | {a:.0} | {b:.0} | {:.2}x | {pa:.3} | {pb:.3} | {ca:.2} | {cb:.2} | {:.2}x | {sa:.2} | {sb:.2} |",
             a / b,
             ca / cb
         );

@@ -48,6 +48,11 @@ impl Alarms {
             .then_some(AlarmMember { member_id, alarm })
     }
 
+    /// Is `alarm` raised for `member_id`?
+    pub(crate) fn is_raised(&self, member_id: u64, alarm: i32) -> bool {
+        self.raised.contains(&(member_id, alarm))
+    }
+
     fn no_space(&self) -> bool {
         self.raised
             .iter()

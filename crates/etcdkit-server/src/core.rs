@@ -13,8 +13,9 @@ use tokio::time::Instant;
 
 use crate::alarm::Alarms;
 use crate::error::EtcdError;
-use crate::generated::etcdserverpb::ResponseHeader;
+use crate::generated::etcdserverpb::{AlarmType, ResponseHeader};
 use crate::lease::Lessor;
+use crate::persist::{Loaded, Persist, Step, StepError};
 use crate::store::{Committed, KeyRange, Store, Writer};
 use crate::watch::WatchHub;
 
@@ -58,6 +59,9 @@ pub(crate) struct Core {
     pub(crate) alarms: Alarms,
     /// The peer URLs a member update gave this member (none until then).
     pub(crate) peer_urls: Vec<String>,
+    /// The data directory, when the server has one: every change goes there before it
+    /// is answered.
+    persist: Option<Persist>,
 }
 
 /// Everything the services share.
@@ -83,15 +87,22 @@ impl Shared {
         client_url: String,
         name: String,
         shutdown: watch::Receiver<bool>,
+        durable: Option<(Persist, Loaded)>,
     ) -> Self {
+        let mut core = Core {
+            store: Store::default(),
+            lessor: Lessor::new(info.member_id, limits.min_lease_ttl),
+            watches: WatchHub::default(),
+            alarms: Alarms::default(),
+            peer_urls: Vec::new(),
+            persist: None,
+        };
+        if let Some((persist, loaded)) = durable {
+            core.restore(loaded);
+            core.persist = Some(persist);
+        }
         Shared {
-            core: Mutex::new(Core {
-                store: Store::default(),
-                lessor: Lessor::new(info.member_id, limits.min_lease_ttl),
-                watches: WatchHub::default(),
-                alarms: Alarms::default(),
-                peer_urls: Vec::new(),
-            }),
+            core: Mutex::new(core),
             info,
             limits,
             client_url,
@@ -111,8 +122,84 @@ impl Shared {
 }
 
 impl Core {
-    /// After a committed write: moves keys between leases, then tells the watchers.
-    pub(crate) fn committed(&mut self, shared: &Shared, committed: &Committed) {
+    /// Closes the data directory, if any: later changes are refused.
+    pub(crate) fn close_storage(&mut self) {
+        if let Some(persist) = &mut self.persist {
+            persist.close();
+        }
+    }
+
+    /// Takes in what a data directory held at start.
+    fn restore(&mut self, loaded: Loaded) {
+        self.store = Store::restored(
+            loaded.revision.unwrap_or(1),
+            loaded.compacted.unwrap_or(-1),
+            loaded.entries,
+        );
+        let now = Instant::now();
+        for (id, ttl) in loaded.leases {
+            self.lessor.restore(id, ttl, now);
+        }
+        let attached: Vec<(i64, bytes::Bytes)> = self
+            .store
+            .leased_keys()
+            .map(|(lease, key)| (lease, key.clone()))
+            .collect();
+        for (lease, key) in attached {
+            self.lessor.attach(lease, &key);
+        }
+        for (member_id, alarm) in loaded.alarms {
+            self.alarms.activate(member_id, alarm);
+        }
+        self.peer_urls = loaded.peer_urls;
+    }
+
+    /// Writes one step to the data directory, if the server has one (in memory, `f` is
+    /// never called). Call it with the lock held, after the change is applied in memory
+    /// and before it is answered.
+    ///
+    /// # Errors
+    ///
+    /// [`EtcdError::StorageFailed`].
+    pub(crate) fn persist(
+        &mut self,
+        f: impl FnOnce(&mut Step<'_>) -> Result<(), StepError>,
+    ) -> Result<(), EtcdError> {
+        match &mut self.persist {
+            Some(persist) => persist.step(f),
+            None => Ok(()),
+        }
+    }
+
+    /// After a committed write: stores it, moves keys between leases, then tells the
+    /// watchers.
+    ///
+    /// # Errors
+    ///
+    /// [`EtcdError::StorageFailed`]: the write is applied in memory but not stored, and
+    /// must not be acknowledged.
+    pub(crate) fn committed(
+        &mut self,
+        shared: &Shared,
+        committed: &Committed,
+    ) -> Result<(), EtcdError> {
+        if committed.changes.is_empty() {
+            return Ok(());
+        }
+        self.committed_with(shared, committed, |_| Ok(()))
+    }
+
+    /// [`Core::committed`], with more changes (`also`) stored in the same step.
+    fn committed_with(
+        &mut self,
+        shared: &Shared,
+        committed: &Committed,
+        also: impl FnOnce(&mut Step<'_>) -> Result<(), StepError>,
+    ) -> Result<(), EtcdError> {
+        let stored = self.persist(|step| {
+            step.committed(committed)?;
+            also(step)
+        });
         for change in &committed.changes {
             let key = &change.kv.key;
             let old = change.prev.as_ref().map_or(0, |p| p.lease);
@@ -132,6 +219,59 @@ impl Core {
             committed.revision,
             &committed.changes,
         );
+        stored
+    }
+
+    /// Grants a lease (`id` 0 picks one) and stores it. Returns the ID and TTL granted.
+    ///
+    /// # Errors
+    ///
+    /// The lessor's ([`EtcdError::LeaseTtlTooLarge`], [`EtcdError::LeaseExist`]),
+    /// [`EtcdError::StorageFailed`] (the lease is not granted then).
+    pub(crate) fn grant(&mut self, id: i64, ttl: i64) -> Result<(i64, i64), EtcdError> {
+        let (id, ttl) = self.lessor.grant(id, ttl, Instant::now())?;
+        if let Err(e) = self.persist(|step| step.lease_granted(id, ttl)) {
+            let _ = self.lessor.revoke(id);
+            return Err(e);
+        }
+        Ok((id, ttl))
+    }
+
+    /// May a write that needs `cost` more bytes go ahead? The space check of
+    /// [`Alarms::check_space`], storing the NOSPACE alarm when it raises it.
+    ///
+    /// # Errors
+    ///
+    /// [`EtcdError::NoSpace`], [`EtcdError::StorageFailed`].
+    pub(crate) fn check_space(&mut self, shared: &Shared, cost: u64) -> Result<(), EtcdError> {
+        let member_id = shared.info.member_id;
+        let nospace = AlarmType::Nospace as i32;
+        let was_raised = self.alarms.is_raised(member_id, nospace);
+        let checked = self.alarms.check_space(
+            &self.store,
+            shared.limits.quota_backend_bytes,
+            member_id,
+            cost,
+        );
+        if !was_raised && self.alarms.is_raised(member_id, nospace) {
+            self.persist(|step| step.alarm_raised(member_id, nospace))?;
+        }
+        checked
+    }
+
+    /// Compacts the store at `rev`, on disk too: the dropped revisions leave the file.
+    ///
+    /// # Errors
+    ///
+    /// The store's ([`EtcdError::Compacted`], [`EtcdError::FutureRev`]),
+    /// [`EtcdError::StorageFailed`].
+    pub(crate) fn compact(&mut self, rev: i64) -> Result<(), EtcdError> {
+        if self.persist.is_none() {
+            return self.store.compact(rev, None);
+        }
+        let mut removed = Vec::new();
+        self.store.compact(rev, Some(&mut removed))?;
+        self.persist(|step| step.compacted(rev, &removed))
     }
 
     /// Revokes a lease: its keys are deleted in one revision (in key order, as etcd does).
@@ -146,8 +286,8 @@ impl Core {
             w.delete(&KeyRange::Single(key));
         }
         let committed = w.commit();
-        self.committed(shared, &committed);
-        Ok(())
+        // The lease and its keys go in one step, as they go in one revision.
+        self.committed_with(shared, &committed, |step| step.lease_revoked(id))
     }
 }
 

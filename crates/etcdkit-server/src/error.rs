@@ -58,6 +58,9 @@ pub enum EtcdError {
     WrongDowngradeVersionFormat,
     /// A downgrade to a version other than the previous minor release.
     InvalidDowngradeTargetVersion,
+    /// A change that could not be written to the data directory (this server's own: etcd
+    /// stops its member instead). The server takes no changes after it; restart it.
+    StorageFailed,
 }
 
 impl EtcdError {
@@ -82,6 +85,7 @@ impl EtcdError {
             | EtcdError::MemberNotLearner
             | EtcdError::BadLeaderTransferee => Code::FailedPrecondition,
             EtcdError::NoSpace => Code::ResourceExhausted,
+            EtcdError::StorageFailed => Code::Internal,
             // The lock and election services return the recipes' plain errors, which gRPC
             // carries as UNKNOWN.
             EtcdError::NotElectionLeader
@@ -125,6 +129,9 @@ impl EtcdError {
             }
             EtcdError::InvalidDowngradeTargetVersion => {
                 "etcdserver: invalid downgrade target version"
+            }
+            EtcdError::StorageFailed => {
+                "etcdkit-server: the data directory could not be written; restart the server"
             }
         }
     }

@@ -1,6 +1,7 @@
 //! An etcd v3 server in-process, for tests: a single member that answers etcd's gRPC API
 //! over tonic, with an in-memory multi-version store, so a test gets a ready etcd in
-//! milliseconds without an etcd binary.
+//! milliseconds without an etcd binary. Optionally the data is also kept on disk, in a
+//! data directory ([`ServerBuilder::data_dir`]), and survives a restart or a kill.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -76,6 +77,54 @@
 //! for: `etcdctl snapshot save` saves it. It is not etcd's bbolt file: `etcdutl snapshot
 //! status` and `restore` cannot read it.
 //!
+//! # Data directory
+//!
+//! Without [`ServerBuilder::data_dir`] everything is in memory and gone on drop, and
+//! nothing below costs anything. With it, the in-memory store stays what requests are
+//! served from, and every acknowledged change is also written to the directory before
+//! its answer is sent: one redb write transaction per step (redb commits with fsync), made
+//! while the server's one lock is held, so the file's order is the order changes were
+//! applied. A step is a committed write (each change: key, revision and sub-revision,
+//! value or tombstone, create revision, version, lease) with the store's revision; a
+//! compaction (the revisions it drops are deleted from the file too); a lease grant; a
+//! lease revoke (in the same transaction as the deletion of its keys); an alarm raised
+//! (also NOSPACE raised by the quota) or cleared; the member's peer URLs. Lease keepalives
+//! are not written (etcd does not write them either). At start the directory is read back
+//! into memory.
+//!
+//! Guarantees: a change whose answer was sent is on disk, also when the process is killed
+//! right after (SIGKILL, a crash) and started again on the directory; the revisions go on
+//! from the last one stored, with no gap and none used twice. A change cut off by the kill
+//! before its answer may or may not be there, whole or not at all. The member and cluster
+//! IDs of the first start are stored and kept, whatever the address later.
+//!
+//! Leases after a restart: each lease is back with its keys attached and gets its full
+//! TTL again from the start, as etcd's lessor does when a restarted member becomes leader
+//! (`Promote` refreshes every lease; etcd also adds its election timeout and spreads out
+//! expiries past 1000 leases, which this server, without elections, does not). The
+//! remaining TTL before the stop is not kept (etcd keeps it only with its lease checkpoint
+//! persistence option).
+//!
+//! Layout: one file, `DIR/etcdkit-server.redb`, a redb database with the tables `meta`
+//! (`format` = `"etcdkit-server data 1"`, `member_id`, `cluster_id`, `revision`,
+//! `compacted`, `peer_urls`), `revisions` (keyed by (revision, sub-revision), as etcd keys
+//! its bbolt store), `leases` (ID → TTL) and `alarms` ((member ID, type)); integers are
+//! big-endian (see `src/persist/` for the entry encoding). It is not etcd's data
+//! directory: etcd cannot read it, nor this server etcd's.
+//!
+//! Refused at start, as [`StartError::DataDir`] with a [`DataDirError`]: a directory that
+//! holds other files and no `etcdkit-server.redb`, a path that is a file, or a store
+//! without the format mark ([`DataDirError::NotOurs`]; nothing is written then); a store
+//! that does not read back ([`DataDirError::Damaged`]); a directory in use by a running
+//! server, in this process or another (redb locks the file: [`DataDirError::Locked`]).
+//! A server releases the directory when it is shut down or dropped.
+//!
+//! If a step cannot be written (disk full, I/O error), the request is answered with
+//! gRPC `INTERNAL` "etcdkit-server: the data directory could not be written; restart the
+//! server", and every later change is refused the same way (the change that failed is
+//! applied in memory, so reads may show it until the restart; etcd stops its member on a
+//! failed backend write). Restarting reads back what is on disk.
+//!
 //! # Not there yet
 //!
 //! These answer gRPC `UNIMPLEMENTED` (or, for services not registered at all, tonic's
@@ -86,8 +135,7 @@
 //!   storage version to take down); snapshots in etcd's bbolt format;
 //! - Cluster: member add is refused as unimplemented. etcd itself would accept it (a
 //!   one-member cluster may grow) and then wait for the new member, which this server,
-//!   having no raft, could never talk to; refusing does not pretend;
-//! - durable storage in a data directory (everything is in memory and gone on drop).
+//!   having no raft, could never talk to; refusing does not pretend.
 //!
 //! Raft and several members are out of scope for good: for clusters and failover, run
 //! real etcd through `etcdkit-testkit`.
@@ -123,6 +171,7 @@ mod core;
 mod error;
 mod generated;
 mod lease;
+mod persist;
 mod server;
 mod service;
 mod size_limit;
@@ -131,6 +180,7 @@ mod wait;
 mod watch;
 
 pub use error::EtcdError;
+pub use persist::DataDirError;
 pub use server::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
     DEFAULT_PROGRESS_NOTIFY_INTERVAL, ETCD_VERSION, RunningServer, Server, ServerBuilder,

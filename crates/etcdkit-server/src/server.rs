@@ -2,11 +2,13 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::core::{self, HeaderInfo, Limits, Shared};
@@ -17,6 +19,7 @@ use crate::generated::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::generated::etcdserverpb::watch_server::WatchServer;
 use crate::generated::v3electionpb::election_server::ElectionServer;
 use crate::generated::v3lockpb::lock_server::LockServer;
+use crate::persist::{self, DataDirError};
 use crate::service::{
     ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService,
     WatchService,
@@ -68,6 +71,7 @@ pub struct ServerBuilder {
     max_txn_ops: usize,
     progress_notify_interval: Duration,
     min_lease_ttl: Duration,
+    data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerBuilder {
@@ -80,6 +84,7 @@ impl Default for ServerBuilder {
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             progress_notify_interval: DEFAULT_PROGRESS_NOTIFY_INTERVAL,
             min_lease_ttl: DEFAULT_MIN_LEASE_TTL,
+            data_dir: None,
         }
     }
 }
@@ -136,14 +141,35 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the address and starts serving on the current tokio runtime. The server is
-    /// ready when this returns.
+    /// Keeps the data in the directory `dir` (created if missing) instead of in memory
+    /// only: every change is written there, with fsync, before it is answered, and a
+    /// server started again on the same directory (after a stop, a crash or a kill) finds
+    /// every acknowledged change, with its revisions, its history back to the last
+    /// compaction, leases, alarms and member IDs. See the crate's docs for the layout.
+    /// One server at a time may use a directory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Opens the data directory, if any, binds the address and starts serving on the
+    /// current tokio runtime. The server is ready when this returns.
     ///
     /// # Errors
     ///
-    /// [`StartError`] when the address cannot be bound.
+    /// [`StartError::Listen`] when the address cannot be bound, [`StartError::DataDir`]
+    /// when the data directory is someone else's, damaged, or in use by another server.
     pub async fn start(self) -> Result<RunningServer, StartError> {
-        let bind_error = |source| StartError {
+        let dir_error = |dir: &PathBuf| {
+            let path = dir.clone();
+            move |reason| StartError::DataDir { path, reason }
+        };
+        // First, so a directory in use fails before the address is taken.
+        let mut durable = match &self.data_dir {
+            Some(dir) => Some(persist::open(dir).map_err(dir_error(dir))?),
+            None => None,
+        };
+        let bind_error = |source| StartError::Listen {
             addr: self.listen,
             source,
         };
@@ -153,11 +179,24 @@ impl ServerBuilder {
         let addr = listener.local_addr().map_err(bind_error)?;
         let (stop, stopped) = watch::channel(false);
         // Like etcd's, which hashes the member's peer URLs and the cluster token: two
-        // servers (on two addresses) never share IDs, and so never lease IDs either.
+        // servers (on two addresses) never share IDs, and so never lease IDs either. A
+        // data directory keeps the IDs of its first start, whatever the address later.
         let address = addr.to_string();
-        let member_id = stable_id(&["etcdkit-server member", &self.name, &address]);
+        let stored = durable.as_ref().and_then(|(_, loaded)| loaded.ids);
+        let (member_id, cluster_id) = match stored {
+            Some(ids) => ids,
+            None => (
+                stable_id(&["etcdkit-server member", &self.name, &address]),
+                stable_id(&["etcdkit-server cluster", &self.name, &address]),
+            ),
+        };
+        if let (Some((persist, _)), None, Some(dir)) = (&mut durable, stored, &self.data_dir) {
+            persist
+                .initialize(member_id, cluster_id)
+                .map_err(dir_error(dir))?;
+        }
         let info = HeaderInfo {
-            cluster_id: stable_id(&["etcdkit-server cluster", &self.name, &address]),
+            cluster_id,
             member_id,
             raft_term: 2,
         };
@@ -173,6 +212,7 @@ impl ServerBuilder {
             format!("http://{addr}"),
             self.name.clone(),
             stopped.clone(),
+            durable,
         ));
         tokio::spawn(core::expire_leases(Arc::clone(&shared)));
         tokio::spawn(core::notify_progress(
@@ -205,7 +245,16 @@ impl ServerBuilder {
             .add_service(ElectionServer::new(ElectionService(Arc::clone(&shared))));
         let mut on_stop = stopped;
         let task = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
+            // Answers go out at once: with Nagle's algorithm a small answer written while
+            // the previous one is unacknowledged waits for the client's delayed ACK (tens of
+            // milliseconds per call; measured: serializable gets at 64 tasks ran at a tenth
+            // of the puts' rate). etcd's gRPC server sets the same.
+            let incoming = TcpListenerStream::new(listener).map(|conn| {
+                if let Ok(conn) = &conn {
+                    let _ = conn.set_nodelay(true);
+                }
+                conn
+            });
             let _ = router
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = on_stop.wait_for(|stop| *stop).await;
@@ -274,31 +323,56 @@ impl RunningServer {
                 abort.abort();
             }
         }
+        self.shared.lock().close_storage();
     }
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        // The data directory's lock goes with the server, not with the last connection
+        // task to notice the stop: a new server may open the directory at once.
+        self.shared.lock().close_storage();
     }
 }
 
-/// The server could not start: its address could not be bound.
+/// The server could not start.
 #[derive(Debug)]
-pub struct StartError {
-    addr: SocketAddr,
-    source: std::io::Error,
+#[non_exhaustive]
+pub enum StartError {
+    /// The address could not be bound.
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What binding it answered.
+        source: std::io::Error,
+    },
+    /// The data directory ([`ServerBuilder::data_dir`]) cannot be used.
+    DataDir {
+        /// The directory asked for.
+        path: PathBuf,
+        /// Why not.
+        reason: DataDirError,
+    },
 }
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot listen on {}: {}", self.addr, self.source)
+        match self {
+            StartError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            StartError::DataDir { path, reason } => {
+                write!(f, "cannot use data directory {}: {reason}", path.display())
+            }
+        }
     }
 }
 
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        match self {
+            StartError::Listen { source, .. } => Some(source),
+            StartError::DataDir { reason, .. } => Some(reason),
+        }
     }
 }
 

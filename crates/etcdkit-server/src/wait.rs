@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::core::{Core, Shared};
 use crate::error::EtcdError;
@@ -66,13 +65,8 @@ pub(crate) fn session_lease(
     if lease != 0 {
         return Ok(lease);
     }
-    core.alarms.check_space(
-        &core.store,
-        shared.limits.quota_backend_bytes,
-        shared.info.member_id,
-        crate::alarm::LEASE_OVERHEAD,
-    )?;
-    let (id, _) = core.lessor.grant(0, SESSION_TTL, Instant::now())?;
+    core.check_space(shared, crate::alarm::LEASE_OVERHEAD)?;
+    let (id, _) = core.grant(0, SESSION_TTL)?;
     shared.lease_granted.notify_one();
     Ok(id)
 }
@@ -113,38 +107,37 @@ pub(crate) fn put(
     value: &Bytes,
     lease: i64,
 ) -> Result<i64, EtcdError> {
-    core.alarms.check_space(
-        &core.store,
-        shared.limits.quota_backend_bytes,
-        shared.info.member_id,
-        crate::alarm::put_cost(key, value),
-    )?;
+    core.check_space(shared, crate::alarm::put_cost(key, value))?;
     if !core.lessor.exists(lease) {
         return Err(EtcdError::LeaseNotFound);
     }
     let mut w = Writer::new(&mut core.store);
     w.put(key.clone(), value.clone(), lease);
     let committed = w.commit();
-    core.committed(shared, &committed);
+    core.committed(shared, &committed)?;
     Ok(committed.revision)
 }
 
 /// Deletes `key` if it is still the generation created at `created` (etcd's fenced
 /// resign; a txn that only deletes, which NOSPACE does not stop). Returns the store's
 /// revision after.
+///
+/// # Errors
+///
+/// [`EtcdError::StorageFailed`].
 pub(crate) fn delete_if_created(
     shared: &Shared,
     core: &mut Core,
     key: &Bytes,
     created: i64,
-) -> i64 {
+) -> Result<i64, EtcdError> {
     if get(core, key).is_some_and(|kv| kv.create_revision == created) {
         let mut w = Writer::new(&mut core.store);
         w.delete(&KeyRange::Single(key.clone()));
         let committed = w.commit();
-        core.committed(shared, &committed);
+        core.committed(shared, &committed)?;
     }
-    core.store.revision()
+    Ok(core.store.revision())
 }
 
 /// A watch the server holds for itself, through the same hub clients' watches use.
@@ -260,7 +253,8 @@ impl Drop for Claim {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let mut core = shared.lock();
-                delete_if_created(&shared, &mut core, &key, created);
+                // A failed store refuses every change after; nothing more to do here.
+                let _ = delete_if_created(&shared, &mut core, &key, created);
             });
         }
     }

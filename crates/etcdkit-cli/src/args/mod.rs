@@ -222,7 +222,7 @@ pub enum Command {
     Check(check::CheckCommand),
     /// Runs a local etcd cluster in the foreground until interrupted
     Up(up::UpArgs),
-    /// Runs etcdkit's in-process etcd v3 server (one member, in memory) until interrupted
+    /// Runs etcdkit's in-process etcd v3 server (one member, in memory or in --data-dir) until interrupted
     Serve(serve::ServeArgs),
     /// Prints the version of etcdkit and the etcd API version it speaks
     Version,

@@ -87,6 +87,19 @@ impl Lessor {
         Ok((id, ttl))
     }
 
+    /// Puts back a lease read from the data directory, with its full TTL from `now` (what
+    /// etcd's lessor does for every lease when its member becomes leader after a restart).
+    pub(crate) fn restore(&mut self, id: i64, ttl: i64, now: Instant) {
+        self.leases.insert(
+            id,
+            Lease {
+                ttl,
+                expiry: now + secs(ttl),
+                keys: BTreeSet::new(),
+            },
+        );
+    }
+
     /// Removes a lease; returns its keys, sorted (etcd deletes them in that order).
     ///
     /// # Errors

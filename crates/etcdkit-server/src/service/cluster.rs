@@ -86,7 +86,11 @@ impl Cluster for ClusterService {
             return Err(EtcdError::MemberBadUrls.into());
         }
         self.check_member(req.id)?;
-        self.0.lock().peer_urls = req.peer_ur_ls;
+        {
+            let mut core = self.0.lock();
+            core.persist(|step| step.peer_urls(&req.peer_ur_ls))?;
+            core.peer_urls = req.peer_ur_ls;
+        }
         let (header, members) = self.members();
         Ok(Response::new(MemberUpdateResponse {
             header: Some(header),

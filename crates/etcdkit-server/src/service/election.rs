@@ -158,7 +158,7 @@ impl Election for ElectionService {
         let core = &mut *guard;
         wait::session_lease(shared, core, leader.lease)?;
         // Not leading (any more) is no error: the fenced delete deletes nothing.
-        let revision = wait::delete_if_created(shared, core, &leader.key, leader.rev);
+        let revision = wait::delete_if_created(shared, core, &leader.key, leader.rev)?;
         drop(guard);
         Ok(Response::new(ResignResponse {
             header: Some(shared.info.header(revision)),

@@ -50,15 +50,10 @@ impl Kv for KvService {
         check_size(&self.0, req.encoded_len())?;
         let mut guard = self.0.lock();
         let core = &mut *guard;
-        core.alarms.check_space(
-            &core.store,
-            self.0.limits.quota_backend_bytes,
-            self.0.info.member_id,
-            put_cost(&req.key, &req.value),
-        )?;
+        core.check_space(&self.0, put_cost(&req.key, &req.value))?;
         let lessor = &core.lessor;
         let (mut resp, committed) = core.store.put(&req, |id| lessor.exists(id))?;
-        core.committed(&self.0, &committed);
+        core.committed(&self.0, &committed)?;
         drop(guard);
         fill(&self.0.info, &mut resp.header);
         Ok(Response::new(resp))
@@ -72,7 +67,7 @@ impl Kv for KvService {
         check_size(&self.0, req.encoded_len())?;
         let mut core = self.0.lock();
         let (mut resp, committed) = core.store.delete_range(&req)?;
-        core.committed(&self.0, &committed);
+        core.committed(&self.0, &committed)?;
         drop(core);
         fill(&self.0.info, &mut resp.header);
         Ok(Response::new(resp))
@@ -90,18 +85,13 @@ impl Kv for KvService {
         // under NOSPACE, as in etcd.
         let cost = txn_cost(&req);
         if cost > 0 {
-            core.alarms.check_space(
-                &core.store,
-                self.0.limits.quota_backend_bytes,
-                self.0.info.member_id,
-                cost,
-            )?;
+            core.check_space(&self.0, cost)?;
         }
         let lessor = &core.lessor;
         let (mut resp, committed) = core
             .store
             .txn(&req, self.0.limits.max_txn_ops, |id| lessor.exists(id))?;
-        core.committed(&self.0, &committed);
+        core.committed(&self.0, &committed)?;
         drop(guard);
         fill(&self.0.info, &mut resp.header);
         Ok(Response::new(resp))
@@ -113,7 +103,7 @@ impl Kv for KvService {
     ) -> Result<Response<CompactionResponse>, Status> {
         let req = req.into_inner();
         let mut core = self.0.lock();
-        core.store.compact(req.revision)?;
+        core.compact(req.revision)?;
         let revision = core.store.revision();
         drop(core);
         Ok(Response::new(CompactionResponse {

@@ -27,13 +27,8 @@ impl Lease for LeaseService {
         let req = req.into_inner();
         let mut guard = self.0.lock();
         let core = &mut *guard;
-        core.alarms.check_space(
-            &core.store,
-            self.0.limits.quota_backend_bytes,
-            self.0.info.member_id,
-            LEASE_OVERHEAD,
-        )?;
-        let (id, ttl) = core.lessor.grant(req.id, req.ttl, Instant::now())?;
+        core.check_space(&self.0, LEASE_OVERHEAD)?;
+        let (id, ttl) = core.grant(req.id, req.ttl)?;
         let revision = core.store.revision();
         drop(guard);
         self.0.lease_granted.notify_one();

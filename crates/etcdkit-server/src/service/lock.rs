@@ -75,7 +75,7 @@ impl Lock for LockService {
         };
         let mut core = self.0.lock();
         let (_, committed) = core.store.delete_range(&del)?;
-        core.committed(&self.0, &committed);
+        core.committed(&self.0, &committed)?;
         let revision = core.store.revision();
         drop(core);
         Ok(Response::new(UnlockResponse {

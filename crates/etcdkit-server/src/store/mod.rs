@@ -87,6 +87,14 @@ impl Store {
         self.current
     }
 
+    /// (lease, key) of every live key that has a lease.
+    pub(crate) fn leased_keys(&self) -> impl Iterator<Item = (i64, &Bytes)> {
+        self.keys.iter().filter_map(|(key, history)| {
+            let kv = history.last()?.kv.as_ref()?;
+            (kv.lease != 0).then_some((kv.lease, key))
+        })
+    }
+
     /// The last compaction's revision, or -1.
     pub(crate) fn compacted(&self) -> i64 {
         self.compacted
@@ -108,15 +116,42 @@ impl Store {
             .filter_map(move |(_, history)| value_at(history, rev))
     }
 
+    /// A store read back from a data directory: `entries` in (main, sub) order, each a
+    /// key, its revision and its value (`None`: a tombstone).
+    pub(crate) fn restored(
+        current: i64,
+        compacted: i64,
+        entries: impl IntoIterator<Item = (Bytes, i64, i64, Option<KeyValue>)>,
+    ) -> Self {
+        let mut store = Store {
+            current,
+            compacted,
+            ..Store::default()
+        };
+        for (key, main, sub, kv) in entries {
+            store
+                .keys
+                .entry(key)
+                .or_default()
+                .push(Entry { main, sub, kv });
+        }
+        store
+    }
+
     /// Compacts away every revision older than `rev`, keeping each key's value at `rev`
-    /// and the deletes made at `rev`.
+    /// and the deletes made at `rev`. With `removed`, the (main, sub) of every revision
+    /// dropped is added to it (for the data directory; in memory nobody asks).
     /// `physical` makes no difference here: in memory, the compaction is done on return.
     ///
     /// # Errors
     ///
     /// [`EtcdError::Compacted`] when `rev` is not newer than the last compaction,
     /// [`EtcdError::FutureRev`] when it is newer than the store.
-    pub(crate) fn compact(&mut self, rev: i64) -> Result<(), EtcdError> {
+    pub(crate) fn compact(
+        &mut self,
+        rev: i64,
+        mut removed: Option<&mut Vec<(i64, i64)>>,
+    ) -> Result<(), EtcdError> {
         if rev <= self.compacted {
             return Err(EtcdError::Compacted);
         }
@@ -135,7 +170,11 @@ impl Store {
                 Some(i) if history[i].kv.is_some() || history[i].main == rev => i,
                 _ => at,
             };
-            history.drain(..keep_from);
+            let dropped = history.drain(..keep_from);
+            match removed.as_deref_mut() {
+                Some(out) => out.extend(dropped.map(|e| (e.main, e.sub))),
+                None => drop(dropped),
+            }
             !history.is_empty()
         });
         Ok(())
@@ -226,9 +265,19 @@ impl<'a> Writer<'a> {
     }
 
     /// Puts `value` under `key` with `lease` (0 for none); returns the previous value.
+    ///
+    /// The store keeps buffers of its own: request bytes are slices of the buffer the
+    /// whole message arrived in (prost decodes into it), and a stored slice would keep that
+    /// buffer alive for as long as the revision is kept (measured: 5 KiB per 300-byte key
+    /// before this copy). A key already present reuses the store's copy.
     pub(crate) fn put(&mut self, key: Bytes, value: Bytes, lease: i64) -> Option<KeyValue> {
         let main = self.main;
         let sub = self.sub();
+        let key = match self.store.keys.get_key_value(&key) {
+            Some((stored, _)) => stored.clone(),
+            None => Bytes::copy_from_slice(&key),
+        };
+        let value = Bytes::copy_from_slice(&value);
         let history = self.store.keys.entry(key.clone()).or_default();
         let prev = history.last().and_then(|e| e.kv.clone());
         let before = value_at(history, main - 1).cloned();
@@ -327,5 +376,49 @@ impl<'a> Writer<'a> {
             revision: self.main,
             changes: self.changes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// True when `part`'s bytes lie inside `whole`'s buffer.
+    fn shares(part: &Bytes, whole: &Bytes) -> bool {
+        let range = whole.as_ptr_range();
+        range.contains(&part.as_ptr())
+    }
+
+    #[test]
+    fn a_stored_key_and_value_do_not_keep_the_request_buffer_alive() {
+        // What prost hands the server: key and value as slices of one received buffer.
+        let received = Bytes::from(vec![b'x'; 64 * 1024]);
+        let (key, value) = (received.slice(0..3), received.slice(3..259));
+        let mut store = Store::default();
+        let mut w = Writer::new(&mut store);
+        w.put(key.clone(), value.clone(), 0);
+        let committed = w.commit();
+        let (stored_key, history) = store.keys.first_key_value().unwrap();
+        let stored = history[0].kv.as_ref().unwrap();
+        assert!(!shares(stored_key, &received));
+        assert!(!shares(&stored.key, &received));
+        assert!(!shares(&stored.value, &received));
+        assert!(!shares(&committed.changes[0].kv.value, &received));
+        assert_eq!((&stored.key, &stored.value), (&key, &value));
+
+        // A second put of the same key reuses the store's own copy of the key.
+        let again = received.slice(0..3);
+        let mut w = Writer::new(&mut store);
+        w.put(again, value, 0);
+        w.commit();
+        let history = &store.keys[&key];
+        assert_eq!(
+            history[1].kv.as_ref().unwrap().key.as_ptr(),
+            stored_key_ptr(&store)
+        );
+    }
+
+    fn stored_key_ptr(store: &Store) -> *const u8 {
+        store.keys.first_key_value().unwrap().0.as_ptr()
     }
 }

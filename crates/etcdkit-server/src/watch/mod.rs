@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use prost::Message;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -102,7 +103,12 @@ impl WatchHub {
             cancel_reason: reason.to_owned(),
             ..WatchResponse::default()
         };
-        let range = KeyRange::new(&req.key, &req.range_end);
+        // Copied: the request's bytes are slices of the buffer the whole message arrived in,
+        // which a watcher would otherwise keep alive as long as it lives.
+        let range = KeyRange::new(
+            &Bytes::copy_from_slice(&req.key),
+            &Bytes::copy_from_slice(&req.range_end),
+        );
         if let KeyRange::Span {
             start,
             end: Some(end),

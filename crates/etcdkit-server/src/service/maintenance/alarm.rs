@@ -11,21 +11,25 @@ use crate::generated::etcdserverpb::{AlarmRequest, AlarmResponse};
 ///
 /// # Errors
 ///
-/// None today; the signature leaves room for etcd's refusals.
+/// [`EtcdError::StorageFailed`] when the change could not be stored.
 pub(super) fn answer(shared: &Shared, req: &AlarmRequest) -> Result<AlarmResponse, EtcdError> {
     let mut core = shared.lock();
     let alarms = match AlarmAction::try_from(req.action) {
         Ok(AlarmAction::Get) => core.alarms.get(req.alarm),
-        Ok(AlarmAction::Activate) => core
-            .alarms
-            .activate(req.member_id, req.alarm)
-            .into_iter()
-            .collect(),
-        Ok(AlarmAction::Deactivate) => core
-            .alarms
-            .deactivate(req.member_id, req.alarm)
-            .into_iter()
-            .collect(),
+        Ok(AlarmAction::Activate) => {
+            let raised = core.alarms.activate(req.member_id, req.alarm);
+            if let Some(a) = raised {
+                core.persist(|step| step.alarm_raised(a.member_id, a.alarm))?;
+            }
+            raised.into_iter().collect()
+        }
+        Ok(AlarmAction::Deactivate) => {
+            let cleared = core.alarms.deactivate(req.member_id, req.alarm);
+            if let Some(a) = cleared {
+                core.persist(|step| step.alarm_cleared(a.member_id, a.alarm))?;
+            }
+            cleared.into_iter().collect()
+        }
         // An action etcd does not know applies nothing there either.
         Err(_) => Vec::new(),
     };
