@@ -51,7 +51,18 @@
 //!   member"); unknown IDs get "member not found".
 //!
 //! Limits are etcd's defaults ([`DEFAULT_MAX_REQUEST_BYTES`], [`DEFAULT_MAX_TXN_OPS`]), set
-//! through [`ServerBuilder`].
+//! through [`ServerBuilder`]. A message over gRPC's own limit (the request limit plus
+//! 512 KiB) is refused whole as etcd's grpc-go refuses it: `RESOURCE_EXHAUSTED`, "grpc:
+//! received message larger than max (N vs. M)".
+//!
+//! # In the test kit
+//!
+//! `etcdkit-testkit` starts this server instead of an etcd process for every single
+//! server (`EtcdServer::start`) when `ETCDKIT_TEST_ETCD=embedded`, or for one builder with
+//! `ClusterBuilder::embedded(true)`; see its crate docs. `scripts/test` runs the client's
+//! KV, watch, lease and lock/election suites and the recipes' mutex and election tests
+//! against it too, after the run against etcd. `etcdkit serve` runs it from the command
+//! line.
 //!
 //! # Snapshot format
 //!
@@ -125,9 +136,7 @@
 //!   storage version to take down); snapshots in etcd's bbolt format;
 //! - Cluster: member add is refused as unimplemented. etcd itself would accept it (a
 //!   one-member cluster may grow) and then wait for the new member, which this server,
-//!   having no raft, could never talk to; refusing does not pretend;
-//! - the test kit's switch between this server and etcd (`etcdkit serve` runs this
-//!   server from the command line).
+//!   having no raft, could never talk to; refusing does not pretend.
 //!
 //! Raft and several members are out of scope for good: for clusters and failover, run
 //! real etcd through `etcdkit-testkit`.
@@ -166,6 +175,7 @@ mod lease;
 mod persist;
 mod server;
 mod service;
+mod size_limit;
 mod store;
 mod wait;
 mod watch;
@@ -174,5 +184,6 @@ pub use error::EtcdError;
 pub use persist::DataDirError;
 pub use server::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
-    DEFAULT_PROGRESS_NOTIFY_INTERVAL, RunningServer, Server, ServerBuilder, StartError,
+    DEFAULT_PROGRESS_NOTIFY_INTERVAL, ETCD_VERSION, RunningServer, Server, ServerBuilder,
+    StartError,
 };

@@ -25,6 +25,10 @@ use crate::service::{
     WatchService,
 };
 
+/// The etcd version whose API this server answers as: what Status reports as the server's
+/// and the storage's version.
+pub const ETCD_VERSION: &str = "3.6.0";
+
 /// etcd's default `--max-request-bytes`: 1.5 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
 /// etcd's default `--max-txn-ops`.
@@ -217,6 +221,7 @@ impl ServerBuilder {
         ));
         let max_in = self.max_request_bytes.saturating_add(GRPC_OVERHEAD_BYTES);
         let router = tonic::transport::Server::builder()
+            .layer(crate::size_limit::layer())
             .add_service(
                 KvServer::new(KvService(Arc::clone(&shared)))
                     .max_decoding_message_size(max_in)

@@ -284,6 +284,39 @@ async fn a_write_over_the_size_limit_is_refused() {
         .unwrap();
 }
 
+/// Over gRPC's own limit (the request limit plus 512 KiB) the message is refused whole, as
+/// etcd's grpc-go refuses it: RESOURCE_EXHAUSTED in its words, which clients read as "too
+/// large" (the client suite's requests_over_the_servers_grpc_limit_are_typed_too_large).
+#[tokio::test]
+async fn a_message_over_grpcs_limit_is_refused_in_grpc_gos_words() {
+    let (server, _) = embedded().await;
+    let c = bounded(
+        common::options(server.url())
+            .max_send_size(16 * 1024 * 1024)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let err = bounded(
+        c.kv()
+            .put("grpcmax/a", Bytes::from(vec![b'x'; 4 * 1024 * 1024])),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RequestTooLarge, "{err:?}");
+    assert_eq!(
+        err.code(),
+        Some(etcdkit::Code::ResourceExhausted),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.message(),
+        "grpc: received message larger than max (4194320 vs. 2097152)"
+    );
+    // The connection stays usable.
+    bounded(c.kv().put("grpcmax/a", "small")).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_txn_failing_on_its_own_delete_applies_nothing() {
     let (_server, c) = embedded().await;

@@ -99,6 +99,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The operation needs a real etcd process (a signal, a restart, its metrics, log or
+    /// data directory, another member, ...), and this server is the embedded
+    /// `etcdkit-server` (see [`ClusterBuilder::embedded`](crate::ClusterBuilder::embedded)
+    /// and the crate docs, "Embedded or real etcd").
+    #[non_exhaustive]
+    EmbeddedUnsupported {
+        /// What was asked for, such as `"kill"`.
+        operation: &'static str,
+    },
     /// Any other I/O failure (creating directories, log files, ...).
     #[non_exhaustive]
     Io {
@@ -178,6 +187,11 @@ impl fmt::Display for Error {
                 source,
             } => write!(f, "GET {path} on etcd member m{member} failed: {source}"),
             Error::InvalidConfig { reason } => write!(f, "invalid test cluster settings: {reason}"),
+            Error::EmbeddedUnsupported { operation } => write!(
+                f,
+                "{operation} needs a real etcd process, but this server is the embedded \
+                 etcdkit-server (ETCDKIT_TEST_ETCD=embedded or ClusterBuilder::embedded)"
+            ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

@@ -1,6 +1,8 @@
 //! Starts real etcd processes for tests: a single server or a cluster of several members on
 //! loopback, each in a throwaway data directory, with fault injection (kill, freeze,
-//! resume, restart, and network faults through the test kit's own proxies).
+//! resume, restart, and network faults through the test kit's own proxies). A single
+//! server can be the embedded `etcdkit-server` instead, by one setting (below, "Embedded or
+//! real etcd").
 //!
 //! The test kit knows nothing of any etcd client: it checks health with a plain HTTP
 //! `GET /health` on the client URL, and hands out client URLs for the client under test.
@@ -19,6 +21,49 @@
 //! cluster.stop(2).await?; // frozen: answers nothing
 //! cluster.resume(2)?;
 //! cluster.wait_all_healthy(Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Embedded or real etcd
+//!
+//! One setting makes single servers the embedded `etcdkit-server` (an etcd v3 server in
+//! the test's own process, ready in milliseconds) instead of etcd processes: the
+//! environment variable `ETCDKIT_TEST_ETCD` ([`TEST_ETCD_ENV`]).
+//!
+//! - unset, empty or `real` (the default): etcd processes, as everywhere else here;
+//! - `embedded`: [`EtcdServer::start`] and [`ClusterBuilder::start_server`] start the
+//!   embedded server;
+//! - anything else: those starts fail with [`Error::InvalidConfig`] naming the variable.
+//!
+//! It is read at each start, so one build of a test binary runs either way:
+//! `ETCDKIT_TEST_ETCD=embedded cargo test -p etcdkit --test kv`. Clusters
+//! ([`EtcdCluster::start`], [`ClusterBuilder::start`]) stay etcd processes whatever it
+//! says. In code, [`ClusterBuilder::embedded`] chooses for one builder, overriding the
+//! variable, and [`EtcdCluster::is_embedded`] tells which one a test got.
+//!
+//! An embedded server answers [`EtcdServer::endpoint`] and the other accessors as an etcd
+//! member would (its version is the etcd API version it answers as), and refuses, with
+//! [`Error::EmbeddedUnsupported`], what only a process has: kill, stop, resume, restart,
+//! metrics, its log and data directory, new members and network faults (the list is on
+//! [`EtcdCluster`], "Embedded"). A builder asking for what it cannot be (several members,
+//! etcd flags, an etcd binary, TLS, a kept data directory, network faults) fails at start
+//! with [`Error::InvalidConfig`]: nothing is silently dropped.
+//!
+//! A test that needs a real process, or several members, says so with
+//! [`skip_if_embedded`] as its first line: under `ETCDKIT_TEST_ETCD=embedded` it prints
+//! `skipped (embedded etcdkit-server): REASON` (shown with `--nocapture`) and returns, and
+//! otherwise runs as always. `scripts/test` runs the client's KV, watch, lease and
+//! lock/election suites and the recipes' mutex and election tests both ways.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+//! use etcdkit_testkit::EtcdServer;
+//!
+//! if etcdkit_testkit::skip_if_embedded("restarts the etcd process") {
+//!     return Ok(());
+//! }
+//! let server = EtcdServer::start().await?;
+//! server.restart(0).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -69,6 +114,7 @@
 
 mod binary;
 mod cluster;
+mod embedded;
 mod error;
 mod health;
 mod http;
@@ -81,6 +127,7 @@ mod saved;
 mod version;
 
 pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer};
+pub use embedded::{TEST_ETCD_ENV, embedded_from_env, skip_if_embedded};
 pub use error::Error;
 pub use health::MemberHealth;
 pub use new_member::NewMember;

@@ -40,6 +40,9 @@ async fn wait_metrics(cluster: &EtcdCluster, streams: f64, watchers: f64) {
 
 #[tokio::test]
 async fn a_thousand_watchers_share_one_stream() {
+    if etcdkit_testkit::skip_if_embedded("counts watchers in etcd's /metrics") {
+        return;
+    }
     let etcd = server().await;
     let client = client(&etcd).await;
     let mut watchers = Vec::new();
@@ -303,6 +306,11 @@ async fn options_filters_progress_and_deletes() {
 /// must see every revision exactly once, in order, and end up equal to a final get.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prefix_watch_sees_every_revision_once_under_faults() {
+    if etcdkit_testkit::skip_if_embedded(
+        "kills, freezes and restarts members of a three-member cluster",
+    ) {
+        return;
+    }
     const REVISIONS: i64 = 5000;
     let cluster = Arc::new(cluster(3).await);
     let endpoints = cluster.endpoints();
@@ -505,6 +513,9 @@ async fn a_prefix_watch_sees_every_revision_once_under_faults() {
 /// the client's production defaults, on etcd's defaults.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_on_a_frozen_member_delivers_events_written_while_it_is_frozen() {
+    if etcdkit_testkit::skip_if_embedded("freezes a member of a three-member cluster") {
+        return;
+    }
     let etcd = common::default_cluster(3).await;
     let watch_client = bounded(etcdkit::ClientOptions::new(etcd.endpoints()).connect())
         .await

@@ -20,8 +20,7 @@ use crate::generated::etcdserverpb::{
     MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 
-/// The etcd version whose API this server answers as.
-pub(crate) const ETCD_VERSION: &str = "3.6.0";
+pub(crate) use crate::server::ETCD_VERSION;
 
 /// What the backend of a fresh etcd takes (five 4 KiB bbolt pages), in bytes.
 const EMPTY_BACKEND_BYTES: i64 = 20 * 1024;

@@ -41,6 +41,8 @@ pub struct ClusterBuilder {
     pub(super) data_in_tmpfs: bool,
     pub(super) client_tls: Option<ClientTls>,
     pub(super) network_faults: bool,
+    /// `None`: as `ETCDKIT_TEST_ETCD` says, for [`ClusterBuilder::start_server`] only.
+    pub(super) embedded: Option<bool>,
 }
 
 /// TLS for the members' client URLs: they become `https://`, serving this certificate.
@@ -78,6 +80,7 @@ impl ClusterBuilder {
             data_in_tmpfs: true,
             client_tls: None,
             network_faults: false,
+            embedded: None,
         }
     }
 
@@ -196,6 +199,36 @@ impl ClusterBuilder {
         self
     }
 
+    /// Whether the server is the embedded `etcdkit-server`, in the test's own process
+    /// (`true`), or an etcd process (`false`). Overrides `ETCDKIT_TEST_ETCD`, which
+    /// [`ClusterBuilder::start_server`] follows when this is not called (and
+    /// [`ClusterBuilder::start`] never does: a cluster is etcd unless this says otherwise).
+    ///
+    /// Embedded, the server is one member that serves on a free loopback port over plain
+    /// HTTP, on the tokio runtime that awaits the start (which must keep running while it
+    /// is used, as a `#[tokio::test]`'s does), and stops when dropped. Settings only an
+    /// etcd process has are refused at start with [`Error::InvalidConfig`]: more than one
+    /// member, [`ClusterBuilder::arg`]/[`ClusterBuilder::args`],
+    /// [`ClusterBuilder::etcd_bin`], [`ClusterBuilder::client_tls`],
+    /// [`ClusterBuilder::data_dir`] and [`ClusterBuilder::network_faults`].
+    /// [`ClusterBuilder::startup_timeout`] and [`ClusterBuilder::data_in_tmpfs`] do not
+    /// apply. What the started [`EtcdCluster`] cannot do embedded is listed there
+    /// ("Embedded").
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), etcdkit_testkit::Error> {
+    /// use etcdkit_testkit::EtcdServer;
+    ///
+    /// let server = EtcdServer::builder().embedded(true).start_server().await?;
+    /// let url = server.endpoint(); // "http://127.0.0.1:PORT", as from etcd
+    /// assert!(server.is_embedded());
+    /// # Ok(()) }
+    /// ```
+    pub fn embedded(mut self, yes: bool) -> Self {
+        self.embedded = Some(yes);
+        self
+    }
+
     /// Starts the members and waits until every one answers `/health` with
     /// `"health":"true"`, at most the startup timeout.
     ///
@@ -207,6 +240,9 @@ impl ClusterBuilder {
     /// With [`ClusterBuilder::data_dir`] holding a cluster, that cluster is started again
     /// on its own ports, and a port conflict is an error.
     pub async fn start(self) -> Result<EtcdCluster, Error> {
+        if self.embedded == Some(true) {
+            return self.start_embedded().await;
+        }
         let kept = match &self.data_dir {
             Some(dir) => Some(root::open_kept(dir)?),
             None => None,
@@ -270,8 +306,18 @@ impl ClusterBuilder {
 
     /// Starts a one-member cluster as an [`EtcdServer`]; see [`ClusterBuilder::start`].
     ///
-    /// Fails with [`Error::InvalidConfig`] if the builder asks for more than one member.
-    pub async fn start_server(self) -> Result<EtcdServer, Error> {
+    /// The server is the embedded `etcdkit-server` when [`ClusterBuilder::embedded`] says
+    /// so, or when it was not called and the environment variable `ETCDKIT_TEST_ETCD` is
+    /// `embedded` (read now, at each start); an etcd process otherwise.
+    ///
+    /// Fails with [`Error::InvalidConfig`] if the builder asks for more than one member,
+    /// if `ETCDKIT_TEST_ETCD` is neither unset, `real` nor `embedded`, or if an embedded
+    /// server is asked for with settings it does not have (see
+    /// [`ClusterBuilder::embedded`]).
+    pub async fn start_server(mut self) -> Result<EtcdServer, Error> {
+        if self.embedded.is_none() {
+            self.embedded = Some(crate::embedded_from_env()?);
+        }
         let members = self.members.unwrap_or(DEFAULT_MEMBERS);
         if members != 1 {
             return Err(Error::InvalidConfig {
@@ -283,6 +329,37 @@ impl ClusterBuilder {
         Ok(EtcdServer {
             cluster: self.start().await?,
         })
+    }
+}
+
+impl ClusterBuilder {
+    /// [`ClusterBuilder::start`] for an embedded server: refuses what only etcd processes
+    /// have, rather than ignoring it.
+    async fn start_embedded(self) -> Result<EtcdCluster, Error> {
+        let members = self.members.unwrap_or(DEFAULT_MEMBERS);
+        let refused = [
+            (members != 1, format!("{members} members")),
+            (!self.args.is_empty(), format!("etcd flags {:?}", self.args)),
+            (self.etcd_bin.is_some(), "an etcd binary".to_owned()),
+            (self.client_tls.is_some(), "client TLS".to_owned()),
+            (self.data_dir.is_some(), "a kept data directory".to_owned()),
+            (self.network_faults, "network faults".to_owned()),
+        ];
+        let refused: Vec<String> = refused
+            .into_iter()
+            .filter_map(|(asked, what)| asked.then_some(what))
+            .collect();
+        if !refused.is_empty() {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "the embedded etcdkit-server is one member without etcd's process \
+                     settings, but {} were asked for (use an etcd process: \
+                     ClusterBuilder::embedded(false), or ETCDKIT_TEST_ETCD=real)",
+                    refused.join(", ")
+                ),
+            });
+        }
+        EtcdCluster::start_embedded(&self).await
     }
 }
 
@@ -307,6 +384,7 @@ mod tests {
         assert_eq!(b.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
         assert!(b.data_in_tmpfs);
         assert!(!b.network_faults);
+        assert_eq!(b.embedded, None);
         assert_eq!(EtcdServer::builder().members, Some(1));
         let b = b.arg("--a").args(["--b", "--c"]);
         assert_eq!(b.args, ["--a", "--b", "--c"]);

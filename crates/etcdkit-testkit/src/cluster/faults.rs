@@ -24,6 +24,9 @@ impl EtcdCluster {
     /// [`EtcdCluster::endpoint`] when the cluster has no proxies). Network faults do not
     /// apply to it.
     pub fn direct_endpoint(&self, i: usize) -> Result<String, Error> {
+        if self.is_embedded() {
+            return self.endpoint(i);
+        }
         Ok(self.member(i)?.listen_client_url())
     }
 
@@ -118,6 +121,11 @@ impl EtcdCluster {
     }
 
     fn network(&self) -> Result<&Network, Error> {
+        if self.is_embedded() {
+            return Err(Error::EmbeddedUnsupported {
+                operation: "network faults",
+            });
+        }
         self.network.as_ref().ok_or_else(|| Error::InvalidConfig {
             reason:
                 "network faults need a cluster started with ClusterBuilder::network_faults(true)"

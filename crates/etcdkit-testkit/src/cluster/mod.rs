@@ -15,6 +15,7 @@ use nix::sys::signal::Signal;
 pub use builder::{ClientTls, ClusterBuilder};
 pub use server::EtcdServer;
 
+use crate::embedded::Embedded;
 use crate::health::{MemberHealth, probe};
 use crate::member::{self, Member, MemberProcess, SpawnSpec};
 use crate::new_member::NewMember;
@@ -39,13 +40,30 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
 /// --logger zap`, logs to `etcd.log` beside its data directory, and inherits no `ETCD_*`
 /// environment variable (only `ETCD_UNSUPPORTED_ARCH` is set where etcd needs it).
 ///
+/// # Embedded
+///
+/// Started with [`ClusterBuilder::embedded`] (or as an [`EtcdServer`] under
+/// `ETCDKIT_TEST_ETCD=embedded`), the "cluster" is one embedded `etcdkit-server` in this
+/// process ([`EtcdCluster::is_embedded`]). Then [`EtcdCluster::endpoint`],
+/// [`EtcdCluster::endpoints`], [`EtcdCluster::direct_endpoint`] and
+/// [`EtcdCluster::name`] (`m0`) answer as for etcd; [`EtcdCluster::len`] is 1;
+/// [`EtcdCluster::etcd_version`] is the etcd version whose API the server answers as;
+/// health checks and waits answer healthy at once (it serves from its start to its
+/// drop, and [`EtcdCluster::is_running`] says so for member 0); there is no process
+/// ([`EtcdCluster::pid`] is `None`), no etcd binary or cluster token (empty), and
+/// [`EtcdCluster::root_dir`] is an empty throwaway directory. Everything that needs an
+/// etcd process fails with [`Error::EmbeddedUnsupported`]: kill, stop, resume,
+/// start_member, restart, shutdown, metrics, new_member, peer URL, data directory, log
+/// file and network faults. Other indexes than 0 are [`Error::NoSuchMember`].
+///
 /// # Drop
 ///
 /// Dropping the cluster kills every member process still running (frozen ones too) with
 /// SIGKILL, waits for each to end, and removes the data directories (unless they were
 /// given with [`ClusterBuilder::data_dir`]). It never panics. If the test process dies
 /// without running destructors (an abort), the members are left running;
-/// [`EtcdCluster::shutdown`] stops them gently beforehand.
+/// [`EtcdCluster::shutdown`] stops them gently beforehand. An embedded server stops
+/// serving on drop (without waiting for its connections).
 #[derive(Debug)]
 pub struct EtcdCluster {
     spec: SpawnSpec,
@@ -59,6 +77,8 @@ pub struct EtcdCluster {
     data_in_tmpfs: bool,
     /// The proxies, when started with [`ClusterBuilder::network_faults`].
     network: Option<Network>,
+    /// The server, when it is embedded (then `procs` is empty).
+    embedded: Option<Embedded>,
     // Last field: removed (unless kept) after the processes are reaped.
     root: Root,
 }
@@ -77,46 +97,61 @@ impl EtcdCluster {
 
     /// Number of members.
     pub fn len(&self) -> usize {
+        if self.embedded.is_some() {
+            return 1;
+        }
         self.procs.len()
     }
 
     /// Always `false`: a cluster has at least one member. (Here for clippy's `len` rule.)
     pub fn is_empty(&self) -> bool {
-        self.procs.is_empty()
+        self.len() == 0
     }
 
     /// Client URLs of all members, such as `http://127.0.0.1:43121`, in member order: the
     /// URLs the members advertise, which are their client proxies' when the cluster was
     /// started with [`ClusterBuilder::network_faults`].
     pub fn endpoints(&self) -> Vec<String> {
+        if let Some(server) = &self.embedded {
+            return vec![server.url()];
+        }
         self.procs.iter().map(|p| p.member.client_url()).collect()
     }
 
     /// Client URL of member `i`, such as `http://127.0.0.1:43121` (its client proxy's
     /// with [`ClusterBuilder::network_faults`]; see [`EtcdCluster::direct_endpoint`]).
     pub fn endpoint(&self, i: usize) -> Result<String, Error> {
+        if let Some(server) = self.embedded_member(i)? {
+            return Ok(server.url());
+        }
         Ok(self.member(i)?.client_url())
     }
 
     /// Peer URL of member `i`, such as `http://127.0.0.1:43122`, as it advertises it (its
     /// peer proxy's with [`ClusterBuilder::network_faults`]).
     pub fn peer_url(&self, i: usize) -> Result<String, Error> {
+        self.process_only(i, "a peer URL")?;
         Ok(self.member(i)?.peer_url())
     }
 
     /// Name of member `i` (`m0`, `m1`, ...), as etcd knows it.
     pub fn name(&self, i: usize) -> Result<String, Error> {
+        if let Some(server) = self.embedded_member(i)? {
+            return Ok(server.name().to_owned());
+        }
         Ok(self.member(i)?.name.clone())
     }
 
     /// Data directory of member `i` (`--data-dir`). It survives kills and restarts, and is
     /// removed when the cluster is dropped (unless kept with [`ClusterBuilder::data_dir`]).
     pub fn data_dir(&self, i: usize) -> Result<PathBuf, Error> {
+        self.process_only(i, "a data directory")?;
         Ok(self.member(i)?.data_dir.clone())
     }
 
     /// etcd's log file of member `i` (`--log-outputs`); restarts append to it.
     pub fn log_path(&self, i: usize) -> Result<PathBuf, Error> {
+        self.process_only(i, "a log file")?;
         Ok(self.member(i)?.log_path.clone())
     }
 
@@ -145,11 +180,15 @@ impl EtcdCluster {
     /// Process id of member `i`, if its process is running (a frozen process counts as
     /// running).
     pub fn pid(&self, i: usize) -> Option<u32> {
+        // Embedded: `procs` is empty, so `None`.
         self.procs.get(i)?.pid()
     }
 
     /// Whether member `i`'s process is running (a frozen process counts as running).
     pub fn is_running(&self, i: usize) -> bool {
+        if self.embedded.is_some() {
+            return i == 0;
+        }
         self.pid(i).is_some()
     }
 
@@ -158,6 +197,7 @@ impl EtcdCluster {
     /// [`EtcdCluster::start_member`] or [`EtcdCluster::restart`]. Does nothing if the
     /// member is not running.
     pub fn kill(&self, i: usize) -> Result<(), Error> {
+        self.process_only(i, "kill")?;
         self.proc(i)?.kill()
     }
 
@@ -174,12 +214,14 @@ impl EtcdCluster {
     /// [`Error::NotRunning`] if the member's process does not run (or ends meanwhile),
     /// [`Error::Signal`] if the signal cannot be sent or the process does not stop in time.
     pub async fn stop(&self, i: usize) -> Result<(), Error> {
+        self.process_only(i, "stop (SIGSTOP)")?;
         self.proc(i)?.stop().await
     }
 
     /// Thaws a member frozen by [`EtcdCluster::stop`] (SIGCONT). Harmless on a member that
     /// is not frozen.
     pub fn resume(&self, i: usize) -> Result<(), Error> {
+        self.process_only(i, "resume (SIGCONT)")?;
         self.proc(i)?.signal(Signal::SIGCONT, "SIGCONT")
     }
 
@@ -187,6 +229,7 @@ impl EtcdCluster {
     /// directory and ports, without waiting for it to be healthy. Fails with
     /// [`Error::AlreadyRunning`] if its process is still running.
     pub async fn start_member(&self, i: usize) -> Result<(), Error> {
+        self.process_only(i, "start_member")?;
         self.spawn(i)
     }
 
@@ -194,6 +237,7 @@ impl EtcdCluster {
     /// name, data directory and ports, and waits until it is healthy (at most the
     /// builder's startup timeout).
     pub async fn restart(&self, i: usize) -> Result<(), Error> {
+        self.process_only(i, "restart")?;
         self.kill(i)?;
         self.spawn(i)?;
         self.wait_healthy(i, self.startup_timeout).await
@@ -202,6 +246,9 @@ impl EtcdCluster {
     /// Probes member `i`'s `/health` once, waiting at most `timeout` for an answer.
     /// `Ok(false)` means not healthy (no answer in time, refused, or `"health":"false"`).
     pub async fn is_healthy(&self, i: usize, timeout: Duration) -> Result<bool, Error> {
+        if self.embedded_member(i)?.is_some() {
+            return Ok(true);
+        }
         let port = self.member(i)?.metrics_port;
         Ok(probe(port, timeout).await.is_ok())
     }
@@ -211,6 +258,9 @@ impl EtcdCluster {
     /// [`EtcdCluster::is_healthy`], this tells a crashed member from a slow one, for
     /// reporting.
     pub async fn member_health(&self, i: usize, timeout: Duration) -> Result<MemberHealth, Error> {
+        if self.embedded_member(i)?.is_some() {
+            return Ok(MemberHealth::Healthy);
+        }
         let proc = self.proc(i)?;
         if let Some(down) = proc.process_down()? {
             return Ok(down);
@@ -240,6 +290,7 @@ impl EtcdCluster {
     /// stopped are skipped. On errors, every member is still seen to; the first error is
     /// returned.
     pub async fn shutdown(&self, grace: Duration) -> Result<(), Error> {
+        self.process_only(0, "shutdown")?;
         let mut first_error = None;
         for i in 0..self.len() {
             if let Err(e) = self.shutdown_member(i, grace).await {
@@ -277,17 +328,24 @@ impl EtcdCluster {
     /// Fails early with [`Error::Exited`] if the process ends, or [`Error::NotRunning`] if
     /// it was not running to begin with; with [`Error::Unhealthy`] on timeout.
     pub async fn wait_healthy(&self, i: usize, timeout: Duration) -> Result<(), Error> {
+        if self.embedded_member(i)?.is_some() {
+            return Ok(());
+        }
         member::wait_healthy(vec![self.proc(i)?], timeout).await
     }
 
     /// Waits until every member answers `/health` with `"health":"true"`, at most
     /// `timeout` in all; see [`EtcdCluster::wait_healthy`].
     pub async fn wait_all_healthy(&self, timeout: Duration) -> Result<(), Error> {
+        if self.embedded.is_some() {
+            return Ok(());
+        }
         member::wait_healthy(self.procs.iter().collect(), timeout).await
     }
 
     /// The Prometheus text of member `i`'s `GET /metrics`.
     pub async fn metrics(&self, i: usize) -> Result<String, Error> {
+        self.process_only(i, "metrics")?;
         let port = self.member(i)?.metrics_port;
         let path = "/metrics";
         let request_error = |source| Error::Request {
@@ -327,6 +385,7 @@ impl EtcdCluster {
     /// # Ok(()) }
     /// ```
     pub fn new_member(&self) -> Result<NewMember, Error> {
+        self.process_only(0, "new_member")?;
         let seq = self.new_members.fetch_add(1, Ordering::Relaxed);
         let index = self
             .len()
@@ -374,6 +433,30 @@ impl EtcdCluster {
             initial_cluster,
             root,
         ))
+    }
+
+    /// Whether the server is the embedded `etcdkit-server` rather than etcd processes
+    /// (see [`ClusterBuilder::embedded`]).
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// The embedded server when there is one and `i` is its index (0);
+    /// [`Error::NoSuchMember`] for another index.
+    fn embedded_member(&self, i: usize) -> Result<Option<&Embedded>, Error> {
+        match &self.embedded {
+            Some(_) if i != 0 => Err(Error::NoSuchMember { member: i, len: 1 }),
+            embedded => Ok(embedded.as_ref()),
+        }
+    }
+
+    /// [`Error::EmbeddedUnsupported`] when the server is embedded (with a valid index):
+    /// for what only an etcd process has.
+    fn process_only(&self, i: usize, operation: &'static str) -> Result<(), Error> {
+        match self.embedded_member(i)? {
+            Some(_) => Err(Error::EmbeddedUnsupported { operation }),
+            None => Ok(()),
+        }
     }
 
     fn proc(&self, i: usize) -> Result<&MemberProcess, Error> {

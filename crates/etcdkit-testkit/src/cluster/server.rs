@@ -5,7 +5,9 @@ use std::ops::Deref;
 use super::{ClusterBuilder, EtcdCluster};
 use crate::Error;
 
-/// A single etcd server (a one-member [`EtcdCluster`]) for tests.
+/// A single etcd server (a one-member [`EtcdCluster`]) for tests: an etcd process, or the
+/// embedded `etcdkit-server` when `ETCDKIT_TEST_ETCD=embedded` (or
+/// [`ClusterBuilder::embedded`]) says so; see the crate docs, "Embedded or real etcd".
 ///
 /// Everything an [`EtcdCluster`] does is reachable through `Deref`, with member index 0:
 /// `server.kill(0)`, `server.restart(0).await`, `server.metrics(0).await`, ... The one
@@ -21,7 +23,12 @@ pub struct EtcdServer {
 }
 
 impl EtcdServer {
-    /// Starts one etcd member with the default settings and waits until it is healthy.
+    /// Starts one etcd member with the default settings and waits until it is healthy; or,
+    /// under `ETCDKIT_TEST_ETCD=embedded`, starts the embedded server.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ClusterBuilder::start_server`].
     pub async fn start() -> Result<EtcdServer, Error> {
         Self::builder().start_server().await
     }

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::builder::client_scheme;
 use super::{ClusterBuilder, EtcdCluster};
+use crate::embedded::Embedded;
 use crate::member::{Member, MemberProcess, SpawnSpec};
 use crate::proxy::{Listeners, Network, Upstream};
 use crate::root::Root;
@@ -105,6 +106,23 @@ impl EtcdCluster {
         Ok(Self::assemble(builder, bin, version, token, members, root))
     }
 
+    /// The embedded server, started on the current runtime, as a one-member cluster with no
+    /// process, no directory of its own but an empty throwaway one, and no etcd binary.
+    pub(super) async fn start_embedded(builder: &ClusterBuilder) -> Result<EtcdCluster, Error> {
+        let root = Root::temp(false, 0)?;
+        let server = Embedded::start("m0").await?;
+        let mut cluster = Self::assemble(
+            builder,
+            PathBuf::new(),
+            Embedded::version(),
+            String::new(),
+            Vec::new(),
+            root,
+        );
+        cluster.embedded = Some(server);
+        Ok(cluster)
+    }
+
     fn assemble(
         builder: &ClusterBuilder,
         bin: PathBuf,
@@ -130,6 +148,7 @@ impl EtcdCluster {
             new_members: AtomicU64::new(0),
             data_in_tmpfs: builder.data_in_tmpfs,
             network: None,
+            embedded: None,
             root,
         }
     }

@@ -1,0 +1,132 @@
+//! The embedded server: `etcdkit-server` running in the test's own process instead of an
+//! etcd process, and the setting that picks it (`ETCDKIT_TEST_ETCD`).
+
+use std::time::Duration;
+
+use etcdkit_server::RunningServer;
+
+use crate::{Error, EtcdVersion};
+
+/// The environment variable that picks what [`crate::EtcdServer::start`] starts.
+pub const TEST_ETCD_ENV: &str = "ETCDKIT_TEST_ETCD";
+
+/// The shortest lease TTL the test kit's etcd grants: etcd derives it from the election
+/// timeout (1.5 election timeouts, rounded up to whole seconds), and the test kit runs etcd
+/// with a 100 ms one, so 1 s. The embedded server is given the same, so that a test's
+/// lease TTLs come back the same from both.
+const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
+
+/// Whether `ETCDKIT_TEST_ETCD` asks for the embedded server: unset, empty or `real` is
+/// `false`, `embedded` is `true`. Read at each call, so one build of a test binary runs
+/// either way.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for any other value (or one that is not UTF-8).
+pub fn embedded_from_env() -> Result<bool, Error> {
+    match std::env::var(TEST_ETCD_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Ok(value) => parse(&value),
+        Err(std::env::VarError::NotUnicode(value)) => Err(bad_value(&value.to_string_lossy())),
+    }
+}
+
+/// `true`, after printing `skipped (embedded etcdkit-server): REASON` to stderr, when
+/// `ETCDKIT_TEST_ETCD` asks for the embedded server; `false` otherwise (an invalid value
+/// too: the test then goes on and its start reports the error).
+///
+/// For a test that needs what only a real etcd process has (a signal, a restart, its
+/// metrics, several members, etcd flags), as its first line:
+///
+/// ```no_run
+/// if etcdkit_testkit::skip_if_embedded("freezes the etcd process (SIGSTOP)") {
+///     return;
+/// }
+/// ```
+pub fn skip_if_embedded(reason: &str) -> bool {
+    let embedded = embedded_from_env().unwrap_or(false);
+    if embedded {
+        eprintln!("skipped (embedded etcdkit-server): {reason}");
+    }
+    embedded
+}
+
+fn parse(value: &str) -> Result<bool, Error> {
+    match value {
+        "" | "real" => Ok(false),
+        "embedded" => Ok(true),
+        other => Err(bad_value(other)),
+    }
+}
+
+fn bad_value(value: &str) -> Error {
+    Error::InvalidConfig {
+        reason: format!(
+            "{TEST_ETCD_ENV}={value:?}: use `real` (etcd processes, the default) or `embedded` \
+             (etcdkit-server in the test process)"
+        ),
+    }
+}
+
+/// A running embedded server and what the test kit reports about it.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    server: RunningServer,
+    name: String,
+}
+
+impl Embedded {
+    /// Starts the server on a free loopback port, on the current tokio runtime; it is ready
+    /// when this returns.
+    pub(crate) async fn start(name: &str) -> Result<Embedded, Error> {
+        let server = etcdkit_server::Server::builder()
+            .name(name)
+            .min_lease_ttl(MIN_LEASE_TTL)
+            .start()
+            .await
+            .map_err(|e| {
+                Error::io(
+                    "cannot start the embedded etcdkit-server",
+                    std::io::Error::other(e),
+                )
+            })?;
+        Ok(Embedded {
+            server,
+            name: name.to_owned(),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The etcd version whose API the server answers as (what its Status reports).
+    pub(crate) fn version() -> Option<EtcdVersion> {
+        etcdkit_server::ETCD_VERSION.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_takes_real_or_embedded_and_refuses_anything_else() {
+        assert!(!parse("").unwrap());
+        assert!(!parse("real").unwrap());
+        assert!(parse("embedded").unwrap());
+        let err = parse("Embedded").unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+        assert!(err.to_string().contains("ETCDKIT_TEST_ETCD"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_version_is_an_etcd_version() {
+        assert!(Embedded::version().is_some_and(|v| v.at_least(3, 5, 0)));
+    }
+}
