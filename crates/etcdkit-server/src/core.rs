@@ -12,6 +12,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::alarm::Alarms;
+use crate::auth::AuthStore;
+use crate::auth::tokens::SimpleTokens;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::ResponseHeader;
 use crate::lease::Lessor;
@@ -47,6 +49,8 @@ pub(crate) struct Limits {
     pub(crate) max_txn_ops: usize,
     /// The shortest TTL granted, in seconds.
     pub(crate) min_lease_ttl: i64,
+    /// How long a simple token lives unused.
+    pub(crate) auth_token_ttl: Duration,
 }
 
 /// The state one lock guards.
@@ -58,6 +62,10 @@ pub(crate) struct Core {
     pub(crate) alarms: Alarms,
     /// The peer URLs a member update gave this member (none until then).
     pub(crate) peer_urls: Vec<String>,
+    /// Users, roles, permissions, whether auth is on.
+    pub(crate) auth: AuthStore,
+    /// The simple tokens handed out; like etcd's, in memory only.
+    pub(crate) tokens: SimpleTokens,
 }
 
 /// Everything the services share.
@@ -91,6 +99,8 @@ impl Shared {
                 watches: WatchHub::default(),
                 alarms: Alarms::default(),
                 peer_urls: Vec::new(),
+                auth: AuthStore::default(),
+                tokens: SimpleTokens::new(limits.auth_token_ttl),
             }),
             info,
             limits,

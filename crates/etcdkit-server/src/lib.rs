@@ -110,6 +110,7 @@
 //!   request while it is raised).
 
 mod alarm;
+mod auth;
 mod core;
 mod error;
 mod generated;
@@ -122,6 +123,6 @@ mod watch;
 
 pub use error::EtcdError;
 pub use server::{
-    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
+    DEFAULT_AUTH_TOKEN_TTL, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
     DEFAULT_PROGRESS_NOTIFY_INTERVAL, RunningServer, Server, ServerBuilder, StartError,
 };

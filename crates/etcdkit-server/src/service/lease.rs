@@ -8,7 +8,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::alarm::LEASE_OVERHEAD;
+use crate::auth::check::{Caller, token};
+use crate::auth::perms::Access;
 use crate::core::Shared;
+use crate::error::EtcdError;
 use crate::generated::etcdserverpb::lease_server::Lease;
 use crate::generated::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
@@ -24,9 +27,15 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let mut guard = self.0.lock();
         let core = &mut *guard;
+        // Any user may grant a lease, but only a user: etcd 3.6 refuses a grant without a
+        // token while auth is on ("user name is empty"), and an unknown token.
+        if core.caller(token.as_deref())? == Caller::Anonymous {
+            return Err(EtcdError::UserEmpty.into());
+        }
         core.alarms.check_space(
             &core.store,
             self.0.limits.quota_backend_bytes,
@@ -49,8 +58,13 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let mut core = self.0.lock();
+        let caller = core.caller(token.as_deref())?;
+        // Revoking deletes the lease's keys: the caller must be allowed to write them all.
+        core.auth
+            .check_lease_keys(&caller, &core.lessor.keys(req.id))?;
         core.revoke(&self.0, req.id)?;
         let revision = core.store.revision();
         drop(core);
@@ -101,8 +115,19 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
-        let core = self.0.lock();
+        let mut core = self.0.lock();
+        // Only a request for the keys is checked (read on each key), as in etcd.
+        if req.keys {
+            let caller = core.caller(token.as_deref())?;
+            if caller == Caller::Anonymous {
+                return Err(EtcdError::UserEmpty.into());
+            }
+            for key in core.lessor.keys(req.id) {
+                core.auth.check(&caller, Access::Read, &key, &[])?;
+            }
+        }
         let found = core.lessor.time_to_live(req.id, Instant::now());
         let revision = core.store.revision();
         drop(core);
@@ -119,9 +144,14 @@ impl Lease for LeaseService {
 
     async fn lease_leases(
         &self,
-        _req: Request<LeaseLeasesRequest>,
+        req: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
-        let core = self.0.lock();
+        let token = token(req.metadata());
+        let mut core = self.0.lock();
+        // Any user may list the leases, but only a user (as etcd 3.6 answers).
+        if core.caller(token.as_deref())? == Caller::Anonymous {
+            return Err(EtcdError::UserEmpty.into());
+        }
         let leases = core
             .lessor
             .ids()

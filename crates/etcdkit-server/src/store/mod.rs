@@ -22,6 +22,7 @@ use crate::error::EtcdError;
 use crate::generated::mvccpb::KeyValue;
 
 pub(crate) use key_range::KeyRange;
+pub(crate) use txn::validate as validate_txn;
 pub(crate) use txn::writes as txn_writes;
 
 /// Revision of the store before any compaction, as etcd's (`compactMainRev` starts at -1).
