@@ -369,6 +369,38 @@ async fn auth_sequence(endpoint: &str) -> Vec<String> {
         bounded(root.lease().revoke(lease)).await.map(|_| ()),
     ));
 
+    let l2 = bounded(root.lease().grant(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .id();
+    s.push(seen(
+        "anonymous keepalive",
+        bounded(admin.lease().keep_alive_once(l2))
+            .await
+            .map(|r| r.ttl() > 0),
+    ));
+    s.push(seen(
+        "u keepalive",
+        bounded(u.lease().keep_alive_once(l2))
+            .await
+            .map(|r| r.ttl() > 0),
+    ));
+    s.push(seen(
+        "anonymous lock",
+        bounded(admin.lock().lock("/a/lk1", l2)).await.map(|_| ()),
+    ));
+    s.push(seen(
+        "u lock under /a/",
+        bounded(u.lock().lock("/a/lk2", l2)).await.map(|_| ()),
+    ));
+    s.push(seen(
+        "u lock elsewhere",
+        bounded(u.lock().lock("/elsewhere/lk", l2))
+            .await
+            .map(|_| ()),
+    ));
+    bounded(root.lease().revoke(l2)).await.unwrap();
+
     let rauth = root.auth();
     s.push(seen(
         "revoke root from root",

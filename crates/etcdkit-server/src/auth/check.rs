@@ -55,6 +55,31 @@ impl Core {
     }
 }
 
+impl Core {
+    /// The checks of the lock and election services, which etcd runs as its client
+    /// recipes over KV with the caller's token: each `(access, key, range_end)` in the
+    /// order the recipe's requests need them. Their errors come back as the recipes'
+    /// plain errors: gRPC `UNKNOWN` with etcd's words (checked against etcd 3.6.16).
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::caller`] and [`AuthStore::check`], as gRPC `UNKNOWN`.
+    pub(crate) fn check_recipe(
+        &mut self,
+        token: Option<&str>,
+        needs: &[(Access, &[u8], &[u8])],
+    ) -> Result<(), tonic::Status> {
+        let unknown = |e: EtcdError| tonic::Status::unknown(e.message());
+        let caller = self.caller(token).map_err(unknown)?;
+        for (access, key, end) in needs {
+            self.auth
+                .check(&caller, *access, key, end)
+                .map_err(unknown)?;
+        }
+        Ok(())
+    }
+}
+
 impl AuthStore {
     /// Whether `caller` may read or write `key` (to `range_end`).
     ///

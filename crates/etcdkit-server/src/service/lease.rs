@@ -79,6 +79,10 @@ impl Lease for LeaseService {
         &self,
         req: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        // Like a watch stream, a keepalive stream is checked with the token it was opened
+        // with: each renewal needs a user (etcd 3.6 refuses anonymous ones, "user name is
+        // empty") and a token still known, which each renewal also keeps alive.
+        let token = token(req.metadata());
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::clone(&self.0);
@@ -94,6 +98,15 @@ impl Lease for LeaseService {
                 };
                 let Ok(Some(msg)) = msg else { break };
                 let mut core = shared.lock();
+                let refused = match core.caller(token.as_deref()) {
+                    Ok(Caller::Anonymous) => Some(EtcdError::UserEmpty),
+                    Ok(_) => None,
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = refused {
+                    let _ = tx.send(Err(e.into()));
+                    break;
+                }
                 // An unknown or expired lease gets TTL 0, not an error, as from etcd.
                 let ttl = core.lessor.renew(msg.id, Instant::now()).unwrap_or(0);
                 let revision = core.store.revision();
