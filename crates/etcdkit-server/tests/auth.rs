@@ -603,3 +603,72 @@ async fn admin_calls_need_the_root_role_and_root_may_do_anything() {
     bounded(root.maintenance().hash_kv(0)).await.unwrap();
     bounded(root.kv().compact(1)).await.unwrap();
 }
+
+/// The next put's value `watcher` sees.
+async fn next_value(watcher: &mut etcdkit::watch::Watcher) -> String {
+    use tokio_stream::StreamExt;
+    loop {
+        let response = bounded(watcher.next()).await.unwrap().unwrap();
+        if let Some(event) = response.events().first() {
+            return event.kv().value_str().unwrap().to_string();
+        }
+    }
+}
+
+#[tokio::test]
+async fn watches_keepalives_and_reads_outlive_one_second_tokens() {
+    use etcdkit::lease::KeepAliveState;
+    let (server, c) = embedded_with(Server::builder().auth_token_ttl(Duration::from_secs(1))).await;
+    let auth = c.auth();
+    bounded(auth.role_add("app")).await.unwrap();
+    let perm = Permission::read_write("/expiry/").prefix();
+    bounded(auth.role_grant_permission("app", perm))
+        .await
+        .unwrap();
+    bounded(auth.user_add("app", "apppw")).await.unwrap();
+    bounded(auth.user_grant_role("app", "app")).await.unwrap();
+    with_root(&c).await;
+    let app = login(&server.url(), "app", "apppw").await;
+    let writer = login(&server.url(), "root", "rootpw").await;
+
+    let mut watcher = bounded(app.watch().prefix("/expiry/w/")).await.unwrap();
+    let lease = bounded(app.lease().grant(Duration::from_secs(2)))
+        .await
+        .unwrap()
+        .id();
+    let keeper = bounded(app.lease().keep_alive(lease)).await.unwrap();
+    bounded(app.kv().put("/expiry/leased", "x").lease(lease))
+        .await
+        .unwrap();
+    let mut late = None;
+    for i in 0..8 {
+        bounded(writer.kv().put("/expiry/w/k", format!("{i}")))
+            .await
+            .unwrap();
+        assert_eq!(next_value(&mut watcher).await, format!("{i}"));
+        if let Some(late) = late.as_mut() {
+            assert_eq!(next_value(late).await, format!("{i}"));
+        }
+        if i % 3 == 2 {
+            // Reads spaced wider than the token's life meet an expired token.
+            let got = bounded(app.kv().get("/expiry/leased")).await.unwrap();
+            assert_eq!(got.count(), 1, "the lease (and its key) must stay alive");
+        }
+        if i == 4 {
+            // A new watch joins the shared stream, opened with a long-dead token.
+            late = Some(bounded(app.watch().prefix("/expiry/w/")).await.unwrap());
+        }
+        // Pacing the writes is the point of the test, not a wait.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert!(late.is_some());
+    assert!(
+        matches!(*keeper.state().borrow(), KeepAliveState::Alive { .. }),
+        "{:?}",
+        *keeper.state().borrow()
+    );
+    let denied = bounded(app.watch().prefix("/elsewhere/"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
+}
