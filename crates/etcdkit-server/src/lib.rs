@@ -130,11 +130,8 @@
 //!   revision covers. HashKV at the compaction revision itself: etcd answers the hash it
 //!   kept from compaction time with the compaction before it (-1 for the first), this
 //!   server hashes what is left and answers the last compaction.
-//! - Auth: an invalid request (an empty key, say) from a user without rights to it gets
-//!   "permission denied" where etcd's earlier request checks answer the request's own
-//!   error first (txns are checked in etcd's order). Expired tokens go when next looked
-//!   at; etcd sweeps them each second, so one there may live up to a second longer.
-//!   Which keys lock and election check follows etcd's recipes (read and write on the
+//! - Auth: expired tokens go when next looked at; etcd sweeps them each second, so one
+//!   there may live up to a second longer. Which keys lock and election check follows etcd's recipes (read and write on the
 //!   contender or leader key, read under the name); only lock's answers were compared
 //!   with etcd 3.6.16.
 //! - The CORRUPT alarm can be raised and cleared but refuses nothing (etcd refuses every

@@ -16,7 +16,7 @@ use crate::generated::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use crate::store::{txn_writes, validate_txn};
+use crate::store::{check_put as check_put_shape, txn_writes, validate_txn};
 
 pub(crate) struct KvService(pub(crate) Arc<Shared>);
 
@@ -58,6 +58,10 @@ impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
         let token = token(req.metadata());
         let req = req.into_inner();
+        // etcd checks the request itself before anything else, auth included.
+        if req.key.is_empty() {
+            return Err(EtcdError::EmptyKey.into());
+        }
         let mut core = self.0.lock();
         let caller = core.caller(token.as_deref())?;
         core.auth
@@ -71,6 +75,7 @@ impl Kv for KvService {
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let token = token(req.metadata());
         let req = req.into_inner();
+        check_put_shape(&req)?;
         let caller = self.0.lock().caller(token.as_deref())?;
         check_size(&self.0, req.encoded_len())?;
         let mut guard = self.0.lock();
@@ -96,6 +101,9 @@ impl Kv for KvService {
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let token = token(req.metadata());
         let req = req.into_inner();
+        if req.key.is_empty() {
+            return Err(EtcdError::EmptyKey.into());
+        }
         let caller = self.0.lock().caller(token.as_deref())?;
         check_size(&self.0, req.encoded_len())?;
         let mut core = self.0.lock();
