@@ -12,6 +12,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::alarm::Alarms;
+use crate::auth::AuthStore;
+use crate::auth::tokens::SimpleTokens;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::{AlarmType, ResponseHeader};
 use crate::lease::Lessor;
@@ -48,6 +50,8 @@ pub(crate) struct Limits {
     pub(crate) max_txn_ops: usize,
     /// The shortest TTL granted, in seconds.
     pub(crate) min_lease_ttl: i64,
+    /// How long a simple token lives unused.
+    pub(crate) auth_token_ttl: Duration,
 }
 
 /// The state one lock guards.
@@ -59,6 +63,10 @@ pub(crate) struct Core {
     pub(crate) alarms: Alarms,
     /// The peer URLs a member update gave this member (none until then).
     pub(crate) peer_urls: Vec<String>,
+    /// Users, roles, permissions, whether auth is on.
+    pub(crate) auth: AuthStore,
+    /// The simple tokens handed out; like etcd's, in memory only.
+    pub(crate) tokens: SimpleTokens,
     /// The data directory, when the server has one: every change goes there before it
     /// is answered.
     persist: Option<Persist>,
@@ -98,6 +106,8 @@ impl Shared {
             watches: WatchHub::default(),
             alarms: Alarms::default(),
             peer_urls: Vec::new(),
+            auth: AuthStore::default(),
+            tokens: SimpleTokens::new(limits.auth_token_ttl),
             persist: None,
             stop,
         };
@@ -156,6 +166,9 @@ impl Core {
             self.alarms.activate(member_id, alarm);
         }
         self.peer_urls = loaded.peer_urls;
+        if let Some(auth) = loaded.auth {
+            self.auth = auth;
+        }
     }
 
     /// Writes one step to the data directory, if the server has one (in memory, `f` is

@@ -49,6 +49,28 @@
 //!   (its peer URLs show in the list); remove and promote of itself get etcd's answers for
 //!   a lone voting member ("not enough started members", "can only promote a learner
 //!   member"); unknown IDs get "member not found".
+//! - **Auth**: enable (needs user `root` with role `root`), disable, status (enabled, auth
+//!   revision), authenticate, users (add, with or without a password; get, list, delete,
+//!   change password, grant and revoke roles) and roles (add, get, list, delete, grant and
+//!   revoke READ, WRITE or READWRITE on a key, a range or, with range end `"\0"`, every key
+//!   from one on), with etcd 3.6's rules, error texts and gRPC codes. The auth revision
+//!   starts at 1 and goes up with each successful change and with disable (not enable),
+//!   as etcd's. Passwords are kept as salted PBKDF2-HMAC-SHA256 hashes (`ring`).
+//!   Authenticate answers etcd's simple tokens (`<16 letters>.<n>`), kept in memory: one
+//!   unused for [`ServerBuilder::auth_token_ttl`] (etcd's 300 s `--auth-token-ttl`)
+//!   expires, each use extends it; deleting a user, changing its password or disabling
+//!   auth ends its tokens. While auth is on, requests carry the token in the `token`
+//!   gRPC metadata and are checked as etcd checks them: no token is "user name is
+//!   empty", an unknown or expired one "invalid auth token"; range, put (and the keys
+//!   already on its lease, and read for `prev_kv`), delete, and every compare and op of a
+//!   txn need the permissions of their keys; a watch is checked with the token its stream
+//!   was opened with and a refused one is created then canceled with etcd's reason;
+//!   lease revoke, and time-to-live with keys, need rights on the lease's keys; lease
+//!   grant, keepalive and list need a user; compaction, defragment, snapshot, hash,
+//!   hash_kv, move leader, downgrade, member changes and the auth calls need root (a user
+//!   may get itself and its own roles); status, alarms and the member list need nothing.
+//!   Lock and election check the keys etcd's recipes would touch and answer as etcd does
+//!   (gRPC `UNKNOWN`). Root may do anything.
 //!
 //! Limits are etcd's defaults ([`DEFAULT_MAX_REQUEST_BYTES`], [`DEFAULT_MAX_TXN_OPS`]), set
 //! through [`ServerBuilder`]. A message over gRPC's own limit (the request limit plus
@@ -131,7 +153,9 @@
 //! These answer gRPC `UNIMPLEMENTED` (or, for services not registered at all, tonic's
 //! `UNIMPLEMENTED`) until a later part of the work adds them:
 //!
-//! - Auth (users, roles, permissions, tokens);
+//! - Auth with JWT tokens (`--auth-token=jwt`): only simple tokens are issued, so a token
+//!   never carries an auth revision and never gets "revision of auth store is old";
+//!   client certificate common names as users (this server has no TLS);
 //! - Maintenance: enabling a downgrade (refused as unimplemented: this server has no
 //!   storage version to take down); snapshots in etcd's bbolt format;
 //! - Cluster: member add is refused as unimplemented. etcd itself would accept it (a
@@ -164,10 +188,15 @@
 //!   revision covers. HashKV at the compaction revision itself: etcd answers the hash it
 //!   kept from compaction time with the compaction before it (-1 for the first), this
 //!   server hashes what is left and answers the last compaction.
+//! - Auth: expired tokens go when next looked at; etcd sweeps them each second, so one
+//!   there may live up to a second longer. Which keys lock and election check follows etcd's recipes (read and write on the
+//!   contender or leader key, read under the name); only lock's answers were compared
+//!   with etcd 3.6.16.
 //! - The CORRUPT alarm can be raised and cleared but refuses nothing (etcd refuses every
 //!   request while it is raised).
 
 mod alarm;
+mod auth;
 mod core;
 mod error;
 mod generated;
@@ -183,7 +212,7 @@ mod watch;
 pub use error::EtcdError;
 pub use persist::DataDirError;
 pub use server::{
-    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
+    DEFAULT_AUTH_TOKEN_TTL, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,
     DEFAULT_PROGRESS_NOTIFY_INTERVAL, ETCD_VERSION, RunningServer, Server, ServerBuilder,
     StartError,
 };

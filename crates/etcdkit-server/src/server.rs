@@ -12,6 +12,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::core::{self, HeaderInfo, Limits, Shared};
+use crate::generated::etcdserverpb::auth_server::AuthServer;
 use crate::generated::etcdserverpb::cluster_server::ClusterServer;
 use crate::generated::etcdserverpb::kv_server::KvServer;
 use crate::generated::etcdserverpb::lease_server::LeaseServer;
@@ -21,8 +22,8 @@ use crate::generated::v3electionpb::election_server::ElectionServer;
 use crate::generated::v3lockpb::lock_server::LockServer;
 use crate::persist::{self, DataDirError};
 use crate::service::{
-    ClusterService, ElectionService, KvService, LeaseService, LockService, MaintenanceService,
-    WatchService,
+    AuthService, ClusterService, ElectionService, KvService, LeaseService, LockService,
+    MaintenanceService, WatchService,
 };
 
 /// The etcd version whose API this server answers as: what Status reports as the server's
@@ -35,6 +36,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 /// etcd's default interval between progress notifications to watches that asked for them.
 pub const DEFAULT_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// etcd's default `--auth-token-ttl`: a simple token unused for 300 s expires.
+pub const DEFAULT_AUTH_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// The shortest lease TTL etcd grants with its default election timeout (1 s): 2 s.
 pub const DEFAULT_MIN_LEASE_TTL: Duration = Duration::from_secs(2);
@@ -72,6 +76,7 @@ pub struct ServerBuilder {
     progress_notify_interval: Duration,
     min_lease_ttl: Duration,
     data_dir: Option<PathBuf>,
+    auth_token_ttl: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -85,6 +90,7 @@ impl Default for ServerBuilder {
             progress_notify_interval: DEFAULT_PROGRESS_NOTIFY_INTERVAL,
             min_lease_ttl: DEFAULT_MIN_LEASE_TTL,
             data_dir: None,
+            auth_token_ttl: DEFAULT_AUTH_TOKEN_TTL,
         }
     }
 }
@@ -152,6 +158,14 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a simple token (what Authenticate answers) lives without being used
+    /// ([`DEFAULT_AUTH_TOKEN_TTL`], etcd's `--auth-token-ttl`); each request with it
+    /// extends it by this much again, as etcd does.
+    pub fn auth_token_ttl(mut self, ttl: Duration) -> Self {
+        self.auth_token_ttl = ttl;
+        self
+    }
+
     /// Opens the data directory, if any, binds the address and starts serving on the
     /// current tokio runtime. The server is ready when this returns.
     ///
@@ -205,6 +219,7 @@ impl ServerBuilder {
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
             min_lease_ttl: whole_seconds_up(self.min_lease_ttl),
+            auth_token_ttl: self.auth_token_ttl,
         };
         let shared = Arc::new(Shared::new(
             info,
@@ -241,6 +256,7 @@ impl ServerBuilder {
                     .max_decoding_message_size(max_in),
             )
             .add_service(ClusterServer::new(ClusterService(Arc::clone(&shared))))
+            .add_service(AuthServer::new(AuthService(Arc::clone(&shared))))
             .add_service(LockServer::new(LockService(Arc::clone(&shared))))
             .add_service(ElectionServer::new(ElectionService(Arc::clone(&shared))));
         let mut on_stop = stopped;

@@ -342,3 +342,54 @@ async fn a_missing_directory_is_created_and_becomes_a_data_dir() {
     drop(c);
     bounded(server.shutdown()).await;
 }
+
+#[tokio::test]
+async fn users_roles_permissions_and_enabled_auth_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, c) = durable(dir.path()).await;
+    let auth = c.auth();
+    bounded(auth.user_add("root", "rootpw")).await.unwrap();
+    bounded(auth.role_add("root")).await.unwrap();
+    bounded(auth.user_grant_role("root", "root")).await.unwrap();
+    bounded(auth.role_add("reader")).await.unwrap();
+    let perm = etcdkit::auth::Permission::read("au/").prefix();
+    bounded(auth.role_grant_permission("reader", perm))
+        .await
+        .unwrap();
+    bounded(auth.user_add("u", "upw")).await.unwrap();
+    bounded(auth.user_grant_role("u", "reader")).await.unwrap();
+    bounded(c.kv().put("au/k", "v")).await.unwrap();
+    bounded(auth.enable()).await.unwrap();
+    let url = server.url();
+    let root = bounded(common::options(url).auth("root", "rootpw").connect())
+        .await
+        .unwrap();
+    let before = bounded(root.auth().status()).await.unwrap();
+    drop((auth, c, root));
+    bounded(server.shutdown()).await;
+
+    let (server, anonymous) = durable(dir.path()).await;
+    // Auth is still on: a request without a token is refused as etcd refuses it ("user
+    // name is empty", which the client reports as a missing or invalid token).
+    let refused = bounded(anonymous.kv().get("au/k")).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidToken, "{refused}");
+    assert!(
+        refused.to_string().contains("user name is empty"),
+        "{refused}"
+    );
+    let login = |user: &'static str, password: &'static str| {
+        common::options(server.url()).auth(user, password).connect()
+    };
+    let root = bounded(login("root", "rootpw")).await.unwrap();
+    let after = bounded(root.auth().status()).await.unwrap();
+    assert!(after.enabled);
+    assert_eq!(after.auth_revision, before.auth_revision);
+    let u = bounded(login("u", "upw")).await.unwrap();
+    let got = bounded(u.kv().get("au/k")).await.unwrap();
+    assert_eq!(got.kvs()[0].value().as_ref(), b"v");
+    let denied = bounded(u.kv().put("au/k", "w")).await.unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
+    let wrong = bounded(login("u", "nope")).await.unwrap();
+    let refused = bounded(wrong.kv().get("au/k")).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::AuthFailed, "{refused}");
+}

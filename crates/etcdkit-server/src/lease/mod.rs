@@ -45,6 +45,14 @@ impl Lessor {
         }
     }
 
+    /// The keys attached to a lease (none for an unknown one).
+    pub(crate) fn keys(&self, id: i64) -> Vec<Bytes> {
+        self.leases
+            .get(&id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn exists(&self, id: i64) -> bool {
         self.leases.contains_key(&id)
     }

@@ -5,14 +5,16 @@
 //! The core calls [`Persist::step`] once per acknowledged step, with the lock over the
 //! state held, so the file's order of transactions is the order changes were applied.
 //! Inside a step, [`Step`] has one call per kind of change (a committed write, a lease
-//! granted or revoked, a compaction, an alarm, the peer URLs); a new kind of state (auth,
-//! say) adds a table and one more call here.
+//! granted or revoked, a compaction, an alarm, the peer URLs, the auth store); a new kind
+//! of state adds a table and one more call here.
 //!
 //! Layout: one file, `DIR/etcdkit-server.redb`, with four tables:
 //!
 //! - `meta` (name → bytes): `format` (`"etcdkit-server data 1"`), `member_id` and
 //!   `cluster_id` (u64), `revision` and `compacted` (i64), `peer_urls` (a u32 count, then
-//!   each URL as a u32 length and its bytes); integers big-endian;
+//!   each URL as a u32 length and its bytes), `auth` (users, roles, permissions, whether
+//!   auth is on and its revision: see `auth/codec.rs`; tokens are not kept, as etcd
+//!   keeps none); integers big-endian;
 //! - `revisions` ((main, sub) → entry): every retained revision of every key, as the
 //!   in-memory store keeps them: kind (u8: 0 tombstone, 1 value), key length (u32), key,
 //!   and for a value its create revision, version and lease (i64 each) and the value;
@@ -25,6 +27,7 @@ mod open;
 use bytes::Bytes;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
+use crate::auth::AuthStore;
 use crate::error::EtcdError;
 use crate::generated::mvccpb::KeyValue;
 use crate::store::Committed;
@@ -73,6 +76,8 @@ pub(crate) struct Loaded {
     pub(crate) leases: Vec<(i64, i64)>,
     pub(crate) alarms: Vec<(u64, i32)>,
     pub(crate) peer_urls: Vec<String>,
+    /// The auth store, once an auth change stored it.
+    pub(crate) auth: Option<AuthStore>,
 }
 
 /// Why a step could not be written: redb's error, boxed (it is large).
@@ -197,6 +202,14 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// The auth store after a change of it (written whole).
+    pub(crate) fn auth(&mut self, auth: &AuthStore) -> Result<(), StepError> {
+        self.txn
+            .open_table(META)?
+            .insert("auth", auth.to_bytes().as_slice())?;
+        Ok(())
+    }
+
     fn meta_i64(&mut self, name: &str, value: i64) -> Result<(), StepError> {
         self.txn
             .open_table(META)?
@@ -238,6 +251,12 @@ fn load(db: &Database) -> Result<Loaded, DataDirError> {
     if let Some(urls) = get("peer_urls")? {
         loaded.peer_urls = codec::decode_strings(&urls)
             .ok_or_else(|| DataDirError::Damaged("meta \"peer_urls\" does not decode".into()))?;
+    }
+    if let Some(auth) = get("auth")? {
+        loaded.auth = Some(
+            AuthStore::from_bytes(&auth)
+                .ok_or_else(|| DataDirError::Damaged("meta \"auth\" does not decode".into()))?,
+        );
     }
     drop(meta);
     let revisions = txn.open_table(REVISIONS).map_err(open::damaged)?;

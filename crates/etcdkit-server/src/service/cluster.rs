@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use crate::auth::check::token;
 use crate::core::Shared;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::cluster_server::Cluster;
@@ -39,6 +40,15 @@ impl ClusterService {
         (self.0.info.header(0), vec![me])
     }
 
+    /// Membership changes are for root alone once auth is on (etcd's
+    /// `checkMembershipOperationPermission`); the member list is for anyone.
+    fn check_admin(&self, meta: &tonic::metadata::MetadataMap) -> Result<(), EtcdError> {
+        let token = token(meta);
+        let mut core = self.0.lock();
+        let caller = core.caller(token.as_deref())?;
+        core.auth.check_admin(&caller)
+    }
+
     fn check_member(&self, id: u64) -> Result<(), EtcdError> {
         if id == self.0.info.member_id {
             Ok(())
@@ -62,8 +72,9 @@ fn valid_url(url: &str) -> bool {
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _: Request<MemberAddRequest>,
+        req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        self.check_admin(req.metadata())?;
         Err(Status::unimplemented(NO_MEMBER_ADD))
     }
 
@@ -71,6 +82,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.check_admin(req.metadata())?;
         self.check_member(req.into_inner().id)?;
         // Removing the only voting member would leave none started: etcd's strict
         // reconfiguration check refuses it.
@@ -81,6 +93,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.check_admin(req.metadata())?;
         let req = req.into_inner();
         if !req.peer_ur_ls.iter().all(|u| valid_url(u)) {
             return Err(EtcdError::MemberBadUrls.into());
@@ -113,6 +126,7 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.check_admin(req.metadata())?;
         self.check_member(req.into_inner().id)?;
         Err(EtcdError::MemberNotLearner.into())
     }

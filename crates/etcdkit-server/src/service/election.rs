@@ -11,6 +11,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::lock::shutting_down;
+use crate::auth::check::token;
+use crate::auth::perms::Access;
 use crate::core::Shared;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::ResponseHeader;
@@ -31,6 +33,7 @@ impl Election for ElectionService {
         &self,
         req: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let shared = &self.0;
         let prefix = wait::prefix(&req.name);
@@ -39,6 +42,17 @@ impl Election for ElectionService {
             let core = &mut *guard;
             let lease = wait::session_lease(shared, core, req.lease)?;
             let key = wait::contender_key(&req.name, lease);
+            // etcd's campaign: a txn comparing (read) and putting (write) its key, then
+            // reads of the keys under the name.
+            let end = wait::prefix_end(&prefix);
+            core.check_recipe(
+                token.as_deref(),
+                &[
+                    (Access::Read, &key, &[]),
+                    (Access::Write, &key, &[]),
+                    (Access::Read, &prefix, &end),
+                ],
+            )?;
             let (created, revision) = match wait::get(core, &key) {
                 // Campaigning again under the same lease resumes the candidacy, and
                 // proclaims the new value if it differs. The answer's header is the one
@@ -86,11 +100,20 @@ impl Election for ElectionService {
         &self,
         req: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let leader = req.leader.ok_or(EtcdError::MissingLeaderKey)?;
         let shared = &self.0;
         let mut guard = shared.lock();
         let core = &mut *guard;
+        // A txn comparing (read) and putting (write) the leader key.
+        core.check_recipe(
+            token.as_deref(),
+            &[
+                (Access::Read, &leader.key, &[]),
+                (Access::Write, &leader.key, &[]),
+            ],
+        )?;
         let lease = wait::session_lease(shared, core, leader.lease)?;
         // etcd's fence: the key's create revision (0 when it is gone) must be the
         // leadership's.
@@ -111,10 +134,13 @@ impl Election for ElectionService {
         &self,
         req: Request<LeaderRequest>,
     ) -> Result<Response<LeaderResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
-        let core = self.0.lock();
-        let kv =
-            wait::oldest(&core, &wait::prefix(&req.name)).ok_or(EtcdError::NoElectionLeader)?;
+        let mut core = self.0.lock();
+        let prefix = wait::prefix(&req.name);
+        let end = wait::prefix_end(&prefix);
+        core.check_recipe(token.as_deref(), &[(Access::Read, &prefix, &end)])?;
+        let kv = wait::oldest(&core, &prefix).ok_or(EtcdError::NoElectionLeader)?;
         let revision = core.store.revision();
         drop(core);
         Ok(Response::new(LeaderResponse {
@@ -129,7 +155,15 @@ impl Election for ElectionService {
         &self,
         req: Request<LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
+        {
+            let prefix = wait::prefix(&req.name);
+            let end = wait::prefix_end(&prefix);
+            self.0
+                .lock()
+                .check_recipe(token.as_deref(), &[(Access::Read, &prefix, &end)])?;
+        }
         // A small queue: etcd's observer hands leaders over one at a time too, so a slow
         // reader holds the observer back instead of piling up leaders in memory.
         let (tx, rx) = mpsc::channel(16);
@@ -151,11 +185,20 @@ impl Election for ElectionService {
         &self,
         req: Request<ResignRequest>,
     ) -> Result<Response<ResignResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let leader = req.leader.ok_or(EtcdError::MissingLeaderKey)?;
         let shared = &self.0;
         let mut guard = shared.lock();
         let core = &mut *guard;
+        // A txn comparing (read) and deleting (write) the leader key.
+        core.check_recipe(
+            token.as_deref(),
+            &[
+                (Access::Read, &leader.key, &[]),
+                (Access::Write, &leader.key, &[]),
+            ],
+        )?;
         wait::session_lease(shared, core, leader.lease)?;
         // Not leading (any more) is no error: the fenced delete deletes nothing.
         let revision = wait::delete_if_created(shared, core, &leader.key, leader.rev)?;

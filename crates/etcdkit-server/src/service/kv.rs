@@ -7,14 +7,16 @@ use tonic::{Request, Response, Status};
 
 use super::fill;
 use crate::alarm::{put_cost, txn_cost};
-use crate::core::Shared;
+use crate::auth::check::{Caller, token};
+use crate::auth::perms::Access;
+use crate::core::{Core, Shared};
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::kv_server::Kv;
 use crate::generated::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use crate::store::txn_writes;
+use crate::store::{check_put as check_put_shape, txn_writes, validate_txn};
 
 pub(crate) struct KvService(pub(crate) Arc<Shared>);
 
@@ -36,20 +38,49 @@ fn check_size(shared: &Shared, len: usize) -> Result<(), EtcdError> {
     Ok(())
 }
 
+/// A put's auth checks, in etcd's order: write on the key; write on every key already
+/// on the lease it names (a user who could not revoke the lease may not add to it); read
+/// on the key for `prev_kv`.
+fn check_put(core: &Core, caller: &Caller, req: &PutRequest) -> Result<(), EtcdError> {
+    core.auth.check(caller, Access::Write, &req.key, &[])?;
+    if req.lease != 0 {
+        core.auth
+            .check_lease_keys(caller, &core.lessor.keys(req.lease))?;
+    }
+    if req.prev_kv {
+        core.auth.check(caller, Access::Read, &req.key, &[])?;
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
-        let mut resp = self.0.lock().store.range(&req)?;
+        // etcd checks the request itself before anything else, auth included.
+        if req.key.is_empty() {
+            return Err(EtcdError::EmptyKey.into());
+        }
+        let mut core = self.0.lock();
+        let caller = core.caller(token.as_deref())?;
+        core.auth
+            .check(&caller, Access::Read, &req.key, &req.range_end)?;
+        let mut resp = core.store.range(&req)?;
+        drop(core);
         fill(&self.0.info, &mut resp.header);
         Ok(Response::new(resp))
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
+        check_put_shape(&req)?;
+        let caller = self.0.lock().caller(token.as_deref())?;
         check_size(&self.0, req.encoded_len())?;
         let mut guard = self.0.lock();
         let core = &mut *guard;
+        check_put(core, &caller, &req)?;
         core.check_space(&self.0, put_cost(&req.key, &req.value))?;
         let lessor = &core.lessor;
         let (mut resp, committed) = core.store.put(&req, |id| lessor.exists(id))?;
@@ -63,9 +94,20 @@ impl Kv for KvService {
         &self,
         req: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
+        if req.key.is_empty() {
+            return Err(EtcdError::EmptyKey.into());
+        }
+        let caller = self.0.lock().caller(token.as_deref())?;
         check_size(&self.0, req.encoded_len())?;
         let mut core = self.0.lock();
+        core.auth
+            .check(&caller, Access::Write, &req.key, &req.range_end)?;
+        if req.prev_kv {
+            core.auth
+                .check(&caller, Access::Read, &req.key, &req.range_end)?;
+        }
         let (mut resp, committed) = core.store.delete_range(&req)?;
         core.committed(&self.0, &committed)?;
         drop(core);
@@ -74,13 +116,18 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
+        // etcd checks the txn's shape before anything else, auth included.
+        validate_txn(&req, self.0.limits.max_txn_ops)?;
+        let caller = self.0.lock().caller(token.as_deref())?;
         // A read-only txn is not proposed to raft in etcd, so it has no size limit there.
         if txn_writes(&req) {
             check_size(&self.0, req.encoded_len())?;
         }
         let mut guard = self.0.lock();
         let core = &mut *guard;
+        core.auth.check_txn(&caller, &req)?;
         // Only a txn with a put takes space: one that only reads or deletes passes even
         // under NOSPACE, as in etcd.
         let cost = txn_cost(&req);
@@ -101,8 +148,12 @@ impl Kv for KvService {
         &self,
         req: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let mut core = self.0.lock();
+        // Compaction is for root alone once auth is on (checked against etcd 3.6).
+        let caller = core.caller(token.as_deref())?;
+        core.auth.check_admin(&caller)?;
         core.compact(req.revision)?;
         let revision = core.store.revision();
         drop(core);

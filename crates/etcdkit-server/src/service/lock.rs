@@ -8,6 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tonic::{Request, Response, Status};
 
+use crate::auth::check::token;
+use crate::auth::perms::Access;
 use crate::core::Shared;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::DeleteRangeRequest;
@@ -25,6 +27,7 @@ pub(crate) fn shutting_down() -> Status {
 #[tonic::async_trait]
 impl Lock for LockService {
     async fn lock(&self, req: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         let shared = &self.0;
         let prefix = wait::prefix(&req.name);
@@ -33,6 +36,17 @@ impl Lock for LockService {
             let core = &mut *guard;
             let lease = wait::session_lease(shared, core, req.lease)?;
             let key = wait::contender_key(&req.name, lease);
+            // etcd's mutex: a txn comparing (read) and putting (write) its key, reading
+            // the oldest key under the name.
+            let end = wait::prefix_end(&prefix);
+            core.check_recipe(
+                token.as_deref(),
+                &[
+                    (Access::Read, &key, &[]),
+                    (Access::Write, &key, &[]),
+                    (Access::Read, &prefix, &end),
+                ],
+            )?;
             // The same lease locking the same name again finds its key and keeps it, as
             // etcd's mutex does (its txn puts the key only if it does not exist).
             let created = match wait::get(core, &key) {
@@ -67,6 +81,7 @@ impl Lock for LockService {
         &self,
         req: Request<UnlockRequest>,
     ) -> Result<Response<UnlockResponse>, Status> {
+        let token = token(req.metadata());
         let req = req.into_inner();
         // A plain delete of the key, whoever holds it (etcd's unlock).
         let del = DeleteRangeRequest {
@@ -74,6 +89,7 @@ impl Lock for LockService {
             ..DeleteRangeRequest::default()
         };
         let mut core = self.0.lock();
+        core.check_recipe(token.as_deref(), &[(Access::Write, &del.key, &[])])?;
         let (_, committed) = core.store.delete_range(&del)?;
         core.committed(&self.0, &committed)?;
         let revision = core.store.revision();

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use bytes::Bytes;
 
+use crate::auth::check;
 use crate::core::Shared;
 use crate::error::EtcdError;
 use crate::generated::etcdserverpb::maintenance_server::Maintenance;
@@ -27,9 +28,23 @@ const EMPTY_BACKEND_BYTES: i64 = 20 * 1024;
 
 pub(crate) struct MaintenanceService(pub(crate) Arc<Shared>);
 
+impl MaintenanceService {
+    /// Defragment, snapshot, hash, hash_kv, move leader and downgrade are for root alone
+    /// once auth is on (etcd's `authMaintenanceServer`); status and alarms are not.
+    fn check_admin(&self, meta: &tonic::metadata::MetadataMap) -> Result<(), EtcdError> {
+        let token = check::token(meta);
+        let mut core = self.0.lock();
+        let caller = core.caller(token.as_deref())?;
+        core.auth.check_admin(&caller)
+    }
+}
+
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        // Alarms take etcd's raft path, which refuses an unknown token; no role needed.
+        let token = check::token(req.metadata());
+        self.0.lock().caller(token.as_deref())?;
         Ok(Response::new(alarm::answer(&self.0, &req.into_inner())?))
     }
 
@@ -62,8 +77,9 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _: Request<DefragmentRequest>,
+        req: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        self.check_admin(req.metadata())?;
         // Nothing to give back: an in-memory store frees what compaction drops at once.
         let revision = self.0.lock().store.revision();
         Ok(Response::new(DefragmentResponse {
@@ -71,7 +87,8 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.check_admin(req.metadata())?;
         let core = self.0.lock();
         let revision = core.store.revision();
         let hash = core.store.hash_upto(revision);
@@ -86,6 +103,7 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        self.check_admin(req.metadata())?;
         let req = req.into_inner();
         let core = self.0.lock();
         let current = core.store.revision();
@@ -115,8 +133,9 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<SnapshotRequest>,
+        req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.check_admin(req.metadata())?;
         let core = self.0.lock();
         let revision = core.store.revision();
         let bytes = Bytes::from(core.store.snapshot());
@@ -130,6 +149,7 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        self.check_admin(req.metadata())?;
         // The only member leads already: moving the lead to it is done at once (raft
         // ignores a transfer to the leader itself); any other ID is no member.
         if req.into_inner().target_id != self.0.info.member_id {
@@ -145,6 +165,7 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
+        self.check_admin(req.metadata())?;
         let revision = self.0.lock().store.revision();
         let version = downgrade::answer(&req.into_inner())?;
         Ok(Response::new(DowngradeResponse {

@@ -1,6 +1,7 @@
 //! The gRPC services: each turns a request into a step on the shared state and fills in
 //! the response header as etcd does (cluster, member, term; the revision the step saw).
 
+mod auth;
 mod cluster;
 mod election;
 mod kv;
@@ -9,6 +10,7 @@ mod lock;
 mod maintenance;
 mod watch;
 
+pub(crate) use auth::AuthService;
 pub(crate) use cluster::ClusterService;
 pub(crate) use election::ElectionService;
 pub(crate) use kv::KvService;

@@ -22,7 +22,9 @@ use crate::error::EtcdError;
 use crate::generated::mvccpb::KeyValue;
 
 pub(crate) use key_range::KeyRange;
+pub(crate) use txn::validate as validate_txn;
 pub(crate) use txn::writes as txn_writes;
+pub(crate) use write::check_put;
 
 /// Revision of the store before any compaction, as etcd's (`compactMainRev` starts at -1).
 const NEVER_COMPACTED: i64 = -1;

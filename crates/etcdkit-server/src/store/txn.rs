@@ -322,6 +322,19 @@ fn execute(
 }
 
 /// Whether a txn's ops (either branch, any depth) write anything.
+/// The checks etcd makes of a txn's shape before anything else (before auth too): too
+/// many ops, empty keys or ops, duplicate writes.
+///
+/// # Errors
+///
+/// As [`Store::txn`]'s first step.
+pub(crate) fn validate(req: &TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
+    check_shape(req, max_ops)?;
+    check_intervals(&req.success)?;
+    check_intervals(&req.failure)?;
+    Ok(())
+}
+
 pub(crate) fn writes(req: &TxnRequest) -> bool {
     req.success
         .iter()

@@ -48,7 +48,7 @@ impl Store {
 }
 
 /// The checks etcd makes of a put before looking at the store.
-pub(super) fn check_put(req: &PutRequest) -> Result<(), EtcdError> {
+pub(crate) fn check_put(req: &PutRequest) -> Result<(), EtcdError> {
     if req.key.is_empty() {
         return Err(EtcdError::EmptyKey);
     }

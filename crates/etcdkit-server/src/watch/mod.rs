@@ -198,6 +198,21 @@ impl WatchHub {
     }
 
     /// Cancels a watch; answers only when the stream had it, as etcd does.
+    /// Answers a create request with a refusal: created and canceled at once, watch ID
+    /// -1, the reason given (how etcd refuses a watch the caller may not read).
+    pub(crate) fn refuse(&mut self, info: &HeaderInfo, current: i64, stream: u64, reason: &str) {
+        if let Some(s) = self.streams.get(&stream) {
+            let _ = s.outbox.send(Ok(WatchResponse {
+                header: Some(info.header(current)),
+                watch_id: -1,
+                created: true,
+                canceled: true,
+                cancel_reason: reason.to_owned(),
+                ..WatchResponse::default()
+            }));
+        }
+    }
+
     pub(crate) fn cancel(&mut self, info: &HeaderInfo, current: i64, stream: u64, id: i64) {
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
