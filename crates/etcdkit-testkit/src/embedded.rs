@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use etcdkit_server::RunningServer;
+use etcdkit_server::{RunningServer, ServerBuilder};
 
 use crate::{Error, EtcdVersion};
 
@@ -68,6 +68,54 @@ fn bad_value(value: &str) -> Error {
     }
 }
 
+/// The etcd flags the embedded server has a setting for, read into its builder:
+/// `--auth-token=simple` (the only tokens it issues), `--auth-token-ttl=SECONDS`,
+/// `--quota-backend-bytes=N`, `--max-request-bytes=N`, `--max-txn-ops=N`. Tests written
+/// for etcd with those flags run embedded unchanged.
+///
+/// # Errors
+///
+/// The flags it has no setting for (any other flag, another token kind, a value that does
+/// not parse), for [`Error::InvalidConfig`] to list.
+pub(crate) fn settings_from_flags(
+    flags: &[String],
+    mut builder: ServerBuilder,
+) -> Result<ServerBuilder, Vec<String>> {
+    let mut refused = Vec::new();
+    for flag in flags {
+        let (name, value) = flag.split_once('=').unwrap_or((flag.as_str(), ""));
+        let number = value.parse::<u64>().ok();
+        builder = match (name, number) {
+            ("--auth-token", _) if value == "simple" => builder,
+            ("--auth-token-ttl", Some(secs)) => builder.auth_token_ttl(Duration::from_secs(secs)),
+            ("--quota-backend-bytes", Some(n)) => builder.quota_backend_bytes(n),
+            ("--max-request-bytes", Some(n)) => match usize::try_from(n) {
+                Ok(n) => builder.max_request_bytes(n),
+                Err(_) => {
+                    refused.push(flag.clone());
+                    builder
+                }
+            },
+            ("--max-txn-ops", Some(n)) => match usize::try_from(n) {
+                Ok(n) => builder.max_txn_ops(n),
+                Err(_) => {
+                    refused.push(flag.clone());
+                    builder
+                }
+            },
+            _ => {
+                refused.push(flag.clone());
+                builder
+            }
+        };
+    }
+    if refused.is_empty() {
+        Ok(builder)
+    } else {
+        Err(refused)
+    }
+}
+
 /// A running embedded server and what the test kit reports about it.
 #[derive(Debug)]
 pub(crate) struct Embedded {
@@ -78,8 +126,8 @@ pub(crate) struct Embedded {
 impl Embedded {
     /// Starts the server on a free loopback port, on the current tokio runtime; it is ready
     /// when this returns.
-    pub(crate) async fn start(name: &str) -> Result<Embedded, Error> {
-        let server = etcdkit_server::Server::builder()
+    pub(crate) async fn start(name: &str, builder: ServerBuilder) -> Result<Embedded, Error> {
+        let server = builder
             .name(name)
             .min_lease_ttl(MIN_LEASE_TTL)
             .start()
@@ -114,6 +162,29 @@ impl Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcd_flags_with_a_server_setting_are_taken_and_others_refused() {
+        let flags = |list: &[&str]| list.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
+        let taken = flags(&[
+            "--auth-token=simple",
+            "--auth-token-ttl=2",
+            "--quota-backend-bytes=1048576",
+            "--max-request-bytes=4096",
+            "--max-txn-ops=8",
+        ]);
+        assert!(settings_from_flags(&taken, ServerBuilder::default()).is_ok());
+        let refused = flags(&[
+            "--auth-token=jwt,pub-key=a",
+            "--auth-token-ttl=soon",
+            "--snapshot-count=5",
+            "--max-txn-ops=-1",
+        ]);
+        assert_eq!(
+            settings_from_flags(&refused, ServerBuilder::default()).unwrap_err(),
+            refused
+        );
+    }
 
     #[test]
     fn the_setting_takes_real_or_embedded_and_refuses_anything_else() {

@@ -93,7 +93,7 @@ async fn process_settings_are_refused_for_an_embedded_server() {
     let refused = [
         EtcdServer::builder()
             .embedded(true)
-            .arg("--auth-token=simple"),
+            .arg("--snapshot-count=5"),
         EtcdServer::builder().embedded(true).etcd_bin("/bin/false"),
         EtcdServer::builder().embedded(true).network_faults(true),
         EtcdServer::builder()

@@ -124,6 +124,9 @@ async fn expired_simple_tokens_are_replaced_transparently() {
 
 #[tokio::test]
 async fn a_token_from_an_older_auth_revision_is_replaced_transparently() {
+    if etcdkit_testkit::skip_if_embedded("JWT tokens (the embedded server issues simple ones)") {
+        return;
+    }
     // JWT tokens carry the auth revision they were issued at; a role change makes them old.
     let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate().unwrap();

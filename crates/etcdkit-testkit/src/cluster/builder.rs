@@ -208,7 +208,9 @@ impl ClusterBuilder {
     /// HTTP, on the tokio runtime that awaits the start (which must keep running while it
     /// is used, as a `#[tokio::test]`'s does), and stops when dropped. Settings only an
     /// etcd process has are refused at start with [`Error::InvalidConfig`]: more than one
-    /// member, [`ClusterBuilder::arg`]/[`ClusterBuilder::args`],
+    /// member, [`ClusterBuilder::arg`]/[`ClusterBuilder::args`] other than the flags the
+    /// server has a setting for (`--auth-token=simple`, `--auth-token-ttl`,
+    /// `--quota-backend-bytes`, `--max-request-bytes`, `--max-txn-ops`: those are taken),
     /// [`ClusterBuilder::etcd_bin`], [`ClusterBuilder::client_tls`],
     /// [`ClusterBuilder::data_dir`] and [`ClusterBuilder::network_faults`].
     /// [`ClusterBuilder::startup_timeout`] and [`ClusterBuilder::data_in_tmpfs`] do not
@@ -337,9 +339,15 @@ impl ClusterBuilder {
     /// have, rather than ignoring it.
     async fn start_embedded(self) -> Result<EtcdCluster, Error> {
         let members = self.members.unwrap_or(DEFAULT_MEMBERS);
+        let settings =
+            crate::embedded::settings_from_flags(&self.args, etcdkit_server::Server::builder());
+        let unmapped = settings.as_ref().err().cloned().unwrap_or_default();
         let refused = [
             (members != 1, format!("{members} members")),
-            (!self.args.is_empty(), format!("etcd flags {:?}", self.args)),
+            (
+                !unmapped.is_empty(),
+                format!("etcd flags it has no setting for {unmapped:?}"),
+            ),
             (self.etcd_bin.is_some(), "an etcd binary".to_owned()),
             (self.client_tls.is_some(), "client TLS".to_owned()),
             (self.data_dir.is_some(), "a kept data directory".to_owned()),
@@ -359,7 +367,8 @@ impl ClusterBuilder {
                 ),
             });
         }
-        EtcdCluster::start_embedded(&self).await
+        let settings = settings.unwrap_or_default();
+        EtcdCluster::start_embedded(&self, settings).await
     }
 }
 

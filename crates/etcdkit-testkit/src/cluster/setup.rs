@@ -108,9 +108,12 @@ impl EtcdCluster {
 
     /// The embedded server, started on the current runtime, as a one-member cluster with no
     /// process, no directory of its own but an empty throwaway one, and no etcd binary.
-    pub(super) async fn start_embedded(builder: &ClusterBuilder) -> Result<EtcdCluster, Error> {
+    pub(super) async fn start_embedded(
+        builder: &ClusterBuilder,
+        settings: etcdkit_server::ServerBuilder,
+    ) -> Result<EtcdCluster, Error> {
         let root = Root::temp(false, 0)?;
-        let server = Embedded::start("m0").await?;
+        let server = Embedded::start("m0", settings).await?;
         let mut cluster = Self::assemble(
             builder,
             PathBuf::new(),
