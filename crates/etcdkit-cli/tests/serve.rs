@@ -205,3 +205,66 @@ async fn put_until_shown(
     .await
     .expect("etcdctl's watch printed in time")
 }
+
+/// `--listen` takes a client URL and `localhost`, and `--auth-token-ttl` sets how long a
+/// simple token lives unused: a token left idle past it is refused as etcd refuses one.
+#[tokio::test]
+async fn serve_takes_a_listen_url_and_expires_idle_tokens_after_auth_token_ttl() {
+    let mut child = tokio::process::Command::new(etcdkit_bin())
+        .args([
+            "serve",
+            "--listen",
+            "http://localhost:0",
+            "--auth-token-ttl",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(BOUND, lines.next_line())
+        .await
+        .expect("serve printed its address in time")
+        .unwrap()
+        .expect("a first line");
+    let url = banner
+        .strip_prefix("serving etcd v3 on http://127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
+
+    let admin = within(etcdkit::Client::connect([url.as_str()]))
+        .await
+        .unwrap();
+    let auth = admin.auth();
+    within(auth.user_add("root", "pw")).await.unwrap();
+    within(auth.role_add("root")).await.unwrap();
+    within(auth.user_grant_role("root", "root")).await.unwrap();
+    within(auth.enable()).await.unwrap();
+    let token = within(auth.authenticate("root", "pw")).await.unwrap();
+    let holder = within(
+        etcdkit::ClientOptions::new([url.as_str()])
+            .token(token)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    within(holder.kv().get("ttl/k")).await.unwrap();
+    // Idle for longer than the token's TTL: the point of the test, not a wait for a
+    // condition.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refused = within(holder.kv().get("ttl/k")).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("invalid auth token"),
+        "{refused}"
+    );
+}
+
+async fn within<F: std::future::IntoFuture>(f: F) -> F::Output {
+    tokio::time::timeout(BOUND, f.into_future())
+        .await
+        .expect("step finished in time")
+}

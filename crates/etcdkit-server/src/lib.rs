@@ -165,6 +165,19 @@
 //! Raft and several members are out of scope for good: for clusters and failover, run
 //! real etcd through `etcdkit-testkit`.
 //!
+//! # What to use for what
+//!
+//! - **This server**: unit and integration tests of code that talks to one etcd (KV,
+//!   watches, leases, locks, elections, auth), examples, local development without an etcd
+//!   binary: a ready server in under a millisecond, in-process, nothing to install
+//!   (`docs/BENCHMARKS.md` has the figures).
+//! - **Real etcd** (`etcdkit-testkit`, `etcdkit up`): anything about several members
+//!   (failover, leader changes, partitions, learners, membership changes), process faults
+//!   (kill, freeze, restart with etcd's own recovery), a particular etcd release's
+//!   behaviour, TLS, JWT tokens, metrics, and everything in "Known differences" below. The
+//!   test kit switches a single-server test between the two with one setting
+//!   (`ETCDKIT_TEST_ETCD=embedded`).
+//!
 //! # Known differences from etcd
 //!
 //! - Sorting by a target other than the key keeps ties in key order. etcd's sort is not

@@ -21,7 +21,7 @@ use super::lock::Interrupt;
 use super::write_stdout;
 use crate::error::CliError;
 
-/// `serve [--listen ADDR] [--name NAME] [--data-dir DIR]`. The limits are etcd's defaults (1.5 MiB requests,
+/// `serve [--listen ADDR] [--name NAME] [--data-dir DIR] [--auth-token-ttl SECONDS]`. The limits are etcd's defaults (1.5 MiB requests,
 /// 128 operations per transaction): the global `--max-request-bytes` is the client's.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// all, with the same member ID. Without it, data is in memory only
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Seconds a simple auth token lives without being used (etcd's --auth-token-ttl)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_token_ttl: u64,
 }
 
 /// Reads `--listen`: an IP address and port, with `localhost` for the loopback address
@@ -62,7 +65,8 @@ pub async fn run(args: &ServeArgs) -> Result<(), CliError> {
     let mut interrupt = Interrupt::new()?;
     let mut builder = etcdkit_server::Server::builder()
         .listen(args.listen)
-        .name(args.name.clone());
+        .name(args.name.clone())
+        .auth_token_ttl(std::time::Duration::from_secs(args.auth_token_ttl));
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir.clone());
     }
