@@ -8,7 +8,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{etcdctl_bin, etcdkit_bin, run};
+use common::{etcdctl_bin, etcdkit_bin, run, spawn_serve};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -21,25 +21,8 @@ fn args(list: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn serve_answers_etcd_clients_on_the_address_it_prints_and_stops_on_sigterm() {
-    let mut child = tokio::process::Command::new(etcdkit_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--name", "serve-test"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = tokio::time::timeout(BOUND, lines.next_line())
-        .await
-        .expect("serve printed its address in time")
-        .unwrap()
-        .expect("a first line");
-    let url = banner
-        .strip_prefix("serving etcd v3 on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-        .to_string();
+    let (mut child, url, banner) =
+        spawn_serve(&["--listen", "127.0.0.1:0", "--name", "serve-test"]).await;
     assert!(banner.ends_with("in memory)"), "{banner}");
 
     let endpoints = format!("--endpoints={url}");
@@ -210,32 +193,9 @@ async fn put_until_shown(
 /// simple token lives unused: a token left idle past it is refused as etcd refuses one.
 #[tokio::test]
 async fn serve_takes_a_listen_url_and_expires_idle_tokens_after_auth_token_ttl() {
-    let mut child = tokio::process::Command::new(etcdkit_bin())
-        .args([
-            "serve",
-            "--listen",
-            "http://localhost:0",
-            "--auth-token-ttl",
-            "1",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = tokio::time::timeout(BOUND, lines.next_line())
-        .await
-        .expect("serve printed its address in time")
-        .unwrap()
-        .expect("a first line");
-    let url = banner
-        .strip_prefix("serving etcd v3 on http://127.0.0.1:")
-        .and_then(|rest| rest.split(' ').next())
-        .map(|port| format!("http://127.0.0.1:{port}"))
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
-
+    let (_child, url, _) =
+        spawn_serve(&["--listen", "http://localhost:0", "--auth-token-ttl", "1"]).await;
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let admin = within(etcdkit::Client::connect([url.as_str()]))
         .await
         .unwrap();

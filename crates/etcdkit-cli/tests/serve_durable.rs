@@ -7,43 +7,24 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{etcdkit_bin, run};
+use common::{etcdkit_bin, run, spawn_serve};
 use etcdkit::{Client, ClientOptions};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 const BOUND: Duration = Duration::from_secs(30);
 
 /// Starts `etcdkit serve --data-dir DIR` on a free port; returns it and its URL.
 async fn serve(dir: &Path) -> (Child, String) {
-    let mut child = tokio::process::Command::new(etcdkit_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = tokio::time::timeout(BOUND, lines.next_line())
-        .await
-        .expect("serve started in time")
-        .unwrap()
-        .expect("its banner");
+    let dir_arg = dir.to_str().expect("a UTF-8 temporary path");
+    let (child, url, banner) =
+        spawn_serve(&["--listen", "127.0.0.1:0", "--data-dir", dir_arg]).await;
     assert!(
         banner.ends_with(&format!("data in {})", dir.display())),
         "{banner}"
     );
-    let url = banner
-        .strip_prefix("serving etcd v3 on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-        .to_owned();
     (child, url)
 }
 

@@ -428,3 +428,30 @@ pub async fn grant_lease(endpoint: &str, id: i64, ttl: i64) {
         "lease grant failed: {response}"
     );
 }
+
+/// Runs `etcdkit serve ARGS` (stdout piped for its banner, killed when dropped) and waits
+/// for its banner line; returns the process, the URL the banner names and the banner.
+pub async fn spawn_serve(args: &[&str]) -> (tokio::process::Child, String, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(etcdkit_bin())
+        .arg("serve")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn etcdkit serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let banner = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve printed its banner in time")
+        .expect("read the banner")
+        .expect("a banner line");
+    let url = banner
+        .strip_prefix("serving etcd v3 on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+        .to_owned();
+    (child, url, banner)
+}
