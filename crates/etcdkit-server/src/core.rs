@@ -63,6 +63,9 @@ pub(crate) struct Core {
     pub(crate) alarms: Alarms,
     /// The peer URLs a member update gave this member (none until then).
     pub(crate) peer_urls: Vec<String>,
+    /// Learners added to the cluster: listed, updatable and removable as etcd's are, never
+    /// started (no raft here to talk to them).
+    pub(crate) learners: Vec<Learner>,
     /// Users, roles, permissions, whether auth is on.
     pub(crate) auth: AuthStore,
     /// The simple tokens handed out; like etcd's, in memory only.
@@ -72,6 +75,13 @@ pub(crate) struct Core {
     persist: Option<Persist>,
     /// Stops the server; the first change that cannot be stored pulls it.
     stop: watch::Sender<bool>,
+}
+
+/// A learner member: added, never started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Learner {
+    pub(crate) id: u64,
+    pub(crate) peer_urls: Vec<String>,
 }
 
 /// Everything the services share.
@@ -106,6 +116,7 @@ impl Shared {
             watches: WatchHub::default(),
             alarms: Alarms::default(),
             peer_urls: Vec::new(),
+            learners: Vec::new(),
             auth: AuthStore::default(),
             tokens: SimpleTokens::new(limits.auth_token_ttl),
             persist: None,
@@ -166,6 +177,7 @@ impl Core {
             self.alarms.activate(member_id, alarm);
         }
         self.peer_urls = loaded.peer_urls;
+        self.learners = loaded.learners;
         if let Some(auth) = loaded.auth {
             self.auth = auth;
         }

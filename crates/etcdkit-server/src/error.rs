@@ -50,6 +50,15 @@ pub enum EtcdError {
     MemberBadUrls,
     /// Promote of a member that is not a learner.
     MemberNotLearner,
+    /// A member add whose ID (derived from its peer URLs) is a member's already.
+    MemberExist,
+    /// A member add naming a peer URL a member has already.
+    PeerUrlExist,
+    /// A learner add past etcd's default `--max-learners` (1).
+    TooManyLearners,
+    /// A promote of a learner that is not in sync with the leader (this server's learners
+    /// never start, so never are).
+    LearnerNotReady,
     /// A membership change that would leave too few started members.
     NotEnoughStartedMembers,
     /// Move leader to a member that cannot lead.
@@ -135,6 +144,10 @@ impl EtcdError {
             EtcdError::LeaseNotFound | EtcdError::MemberNotFound => Code::NotFound,
             EtcdError::LeaseExist
             | EtcdError::MemberNotLearner
+            | EtcdError::MemberExist
+            | EtcdError::PeerUrlExist
+            | EtcdError::TooManyLearners
+            | EtcdError::LearnerNotReady
             | EtcdError::BadLeaderTransferee => Code::FailedPrecondition,
             EtcdError::NoSpace => Code::ResourceExhausted,
             EtcdError::StorageFailed => Code::Internal,
@@ -174,6 +187,12 @@ impl EtcdError {
             EtcdError::MemberNotFound => "etcdserver: member not found",
             EtcdError::MemberBadUrls => "etcdserver: given member URLs are invalid",
             EtcdError::MemberNotLearner => "etcdserver: can only promote a learner member",
+            EtcdError::MemberExist => "etcdserver: member ID already exist",
+            EtcdError::PeerUrlExist => "etcdserver: Peer URLs already exists",
+            EtcdError::TooManyLearners => "etcdserver: too many learner members in cluster",
+            EtcdError::LearnerNotReady => {
+                "etcdserver: can only promote a learner member which is in sync with leader"
+            }
             EtcdError::NotEnoughStartedMembers => {
                 "etcdserver: re-configuration failed due to not enough started members"
             }

@@ -394,7 +394,7 @@ impl std::error::Error for StartError {
 
 /// A nonzero ID that depends only on `parts` (FNV-1a), so a server's IDs are the same
 /// every time it starts with the same name on the same address.
-fn stable_id(parts: &[&str]) -> u64 {
+pub(crate) fn stable_id(parts: &[&str]) -> u64 {
     use std::hash::Hasher;
     let mut hasher = fnv::FnvHasher::default();
     for part in parts {

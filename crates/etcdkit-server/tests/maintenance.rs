@@ -306,3 +306,84 @@ async fn the_nospace_sequence_looks_the_same_on_real_etcd() {
     let on_ours = nospace_sequence(&ours).await;
     assert_eq!(on_ours, on_etcd);
 }
+
+/// What a client sees of adding, updating, promoting and removing a learner, with etcd's
+/// refusals along the way (member IDs left out: they differ between servers).
+async fn learner_sequence(c: &Client) -> Vec<String> {
+    fn outcome<T>(r: etcdkit::Result<T>) -> String {
+        match r {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("{:?} {:?}", e.kind(), e.message()),
+        }
+    }
+    let describe = |m: &etcdkit::cluster::Member| {
+        format!(
+            "name {:?} peers {:?} clients {:?} learner {}",
+            m.name(),
+            m.peer_urls(),
+            m.client_urls(),
+            m.is_learner()
+        )
+    };
+    let cl = c.cluster();
+    let mut seen = Vec::new();
+    let added = bounded(cl.member_add(["http://127.0.0.1:1"]).learner())
+        .await
+        .unwrap();
+    let learner = added.member().unwrap().clone();
+    seen.push(format!("added: {}", describe(&learner)));
+    seen.push(format!("members after add: {}", added.members().len()));
+    let again = bounded(cl.member_add(["http://127.0.0.1:1"]).learner()).await;
+    seen.push(format!("same URLs again: {}", outcome(again)));
+    let overlapping = bounded(
+        cl.member_add(["http://127.0.0.1:1", "http://127.0.0.1:3"])
+            .learner(),
+    )
+    .await;
+    seen.push(format!("a URL in use: {}", outcome(overlapping)));
+    let second = bounded(cl.member_add(["http://127.0.0.1:2"]).learner()).await;
+    seen.push(format!("a second learner: {}", outcome(second)));
+    let promote = bounded(cl.member_promote(learner.id())).await;
+    seen.push(format!("promote: {}", outcome(promote)));
+    let updated = bounded(cl.member_update(learner.id(), ["http://127.0.0.1:4"]))
+        .await
+        .unwrap();
+    let listed = updated
+        .members()
+        .iter()
+        .find(|m| m.id() == learner.id())
+        .map(describe);
+    seen.push(format!("updated: {listed:?}"));
+    let removed = bounded(cl.member_remove(learner.id())).await.unwrap();
+    seen.push(format!("members after remove: {}", removed.members().len()));
+    let gone = bounded(cl.member_promote(learner.id())).await;
+    seen.push(format!("promote a removed learner: {}", outcome(gone)));
+    seen
+}
+
+#[tokio::test]
+async fn learners_are_added_updated_refused_promotion_and_removed_as_on_real_etcd() {
+    let etcd = bounded(EtcdServer::start()).await.expect("start real etcd");
+    let real = bounded(options(etcd.endpoint()).connect()).await.unwrap();
+    let (_server, ours) = embedded().await;
+    let on_etcd = learner_sequence(&real).await;
+    let on_ours = learner_sequence(&ours).await;
+    assert_eq!(on_ours, on_etcd);
+}
+
+#[tokio::test]
+async fn a_learner_survives_a_restart_of_a_durable_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, c) = embedded_with(Server::builder().data_dir(dir.path())).await;
+    let added = bounded(c.cluster().member_add(["http://127.0.0.1:5"]).learner())
+        .await
+        .unwrap();
+    let id = added.member().unwrap().id();
+    drop(c);
+    bounded(server.shutdown()).await;
+    let (_server, c) = embedded_with(Server::builder().data_dir(dir.path())).await;
+    let list = bounded(c.cluster().member_list()).await.unwrap();
+    let learner = list.members().iter().find(|m| m.id() == id).unwrap();
+    assert!(learner.is_learner());
+    assert_eq!(learner.peer_urls(), ["http://127.0.0.1:5"]);
+}

@@ -1,7 +1,9 @@
-//! The bytes of a stored revision and of the peer URL list (integers big-endian).
+//! The bytes of a stored revision, of the peer URL list and of the learners (integers
+//! big-endian).
 
 use bytes::Bytes;
 
+use crate::core::Learner;
 use crate::generated::mvccpb::KeyValue;
 
 const TOMBSTONE: u8 = 0;
@@ -61,6 +63,27 @@ pub(super) fn decode_strings(mut bytes: &[u8]) -> Option<Vec<String>> {
     bytes.is_empty().then_some(list)
 }
 
+pub(super) fn encode_learners(learners: &[Learner]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&len32(learners.len()).to_be_bytes());
+    for learner in learners {
+        out.extend_from_slice(&learner.id.to_be_bytes());
+        put_bytes(&mut out, &encode_strings(&learner.peer_urls));
+    }
+    out
+}
+
+pub(super) fn decode_learners(mut bytes: &[u8]) -> Option<Vec<Learner>> {
+    let count = u32::from_be_bytes(take(&mut bytes, 4)?.try_into().ok()?);
+    let mut learners = Vec::new();
+    for _ in 0..count {
+        let id = u64::from_be_bytes(take(&mut bytes, 8)?.try_into().ok()?);
+        let peer_urls = decode_strings(take_bytes(&mut bytes)?)?;
+        learners.push(Learner { id, peer_urls });
+    }
+    bytes.is_empty().then_some(learners)
+}
+
 fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -116,5 +139,12 @@ mod tests {
         let urls = vec!["http://a:1".to_owned(), String::new()];
         assert_eq!(decode_strings(&encode_strings(&urls)), Some(urls));
         assert_eq!(decode_strings(&[0, 0, 0, 1]), None);
+        let learners = vec![Learner {
+            id: 0x1f4a,
+            peer_urls: vec!["http://127.0.0.1:24001".to_owned()],
+        }];
+        let encoded = encode_learners(&learners);
+        assert_eq!(decode_learners(&encoded), Some(learners));
+        assert_eq!(decode_learners(&encoded[..encoded.len() - 1]), None);
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! - `meta` (name → bytes): `format` (`"etcdkit-server data 1"`), `member_id` and
 //!   `cluster_id` (u64), `revision` and `compacted` (i64), `peer_urls` (a u32 count, then
-//!   each URL as a u32 length and its bytes), `auth` (users, roles, permissions, whether
+//!   each URL as a u32 length and its bytes), `learners` (a u32 count, then each learner's
+//!   ID (u64) and its peer URLs as `peer_urls` has them), `auth` (users, roles, permissions, whether
 //!   auth is on and its revision: see `auth/codec.rs`; tokens are not kept, as etcd
 //!   keeps none); integers big-endian;
 //! - `revisions` ((main, sub) → entry): every retained revision of every key, as the
@@ -28,6 +29,7 @@ use bytes::Bytes;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::auth::AuthStore;
+use crate::core::Learner;
 use crate::error::EtcdError;
 use crate::generated::mvccpb::KeyValue;
 use crate::store::Committed;
@@ -76,6 +78,7 @@ pub(crate) struct Loaded {
     pub(crate) leases: Vec<(i64, i64)>,
     pub(crate) alarms: Vec<(u64, i32)>,
     pub(crate) peer_urls: Vec<String>,
+    pub(crate) learners: Vec<Learner>,
     /// The auth store, once an auth change stored it.
     pub(crate) auth: Option<AuthStore>,
 }
@@ -202,6 +205,15 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// The learners after a change of them (written whole).
+    pub(crate) fn learners(&mut self, learners: &[Learner]) -> Result<(), StepError> {
+        let encoded = codec::encode_learners(learners);
+        self.txn
+            .open_table(META)?
+            .insert("learners", encoded.as_slice())?;
+        Ok(())
+    }
+
     /// The auth store after a change of it (written whole).
     pub(crate) fn auth(&mut self, auth: &AuthStore) -> Result<(), StepError> {
         self.txn
@@ -251,6 +263,10 @@ fn load(db: &Database) -> Result<Loaded, DataDirError> {
     if let Some(urls) = get("peer_urls")? {
         loaded.peer_urls = codec::decode_strings(&urls)
             .ok_or_else(|| DataDirError::Damaged("meta \"peer_urls\" does not decode".into()))?;
+    }
+    if let Some(learners) = get("learners")? {
+        loaded.learners = codec::decode_learners(&learners)
+            .ok_or_else(|| DataDirError::Damaged("meta \"learners\" does not decode".into()))?;
     }
     if let Some(auth) = get("auth")? {
         loaded.auth = Some(
