@@ -73,7 +73,9 @@
 //!   lease revoke, and time-to-live with keys, need rights on the lease's keys; lease
 //!   grant, keepalive and list need a user; compaction, defragment, snapshot, hash,
 //!   hash_kv, move leader, downgrade, member changes and the auth calls need root (a user
-//!   may get itself and its own roles); status, alarms and the member list need nothing.
+//!   may get itself and its own roles); status, alarms and the member list need a user
+//!   (any: with auth on, etcd 3.6 refuses every request without a token, "user name is
+//!   empty").
 //!   Lock and election check the keys etcd's recipes would touch and answer as etcd does
 //!   (gRPC `UNKNOWN`). Root may do anything.
 //!

@@ -166,6 +166,18 @@ async fn auth_sequence(endpoint: &str) -> Vec<String> {
         bounded(admin.kv().get("/a/x")).await.map(|r| r.count()),
     ));
     s.push(seen(
+        "anonymous status",
+        bounded(admin.maintenance().status()).await.map(|_| ()),
+    ));
+    s.push(seen(
+        "anonymous alarm list",
+        bounded(admin.maintenance().alarm_list()).await.map(|_| ()),
+    ));
+    s.push(seen(
+        "anonymous member list",
+        bounded(admin.cluster().member_list()).await.map(|_| ()),
+    ));
+    s.push(seen(
         "anonymous lease grant",
         bounded(admin.lease().grant(Duration::from_secs(60)))
             .await
@@ -174,6 +186,20 @@ async fn auth_sequence(endpoint: &str) -> Vec<String> {
 
     let root = login(endpoint, "root", "rootpw").await;
     let u = login(endpoint, "u", "upw").await;
+    s.push(seen(
+        "user status",
+        bounded(u.maintenance().status()).await.map(|_| ()),
+    ));
+    s.push(seen(
+        "user alarm list",
+        bounded(u.maintenance().alarm_list()).await.map(|_| ()),
+    ));
+    s.push(seen(
+        "user member list",
+        bounded(u.cluster().member_list())
+            .await
+            .map(|r| r.members().len()),
+    ));
     let wrong = login(endpoint, "u", "nope").await;
     s.push(seen(
         "wrong password",

@@ -56,6 +56,20 @@ impl Core {
 }
 
 impl Core {
+    /// [`Core::caller`] for a request any user may make but nobody anonymous: with auth on,
+    /// etcd 3.6 refuses every request without a token (status, alarms and the member list
+    /// too: checked against 3.6.16).
+    ///
+    /// # Errors
+    ///
+    /// [`EtcdError::UserEmpty`] without a token while auth is on; as [`Core::caller`].
+    pub(crate) fn user(&mut self, token: Option<&str>) -> Result<Caller, EtcdError> {
+        match self.caller(token)? {
+            Caller::Anonymous => Err(EtcdError::UserEmpty),
+            caller => Ok(caller),
+        }
+    }
+
     /// The checks of the lock and election services, which etcd runs as its client
     /// recipes over KV with the caller's token: each `(access, key, range_end)` in the
     /// order the recipe's requests need them. Their errors come back as the recipes'

@@ -52,7 +52,7 @@ impl ClusterService {
     }
 
     /// Membership changes are for root alone once auth is on (etcd's
-    /// `checkMembershipOperationPermission`); the member list is for anyone.
+    /// `checkMembershipOperationPermission`); the member list is for any user.
     fn check_admin(&self, meta: &tonic::metadata::MetadataMap) -> Result<(), EtcdError> {
         let token = token(meta);
         let mut core = self.0.lock();
@@ -209,8 +209,11 @@ impl Cluster for ClusterService {
 
     async fn member_list(
         &self,
-        _: Request<MemberListRequest>,
+        req: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
+        // Any user, not nobody, once auth is on (checked against etcd 3.6.16).
+        let token = token(req.metadata());
+        self.0.lock().user(token.as_deref())?;
         let (header, members) = self.members();
         Ok(Response::new(MemberListResponse {
             header: Some(header),

@@ -42,14 +42,20 @@ impl MaintenanceService {
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        // Alarms take etcd's raft path, which refuses an unknown token; no role needed.
+        // Alarms take etcd's raft path, which refuses an unknown token or none; no role
+        // needed.
         let token = check::token(req.metadata());
-        self.0.lock().caller(token.as_deref())?;
+        self.0.lock().user(token.as_deref())?;
         Ok(Response::new(alarm::answer(&self.0, &req.into_inner())?))
     }
 
-    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let core = self.0.lock();
+    async fn status(
+        &self,
+        req: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let token = check::token(req.metadata());
+        let mut core = self.0.lock();
+        core.user(token.as_deref())?;
         let revision = core.store.revision();
         // The quota's estimate of the store, on top of what an empty etcd backend takes
         // (20 KiB): never zero, as etcdctl's status table divides by it.
