@@ -153,6 +153,8 @@ async fn the_snapshot_streams_the_store_in_the_documented_format() {
         bytes.extend_from_slice(&chunk);
     }
     assert!(chunks >= 3, "{chunks} chunks");
+    // The storage version rides along, as etcd 3.6's does (etcdctl prints it).
+    assert_eq!(snap.server_version(), Some(etcdkit_server::ETCD_VERSION));
     assert!(bytes.starts_with(b"etcdkit-server snapshot 1\n"));
     let rev = i64::from_be_bytes(bytes[26..34].try_into().unwrap());
     assert_eq!(rev, 101);

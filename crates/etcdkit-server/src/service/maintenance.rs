@@ -198,6 +198,8 @@ fn snapshot_chunks(
             header: Some(shared.info.header(revision)),
             remaining_bytes: u64::try_from(bytes.len() - end).unwrap_or(0),
             blob: bytes.slice(sent..end),
+            // The storage version, as etcd 3.6 sends it with each chunk.
+            version: ETCD_VERSION.to_owned(),
         }));
         sent = end;
     }

@@ -777,6 +777,9 @@ pub struct SnapshotResponse {
     pub remaining_bytes: u64,
     #[prost(bytes = "bytes", tag = "3")]
     pub blob: ::prost::bytes::Bytes,
+    /// The member's storage version (etcd 3.6 and newer; empty from older members).
+    #[prost(string, tag = "4")]
+    pub version: ::prost::alloc::string::String,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AuthEnableRequest {}

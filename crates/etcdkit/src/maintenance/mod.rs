@@ -25,7 +25,7 @@ use crate::types::{MemberId, Revision};
 
 pub use request::AdminRequest;
 use snapshot::part_path;
-pub use snapshot::{OpenSnapshot, Snapshot, SnapshotProgress};
+pub use snapshot::{OpenSnapshot, SavedSnapshot, Snapshot, SnapshotProgress};
 pub use types::{
     Alarm, AlarmResponse, AlarmType, DefragmentResponse, DowngradeAction, DowngradeInfo,
     DowngradeResponse, HashKvResponse, HashResponse, MoveLeaderResponse, StatusResponse,
@@ -315,7 +315,7 @@ impl Maintenance {
     /// [`ErrorKind::Io`] when writing fails; [`ErrorKind::Protocol`] when the stream ends
     /// early; the call's own failures ([`ErrorKind::Unavailable`], [`ErrorKind::Timeout`],
     /// ...).
-    pub async fn save_snapshot<W, P>(&self, writer: &mut W, progress: P) -> Result<SnapshotProgress>
+    pub async fn save_snapshot<W, P>(&self, writer: &mut W, progress: P) -> Result<SavedSnapshot>
     where
         W: AsyncWrite + Unpin + ?Sized,
         P: FnMut(SnapshotProgress),
@@ -337,7 +337,7 @@ impl Maintenance {
         &self,
         path: impl AsRef<Path>,
         progress: P,
-    ) -> Result<SnapshotProgress>
+    ) -> Result<SavedSnapshot>
     where
         P: FnMut(SnapshotProgress),
     {

@@ -22,6 +22,20 @@ pub struct SnapshotProgress {
     pub total: Option<u64>,
 }
 
+/// What a finished snapshot transfer got: from [`Snapshot::write_to`] and the
+/// `save_snapshot*` methods of [`Maintenance`](super::Maintenance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedSnapshot {
+    /// Bytes received and written.
+    pub received: u64,
+    /// The size the server announced for the database, when it said; the snapshot ends
+    /// with a 32-byte SHA-256 checksum after it.
+    pub total: Option<u64>,
+    /// The member's storage version, which etcd 3.6 and newer send with a snapshot
+    /// (etcdctl prints it as `Server version ...`); `None` from older members.
+    pub server_version: Option<String>,
+}
+
 /// The opening of a snapshot stream; await it. From
 /// [`Maintenance::snapshot`](super::Maintenance::snapshot).
 #[must_use = "a request does nothing until awaited"]
@@ -63,6 +77,7 @@ request_future! {
                 received: 0,
                 total: None,
             },
+            server_version: None,
             done: false,
         })
     }
@@ -74,6 +89,8 @@ request_future! {
 pub struct Snapshot {
     stream: RpcStream<pb::SnapshotResponse>,
     progress: SnapshotProgress,
+    /// The first non-empty `version` the member sent.
+    server_version: Option<String>,
     done: bool,
 }
 
@@ -118,6 +135,9 @@ impl Snapshot {
                 )
                 .with_operation("maintenance.snapshot"));
             };
+            if self.server_version.is_none() && !response.version.is_empty() {
+                self.server_version = Some(response.version);
+            }
             let len = u64::try_from(response.blob.len()).unwrap_or(u64::MAX);
             self.progress.received = self.progress.received.saturating_add(len);
             if self.progress.total.is_none() {
@@ -138,6 +158,12 @@ impl Snapshot {
         self.progress
     }
 
+    /// The member's storage version, once a chunk has carried it (etcd 3.6 and newer
+    /// send it); `None` before that and from older members.
+    pub fn server_version(&self) -> Option<&str> {
+        self.server_version.as_deref()
+    }
+
     /// The endpoint sending the snapshot.
     pub fn endpoint(&self) -> &str {
         self.stream.endpoint()
@@ -149,11 +175,7 @@ impl Snapshot {
     /// # Errors
     ///
     /// [`ErrorKind::Io`] when writing fails; otherwise as [`Snapshot::chunk`].
-    pub async fn write_to<W, P>(
-        &mut self,
-        writer: &mut W,
-        mut progress: P,
-    ) -> Result<SnapshotProgress>
+    pub async fn write_to<W, P>(&mut self, writer: &mut W, mut progress: P) -> Result<SavedSnapshot>
     where
         W: AsyncWrite + Unpin + ?Sized,
         P: FnMut(SnapshotProgress),
@@ -163,7 +185,11 @@ impl Snapshot {
             progress(self.progress);
         }
         writer.flush().await.map_err(write_error)?;
-        Ok(self.progress)
+        Ok(SavedSnapshot {
+            received: self.progress.received,
+            total: self.progress.total,
+            server_version: self.server_version.clone(),
+        })
     }
 }
 

@@ -43,12 +43,17 @@ pub async fn run(global: &GlobalArgs, args: &[String]) -> Result<(), CliError> {
     if terminal {
         eprintln!();
     }
-    let progress = saved.map_err(|e| CliError::new(ExitCode::Interrupted, etcd_message(&e)))?;
+    let saved = saved.map_err(|e| CliError::new(ExitCode::Interrupted, etcd_message(&e)))?;
     eprintln!(
         "fetched snapshot: {}",
-        go_compat::humanize_bytes(progress.received)
+        go_compat::humanize_bytes(saved.received)
     );
-    write_stdout(format!("Snapshot saved at {path}\n").as_bytes())
+    let mut out = format!("Snapshot saved at {path}\n");
+    // etcdctl 3.6 adds the member's storage version when the member sends one (3.6+).
+    if let Some(version) = &saved.server_version {
+        out.push_str(&format!("Server version {version}\n"));
+    }
+    write_stdout(out.as_bytes())
 }
 
 /// Rewrites the progress line: bytes so far, out of the announced size when known.
