@@ -50,14 +50,19 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Prints a failure on stderr as etcdctl does and gives its exit code.
+///
+/// A stderr nobody reads (a closed pipe) loses the text, not the exit code: `eprintln!`
+/// would panic there and exit 101.
 fn report(e: &CliError) -> std::process::ExitCode {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
     if let Some(detail) = &e.detail {
-        eprintln!("{detail}");
+        let _ = writeln!(stderr, "{detail}");
     }
     // An empty message means the command already said what failed
     // (`endpoint status`).
     if !e.message.is_empty() {
-        eprintln!("Error: {}", e.message);
+        let _ = writeln!(stderr, "Error: {}", e.message);
     }
     std::process::ExitCode::from(e.code as u8)
 }

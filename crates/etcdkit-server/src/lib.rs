@@ -89,8 +89,8 @@
 //! `etcdkit-testkit` starts this server instead of an etcd process for every single
 //! server (`EtcdServer::start`) when `ETCDKIT_TEST_ETCD=embedded`, or for one builder with
 //! `ClusterBuilder::embedded(true)`; see its crate docs. `scripts/test` runs the client's
-//! KV, watch, lease and lock/election suites and the recipes' mutex and election tests
-//! against it too, after the run against etcd. `etcdkit serve` runs it from the command
+//! KV, watch, lease, lock/election, auth and token-expiry suites and the recipes' mutex and
+//! election tests against it too, after the run against etcd. `etcdkit serve` runs it from the command
 //! line.
 //!
 //! # Snapshot format
@@ -213,6 +213,18 @@
 //!   there may live up to a second longer. Which keys lock and election check follows etcd's recipes (read and write on the
 //!   contender or leader key, read under the name); only lock's answers were compared
 //!   with etcd 3.6.16.
+//! - gRPC only: no plain HTTP on the client port (`/health`, `/version`, `/readyz`,
+//!   `/metrics`, the JSON gateway under `/v3/`), so HTTP health checks and `etcdctl check
+//!   datascale` (which reads `/metrics`) do not work against it.
+//! - Status reports version `3.6.0` (the etcd API and storage version it answers as, where
+//!   etcd 3.6.16 reports its release, `3.6.16`), a `db_size_quota` of 0 unless
+//!   [`ServerBuilder::quota_backend_bytes`] set one (etcd reports its 2 GiB default), and
+//!   no `downgrade_info` (not in this project's schema). The member list shows no peer
+//!   URLs until a member update gives some (etcd's member has its advertised peer URL).
+//!   Listening on an unspecified address (`0.0.0.0`), the client URL it advertises is
+//!   the loopback address with that port.
+//! - A message that is not gRPC framing (a bad compression flag) is refused by tonic as
+//!   INTERNAL; etcd's grpc-go answers RESOURCE_EXHAUSTED. Nothing is applied either way.
 //! - The CORRUPT alarm can be raised and cleared but refuses nothing (etcd refuses every
 //!   request while it is raised).
 

@@ -224,7 +224,7 @@ impl ServerBuilder {
         let shared = Arc::new(Shared::new(
             info,
             limits,
-            format!("http://{addr}"),
+            format!("http://{}", reachable(addr)),
             self.name.clone(),
             stop.clone(),
             durable,
@@ -286,8 +286,17 @@ impl ServerBuilder {
     }
 }
 
-/// A running server. Dropping it stops it (without waiting); [`RunningServer::shutdown`]
-/// stops it and waits.
+/// A running server.
+///
+/// **Drop** stops it without waiting: it stops accepting connections, ends every watch and
+/// keepalive stream as UNAVAILABLE (as a stopping etcd's dropped connections look), closes
+/// the data directory at once, and lets the connections close in the background (a
+/// request already on its way may still be answered for a moment). Clients see what they
+/// see when an etcd member goes away: etcdkit's calls fail as unavailable once their
+/// connection is refused, and its watchers and lease keepers keep retrying (as they would
+/// for a restarting member) until dropped or their own deadlines pass.
+/// [`RunningServer::shutdown`] does the same and waits, a bounded while, for the
+/// connections to close.
 pub struct RunningServer {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
@@ -304,14 +313,15 @@ impl fmt::Debug for RunningServer {
 }
 
 impl RunningServer {
-    /// `"127.0.0.1:PORT"`: the address to give a client.
+    /// `"127.0.0.1:PORT"`: the address to give a client (for a server listening on an
+    /// unspecified address such as `0.0.0.0`, the loopback address with its port).
     pub fn endpoint(&self) -> String {
-        self.addr.to_string()
+        reachable(self.addr).to_string()
     }
 
     /// `"http://127.0.0.1:PORT"`, as the member list advertises it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", reachable(self.addr))
     }
 
     /// The socket address the server listens on.
@@ -389,6 +399,21 @@ impl std::error::Error for StartError {
             StartError::Listen { source, .. } => Some(source),
             StartError::DataDir { reason, .. } => Some(reason),
         }
+    }
+}
+
+/// Where a client on this machine reaches a server listening on `addr`: `addr` itself,
+/// or the loopback address of its family for an unspecified one (`0.0.0.0`, `[::]`), which
+/// is no address to connect to.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
     }
 }
 

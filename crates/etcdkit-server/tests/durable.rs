@@ -324,6 +324,35 @@ async fn a_foreign_or_damaged_data_dir_is_refused_with_a_clear_error() {
         ),
         "{err:?}"
     );
+
+    // A store cut short (a disk that filled, a copy stopped halfway): redb asserts on it,
+    // which must come back as damage, not take the caller down.
+    let truncated = root.path().join("truncated");
+    {
+        let (server, c) = durable(&truncated).await;
+        bounded(c.kv().put("dm/k", "v")).await.unwrap();
+        drop(c);
+        bounded(server.shutdown()).await;
+    }
+    let path = truncated.join("etcdkit-server.redb");
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let err = start(truncated).await;
+    assert!(
+        matches!(
+            &err,
+            StartError::DataDir {
+                reason: DataDirError::Damaged(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -77,3 +77,18 @@ async fn a_watch_resumes_on_a_server_restarted_at_the_same_address() {
     let response = bounded(watch.next()).await.unwrap().unwrap();
     assert_eq!(response.events()[0].kv().key().as_ref(), b"again/k");
 }
+
+#[tokio::test]
+async fn a_server_on_an_unspecified_address_advertises_loopback() {
+    let builder = etcdkit_server::Server::builder().listen(([0, 0, 0, 0], 0).into());
+    let (server, c) = common::embedded_with(builder).await;
+    assert!(server.local_addr().ip().is_unspecified());
+    let port = server.local_addr().port();
+    assert_eq!(server.endpoint(), format!("127.0.0.1:{port}"));
+    assert_eq!(server.url(), format!("http://127.0.0.1:{port}"));
+    let list = bounded(c.cluster().member_list()).await.unwrap();
+    assert_eq!(
+        list.members()[0].client_urls(),
+        [format!("http://127.0.0.1:{port}")]
+    );
+}

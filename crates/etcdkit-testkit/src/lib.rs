@@ -46,14 +46,17 @@
 //! [`Error::EmbeddedUnsupported`], what only a process has: kill, stop, resume, restart,
 //! metrics, its log and data directory, new members and network faults (the list is on
 //! [`EtcdCluster`], "Embedded"). A builder asking for what it cannot be (several members,
-//! etcd flags, an etcd binary, TLS, a kept data directory, network faults) fails at start
-//! with [`Error::InvalidConfig`]: nothing is silently dropped.
+//! etcd flags it has no setting for, an etcd binary, TLS, a kept data directory, network
+//! faults) fails at start with [`Error::InvalidConfig`]: nothing is silently dropped. The
+//! flags it has settings for are taken: `--auth-token=simple`, `--auth-token-ttl`,
+//! `--quota-backend-bytes`, `--max-request-bytes`, `--max-txn-ops`.
 //!
 //! A test that needs a real process, or several members, says so with
 //! [`skip_if_embedded`] as its first line: under `ETCDKIT_TEST_ETCD=embedded` it prints
 //! `skipped (embedded etcdkit-server): REASON` (shown with `--nocapture`) and returns, and
-//! otherwise runs as always. `scripts/test` runs the client's KV, watch, lease and
-//! lock/election suites and the recipes' mutex and election tests both ways.
+//! otherwise runs as always. `scripts/test` runs the client's KV, watch, lease,
+//! lock/election, auth and token-expiry suites and the recipes' mutex and election tests
+//! both ways.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), etcdkit_testkit::Error> {

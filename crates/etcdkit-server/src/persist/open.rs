@@ -101,8 +101,8 @@ pub(crate) fn open(dir: &Path) -> Result<(Persist, Loaded), DataDirError> {
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "the store could not be opened".to_owned());
-        DataDirError::Damaged(why)
+            .unwrap_or_else(|| "no reason given".to_owned());
+        DataDirError::Damaged(format!("redb could not open {FILE_NAME} ({why})"))
     })??;
     Ok((
         Persist {
