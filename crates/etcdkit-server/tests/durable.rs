@@ -287,16 +287,7 @@ async fn a_foreign_or_damaged_data_dir_is_refused_with_a_clear_error() {
     std::fs::create_dir_all(&garbage).unwrap();
     std::fs::write(garbage.join("etcdkit-server.redb"), vec![0x5a; 8192]).unwrap();
     let err = start(garbage).await;
-    assert!(
-        matches!(
-            &err,
-            StartError::DataDir {
-                reason: DataDirError::Damaged(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_damaged(&err);
     assert!(err.to_string().contains("damaged"), "{err}");
 
     // A store whose pages were overwritten after its header.
@@ -314,16 +305,7 @@ async fn a_foreign_or_damaged_data_dir_is_refused_with_a_clear_error() {
     }
     std::fs::write(&path, bytes).unwrap();
     let err = start(broken).await;
-    assert!(
-        matches!(
-            &err,
-            StartError::DataDir {
-                reason: DataDirError::Damaged(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_damaged(&err);
 
     // A store cut short (a disk that filled, a copy stopped halfway): redb asserts on it,
     // which must come back as damage, not take the caller down.
@@ -343,16 +325,7 @@ async fn a_foreign_or_damaged_data_dir_is_refused_with_a_clear_error() {
         .set_len(len / 2)
         .unwrap();
     let err = start(truncated).await;
-    assert!(
-        matches!(
-            &err,
-            StartError::DataDir {
-                reason: DataDirError::Damaged(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_damaged(&err);
 }
 
 #[tokio::test]
@@ -421,4 +394,18 @@ async fn users_roles_permissions_and_enabled_auth_survive_a_restart() {
     let wrong = bounded(login("u", "nope")).await.unwrap();
     let refused = bounded(wrong.kv().get("au/k")).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::AuthFailed, "{refused}");
+}
+
+/// `err` refuses the data directory as damaged.
+fn assert_damaged(err: &StartError) {
+    assert!(
+        matches!(
+            err,
+            StartError::DataDir {
+                reason: DataDirError::Damaged(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
