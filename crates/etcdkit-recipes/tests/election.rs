@@ -17,9 +17,11 @@ use futures_util::StreamExt;
 async fn setup() -> (EtcdServer, Client) {
     let etcd = bounded(EtcdServer::start()).await.unwrap();
     let client = bounded(
-        ClientOptions::new(vec![etcd.endpoint()])
-            .request_timeout(Duration::from_secs(10))
-            .connect(),
+        common::in_process(
+            ClientOptions::new(vec![etcd.endpoint()]).request_timeout(Duration::from_secs(10)),
+            &[etcd.endpoint()],
+        )
+        .connect(),
     )
     .await
     .unwrap();

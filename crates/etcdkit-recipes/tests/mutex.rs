@@ -22,16 +22,14 @@ use etcdkit_testkit::{EtcdCluster, EtcdServer};
 use futures_util::FutureExt;
 
 async fn connect(endpoints: Vec<String>) -> Client {
-    bounded(
-        ClientOptions::new(endpoints)
-            .dial_timeout(Duration::from_secs(2))
-            .request_timeout(Duration::from_secs(10))
-            .keepalive_interval(Duration::from_millis(500))
-            .keepalive_timeout(Duration::from_secs(1))
-            .connect(),
-    )
-    .await
-    .unwrap()
+    let options = ClientOptions::new(endpoints.clone())
+        .dial_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(10))
+        .keepalive_interval(Duration::from_millis(500))
+        .keepalive_timeout(Duration::from_secs(1));
+    bounded(common::in_process(options, &endpoints).connect())
+        .await
+        .unwrap()
 }
 
 async fn session(client: &Client, ttl: u64) -> Session {

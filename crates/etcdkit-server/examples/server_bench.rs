@@ -9,7 +9,9 @@
 //! Real etcd is one member started by the test kit (data on tmpfs when there is room, as
 //! the test kit does by default; `ETCD_BIN` or `scripts/install-etcd` pick the binary).
 //! The embedded server runs in this process, on the same tokio runtime as the client, as
-//! a test runs it. Memory is resident memory: the server's own for etcd (from `/proc`),
+//! a test runs it, and is measured two ways: over loopback TCP (as etcd is), and handed
+//! the requests in-process (`RunningServer::service`, `etcdkit::InProcess`: no socket, no
+//! HTTP/2), as a test in the same process can reach it. Memory is resident memory: the server's own for etcd (from `/proc`),
 //! this process's growth for the embedded server minus the growth the same client work
 //! causes in this process against real etcd (the client's own share). The figures go to
 //! `docs/BENCHMARKS.md` by hand, with this command and the etcd version.
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use etcdkit::Client;
+use etcdkit::{Client, ClientOptions, InProcess};
 use etcdkit_testkit::EtcdServer;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,55 +62,72 @@ async fn main() -> Result<(), BoxError> {
     );
     let real = Client::connect([etcd.endpoint()]).await?;
     let ours = Client::connect([embedded.endpoint()]).await?;
+    let local = in_process(&embedded).await?;
     let keys: Arc<Vec<Bytes>> = Arc::new(
         (0..KEYS)
             .map(|i| Bytes::from(format!("bench/{i:08}")))
             .collect(),
     );
     let value = Bytes::from(vec![b'v'; VALUE]);
+    // `ours` and `local` reach the same server: its keys are stored once.
     for client in [&real, &ours] {
         drive(client, Op::Put, &keys, &value, KEYS).await?;
     }
 
-    println!("\n| workload | etcd ops/s | etcdkit-server ops/s | ratio |\n|---|---:|---:|---:|");
+    println!(
+        "\n| workload | etcd ops/s | etcdkit-server over TCP ops/s | ratio | \
+         etcdkit-server in-process ops/s | ratio |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let clients = [&real, &ours, &local];
     for op in [Op::Put, Op::GetSerializable] {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut rates: [Vec<f64>; 3] = Default::default();
         for round in 0..rounds {
-            // Who goes first alternates, so neither always runs on a warmer machine.
-            let order = if round % 2 == 0 {
-                [(&real, true), (&ours, false)]
-            } else {
-                [(&ours, false), (&real, true)]
-            };
-            for (client, is_real) in order {
+            // The order rotates, so none always runs on a warmer machine.
+            for turn in 0..clients.len() {
+                let which = (round + turn) % clients.len();
+                let client = clients[which];
                 drive(client, op, &keys, &value, OPS / 10).await?;
                 let started = Instant::now();
                 drive(client, op, &keys, &value, OPS).await?;
-                let rate = OPS as f64 / started.elapsed().as_secs_f64();
-                if is_real { &mut a } else { &mut b }.push(rate);
+                rates[which].push(OPS as f64 / started.elapsed().as_secs_f64());
             }
         }
-        let (a, b) = (median(&mut a), median(&mut b));
-        println!("| {op:?} | {a:.0} | {b:.0} | {:.2}x |", b / a);
+        let [a, b, c] = rates.map(|mut r| median(&mut r));
+        println!(
+            "| {op:?} | {a:.0} | {b:.0} | {:.2}x | {c:.0} | {:.2}x |",
+            b / a,
+            c / a
+        );
     }
 
     // Startup: a new server, a new client, one answered get.
-    let mut startups = Vec::with_capacity(STARTUPS);
-    for _ in 0..STARTUPS {
-        let started = Instant::now();
-        let server = etcdkit_server::Server::builder().start().await?;
-        let client = Client::connect([server.endpoint()]).await?;
-        client.kv().get("startup").await?;
-        startups.push(started.elapsed().as_secs_f64() * 1e3);
-        drop(client);
-        server.shutdown().await;
+    for in_process_client in [false, true] {
+        let mut startups = Vec::with_capacity(STARTUPS);
+        for _ in 0..STARTUPS {
+            let started = Instant::now();
+            let server = etcdkit_server::Server::builder().start().await?;
+            let client = if in_process_client {
+                in_process(&server).await?
+            } else {
+                Client::connect([server.endpoint()]).await?
+            };
+            client.kv().get("startup").await?;
+            startups.push(started.elapsed().as_secs_f64() * 1e3);
+            drop(client);
+            server.shutdown().await;
+        }
+        let p50 = median(&mut startups);
+        let worst = startups.iter().copied().fold(0.0, f64::max);
+        let how = if in_process_client {
+            "in-process"
+        } else {
+            "over TCP"
+        };
+        println!(
+            "\nstartup to first answered get (server start, client connect {how}, get), \
+             {STARTUPS} times: median {p50:.2} ms, worst {worst:.2} ms"
+        );
     }
-    let p50 = median(&mut startups);
-    let worst = startups.iter().copied().fold(0.0, f64::max);
-    println!(
-        "\nstartup to first answered get (server start, client connect, get), {STARTUPS} times: \
-         median {p50:.2} ms, worst {worst:.2} ms"
-    );
 
     // Memory per stored key: distinct keys, each written once.
     let prefix = "mem/key/";
@@ -145,6 +164,14 @@ async fn main() -> Result<(), BoxError> {
     );
     drop((held, held_too));
     Ok(())
+}
+
+/// A client that reaches `server` in this process.
+async fn in_process(server: &etcdkit_server::RunningServer) -> Result<Client, BoxError> {
+    Ok(ClientOptions::new([server.url()])
+        .in_process(InProcess::new(server.url(), server.service()))
+        .connect()
+        .await?)
 }
 
 /// Runs `ops` operations from [`TASKS`] tasks sharing `client`.

@@ -233,6 +233,7 @@ mod auth;
 mod core;
 mod error;
 mod generated;
+mod in_process;
 mod lease;
 mod persist;
 mod server;
@@ -243,6 +244,7 @@ mod wait;
 mod watch;
 
 pub use error::EtcdError;
+pub use in_process::{InProcessService, ServerStopped};
 pub use persist::DataDirError;
 pub use server::{
     DEFAULT_AUTH_TOKEN_TTL, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, DEFAULT_MIN_LEASE_TTL,

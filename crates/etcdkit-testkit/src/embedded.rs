@@ -1,9 +1,10 @@
 //! The embedded server: `etcdkit-server` running in the test's own process instead of an
 //! etcd process, and the setting that picks it (`ETCDKIT_TEST_ETCD`).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use etcdkit_server::{RunningServer, ServerBuilder};
+use etcdkit_server::{InProcessService, RunningServer, ServerBuilder};
 
 use crate::{Error, EtcdVersion};
 
@@ -17,18 +18,57 @@ pub const TEST_ETCD_ENV: &str = "ETCDKIT_TEST_ETCD";
 const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
 
 /// Whether `ETCDKIT_TEST_ETCD` asks for the embedded server: unset, empty or `real` is
-/// `false`, `embedded` is `true`. Read at each call, so one build of a test binary runs
-/// either way.
+/// `false`, `embedded` and `in-process` are `true`. Read at each call, so one build of a
+/// test binary runs either way.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] for any other value (or one that is not UTF-8).
 pub fn embedded_from_env() -> Result<bool, Error> {
+    Ok(mode_from_env()? != Mode::Real)
+}
+
+/// What `ETCDKIT_TEST_ETCD` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Real,
+    Embedded,
+    /// Embedded, and its clients reach it in-process ([`in_process_service`]).
+    InProcess,
+}
+
+fn mode_from_env() -> Result<Mode, Error> {
     match std::env::var(TEST_ETCD_ENV) {
-        Err(std::env::VarError::NotPresent) => Ok(false),
+        Err(std::env::VarError::NotPresent) => Ok(Mode::Real),
         Ok(value) => parse(&value),
         Err(std::env::VarError::NotUnicode(value)) => Err(bad_value(&value.to_string_lossy())),
     }
+}
+
+/// The embedded servers started under `ETCDKIT_TEST_ETCD=in-process` and still running,
+/// by URL.
+static IN_PROCESS: Mutex<Vec<(String, InProcessService)>> = Mutex::new(Vec::new());
+
+/// The gRPC service of the embedded server at `endpoint` (`host:port` or
+/// `http://host:port`), when `ETCDKIT_TEST_ETCD=in-process` started it and it is still
+/// running; `None` otherwise (real etcd, `embedded`, another endpoint).
+///
+/// For a test's client options, so that under `in-process` the client reaches the server
+/// without a socket (`etcdkit::InProcess`), and over TCP otherwise:
+///
+/// ```ignore
+/// let mut options = etcdkit::ClientOptions::new([endpoint.clone()]);
+/// if let Some(service) = etcdkit_testkit::in_process_service(&endpoint) {
+///     options = options.in_process(etcdkit::InProcess::new(endpoint, service));
+/// }
+/// ```
+pub fn in_process_service(endpoint: &str) -> Option<InProcessService> {
+    let wanted = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    let servers = IN_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+    servers
+        .iter()
+        .find(|(url, _)| url.strip_prefix("http://").unwrap_or(url) == wanted)
+        .map(|(_, service)| service.clone())
 }
 
 /// `true`, after printing `skipped (embedded etcdkit-server): REASON` to stderr, when
@@ -51,10 +91,11 @@ pub fn skip_if_embedded(reason: &str) -> bool {
     embedded
 }
 
-fn parse(value: &str) -> Result<bool, Error> {
+fn parse(value: &str) -> Result<Mode, Error> {
     match value {
-        "" | "real" => Ok(false),
-        "embedded" => Ok(true),
+        "" | "real" => Ok(Mode::Real),
+        "embedded" => Ok(Mode::Embedded),
+        "in-process" => Ok(Mode::InProcess),
         other => Err(bad_value(other)),
     }
 }
@@ -62,8 +103,9 @@ fn parse(value: &str) -> Result<bool, Error> {
 fn bad_value(value: &str) -> Error {
     Error::InvalidConfig {
         reason: format!(
-            "{TEST_ETCD_ENV}={value:?}: use `real` (etcd processes, the default) or `embedded` \
-             (etcdkit-server in the test process)"
+            "{TEST_ETCD_ENV}={value:?}: use `real` (etcd processes, the default), `embedded` \
+             (etcdkit-server in the test process) or `in-process` (the same, reached without \
+             a socket by clients that ask etcdkit_testkit::in_process_service)"
         ),
     }
 }
@@ -117,10 +159,20 @@ pub(crate) fn settings_from_flags(
 }
 
 /// A running embedded server and what the test kit reports about it.
+///
+/// **Drop** stops the server (see `RunningServer`) and forgets its in-process service.
 #[derive(Debug)]
 pub(crate) struct Embedded {
     server: RunningServer,
     name: String,
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        let url = self.server.url();
+        let mut servers = IN_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+        servers.retain(|(known, _)| *known != url);
+    }
 }
 
 impl Embedded {
@@ -138,6 +190,11 @@ impl Embedded {
                     std::io::Error::other(e),
                 )
             })?;
+        // The mode was read (and checked) when the start chose the embedded server.
+        if mode_from_env().is_ok_and(|mode| mode == Mode::InProcess) {
+            let mut servers = IN_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+            servers.push((server.url(), server.service()));
+        }
         Ok(Embedded {
             server,
             name: name.to_owned(),
@@ -188,9 +245,10 @@ mod tests {
 
     #[test]
     fn the_setting_takes_real_or_embedded_and_refuses_anything_else() {
-        assert!(!parse("").unwrap());
-        assert!(!parse("real").unwrap());
-        assert!(parse("embedded").unwrap());
+        assert_eq!(parse("").unwrap(), Mode::Real);
+        assert_eq!(parse("real").unwrap(), Mode::Real);
+        assert_eq!(parse("embedded").unwrap(), Mode::Embedded);
+        assert_eq!(parse("in-process").unwrap(), Mode::InProcess);
         let err = parse("Embedded").unwrap_err();
         assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
         assert!(err.to_string().contains("ETCDKIT_TEST_ETCD"), "{err}");

@@ -33,6 +33,9 @@
 //! - unset, empty or `real` (the default): etcd processes, as everywhere else here;
 //! - `embedded`: [`EtcdServer::start`] and [`ClusterBuilder::start_server`] start the
 //!   embedded server;
+//! - `in-process`: the same, and a test's client may reach it without a socket: a test
+//!   that builds its client options with [`in_process_service`] gets
+//!   `etcdkit::InProcess` clients (the client's and the recipes' suites do);
 //! - anything else: those starts fail with [`Error::InvalidConfig`] naming the variable.
 //!
 //! It is read at each start, so one build of a test binary runs either way:
@@ -130,7 +133,7 @@ mod saved;
 mod version;
 
 pub use cluster::{ClientTls, ClusterBuilder, EtcdCluster, EtcdServer};
-pub use embedded::{TEST_ETCD_ENV, embedded_from_env, skip_if_embedded};
+pub use embedded::{TEST_ETCD_ENV, embedded_from_env, in_process_service, skip_if_embedded};
 pub use error::Error;
 pub use health::MemberHealth;
 pub use new_member::NewMember;

@@ -102,5 +102,5 @@ pub use error::{Code, Error, ErrorKind, Result};
 pub use key_range::KeyRange;
 pub use namespace::prefix_end;
 pub use options::{ClientOptions, DEFAULT_USER_AGENT};
-pub use transport::{EndpointHealth, HealthEvent, TlsOptions};
+pub use transport::{EndpointHealth, HealthEvent, InProcess, TlsOptions};
 pub use types::{ClusterId, KeyValue, LeaseId, MemberId, ResponseHeader, Revision};

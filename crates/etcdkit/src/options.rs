@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::error::Result;
-use crate::transport::{Credentials, PresetToken, TlsOptions};
+use crate::transport::{Credentials, InProcess, PresetToken, TlsOptions};
 
 /// The first ceiling of the probe backoff of a failed endpoint.
 const PROBE_BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -83,6 +83,7 @@ pub struct ClientOptions {
     pub(crate) max_stream_reopens: Option<u32>,
     pub(crate) user_agent: String,
     pub(crate) min_member_version: Option<String>,
+    pub(crate) in_process: Vec<InProcess>,
 }
 
 /// The `user-agent` every request carries unless
@@ -122,6 +123,7 @@ impl ClientOptions {
             max_stream_reopens: None,
             user_agent: DEFAULT_USER_AGENT.to_string(),
             min_member_version: None,
+            in_process: Vec::new(),
         }
     }
 
@@ -311,6 +313,17 @@ impl ClientOptions {
     /// HTTP header value (control characters) makes [`connect`](Self::connect) fail.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Reaches `server`'s endpoint in this process: requests to it are handed to the
+    /// server's gRPC service rather than sent over a socket (see [`InProcess`]). The
+    /// endpoint must still be one of the client's endpoints (usually the only one);
+    /// everything else (retries, auth, watches, lease keepalives, timeouts) works as
+    /// over the network. Several servers may be given; the last one given for an
+    /// endpoint wins.
+    pub fn in_process(mut self, server: InProcess) -> Self {
+        self.in_process.push(server);
         self
     }
 

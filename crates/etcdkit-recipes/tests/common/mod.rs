@@ -20,11 +20,23 @@ pub async fn bounded<F: IntoFuture>(f: F) -> F::Output {
 /// Client options for tests: short dial and request timeouts, and keepalive pings
 /// frequent enough to notice a frozen member within a couple of seconds.
 pub fn options(endpoints: Vec<String>) -> ClientOptions {
-    ClientOptions::new(endpoints)
+    let options = ClientOptions::new(endpoints.clone())
         .dial_timeout(Duration::from_secs(2))
         .request_timeout(Duration::from_secs(5))
         .keepalive_interval(Duration::from_millis(500))
-        .keepalive_timeout(Duration::from_secs(1))
+        .keepalive_timeout(Duration::from_secs(1));
+    in_process(options, &endpoints)
+}
+
+/// Under `ETCDKIT_TEST_ETCD=in-process`, the embedded servers among `endpoints` are reached
+/// without a socket (`etcdkit::InProcess`); otherwise `options` as they are.
+pub fn in_process(mut options: ClientOptions, endpoints: &[String]) -> ClientOptions {
+    for endpoint in endpoints {
+        if let Some(service) = etcdkit_testkit::in_process_service(endpoint) {
+            options = options.in_process(etcdkit::InProcess::new(endpoint.clone(), service));
+        }
+    }
+    options
 }
 
 /// A one-member etcd and a client of it.

@@ -207,8 +207,20 @@ impl Node {
         };
         // The dial timeout is enforced by our connector alone, so that a dial that runs out
         // of time is reported as one (proof that a request was never sent).
+        // The last in-process server given for this endpoint, if any (compared as
+        // normalised, so `host:port` and `http://host:port` match).
+        let local = opts
+            .in_process
+            .iter()
+            .rev()
+            .find(|server| {
+                parse_endpoint(&server.endpoint, opts.tls.is_some())
+                    .is_ok_and(|parsed| parsed.url == addr.url)
+            })
+            .map(|server| server.service.clone());
         let channel = Channel::new(
             Connector::new(opts.dial_timeout, tls).unix(addr.unix_path.clone()),
+            local,
             addr.host.clone(),
             addr.port,
             Keepalive {

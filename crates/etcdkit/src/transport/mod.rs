@@ -17,6 +17,7 @@ mod connector;
 mod endpoint;
 mod grpc;
 mod health;
+mod in_process;
 mod leader_watch;
 mod observe;
 mod policy;
@@ -42,6 +43,7 @@ pub(crate) use endpoint::parse_endpoint;
 pub(crate) use grpc::{Decoder as UnaryDecoder, error_in as grpc_error_in};
 pub use health::EndpointHealth;
 pub use health::HealthEvent;
+pub use in_process::InProcess;
 pub(crate) use policy::{Retry, kind_is_retryable};
 #[cfg(feature = "fuzzing")]
 pub(crate) use status::describe as describe_attempt_error;
@@ -184,6 +186,11 @@ impl Transport {
             .iter()
             .map(|raw| parse_endpoint(raw, default_tls))
             .collect::<Result<Vec<_>>>()?;
+        // An in-process server's endpoint that cannot match any endpoint is a mistake to
+        // report, not to ignore.
+        for server in &opts.in_process {
+            parse_endpoint(server.endpoint(), default_tls)?;
+        }
         let tls = if default_tls || addrs.iter().any(|a| a.tls) {
             Some(opts.tls.clone().unwrap_or_default().client_config()?)
         } else {

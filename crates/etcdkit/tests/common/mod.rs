@@ -35,9 +35,21 @@ pub async fn cluster(members: usize) -> EtcdCluster {
 }
 
 pub fn options(endpoints: Vec<String>) -> ClientOptions {
-    ClientOptions::new(endpoints)
+    let options = ClientOptions::new(endpoints.clone())
         .dial_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(10))
+        .request_timeout(Duration::from_secs(10));
+    in_process(options, &endpoints)
+}
+
+/// Under `ETCDKIT_TEST_ETCD=in-process`, the embedded servers among `endpoints` are reached
+/// without a socket (`etcdkit::InProcess`); otherwise `options` as they are.
+pub fn in_process(mut options: ClientOptions, endpoints: &[String]) -> ClientOptions {
+    for endpoint in endpoints {
+        if let Some(service) = etcdkit_testkit::in_process_service(endpoint) {
+            options = options.in_process(etcdkit::InProcess::new(endpoint.clone(), service));
+        }
+    }
+    options
 }
 
 pub async fn client(server: &EtcdServer) -> Client {

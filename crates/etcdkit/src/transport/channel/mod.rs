@@ -44,6 +44,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connector::{Conn, Connector};
+use super::in_process::LocalService;
 
 mod driver;
 use super::grpc;
@@ -83,6 +84,9 @@ pub(crate) struct Keepalive {
 
 struct ChannelState {
     connector: Connector,
+    /// An in-process server that stands for this endpoint: requests go to it directly,
+    /// and nothing is dialed.
+    local: Option<LocalService>,
     host: String,
     port: u16,
     authority: Authority,
@@ -112,6 +116,7 @@ struct Live {
 impl Channel {
     pub fn new(
         connector: Connector,
+        local: Option<LocalService>,
         host: String,
         port: u16,
         keepalive: Keepalive,
@@ -126,6 +131,7 @@ impl Channel {
         Ok(Channel {
             shared: Arc::new(ChannelState {
                 connector,
+                local,
                 host,
                 port,
                 authority,
@@ -259,6 +265,19 @@ async fn send(
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = shared.uri(path)?;
+    if let Some(local) = &shared.local {
+        parts
+            .headers
+            .insert(http::header::USER_AGENT, shared.user_agent.clone());
+        let open = OpenGuard::new(&shared);
+        let response = shared
+            .call_local(local, http::Request::from_parts(parts, body))
+            .await?;
+        return Ok(response.map(|body| ResponseBody {
+            inner: Inner::Local(body),
+            _open: open,
+        }));
+    }
     let end_of_stream = body.is_end_stream();
     let open = OpenGuard::new(&shared);
     let (live, response, stream) = shared
@@ -270,8 +289,7 @@ async fn send(
     let response = shared.response(&live, response).await?;
     let frames = shared.frames.clone();
     Ok(response.map(|recv| ResponseBody {
-        recv,
-        frames,
+        inner: Inner::H2 { recv, frames },
         _open: open,
     }))
 }
@@ -328,17 +346,31 @@ impl Channel {
         headers.insert(TE, HeaderValue::from_static("trailers"));
         metadata.apply(headers);
         let _open = OpenGuard::new(shared);
+        if let Some(local) = &shared.local {
+            headers.insert(http::header::USER_AGENT, shared.user_agent.clone());
+            let body = tonic::body::Body::new(http_body_util::Full::new(frame));
+            let (head, mut body) = shared
+                .call_local(local, request.map(|()| body))
+                .await?
+                .into_parts();
+            check_head(&head)?;
+            let mut decoder = grpc::Decoder::new(max_recv);
+            let mut trailers = None;
+            while let Some(frame) = body.frame().await {
+                match frame?.into_data() {
+                    Ok(data) => decoder.push(data)?,
+                    Err(frame) => trailers = frame.into_trailers().ok(),
+                }
+            }
+            check_trailers(&head, trailers.as_ref())?;
+            return decoder.finish();
+        }
         let (live, response, mut stream) = shared.open(request, false).await?;
         stream
             .send_data(frame, true)
             .map_err(AttemptError::ConnectionLost)?;
         let (head, mut body) = shared.response(&live, response).await?.into_parts();
-        if head.status != http::StatusCode::OK {
-            return Err(grpc::http_error(head.status).into());
-        }
-        if let Some(status) = grpc::error_in(&head.headers) {
-            return Err(status.into());
-        }
+        check_head(&head)?;
         let mut decoder = grpc::Decoder::new(max_recv);
         while let Some(data) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
             let data = data.map_err(AttemptError::ConnectionLost)?;
@@ -349,24 +381,58 @@ impl Channel {
         let trailers = std::future::poll_fn(|cx| body.poll_trailers(cx))
             .await
             .map_err(AttemptError::ConnectionLost)?;
-        match trailers {
-            Some(trailers) => {
-                if let Some(status) = grpc::error_in(&trailers) {
-                    return Err(status.into());
-                }
-            }
-            None if !grpc::has_status(&head.headers) => {
-                return Err(AttemptError::Unreadable(
-                    "the response ended without a gRPC status".into(),
-                ));
-            }
-            None => {}
-        }
+        check_trailers(&head, trailers.as_ref())?;
         decoder.finish()
     }
 }
 
+/// A unary answer's headers: HTTP 200, and no gRPC error in them ("trailers-only").
+fn check_head(head: &http::response::Parts) -> Result<(), AttemptError> {
+    if head.status != http::StatusCode::OK {
+        return Err(grpc::http_error(head.status).into());
+    }
+    if let Some(status) = grpc::error_in(&head.headers) {
+        return Err(status.into());
+    }
+    Ok(())
+}
+
+/// A unary answer's trailers: no gRPC error in them, and a status in them or in the
+/// headers.
+fn check_trailers(
+    head: &http::response::Parts,
+    trailers: Option<&http::HeaderMap>,
+) -> Result<(), AttemptError> {
+    match trailers {
+        Some(trailers) => match grpc::error_in(trailers) {
+            Some(status) => Err(status.into()),
+            None => Ok(()),
+        },
+        None if !grpc::has_status(&head.headers) => Err(AttemptError::Unreadable(
+            "the response ended without a gRPC status".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl ChannelState {
+    /// Hands a request to the in-process server. Its refusal (it has stopped) is proof
+    /// the request never ran, as a refused connection is.
+    async fn call_local(
+        &self,
+        local: &LocalService,
+        request: http::Request<tonic::body::Body>,
+    ) -> Result<http::Response<tonic::body::Body>, AttemptError> {
+        use tower::ServiceExt;
+        local.clone().oneshot(request).await.map_err(|e| {
+            AttemptError::NotSent(self.connector.dial_error(
+                &self.host,
+                self.port,
+                format!("the in-process server refused the request: {e}"),
+            ))
+        })
+    }
+
     fn uri(&self, path: PathAndQuery) -> Result<http::Uri, AttemptError> {
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
@@ -536,10 +602,18 @@ impl Drop for OpenGuard {
 /// A response body: the HTTP/2 stream's data, then its trailers (where gRPC puts the
 /// status). Received bytes are handed back to flow control as they are read.
 pub(crate) struct ResponseBody {
-    recv: h2::RecvStream,
-    /// The channel's "the server sent something" flag (see [`Driver`]).
-    frames: Arc<AtomicBool>,
+    inner: Inner,
     _open: OpenGuard,
+}
+
+enum Inner {
+    H2 {
+        recv: h2::RecvStream,
+        /// The channel's "the server sent something" flag (see [`Driver`]).
+        frames: Arc<AtomicBool>,
+    },
+    /// An in-process server's answer, as its service gave it.
+    Local(tonic::body::Body),
 }
 
 impl Body for ResponseBody {
@@ -550,12 +624,15 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        let recv = &mut self.recv;
+        let (recv, frames) = match &mut self.inner {
+            Inner::H2 { recv, frames } => (recv, frames),
+            Inner::Local(body) => return Pin::new(body).poll_frame(cx),
+        };
         if !recv.is_end_stream() {
             match recv.poll_data(cx) {
                 Poll::Ready(Some(Ok(data))) => {
                     let _ = recv.flow_control().release_capacity(data.len());
-                    self.frames.store(true, Ordering::Relaxed);
+                    frames.store(true, Ordering::Relaxed);
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -576,7 +653,10 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
+        match &self.inner {
+            Inner::H2 { recv, .. } => recv.is_end_stream(),
+            Inner::Local(body) => body.is_end_stream(),
+        }
     }
 }
 
@@ -609,6 +689,7 @@ mod tests {
         let second = Duration::from_secs(1);
         Channel::new(
             Connector::new(second, None),
+            None,
             "127.0.0.1".into(),
             port,
             Keepalive {
