@@ -56,7 +56,7 @@ async fn main() -> Result<(), BoxError> {
     let etcd_pid = etcd.pid(0).ok_or("etcd is not running")?;
     let embedded = etcdkit_server::Server::builder().start().await?;
     println!(
-        "etcd {version} (one member, data in {}) vs etcdkit-server in-process; {TASKS} tasks, \
+        "etcd {version} (one member, data in {}) vs etcdkit-server in this process; {TASKS} tasks, \
          {OPS} ops per run, {KEYS} keys, {VALUE} B values, {rounds} rounds",
         etcd.data_dir(0)?.display()
     );
