@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{bounded, embedded};
 use etcdkit::kv::{Compare, CompareOp, Put};
+use etcdkit::watch::EventType;
 use etcdkit::{Client, ErrorKind, InProcess};
 use etcdkit_server::{RunningServer, Server};
 use tokio_stream::StreamExt;
@@ -196,4 +197,40 @@ async fn an_in_process_endpoint_that_is_no_endpoint_is_refused_at_connect() {
     .await
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{err:?}");
+}
+
+#[tokio::test]
+async fn an_in_process_lock_wait_given_up_by_the_client_deletes_its_key() {
+    // Over TCP the server learns of a caller giving up from the stream's reset; in-process
+    // the call's future is dropped: the waiter must be cleaned up all the same.
+    let server = bounded(Server::builder().start()).await.unwrap();
+    let (c, _) = in_process(&server).await;
+    let grant = || async {
+        bounded(c.lease().grant(Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .id()
+    };
+    let (l1, l2) = (grant().await, grant().await);
+    let _held = bounded(c.lock().lock("ip/lk", l1)).await.unwrap();
+    let mut events = bounded(c.watch().key(format!("ip/lk/{:x}", l2.0)))
+        .await
+        .unwrap();
+    let err = bounded(
+        c.lock()
+            .lock("ip/lk", l2)
+            .timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::OutcomeUnknown),
+        "{err:?}"
+    );
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let resp = bounded(events.next()).await.unwrap().unwrap();
+        kinds.extend(resp.events().iter().map(|e| e.event_type()));
+    }
+    assert_eq!(kinds, [EventType::Put, EventType::Delete]);
 }
