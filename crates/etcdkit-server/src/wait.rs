@@ -218,7 +218,7 @@ impl Drop for InternalWatch {
 /// A contender's key, deleted if the waiter goes away before it is done with it (the
 /// client canceled, the connection broke): etcd's server deletes a lock key or resigns a
 /// campaign when its waiting ends early.
-pub(crate) struct Claim {
+struct Claim {
     shared: Arc<Shared>,
     key: Bytes,
     created: i64,
@@ -226,7 +226,7 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
-    pub(crate) fn new(shared: &Arc<Shared>, key: Bytes, created: i64) -> Self {
+    fn new(shared: &Arc<Shared>, key: Bytes, created: i64) -> Self {
         Claim {
             shared: Arc::clone(shared),
             key,
@@ -236,7 +236,7 @@ impl Claim {
     }
 
     /// The waiter is done with the key: it stays.
-    pub(crate) fn keep(mut self) {
+    fn keep(mut self) {
         self.armed = false;
     }
 }
@@ -260,8 +260,39 @@ impl Drop for Claim {
     }
 }
 
+/// Waits in line as a contender (a lock waiter, a campaigner): until `key`, created at
+/// `created`, is the oldest live key under `prefix`. If the waiter goes away first (its
+/// call dropped: a client that gave up, a broken connection), its key is deleted
+/// ([`Claim`]). Returns the store's revision when `key` got to the front.
+///
+/// # Errors
+///
+/// `gone` when the key went meanwhile (its lease ended, or someone deleted it);
+/// UNAVAILABLE when the server stops.
+pub(crate) async fn wait_in_line(
+    shared: &Arc<Shared>,
+    prefix: &Bytes,
+    key: &Bytes,
+    created: i64,
+    gone: EtcdError,
+) -> Result<i64, tonic::Status> {
+    let claim = Claim::new(shared, key.clone(), created);
+    match wait_oldest(shared, prefix, key, created).await {
+        WaitEnd::Oldest(revision) => {
+            claim.keep();
+            Ok(revision)
+        }
+        WaitEnd::KeyGone => {
+            claim.keep();
+            Err(gone.into())
+        }
+        // The claim deletes the key: nobody will be waiting on it.
+        WaitEnd::ShutDown => Err(crate::service::shutting_down()),
+    }
+}
+
 /// How a wait to be the oldest contender ended.
-pub(crate) enum WaitEnd {
+enum WaitEnd {
     /// The key is the oldest under its prefix; the store's revision then.
     Oldest(i64),
     /// The key went (its lease expired or was revoked, or someone deleted it).
@@ -273,12 +304,7 @@ pub(crate) enum WaitEnd {
 /// Waits until `key` (created at `created`) is the oldest live key under `prefix`: until
 /// every key created before it is deleted. Sleeps on a watch of the prefix's deletions
 /// between checks.
-pub(crate) async fn wait_oldest(
-    shared: &Arc<Shared>,
-    prefix: &Bytes,
-    key: &Bytes,
-    created: i64,
-) -> WaitEnd {
+async fn wait_oldest(shared: &Arc<Shared>, prefix: &Bytes, key: &Bytes, created: i64) -> WaitEnd {
     let mut watch: Option<InternalWatch> = None;
     let mut shutdown = shared.shutdown.clone();
     loop {

@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::lock::shutting_down;
 use crate::auth::check::token;
 use crate::auth::perms::Access;
 use crate::core::Shared;
@@ -23,7 +22,7 @@ use crate::generated::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
     ProclaimResponse, ResignRequest, ResignResponse,
 };
-use crate::wait::{self, Claim, InternalWatch, WaitEnd};
+use crate::wait::{self, InternalWatch};
 
 pub(crate) struct ElectionService(pub(crate) Arc<Shared>);
 
@@ -73,27 +72,18 @@ impl Election for ElectionService {
             };
             (key, lease, created, revision)
         };
-        // Until elected, a campaigner that goes away resigns.
-        let claim = Claim::new(shared, key.clone(), created);
-        match wait::wait_oldest(shared, &prefix, &key, created).await {
-            WaitEnd::Oldest(_) => {
-                claim.keep();
-                Ok(Response::new(CampaignResponse {
-                    header: Some(shared.info.header(revision)),
-                    leader: Some(LeaderKey {
-                        name: req.name,
-                        key,
-                        rev: created,
-                        lease,
-                    }),
-                }))
-            }
-            WaitEnd::KeyGone => {
-                claim.keep();
-                Err(EtcdError::NotElectionLeader.into())
-            }
-            WaitEnd::ShutDown => Err(shutting_down()),
-        }
+        // Until elected, a campaigner that goes away resigns. The answer's header is the
+        // revision of the campaign's own write (etcd's), not the one it was elected at.
+        wait::wait_in_line(shared, &prefix, &key, created, EtcdError::NotElectionLeader).await?;
+        Ok(Response::new(CampaignResponse {
+            header: Some(shared.info.header(revision)),
+            leader: Some(LeaderKey {
+                name: req.name,
+                key,
+                rev: created,
+                lease,
+            }),
+        }))
     }
 
     async fn proclaim(

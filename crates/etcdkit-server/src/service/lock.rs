@@ -15,14 +15,9 @@ use crate::error::EtcdError;
 use crate::generated::etcdserverpb::DeleteRangeRequest;
 use crate::generated::v3lockpb::lock_server::Lock;
 use crate::generated::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
-use crate::wait::{self, Claim, WaitEnd};
+use crate::wait;
 
 pub(crate) struct LockService(pub(crate) Arc<Shared>);
-
-/// The answer to a wait cut short by the server stopping.
-pub(crate) fn shutting_down() -> Status {
-    Status::unavailable("etcdkit-server: the server is shutting down")
-}
 
 #[tonic::async_trait]
 impl Lock for LockService {
@@ -60,21 +55,12 @@ impl Lock for LockService {
             (key, created)
         };
         // From here until the lock is held, a caller that goes away takes its key with it.
-        let claim = Claim::new(shared, key.clone(), created);
-        match wait::wait_oldest(shared, &prefix, &key, created).await {
-            WaitEnd::Oldest(revision) => {
-                claim.keep();
-                Ok(Response::new(LockResponse {
-                    header: Some(shared.info.header(revision)),
-                    key,
-                }))
-            }
-            WaitEnd::KeyGone => {
-                claim.keep();
-                Err(EtcdError::SessionExpired.into())
-            }
-            WaitEnd::ShutDown => Err(shutting_down()),
-        }
+        let revision =
+            wait::wait_in_line(shared, &prefix, &key, created, EtcdError::SessionExpired).await?;
+        Ok(Response::new(LockResponse {
+            header: Some(shared.info.header(revision)),
+            key,
+        }))
     }
 
     async fn unlock(

@@ -32,6 +32,6 @@ fn fill(info: &HeaderInfo, header: &mut Option<ResponseHeader>) {
 /// takes that as the server ending its watch (etcdctl exits "watch is canceled by the
 /// server"); a stopping etcd drops its connections, which clients see as unavailable and
 /// retry elsewhere or later.
-fn shutting_down() -> tonic::Status {
+pub(crate) fn shutting_down() -> tonic::Status {
     tonic::Status::unavailable("etcdkit-server: the server is shutting down")
 }
