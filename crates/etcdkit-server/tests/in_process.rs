@@ -197,3 +197,23 @@ async fn an_in_process_endpoint_that_is_no_endpoint_is_refused_at_connect() {
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{err:?}");
 }
+
+#[tokio::test]
+async fn an_in_process_endpoint_that_names_another_address_is_refused_at_connect() {
+    let server = bounded(Server::builder().start()).await.unwrap();
+    // Valid endpoints, but none of the client's: a wrong port, and the right address with
+    // another scheme. Ignored, the client would reach the server over TCP unnoticed.
+    let wrong_port = format!("http://127.0.0.1:{}", server.local_addr().port() ^ 1);
+    let wrong_scheme = server.url().replacen("http://", "https://", 1);
+    for other in [wrong_port, wrong_scheme] {
+        let err = bounded(
+            common::options(server.url())
+                .in_process(InProcess::new(other.clone(), server.service()))
+                .connect(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{other}: {err:?}");
+        assert!(err.to_string().contains("not one of"), "{other}: {err}");
+    }
+}
