@@ -217,3 +217,33 @@ async fn an_in_process_endpoint_that_names_another_address_is_refused_at_connect
         assert!(err.to_string().contains("not one of"), "{other}: {err}");
     }
 }
+
+/// A server kept in a static by the first test to need it outlives that test's runtime.
+/// Over TCP it is then gone (its tasks went with the runtime); in-process it must not
+/// look alive either: it would answer, but never expire a lease.
+#[test]
+fn a_server_whose_runtime_ended_refuses_in_process_calls_as_stopped() {
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let server = first.block_on(async { bounded(Server::builder().start()).await.unwrap() });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        assert!(format!("{:?}", server.service()).contains("stopped: true"));
+        let err = bounded(
+            common::options(server.url())
+                .dial_timeout(Duration::from_millis(500))
+                .in_process(InProcess::new(server.url(), server.service()))
+                .connect(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        assert!(
+            err.to_string().contains("has stopped"),
+            "names the stop: {err}"
+        );
+    });
+}
