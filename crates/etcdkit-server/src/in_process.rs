@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Weak;
 use std::task::{Context, Poll};
 
 use tokio::sync::watch;
@@ -22,30 +23,43 @@ type LimitedRoutes = tower::util::MapResponse<Routes, fn(Response<Body>) -> Resp
 ///
 /// A request's body is its messages in gRPC framing; the answer carries the gRPC status in
 /// its trailers (or its headers), exactly as the server sends it over HTTP/2. Cheap to
-/// clone (the clones share the server). Once the server has stopped, every call fails with
+/// clone (the clones share the server). Once the server has stopped (shut down, dropped,
+/// or the tokio runtime it was started on has ended), every call fails with
 /// [`ServerStopped`] without running: a client takes that as a refused connection. A
 /// stream opened before the stop ends as UNAVAILABLE, as over TCP.
 #[derive(Clone)]
 pub struct InProcessService {
     routes: LimitedRoutes,
     stopped: watch::Receiver<bool>,
+    /// Alive while the server's serving task is: gone once its runtime has ended.
+    serving: Weak<()>,
 }
 
 impl InProcessService {
-    pub(crate) fn new(routes: Routes, stopped: watch::Receiver<bool>) -> InProcessService {
+    pub(crate) fn new(
+        routes: Routes,
+        stopped: watch::Receiver<bool>,
+        serving: Weak<()>,
+    ) -> InProcessService {
         InProcessService {
             routes: tower::ServiceBuilder::new()
                 .layer(crate::size_limit::layer())
                 .service(routes),
             stopped,
+            serving,
         }
+    }
+
+    /// Stopped: told to stop, or its runtime (with the tasks that expire leases) is gone.
+    fn is_stopped(&self) -> bool {
+        *self.stopped.borrow() || self.serving.strong_count() == 0
     }
 }
 
 impl fmt::Debug for InProcessService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InProcessService")
-            .field("stopped", &*self.stopped.borrow())
+            .field("stopped", &self.is_stopped())
             .finish_non_exhaustive()
     }
 }
@@ -72,7 +86,7 @@ impl tower::Service<Request<Body>> for InProcessService {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        if *self.stopped.borrow() {
+        if self.is_stopped() {
             return Box::pin(std::future::ready(Err(ServerStopped)));
         }
         let routes = self.routes.clone();

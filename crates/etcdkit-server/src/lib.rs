@@ -14,7 +14,7 @@
 //!
 //! A client in the same process can skip the socket: [`RunningServer::service`] is the
 //! server's gRPC service as a `tower` service, and etcdkit's `InProcess` hands a client's
-//! requests to it (same answers, limits and streams; no TCP, no HTTP/2; about ten times
+//! requests to it (same answers, limits and streams; no TCP, no HTTP/2; eight to nine times
 //! the throughput of a real member on small calls, docs/BENCHMARKS.md):
 //!
 //! ```ignore

@@ -168,7 +168,10 @@ impl ServerBuilder {
     }
 
     /// Opens the data directory, if any, binds the address and starts serving on the
-    /// current tokio runtime. The server is ready when this returns.
+    /// current tokio runtime. The server is ready when this returns. It runs as long as
+    /// that runtime does: once the runtime ends, the server has stopped, for TCP and
+    /// in-process clients alike ([`RunningServer::service`]), even while the
+    /// [`RunningServer`] lives on.
     ///
     /// # Errors
     ///
@@ -259,12 +262,20 @@ impl ServerBuilder {
         .add_service(LockServer::new(LockService(Arc::clone(&shared))))
         .add_service(ElectionServer::new(ElectionService(Arc::clone(&shared))))
         .prepare();
-        let service = InProcessService::new(routes.clone(), stop.subscribe());
+        // Held by the serving task: when the runtime this server was started on ends, the
+        // task is dropped with it, and so are the lease expiry and progress tasks. A client
+        // in-process (on another runtime) then finds the server stopped, as a TCP client
+        // finds its connection refused, rather than a server that answers but never
+        // expires a lease.
+        let serving = Arc::new(());
+        let service =
+            InProcessService::new(routes.clone(), stop.subscribe(), Arc::downgrade(&serving));
         let router = tonic::transport::Server::builder()
             .layer(crate::size_limit::layer())
             .add_routes(routes);
         let mut on_stop = stopped;
         let task = tokio::spawn(async move {
+            let _serving = serving;
             // Answers go out at once: with Nagle's algorithm a small answer written while
             // the previous one is unacknowledged waits for the client's delayed ACK (tens of
             // milliseconds per call; measured: serializable gets at 64 tasks ran at a tenth
@@ -332,9 +343,11 @@ impl RunningServer {
 
     /// The server's gRPC service, for a client in this process: every request handed to
     /// it is answered as one sent to [`url`](Self::url) would be, without a socket or
-    /// HTTP/2 (about three times the throughput on small calls; docs/BENCHMARKS.md). For
+    /// HTTP/2 (eight to nine times a real etcd member's throughput on small calls, four to six
+    /// times this server's own over TCP; docs/BENCHMARKS.md). For
     /// etcdkit, `etcdkit::InProcess::new(server.url(), server.service())` given to
-    /// `ClientOptions::in_process`. Once the server stops, calls fail with
+    /// `ClientOptions::in_process`. Once the server stops (shut down, dropped, or its
+    /// runtime ended: see [`ServerBuilder::start`]), calls fail with
     /// [`ServerStopped`](crate::ServerStopped) (see [`InProcessService`]).
     pub fn service(&self) -> InProcessService {
         self.service.clone()

@@ -234,3 +234,53 @@ async fn an_in_process_lock_wait_given_up_by_the_client_deletes_its_key() {
     }
     assert_eq!(kinds, [EventType::Put, EventType::Delete]);
 }
+
+#[tokio::test]
+async fn an_in_process_endpoint_that_names_another_address_is_refused_at_connect() {
+    let server = bounded(Server::builder().start()).await.unwrap();
+    // Valid endpoints, but none of the client's: a wrong port, and the right address with
+    // another scheme. Ignored, the client would reach the server over TCP unnoticed.
+    let wrong_port = format!("http://127.0.0.1:{}", server.local_addr().port() ^ 1);
+    let wrong_scheme = server.url().replacen("http://", "https://", 1);
+    for other in [wrong_port, wrong_scheme] {
+        let err = bounded(
+            common::options(server.url())
+                .in_process(InProcess::new(other.clone(), server.service()))
+                .connect(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidEndpoint, "{other}: {err:?}");
+        assert!(err.to_string().contains("not one of"), "{other}: {err}");
+    }
+}
+
+/// A server kept in a static by the first test to need it outlives that test's runtime.
+/// Over TCP it is then gone (its tasks went with the runtime); in-process it must not
+/// look alive either: it would answer, but never expire a lease.
+#[test]
+fn a_server_whose_runtime_ended_refuses_in_process_calls_as_stopped() {
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let server = first.block_on(async { bounded(Server::builder().start()).await.unwrap() });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        assert!(format!("{:?}", server.service()).contains("stopped: true"));
+        let err = bounded(
+            common::options(server.url())
+                .dial_timeout(Duration::from_millis(500))
+                .in_process(InProcess::new(server.url(), server.service()))
+                .connect(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        assert!(
+            err.to_string().contains("has stopped"),
+            "names the stop: {err}"
+        );
+    });
+}

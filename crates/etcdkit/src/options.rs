@@ -318,7 +318,9 @@ impl ClientOptions {
 
     /// Reaches `server`'s endpoint in this process: requests to it are handed to the
     /// server's gRPC service rather than sent over a socket (see [`InProcess`]). The
-    /// endpoint must still be one of the client's endpoints (usually the only one);
+    /// endpoint must still be one of the client's endpoints (usually the only one):
+    /// [`connect`](Self::connect) refuses one that is not, rather than reach the server
+    /// over a socket unnoticed;
     /// everything else (retries, auth, watches, lease keepalives, timeouts) works as
     /// over the network. Several servers may be given; the last one given for an
     /// endpoint wins.
@@ -376,7 +378,9 @@ impl ClientOptions {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidEndpoint`](crate::ErrorKind::InvalidEndpoint) for an endpoint
-    /// that does not parse, or that needs TLS when none is configured;
+    /// that does not parse, or that needs TLS when none is configured, and for an
+    /// [`in_process`](Self::in_process) server whose endpoint does not parse or is not one
+    /// of the endpoints (compared normalised: scheme, host and port);
     /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when no endpoint answers
     /// within the dial timeout (the message says why each did not);
     /// [`ErrorKind::MemberTooOld`](crate::ErrorKind::MemberTooOld) when every endpoint

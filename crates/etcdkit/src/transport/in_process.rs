@@ -29,6 +29,18 @@ pub(crate) type LocalService = BoxCloneSyncService<
 /// URL (auto-sync, [`Cluster::member_list`](crate::cluster::Cluster::member_list)) still
 /// leads to it.
 ///
+/// The endpoint is only the label requests are routed by: nothing checks that `service`
+/// is the server that endpoint names (give each server its own URL, as
+/// `etcdkit_server::RunningServer::url` is).
+///
+/// Once the server has stopped, its refusals are taken as a refused connection is: a
+/// request is retried (elsewhere, or on it) until its deadline, then fails as
+/// [`Unavailable`](crate::ErrorKind::Unavailable); watchers and lease keepers keep
+/// re-opening their streams, as they do for a member that is restarting. A test that
+/// wants a stopped server noticed at once sets a short
+/// [`request_timeout`](crate::ClientOptions::request_timeout) and
+/// [`max_stream_reopens`](crate::ClientOptions::max_stream_reopens).
+///
 /// ```no_run
 /// # async fn f(service: impl tower::Service<
 /// #     http::Request<tonic::body::Body>,

@@ -186,10 +186,21 @@ impl Transport {
             .iter()
             .map(|raw| parse_endpoint(raw, default_tls))
             .collect::<Result<Vec<_>>>()?;
-        // An in-process server's endpoint that cannot match any endpoint is a mistake to
-        // report, not to ignore.
+        // An in-process server's endpoint that matches no endpoint is a mistake to report,
+        // not to ignore: ignored, the client would silently reach the server over TCP (or
+        // not at all), and its user would believe it in-process.
         for server in &opts.in_process {
-            parse_endpoint(server.endpoint(), default_tls)?;
+            let parsed = parse_endpoint(server.endpoint(), default_tls)?;
+            if !addrs.iter().any(|addr| addr.url == parsed.url) {
+                return Err(Error::new(
+                    ErrorKind::InvalidEndpoint,
+                    format!(
+                        "in-process endpoint {:?} is not one of the client's endpoints {:?}",
+                        server.endpoint(),
+                        opts.endpoints
+                    ),
+                ));
+            }
         }
         let tls = if default_tls || addrs.iter().any(|a| a.tls) {
             Some(opts.tls.clone().unwrap_or_default().client_config()?)
