@@ -13,7 +13,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{bounded, embedded};
 use etcdkit::kv::{Compare, CompareOp, Put};
-use etcdkit::watch::EventType;
 use etcdkit::{Client, ErrorKind, InProcess};
 use etcdkit_server::{RunningServer, Server};
 use tokio_stream::StreamExt;
@@ -130,12 +129,19 @@ async fn oversized_requests_are_refused_in_process_as_over_tcp() {
 #[tokio::test]
 async fn auto_sync_keeps_an_in_process_client_in_process() {
     let (server, _tcp) = embedded().await;
+    // Counts every request handed over in-process, and the member lists among them.
     let calls = Arc::new(AtomicUsize::new(0));
+    let (synced, mut syncs) = tokio::sync::watch::channel(0_usize);
     let counted = calls.clone();
-    let service = server.service().map_request(move |request| {
-        counted.fetch_add(1, Ordering::Relaxed);
-        request
-    });
+    let service = server.service().map_request(
+        move |request: tonic::codegen::http::Request<tonic::body::Body>| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            if request.uri().path() == "/etcdserverpb.Cluster/MemberList" {
+                synced.send_modify(|n| *n += 1);
+            }
+            request
+        },
+    );
     // Written without the scheme: the member list advertises `http://...`, the same
     // endpoint once normalised.
     let local = bounded(
@@ -146,9 +152,8 @@ async fn auto_sync_keeps_an_in_process_client_in_process() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let members = bounded(local.cluster().member_list()).await.unwrap();
-    assert_eq!(members.members()[0].client_urls(), [server.url()]);
+    // Two syncs came in-process: the endpoints have been replaced by the member list's.
+    bounded(syncs.wait_for(|n| *n >= 2)).await.unwrap();
     let before = calls.load(Ordering::Relaxed);
     for i in 0..5 {
         bounded(local.kv().put(format!("ip/sync/{i}"), "v"))
@@ -201,38 +206,10 @@ async fn an_in_process_endpoint_that_is_no_endpoint_is_refused_at_connect() {
 
 #[tokio::test]
 async fn an_in_process_lock_wait_given_up_by_the_client_deletes_its_key() {
-    // Over TCP the server learns of a caller giving up from the stream's reset; in-process
-    // the call's future is dropped: the waiter must be cleaned up all the same.
+    // In-process there is no stream reset: the dropped call future must clean up.
     let server = bounded(Server::builder().start()).await.unwrap();
     let (c, _) = in_process(&server).await;
-    let grant = || async {
-        bounded(c.lease().grant(Duration::from_secs(30)))
-            .await
-            .unwrap()
-            .id()
-    };
-    let (l1, l2) = (grant().await, grant().await);
-    let _held = bounded(c.lock().lock("ip/lk", l1)).await.unwrap();
-    let mut events = bounded(c.watch().key(format!("ip/lk/{:x}", l2.0)))
-        .await
-        .unwrap();
-    let err = bounded(
-        c.lock()
-            .lock("ip/lk", l2)
-            .timeout(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::OutcomeUnknown),
-        "{err:?}"
-    );
-    let mut kinds = Vec::new();
-    while kinds.len() < 2 {
-        let resp = bounded(events.next()).await.unwrap().unwrap();
-        kinds.extend(resp.events().iter().map(|e| e.event_type()));
-    }
-    assert_eq!(kinds, [EventType::Put, EventType::Delete]);
+    common::given_up_lock_wait_deletes_its_key(&c, "ip/lk").await;
 }
 
 #[tokio::test]

@@ -8,12 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::{bounded, embedded, options};
-use etcdkit::watch::EventType;
-use etcdkit::{Client, ErrorKind, LeaseId};
+use etcdkit::{Client, LeaseId};
 use etcdkit_recipes::mutex::Mutex;
 use etcdkit_recipes::session::Session;
 use etcdkit_testkit::EtcdServer;
-use tokio_stream::StreamExt;
 
 /// How long a waiter is given to (wrongly) get through before we call it blocked.
 const BLOCKED: Duration = Duration::from_millis(300);
@@ -105,25 +103,7 @@ async fn a_waiting_lock_ends_with_an_error_when_its_lease_is_revoked() {
 #[tokio::test]
 async fn a_lock_wait_given_up_by_the_client_deletes_its_key() {
     let (_server, c) = embedded().await;
-    let (l1, l2) = (grant(&c).await, grant(&c).await);
-    let _held = bounded(c.lock().lock("lk3", l1)).await.unwrap();
-    let mut events = bounded(c.watch().key(format!("lk3/{:x}", l2.0)))
-        .await
-        .unwrap();
-    let err = bounded(c.lock().lock("lk3", l2).timeout(Duration::from_millis(300)))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::OutcomeUnknown),
-        "{err:?}"
-    );
-    // The waiter's key was put, then deleted when the call went away.
-    let mut kinds = Vec::new();
-    while kinds.len() < 2 {
-        let resp = bounded(events.next()).await.unwrap().unwrap();
-        kinds.extend(resp.events().iter().map(|e| e.event_type()));
-    }
-    assert_eq!(kinds, [EventType::Put, EventType::Delete]);
+    common::given_up_lock_wait_deletes_its_key(&c, "lk3").await;
 }
 
 #[tokio::test]
