@@ -250,16 +250,7 @@ async fn a_foreign_or_damaged_data_dir_is_refused_with_a_clear_error() {
     let etcd = root.path().join("etcd");
     std::fs::create_dir_all(etcd.join("member/snap")).unwrap();
     let err = start(etcd.clone()).await;
-    assert!(
-        matches!(
-            &err,
-            StartError::DataDir {
-                reason: DataDirError::NotOurs(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_ours(&err);
     assert!(
         err.to_string()
             .contains("not an etcdkit-server data directory"),
@@ -271,16 +262,7 @@ async fn a_foreign_or_damaged_data_dir_is_refused_with_a_clear_error() {
     let file = root.path().join("file");
     std::fs::write(&file, b"hello").unwrap();
     let err = start(file).await;
-    assert!(
-        matches!(
-            &err,
-            StartError::DataDir {
-                reason: DataDirError::NotOurs(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_ours(&err);
 
     // Our file name, but not a store.
     let garbage = root.path().join("garbage");
@@ -403,6 +385,20 @@ fn assert_damaged(err: &StartError) {
             err,
             StartError::DataDir {
                 reason: DataDirError::Damaged(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// `err` refuses a directory (or file) that is not an etcdkit-server data directory.
+fn assert_not_ours(err: &StartError) {
+    assert!(
+        matches!(
+            err,
+            StartError::DataDir {
+                reason: DataDirError::NotOurs(_),
                 ..
             }
         ),

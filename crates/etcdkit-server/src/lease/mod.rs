@@ -84,19 +84,13 @@ impl Lessor {
             id
         };
         let ttl = ttl.max(self.min_ttl);
-        self.leases.insert(
-            id,
-            Lease {
-                ttl,
-                expiry: now + secs(ttl),
-                keys: BTreeSet::new(),
-            },
-        );
+        self.restore(id, ttl, now);
         Ok((id, ttl))
     }
 
     /// Puts back a lease read from the data directory, with its full TTL from `now` (what
-    /// etcd's lessor does for every lease when its member becomes leader after a restart).
+    /// etcd's lessor does for every lease when its member becomes leader after a restart);
+    /// a grant's new lease starts the same way, with no keys.
     pub(crate) fn restore(&mut self, id: i64, ttl: i64, now: Instant) {
         self.leases.insert(
             id,
