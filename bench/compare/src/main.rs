@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use crate::measure::{cpu_seconds, median, percentile_ms, rss_kib};
+use crate::measure::{cpu_seconds, io_syscalls, median, percentile_ms, rss_kib};
 use crate::peer::{BoxError, Data, Op, Peer, Which};
 
 /// What one child process reports, as one JSON line on stdout.
@@ -44,6 +44,11 @@ struct Report {
     /// way of talking costs the server.
     #[serde(default)]
     server_cpu_secs: f64,
+    /// Read and write system calls of the client and of the member over the same stretch.
+    #[serde(default)]
+    syscalls: u64,
+    #[serde(default)]
+    server_syscalls: u64,
     /// Resident memory at the end, and how much the workload added (KiB).
     rss_kib: u64,
     rss_added_kib: u64,
@@ -58,6 +63,8 @@ struct Settings {
     leases: usize,
     lease_secs: u64,
     only: Option<String>,
+    /// Concurrency levels of the kv workloads (`--tasks 1,64`).
+    tasks: Vec<usize>,
 }
 
 fn parse_settings(args: &[String]) -> Result<Settings, BoxError> {
@@ -69,6 +76,7 @@ fn parse_settings(args: &[String]) -> Result<Settings, BoxError> {
         leases: 10_000,
         lease_secs: 30,
         only: None,
+        tasks: vec![1, 64],
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -81,6 +89,9 @@ fn parse_settings(args: &[String]) -> Result<Settings, BoxError> {
             "--leases" => s.leases = value.parse()?,
             "--lease-secs" => s.lease_secs = value.parse()?,
             "--only" => s.only = Some(value.clone()),
+            "--tasks" => {
+                s.tasks = value.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -132,6 +143,8 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
         p99_ms: 0.0,
         cpu_secs: 0.0,
         server_cpu_secs: 0.0,
+        syscalls: 0,
+        server_syscalls: 0,
         rss_kib: 0,
         rss_added_kib: 0,
     };
@@ -176,11 +189,14 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
             drive(&peer, op, &data, (ops / 10).clamp(1, 2_000), tasks).await?;
             let cpu = cpu_seconds("self");
             let server_cpu = cpu_seconds(server_pid);
+            let (calls, server_calls) = (io_syscalls("self"), io_syscalls(server_pid));
             let started = Instant::now();
             let latencies = drive(&peer, op, &data, ops, tasks).await?;
             report.secs = started.elapsed().as_secs_f64();
             report.cpu_secs = cpu_seconds("self") - cpu;
             report.server_cpu_secs = cpu_seconds(server_pid) - server_cpu;
+            report.syscalls = io_syscalls("self") - calls;
+            report.server_syscalls = io_syscalls(server_pid) - server_calls;
             report.ops_per_sec = ops as f64 / report.secs;
             report.p50_ms = percentile_ms(&latencies, 50.0);
             report.p99_ms = percentile_ms(&latencies, 99.0);
@@ -245,7 +261,7 @@ async fn orchestrate(s: Settings) -> Result<(), BoxError> {
     let mut plan: Vec<(&str, usize, usize, u64)> = Vec::new();
     let wants = |group: &str| s.only.as_deref().is_none_or(|only| only == group);
     if wants("kv") {
-        for tasks in [1, 64] {
+        for &tasks in &s.tasks {
             for op in ["put", "get-s", "get-l"] {
                 plan.push((op, tasks, s.ops, s.value_size as u64));
             }
@@ -281,12 +297,14 @@ async fn orchestrate(s: Settings) -> Result<(), BoxError> {
                 }
                 let report: Report = serde_json::from_slice(&output.stdout)?;
                 eprintln!(
-                    "round {round}: {:>11} {workload:>8} x{tasks:<2}: {:>9.0} ops/s p50 {:.3} ms cpu {:.2} s etcd cpu {:.2} s rss {} KiB",
+                    "round {round}: {:>11} {workload:>8} x{tasks:<2}: {:>9.0} ops/s p50 {:.3} ms cpu {:.2} s etcd cpu {:.2} s syscalls/op {:.2} etcd {:.2} rss {} KiB",
                     report.client,
                     report.ops_per_sec,
                     report.p50_ms,
                     report.cpu_secs,
                     report.server_cpu_secs,
+                    report.syscalls as f64 / report.ops as f64,
+                    report.server_syscalls as f64 / report.ops as f64,
                     report.rss_kib
                 );
                 reports.push(report);
@@ -297,7 +315,9 @@ async fn orchestrate(s: Settings) -> Result<(), BoxError> {
             match compact.kv().compact(revision).await {
                 // Nothing was written since the last compaction (watchers, leases).
                 Err(e) if e.kind() == etcdkit::ErrorKind::Compacted => {}
-                other => drop(other?),
+                other => {
+                    other?;
+                }
             }
         }
     }

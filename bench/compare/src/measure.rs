@@ -24,6 +24,22 @@ pub fn cpu_seconds(pid: &str) -> f64 {
     (tick(11) + tick(12)) as f64 / CLOCK_TICKS_PER_SEC
 }
 
+/// Read-like plus write-like system calls a process (all its threads) has made so far, from
+/// the `syscr` and `syscw` lines of `/proc/<pid>/io` (0 when unreadable). Per operation,
+/// it shows how well a client's requests and the server's answers share system calls.
+pub fn io_syscalls(pid: &str) -> u64 {
+    let Ok(io) = std::fs::read_to_string(format!("/proc/{pid}/io")) else {
+        return 0;
+    };
+    io.lines()
+        .filter_map(|l| {
+            l.strip_prefix("syscr:")
+                .or_else(|| l.strip_prefix("syscw:"))
+        })
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum()
+}
+
 /// This process's resident set, in KiB.
 pub fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -94,14 +94,14 @@ async fn forward_body(mut body: tonic::body::Body, mut stream: h2::SendStream<By
     }
 }
 
-/// Counts a request as open from its sending until its response is read (or, for
-/// tonic's clients, its response body dropped).
+/// Counts a request as open (in one of the channel's counters) from its sending until
+/// its response is read (or, for tonic's clients, its response body dropped).
 pub(super) struct OpenGuard(Arc<AtomicUsize>);
 
 impl OpenGuard {
-    pub(super) fn new(shared: &ChannelState) -> OpenGuard {
-        shared.open.fetch_add(1, Ordering::Relaxed);
-        OpenGuard(shared.open.clone())
+    pub(super) fn new(counter: &Arc<AtomicUsize>) -> OpenGuard {
+        counter.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(counter.clone())
     }
 }
 

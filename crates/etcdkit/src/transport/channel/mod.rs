@@ -108,6 +108,9 @@ struct ChannelState {
     generation: AtomicU64,
     /// Requests open on this channel (the keepalive pings only while there are some).
     open: Arc<AtomicUsize>,
+    /// Unary calls in flight on this channel: the connection holds a batch of writes
+    /// back for other callers only while there are two or more (see [`Watched`]).
+    unary_open: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -146,6 +149,7 @@ impl Channel {
                 dialing: tokio::sync::Mutex::new(()),
                 generation: AtomicU64::new(0),
                 open: Arc::new(AtomicUsize::new(0)),
+                unary_open: Arc::new(AtomicUsize::new(0)),
             }),
         })
     }
@@ -203,6 +207,8 @@ impl ChannelState {
         let io = Watched {
             conn,
             read: read_activity.clone(),
+            batch_held: false,
+            unary_open: self.unary_open.clone(),
         };
         let (sender, mut connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
@@ -272,7 +278,7 @@ async fn send(
         parts
             .headers
             .insert(http::header::USER_AGENT, shared.user_agent.clone());
-        let open = OpenGuard::new(&shared);
+        let open = OpenGuard::new(&shared.open);
         let response = shared
             .call_local(local, http::Request::from_parts(parts, body))
             .await?;
@@ -282,7 +288,7 @@ async fn send(
         }));
     }
     let end_of_stream = body.is_end_stream();
-    let open = OpenGuard::new(&shared);
+    let open = OpenGuard::new(&shared.open);
     let (live, response, stream) = shared
         .open(http::Request::from_parts(parts, ()), end_of_stream)
         .await?;
@@ -348,7 +354,8 @@ impl Channel {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
         metadata.apply(headers);
-        let _open = OpenGuard::new(shared);
+        let _open = OpenGuard::new(&shared.open);
+        let _unary = OpenGuard::new(&shared.unary_open);
         if let Some(local) = &shared.local {
             headers.insert(http::header::USER_AGENT, shared.user_agent.clone());
             let body = tonic::body::Body::new(http_body_util::Full::new(frame));
