@@ -91,6 +91,9 @@ fn parse_settings(args: &[String]) -> Result<Settings, BoxError> {
             "--only" => s.only = Some(value.clone()),
             "--tasks" => {
                 s.tasks = value.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                if s.tasks.contains(&0) {
+                    return Err("--tasks: each count must be at least 1".into());
+                }
             }
             other => return Err(format!("unknown flag {other}").into()),
         }
@@ -195,8 +198,8 @@ async fn child(args: &[String]) -> Result<Report, BoxError> {
             report.secs = started.elapsed().as_secs_f64();
             report.cpu_secs = cpu_seconds("self") - cpu;
             report.server_cpu_secs = cpu_seconds(server_pid) - server_cpu;
-            report.syscalls = io_syscalls("self") - calls;
-            report.server_syscalls = io_syscalls(server_pid) - server_calls;
+            report.syscalls = io_syscalls("self").saturating_sub(calls);
+            report.server_syscalls = io_syscalls(server_pid).saturating_sub(server_calls);
             report.ops_per_sec = ops as f64 / report.secs;
             report.p50_ms = percentile_ms(&latencies, 50.0);
             report.p99_ms = percentile_ms(&latencies, 99.0);

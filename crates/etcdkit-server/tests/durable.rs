@@ -378,30 +378,22 @@ async fn users_roles_permissions_and_enabled_auth_survive_a_restart() {
     assert_eq!(refused.kind(), ErrorKind::AuthFailed, "{refused}");
 }
 
+/// Why `err` refused the data directory, when that is what it did.
+fn data_dir_refusal(err: &StartError) -> Option<&DataDirError> {
+    match err {
+        StartError::DataDir { reason, .. } => Some(reason),
+        _ => None,
+    }
+}
+
 /// `err` refuses the data directory as damaged.
 fn assert_damaged(err: &StartError) {
-    assert!(
-        matches!(
-            err,
-            StartError::DataDir {
-                reason: DataDirError::Damaged(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let reason = data_dir_refusal(err);
+    assert!(matches!(reason, Some(DataDirError::Damaged(_))), "{err:?}");
 }
 
 /// `err` refuses a directory (or file) that is not an etcdkit-server data directory.
 fn assert_not_ours(err: &StartError) {
-    assert!(
-        matches!(
-            err,
-            StartError::DataDir {
-                reason: DataDirError::NotOurs(_),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let reason = data_dir_refusal(err);
+    assert!(matches!(reason, Some(DataDirError::NotOurs(_))), "{err:?}");
 }

@@ -13,10 +13,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{bounded, embedded};
 use etcdkit::kv::{Compare, CompareOp, Put};
-use etcdkit::{Client, ErrorKind, InProcess};
+use etcdkit::{Client, ClientOptions, ErrorKind, InProcess};
 use etcdkit_server::{RunningServer, Server};
 use tokio_stream::StreamExt;
 use tower::ServiceExt;
+
+/// The test options for a client that reaches `server` in-process.
+fn in_process_options(server: &RunningServer) -> ClientOptions {
+    common::options(server.url()).in_process(InProcess::new(server.url(), server.service()))
+}
 
 /// A client of `server` reached in-process, and the count of requests it handed over.
 async fn in_process(server: &RunningServer) -> (Client, Arc<AtomicUsize>) {
@@ -170,9 +175,8 @@ async fn auto_sync_keeps_an_in_process_client_in_process() {
 async fn a_stopped_server_refuses_in_process_writes_as_never_sent() {
     let server = bounded(Server::builder().start()).await.unwrap();
     let local = bounded(
-        common::options(server.url())
+        in_process_options(&server)
             .request_timeout(Duration::from_secs(1))
-            .in_process(InProcess::new(server.url(), server.service()))
             .connect(),
     )
     .await
@@ -247,9 +251,8 @@ fn a_server_whose_runtime_ended_refuses_in_process_calls_as_stopped() {
     second.block_on(async {
         assert!(format!("{:?}", server.service()).contains("stopped: true"));
         let err = bounded(
-            common::options(server.url())
+            in_process_options(&server)
                 .dial_timeout(Duration::from_millis(500))
-                .in_process(InProcess::new(server.url(), server.service()))
                 .connect(),
         )
         .await
