@@ -136,7 +136,10 @@ impl Transport {
             let sent_in = self.shared.terms.current();
             // Pinned here, so the blocks below hold a pointer to it, not copies of it
             // (an attempt's future is a kilobyte or more, and futures get moved).
-            let running = std::pin::pin!(attempt(node.channel.clone(), metadata).instrument(span));
+            // Boxed, so a call's own future stays small: it is moved into a box of its own
+            // when the call starts, and allocations under 1 KiB are the allocator's cheap
+            // ones.
+            let running = Box::pin(attempt(node.channel.clone(), metadata).instrument(span));
             let timed = async {
                 match attempt_deadline {
                     Some(at) => tokio::time::timeout_at(at, running).await,
@@ -148,8 +151,13 @@ impl Transport {
             // that is gone): the table decides what ending it early means.
             let leader_gone = async {
                 match leader_check {
+                    // Boxed: only writes watch the leader, and every call's future
+                    // would otherwise carry this one's room.
                     Some((interval, metadata)) => {
-                        leader_watch::leader_lost(&node, sent_in, interval, metadata).await
+                        Box::pin(leader_watch::leader_lost(
+                            &node, sent_in, interval, metadata,
+                        ))
+                        .await
                     }
                     None => std::future::pending().await,
                 }

@@ -315,21 +315,25 @@ impl Transport {
     }
 
     /// Runs a unary call to `path` with the retry policy of `call`.
-    pub async fn unary<Req, Resp>(
+    ///
+    /// Not an `async fn`: the message is encoded (and size-checked) before the future
+    /// is made, so the future need not hold the request message itself.
+    pub fn unary<Req, Resp>(
         &self,
         call: Call,
         path: &'static str,
         message: Req,
-    ) -> Result<Resp>
+    ) -> impl Future<Output = Result<Resp>>
     where
         Req: prost::Message,
         Resp: prost::Message + Default + Headed,
     {
         let opts = &self.shared.opts;
         let size = message.encoded_len();
-        if size > opts.max_send_size {
+        // Encoded once: every attempt sends the same bytes.
+        let frame = if size > opts.max_send_size {
             // gRPC's own client-side refusal, in grpc-go's words (what etcdctl prints).
-            return Err(Error::new(
+            Err(Error::new(
                 ErrorKind::RequestTooLarge,
                 format!(
                     "trying to send message larger than max ({size} vs. {})",
@@ -337,11 +341,25 @@ impl Transport {
                 ),
             )
             .with_code(crate::error::Code::ResourceExhausted)
-            .with_operation(call.op));
-        }
-        // Encoded once: every attempt sends the same bytes.
-        let frame = grpc::encode(&message);
+            .with_operation(call.op))
+        } else {
+            Ok(grpc::encode(&message))
+        };
         drop(message);
+        self.unary_frame(call, path, frame)
+    }
+
+    async fn unary_frame<Resp>(
+        &self,
+        call: Call,
+        path: &'static str,
+        frame: Result<bytes::Bytes>,
+    ) -> Result<Resp>
+    where
+        Resp: prost::Message + Default + Headed,
+    {
+        let frame = frame?;
+        let opts = &self.shared.opts;
         let max_recv = opts.max_recv_size;
         let monotonic = call.monotonic && opts.monotonic_reads;
         let highest = &self.shared.highest_revision;

@@ -12,14 +12,22 @@ macro_rules! unary_rpcs {
         impl Transport {
             $(
                 $(#[$doc])*
-                pub(crate) async fn $name(&self, call: Call, request: $req) -> Result<$resp> {
+                pub(crate) fn $name(
+                    &self,
+                    call: Call,
+                    request: $req,
+                ) -> impl std::future::Future<Output = Result<$resp>> {
                     let op = call.op;
                     crate::telemetry::request(op);
-                    let result = self.unary(call, $path, request).await;
-                    if let Err(e) = &result {
-                        crate::telemetry::request_failed(op, e.kind());
-                    }
-                    result
+                    // The request is encoded here, before the future is made: a future
+                    // that held it would be that much bigger to move and allocate.
+                    // (A combinator and not an async block: the block would hold the
+                    // inner future twice, as its capture and as what it awaits.)
+                    futures_util::FutureExt::inspect(self.unary(call, $path, request), move |result| {
+                        if let Err(e) = result {
+                            crate::telemetry::request_failed(op, e.kind());
+                        }
+                    })
                 }
             )*
         }

@@ -56,11 +56,7 @@ impl PingBudget {
 }
 
 impl Driver {
-    pub(super) async fn run(
-        self,
-        mut connection: h2::client::Connection<Watched, Bytes>,
-        pings: Option<h2::PingPong>,
-    ) {
+    pub(super) async fn run(self, mut pump: super::unary::Pump, pings: Option<h2::PingPong>) {
         let keepalive = self.keepalive;
         // Ticks at a fraction of the interval, so a ping goes out at most a tenth of an
         // interval late.
@@ -89,7 +85,7 @@ impl Driver {
                 }
             };
             tokio::select! {
-                result = &mut connection => {
+                result = &mut pump => {
                     if let Err(e) = result {
                         tracing::debug!(error = %e, "HTTP/2 connection ended");
                     }
@@ -146,6 +142,7 @@ impl Driver {
         if let Some(shared) = self.shared.upgrade() {
             shared.forget(self.generation);
         }
+        pump.close().await;
     }
 
     /// The connection stopped answering: no new requests go to it, and whoever

@@ -48,11 +48,13 @@ use super::in_process::LocalService;
 
 mod body;
 mod driver;
+mod unary;
 use super::grpc;
 use super::status::AttemptError;
 pub(crate) use body::ResponseBody;
 use body::{Inner, OpenGuard, send_body};
 use driver::{Driver, Watched};
+use unary::{Pump, UnaryCall};
 
 /// The HTTP/2 windows we offer etcd. etcd answers can be large (a range of many keys, a
 /// snapshot), and the 64 KiB default window would have every large answer wait a round
@@ -102,7 +104,7 @@ struct ChannelState {
     /// ping-strike count); taken by the connection's driver.
     frames: Arc<AtomicBool>,
     /// The connection in use, when there is one.
-    current: Mutex<Option<Live>>,
+    current: Mutex<Option<Arc<Live>>>,
     /// Held while dialing, so that callers arriving meanwhile wait for that one dial.
     dialing: tokio::sync::Mutex<()>,
     generation: AtomicU64,
@@ -113,9 +115,11 @@ struct ChannelState {
     unary_open: Arc<AtomicUsize>,
 }
 
-#[derive(Clone)]
 struct Live {
+    /// Opens the streams tonic's clients run (watch, keepalive, snapshot, observe).
     sender: h2::client::SendRequest<Bytes>,
+    /// Hands unary calls to the connection's driver (see `unary`).
+    calls: unary::Calls,
     generation: u64,
 }
 
@@ -167,7 +171,7 @@ impl Channel {
 }
 
 impl ChannelState {
-    fn current(&self) -> Option<Live> {
+    fn current(&self) -> Option<Arc<Live>> {
         match self.current.lock() {
             Ok(current) => current.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -186,7 +190,7 @@ impl ChannelState {
     }
 
     /// The live connection, dialing one when there is none.
-    async fn live(self: &Arc<Self>) -> Result<Live, super::connector::DialError> {
+    async fn live(self: &Arc<Self>) -> Result<Arc<Live>, super::connector::DialError> {
         if let Some(live) = self.current() {
             return Ok(live);
         }
@@ -197,7 +201,7 @@ impl ChannelState {
     }
 
     /// Dials a connection, unless a caller that was dialing meanwhile made one.
-    async fn dial(self: &Arc<Self>) -> Result<Live, super::connector::DialError> {
+    async fn dial(self: &Arc<Self>) -> Result<Arc<Live>, super::connector::DialError> {
         let _dialing = self.dialing.lock().await;
         if let Some(live) = self.current() {
             return Ok(live);
@@ -210,7 +214,7 @@ impl ChannelState {
             batch_held: false,
             unary_open: self.unary_open.clone(),
         };
-        let (sender, mut connection) = h2::client::Builder::new()
+        let (sender, connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake::<_, Bytes>(io)
@@ -223,7 +227,13 @@ impl ChannelState {
                 )
             })?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let live = Live { sender, generation };
+        let (calls, queued) = tokio::sync::mpsc::unbounded_channel();
+        let live = Arc::new(Live {
+            sender: sender.clone(),
+            calls,
+            generation,
+        });
+        let mut connection = connection;
         let pings = connection.ping_pong();
         // A new connection: the server's strike count starts at zero.
         self.frames.store(true, Ordering::Relaxed);
@@ -235,7 +245,19 @@ impl ChannelState {
             frames: self.frames.clone(),
             keepalive: self.keepalive,
         };
-        tokio::spawn(driver.run(connection, pings));
+        let (connector, host, port) = (self.connector.clone(), self.host.clone(), self.port);
+        let pump = Pump::new(
+            connection,
+            sender,
+            queued,
+            self.frames.clone(),
+            Box::new(move |reason| {
+                AttemptError::NotSent(connector.dial_error(&host, port, reason))
+            }),
+            Arc::downgrade(self),
+            generation,
+        );
+        tokio::spawn(driver.run(pump, pings));
         if let Ok(mut current) = self.current.lock() {
             *current = Some(live.clone());
         }
@@ -338,6 +360,10 @@ impl CallMetadata {
 impl Channel {
     /// One unary call: `frame` (a message already in gRPC framing) to `path`, and the
     /// decoded answer or the call's status.
+    ///
+    /// Every request's future holds this one's state, and is moved into a box when it
+    /// starts: the request's headers are built only once a connection is at hand, and
+    /// the in-process branch is boxed, so that neither is carried through the wait.
     pub async fn unary<M: prost::Message + Default>(
         &self,
         path: &'static str,
@@ -345,54 +371,98 @@ impl Channel {
         metadata: CallMetadata,
         max_recv: usize,
     ) -> Result<M, AttemptError> {
-        use http::header::{CONTENT_TYPE, HeaderValue, TE};
         let shared = &self.shared;
+        let _open = OpenGuard::new(&shared.open);
+        let _unary = OpenGuard::new(&shared.unary_open);
+        let decoder = match &shared.local {
+            Some(local) => {
+                let request = shared.unary_request(path, metadata)?;
+                Box::pin(shared.unary_local(local, request, frame, max_recv)).await?
+            }
+            None => shared.unary_h2(path, frame, metadata, max_recv).await?,
+        };
+        decoder.finish()
+    }
+}
+
+impl ChannelState {
+    /// A unary request's headers.
+    fn unary_request(
+        &self,
+        path: &'static str,
+        metadata: CallMetadata,
+    ) -> Result<http::Request<()>, AttemptError> {
+        use http::header::{CONTENT_TYPE, HeaderValue, TE, USER_AGENT};
         let mut request = http::Request::new(());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = shared.uri(PathAndQuery::from_static(path))?;
+        *request.uri_mut() = self.uri(PathAndQuery::from_static(path))?;
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(USER_AGENT, self.user_agent.clone());
         metadata.apply(headers);
-        let _open = OpenGuard::new(&shared.open);
-        let _unary = OpenGuard::new(&shared.unary_open);
-        if let Some(local) = &shared.local {
-            headers.insert(http::header::USER_AGENT, shared.user_agent.clone());
-            let body = tonic::body::Body::new(http_body_util::Full::new(frame));
-            let (head, mut body) = shared
-                .call_local(local, request.map(|()| body))
-                .await?
-                .into_parts();
-            check_head(&head)?;
-            let mut decoder = grpc::Decoder::new(max_recv);
-            let mut trailers = None;
-            while let Some(frame) = body.frame().await {
-                match frame?.into_data() {
-                    Ok(data) => decoder.push(data)?,
-                    Err(frame) => trailers = frame.into_trailers().ok(),
-                }
-            }
-            check_trailers(&head, trailers.as_ref())?;
-            return decoder.finish();
+        Ok(request)
+    }
+
+    /// A unary call over HTTP/2: the connection's driver sends it and reads its answer
+    /// (see `unary`).
+    async fn unary_h2(
+        self: &Arc<Self>,
+        path: &'static str,
+        frame: Bytes,
+        metadata: CallMetadata,
+        max_recv: usize,
+    ) -> Result<grpc::Decoder, AttemptError> {
+        let live = self.live().await.map_err(AttemptError::NotSent)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let call = UnaryCall {
+            request: self.unary_request(path, metadata)?,
+            frame,
+            max_recv,
+            reply,
+        };
+        if live.calls.send(call).is_err() {
+            // The driver has ended: the call never reached the connection.
+            self.forget(live.generation);
+            return Err(AttemptError::NotSent(self.connector.dial_error(
+                &self.host,
+                self.port,
+                "the connection closed before the request was sent".into(),
+            )));
         }
-        let (live, response, mut stream) = shared.open(request, false).await?;
-        stream
-            .send_data(frame, true)
-            .map_err(AttemptError::ConnectionLost)?;
-        let (head, mut body) = shared.response(&live, response).await?.into_parts();
+        drop(live);
+        match answer.await {
+            Ok(decoder) => decoder,
+            // The driver settles every call it takes; only a runtime shutting down
+            // drops one unanswered, and by then the call may have been sent.
+            Err(_) => Err(AttemptError::ConnectionLost(h2::Reason::CANCEL.into())),
+        }
+    }
+
+    /// A unary call to the in-process server.
+    async fn unary_local(
+        &self,
+        local: &LocalService,
+        request: http::Request<()>,
+        frame: Bytes,
+        max_recv: usize,
+    ) -> Result<grpc::Decoder, AttemptError> {
+        let body = tonic::body::Body::new(http_body_util::Full::new(frame));
+        let (head, mut body) = self
+            .call_local(local, request.map(|()| body))
+            .await?
+            .into_parts();
         check_head(&head)?;
         let mut decoder = grpc::Decoder::new(max_recv);
-        while let Some(data) = std::future::poll_fn(|cx| body.poll_data(cx)).await {
-            let data = data.map_err(AttemptError::ConnectionLost)?;
-            let _ = body.flow_control().release_capacity(data.len());
-            shared.frames.store(true, Ordering::Relaxed);
-            decoder.push(data)?;
+        let mut trailers = None;
+        while let Some(frame) = body.frame().await {
+            match frame?.into_data() {
+                Ok(data) => decoder.push(data)?,
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
         }
-        let trailers = std::future::poll_fn(|cx| body.poll_trailers(cx))
-            .await
-            .map_err(AttemptError::ConnectionLost)?;
         check_trailers(&head, trailers.as_ref())?;
-        decoder.finish()
+        Ok(decoder)
     }
 }
 
@@ -462,7 +532,7 @@ impl ChannelState {
         self: &Arc<Self>,
         mut request: http::Request<()>,
         end_of_stream: bool,
-    ) -> Result<(Live, h2::client::ResponseFuture, h2::SendStream<Bytes>), AttemptError> {
+    ) -> Result<(Arc<Live>, h2::client::ResponseFuture, h2::SendStream<Bytes>), AttemptError> {
         // Every request passes here, unary calls and tonic's streams alike (whose own
         // `user-agent`, if any, this replaces).
         request
@@ -503,7 +573,7 @@ impl ChannelState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
@@ -527,7 +597,7 @@ mod tests {
         request.headers().clone()
     }
 
-    fn channel(port: u16, user_agent: &'static str) -> Channel {
+    pub(super) fn channel(port: u16, user_agent: &'static str) -> Channel {
         let second = Duration::from_secs(1);
         Channel::new(
             Connector::new(second, None),
